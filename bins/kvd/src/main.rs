@@ -1,0 +1,2 @@
+//! The `kvd` daemon.
+fn main() {}

@@ -1,0 +1,1 @@
+//! kvd end-to-end tests: one binary, one module per area.

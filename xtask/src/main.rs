@@ -1,0 +1,2 @@
+//! `cargo xtask`: kvd's task runner.
+fn main() {}
