@@ -22,12 +22,18 @@ impl Default for ShardConfig {
 pub struct WorkerHandle {
     shard: ShardId,
     tx: flume::Sender<Batch>,
+    stats: std::sync::Arc<crate::ShardStats>,
 }
 
 impl WorkerHandle {
     /// The shard this worker owns.
     pub fn shard(&self) -> ShardId {
         self.shard
+    }
+
+    /// The shard's statistics, updated by the worker.
+    pub fn stats(&self) -> &crate::ShardStats {
+        &self.stats
     }
 
     /// Queues a batch; never blocks. Returns false if the worker has stopped.
