@@ -7,6 +7,7 @@ mod decode;
 mod encode;
 mod error;
 mod frame;
+mod int;
 mod request;
 
 pub use bytes::{Bytes, BytesMut};

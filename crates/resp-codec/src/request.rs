@@ -1,13 +1,16 @@
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::ProtocolError;
+use crate::int::parse_i64_strict;
 
 /// Protocol limits, with Redis's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest bulk string accepted (`proto-max-bulk-len`, 512 MiB).
     pub max_bulk_len: usize,
-    /// Most elements in one request array (1,048,576).
+    /// Most elements in one request array. Redis 7.0 accepts any count up to `INT_MAX`
+    /// (2,147,483,647); earlier versions capped it at 1,048,576. Memory stays bounded either way:
+    /// arguments are only stored as their bytes arrive.
     pub max_multibulk_len: usize,
     /// Longest inline request or header line without a newline (64 KiB).
     pub max_inline_len: usize,
@@ -17,7 +20,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_bulk_len: 512 * 1024 * 1024,
-            max_multibulk_len: 1024 * 1024,
+            max_multibulk_len: i32::MAX as usize,
             max_inline_len: 64 * 1024,
         }
     }
@@ -73,24 +76,366 @@ impl Request {
 /// Incremental parser of client requests (RESP arrays of bulk strings, and inline commands).
 ///
 /// Feed it the connection's read buffer after every read; it consumes complete requests from the
-/// front and keeps its place inside a partial one, so bytes already checked are not scanned again.
+/// front and keeps its place inside a partial one, so bytes already checked are not scanned again:
+/// a pipeline split at arbitrary byte boundaries is parsed in time linear in its length.
+///
+/// It may consume the bytes of a partial request (the array header and the arguments already
+/// complete move into the parser), so between calls the caller must only append to the buffer.
+///
+/// Acceptance rules follow Redis 7.0's `processMultibulkBuffer` and `processInlineBuffer` to the
+/// byte, quirks included: the byte after a header's `\r` and the two bytes after a bulk string's
+/// body are skipped unchecked, and a NUL byte before the end of a header or inline line hides the
+/// line end (Redis looks for it with `strchr`), so such a request only ends in
+/// [`ProtocolError::TooBigInlineRequest`] (or the header variants) once the limit is passed.
+///
+/// After an error the parser's state is meaningless: the server must write
+/// `-{reply_text}\r\n` and close the connection, as Redis does.
 #[derive(Debug, Default)]
 pub struct RequestParser {
     limits: Limits,
+    /// Arguments still to read in the current array request; zero between requests.
+    pending: usize,
+    /// Length of the bulk string whose `$len` header was consumed but whose body is incomplete.
+    bulk_len: Option<usize>,
+    /// Arguments of the current array request read so far.
+    args: Vec<Bytes>,
+    /// Bytes at the front of the buffer already searched for the current line's end; a partial
+    /// line is never scanned twice.
+    scanned: usize,
+    /// A NUL byte was found before the current line's end: like Redis, never see that line end.
+    blocked: bool,
 }
+
+/// Redis grows `argv` as arguments arrive rather than trusting the announced count; this is the
+/// most capacity reserved up front, so a huge `*count` costs nothing until data follows.
+const MAX_PREALLOCATED_ARGS: usize = 1024;
 
 impl RequestParser {
     /// A parser enforcing `limits`.
     pub fn new(limits: Limits) -> RequestParser {
-        RequestParser { limits }
+        RequestParser {
+            limits,
+            ..RequestParser::default()
+        }
+    }
+
+    /// The limits this parser enforces.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Whether the parser holds part of a request (a partial array, or a bulk header awaiting
+    /// its body); useful to tell a clean end of stream from a truncated request.
+    pub fn is_mid_request(&self) -> bool {
+        self.pending != 0
     }
 
     /// Parses the next request from the front of `buf`, consuming its bytes.
     ///
-    /// `Ok(None)` means more bytes are needed. Empty requests (`*0`, blank inline lines) are
-    /// skipped. After an error the parser and connection should be discarded.
+    /// `Ok(None)` means more bytes are needed. Empty requests (`*0`, `*-1`, blank inline lines)
+    /// are skipped. After an error the parser and connection should be discarded.
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
-        let _ = (buf, self.limits);
-        unimplemented!("request parsing lands with the codec work")
+        loop {
+            if self.pending == 0 {
+                match buf.first() {
+                    None => return Ok(None),
+                    Some(b'*') => {
+                        if !self.parse_multibulk_header(buf)? {
+                            return Ok(None);
+                        }
+                        if self.pending == 0 {
+                            // `*0` and negative counts are empty requests: skip them.
+                            continue;
+                        }
+                    }
+                    Some(_) => match self.parse_inline(buf)? {
+                        None => return Ok(None),
+                        Some(args) if args.is_empty() => continue,
+                        Some(args) => return Ok(Some(Request::new(args))),
+                    },
+                }
+            }
+            return self.parse_bulks(buf);
+        }
+    }
+
+    /// Reads the `*count` line. Returns false if it is incomplete.
+    fn parse_multibulk_header(&mut self, buf: &mut BytesMut) -> Result<bool, ProtocolError> {
+        let Some(cr) = self.header_end(buf, ProtocolError::TooBigMultibulkCount)? else {
+            return Ok(false);
+        };
+        let count = parse_i64_strict(&buf[1..cr])
+            .filter(|&n| n <= 0 || n as u64 <= self.limits.max_multibulk_len as u64)
+            .ok_or(ProtocolError::InvalidMultibulkLength)?;
+        buf.advance(cr + 2);
+        self.scanned = 0;
+        if count > 0 {
+            let count = count as usize;
+            self.pending = count;
+            self.args = Vec::with_capacity(count.min(MAX_PREALLOCATED_ARGS));
+        }
+        Ok(true)
+    }
+
+    /// Reads the remaining `$len\r\nbytes\r\n` arguments of the current array request.
+    fn parse_bulks(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
+        while self.pending > 0 {
+            let len = match self.bulk_len {
+                Some(len) => len,
+                None => {
+                    let Some(cr) = self.header_end(buf, ProtocolError::TooBigBulkCount)? else {
+                        return Ok(None);
+                    };
+                    if buf[0] != b'$' {
+                        return Err(ProtocolError::ExpectedDollar(buf[0]));
+                    }
+                    let len = parse_i64_strict(&buf[1..cr])
+                        .filter(|&n| n >= 0 && n as u64 <= self.limits.max_bulk_len as u64)
+                        .ok_or(ProtocolError::InvalidBulkLength)?
+                        as usize;
+                    buf.advance(cr + 2);
+                    self.scanned = 0;
+                    self.bulk_len = Some(len);
+                    len
+                }
+            };
+            // Redis skips the two bytes after the body without checking they are CRLF.
+            if buf.len() < len.saturating_add(2) {
+                return Ok(None);
+            }
+            self.args.push(buf.split_to(len).freeze());
+            buf.advance(2);
+            self.bulk_len = None;
+            self.pending -= 1;
+        }
+        Ok(Some(Request::new(std::mem::take(&mut self.args))))
+    }
+
+    /// Finds the `\r` ending the header line at the front of `buf`, as Redis does: the line is
+    /// complete once one more byte follows the `\r` (which Redis skips without checking).
+    fn header_end(
+        &mut self,
+        buf: &[u8],
+        too_big: ProtocolError,
+    ) -> Result<Option<usize>, ProtocolError> {
+        match self.find_line_end(buf, b'\r') {
+            Some(cr) if cr + 1 < buf.len() => Ok(Some(cr)),
+            // The `\r` is the last byte: wait for one more, with no size check (as Redis).
+            Some(_) => Ok(None),
+            None if buf.len() > self.limits.max_inline_len => Err(too_big),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads one inline command line. `Some(empty)` is a blank line, to be skipped.
+    fn parse_inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        let Some(nl) = self.find_line_end(buf, b'\n') else {
+            if buf.len() > self.limits.max_inline_len {
+                return Err(ProtocolError::TooBigInlineRequest);
+            }
+            return Ok(None);
+        };
+        let end = if nl > 0 && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        let line = buf.split_to(nl + 1).freeze();
+        self.scanned = 0;
+        split_inline(&line, end).map(Some)
+    }
+
+    /// Finds `term` in `buf`, resuming where the last search of this line stopped. Like Redis's
+    /// `strchr`, a NUL byte before `term` hides it, for good.
+    fn find_line_end(&mut self, buf: &[u8], term: u8) -> Option<usize> {
+        if self.blocked {
+            return None;
+        }
+        let from = self.scanned.min(buf.len());
+        // Header lines are a few bytes long; a plain loop beats memchr's setup cost there.
+        let quick = buf.len().min(from + 24);
+        let found = match buf[from..quick].iter().position(|&b| b == term || b == 0) {
+            Some(i) => Some(from + i),
+            None => memchr::memchr2(term, 0, &buf[quick..]).map(|i| quick + i),
+        };
+        match found {
+            Some(at) if buf[at] == 0 => {
+                self.blocked = true;
+                None
+            }
+            Some(at) => {
+                self.scanned = at;
+                Some(at)
+            }
+            None => {
+                self.scanned = buf.len();
+                None
+            }
+        }
+    }
+}
+
+/// C's `isspace` in the "C" locale, which Redis's `sdssplitargs` uses between arguments.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Splits `line[..end]` into arguments exactly as Redis's `sdssplitargs` does. Unquoted arguments
+/// are zero-copy slices of `line`; quoted ones are unescaped into fresh buffers.
+///
+/// The line holds no NUL byte (the caller's line search stops at one), which is what lets this
+/// treat the end of the slice as the end of the C string.
+fn split_inline(line: &Bytes, end: usize) -> Result<Vec<Bytes>, ProtocolError> {
+    let s = &line[..end];
+    let mut args = Vec::new();
+    let mut p = 0;
+    loop {
+        while p < s.len() && is_c_space(s[p]) {
+            p += 1;
+        }
+        if p == s.len() {
+            return Ok(args);
+        }
+        let start = p;
+        // Unquoted run: ends at a space, tab, CR, LF or end of line (not at \v or \f, which
+        // sdssplitargs only skips between arguments).
+        while p < s.len() && !matches!(s[p], b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\'') {
+            p += 1;
+        }
+        if p == s.len() || !matches!(s[p], b'"' | b'\'') {
+            args.push(line.slice(start..p));
+            p = (p + 1).min(s.len());
+            continue;
+        }
+        let mut arg = s[start..p].to_vec();
+        p = quoted_token(s, p, &mut arg)?;
+        args.push(Bytes::from(arg));
+    }
+}
+
+/// Continues a token at the opening quote `s[p]`, appending its bytes to `arg`; returns the index
+/// just past the token. Mirrors the three states of `sdssplitargs`.
+fn quoted_token(s: &[u8], mut p: usize, arg: &mut Vec<u8>) -> Result<usize, ProtocolError> {
+    #[derive(PartialEq)]
+    enum Mode {
+        Plain,
+        Double,
+        Single,
+    }
+    let mut mode = Mode::Plain;
+    loop {
+        let at = |i: usize| s.get(i).copied();
+        match mode {
+            Mode::Double => match (at(p), at(p + 1)) {
+                (None, _) => return Err(ProtocolError::UnbalancedQuotes),
+                (Some(b'\\'), Some(b'x'))
+                    if at(p + 2).and_then(hex_value).is_some()
+                        && at(p + 3).and_then(hex_value).is_some() =>
+                {
+                    let hi = hex_value(s[p + 2]).unwrap_or(0);
+                    let lo = hex_value(s[p + 3]).unwrap_or(0);
+                    arg.push(hi * 16 + lo);
+                    p += 4;
+                }
+                (Some(b'\\'), Some(c)) => {
+                    arg.push(match c {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 0x08,
+                        b'a' => 0x07,
+                        other => other,
+                    });
+                    p += 2;
+                }
+                (Some(b'"'), next) => {
+                    // A closing quote must be followed by a space or nothing at all.
+                    if next.is_some_and(|c| !is_c_space(c)) {
+                        return Err(ProtocolError::UnbalancedQuotes);
+                    }
+                    return Ok(p + 1);
+                }
+                (Some(c), _) => {
+                    arg.push(c);
+                    p += 1;
+                }
+            },
+            Mode::Single => match (at(p), at(p + 1)) {
+                (None, _) => return Err(ProtocolError::UnbalancedQuotes),
+                (Some(b'\\'), Some(b'\'')) => {
+                    arg.push(b'\'');
+                    p += 2;
+                }
+                (Some(b'\''), next) => {
+                    if next.is_some_and(|c| !is_c_space(c)) {
+                        return Err(ProtocolError::UnbalancedQuotes);
+                    }
+                    return Ok(p + 1);
+                }
+                (Some(c), _) => {
+                    arg.push(c);
+                    p += 1;
+                }
+            },
+            Mode::Plain => match at(p) {
+                None => return Ok(p),
+                Some(b' ' | b'\n' | b'\r' | b'\t') => return Ok(p + 1),
+                Some(b'"') => {
+                    mode = Mode::Double;
+                    p += 1;
+                }
+                Some(b'\'') => {
+                    mode = Mode::Single;
+                    p += 1;
+                }
+                Some(c) => {
+                    arg.push(c);
+                    p += 1;
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, ProtocolError> {
+        let mut parser = RequestParser::default();
+        let mut buf = BytesMut::from(input);
+        let mut out = Vec::new();
+        while let Some(req) = parser.parse(&mut buf)? {
+            out.push(req.args().iter().map(|a| a.to_vec()).collect());
+        }
+        Ok(out)
+    }
+
+    fn cmd(args: &[&[u8]]) -> Vec<Vec<u8>> {
+        args.iter().map(|a| a.to_vec()).collect()
+    }
+
+    #[test]
+    fn parses_multibulk_and_inline() {
+        assert_eq!(
+            parse_all(b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\nb\r\nPING\r\nGET a\n").unwrap(),
+            vec![
+                cmd(&[b"SET", b"a", b"b"]),
+                cmd(&[b"PING"]),
+                cmd(&[b"GET", b"a"])
+            ]
+        );
+    }
+
+    #[test]
+    fn skips_empty_requests() {
+        assert_eq!(
+            parse_all(b"*0\r\n*-1\r\n\r\n\n   \r\n*1\r\n$4\r\nPING\r\n").unwrap(),
+            vec![cmd(&[b"PING"])]
+        );
     }
 }
