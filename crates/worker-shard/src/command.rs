@@ -1,5 +1,6 @@
 //! The command table: every command kvd knows, with Redis's metadata (arity, flags, key
 //! positions, docs). Used for routing and arity checks here, and for `COMMAND` by the IO layer.
+use std::sync::LazyLock;
 
 /// Redis's description of one command (or subcommand), as `COMMAND INFO`/`COMMAND DOCS` show it.
 #[derive(Debug)]
@@ -34,12 +35,100 @@ pub struct CommandSpec {
     pub subcommands: &'static [CommandSpec],
 }
 
-/// Every top-level command kvd implements.
+/// Every top-level command kvd implements, sorted by name.
 pub fn command_table() -> &'static [CommandSpec] {
-    &[]
+    crate::table::COMMANDS
 }
 
 /// Looks a command up by name, ignoring ASCII case.
+///
+/// This runs for every command, so it avoids both allocation and lowercasing: names are
+/// bucketed by length once, and a bucket holds at most a handful of candidates.
 pub fn lookup_command(name: &[u8]) -> Option<&'static CommandSpec> {
-    command_table().iter().find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    lookup_index(name).map(|i| &command_table()[i])
+}
+
+/// Longest top-level name we bucket; longer names are unknown.
+const MAX_NAME: usize = 16;
+
+static BY_LEN: LazyLock<Vec<Vec<u16>>> = LazyLock::new(|| {
+    let mut buckets = vec![Vec::new(); MAX_NAME + 1];
+    for (i, spec) in command_table().iter().enumerate() {
+        buckets[spec.name.len()].push(i as u16);
+    }
+    buckets
+});
+
+/// Index of `name` in [`command_table`].
+pub(crate) fn lookup_index(name: &[u8]) -> Option<usize> {
+    let bucket = BY_LEN.get(name.len())?;
+    let table = command_table();
+    bucket
+        .iter()
+        .map(|&i| i as usize)
+        .find(|&i| table[i].name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+impl CommandSpec {
+    /// Whether `argc` arguments (the name included) satisfy this command's arity.
+    pub fn accepts_argc(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = self.arity as i64;
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// Looks up a subcommand (e.g. `get` of `config`), ignoring ASCII case.
+    pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec>
+    where
+        Self: 'static,
+    {
+        let prefix = self.name.len() + 1;
+        self.subcommands
+            .iter()
+            .find(|s| s.name.as_bytes()[prefix..].eq_ignore_ascii_case(name))
+    }
+
+    /// The keys of a request for this command, by its first/last/step key positions.
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> + use<> {
+        let (first, step) = (self.first_key.max(0) as usize, self.step.max(1) as usize);
+        let last = if self.first_key <= 0 {
+            0
+        } else if self.last_key < 0 {
+            (argc as i64 + self.last_key as i64).max(0) as usize
+        } else {
+            self.last_key as usize
+        };
+        let end = if first == 0 { 0 } else { (last + 1).min(argc) };
+        (first..end.max(first)).step_by(step)
+    }
+}
+
+/// Every command and subcommand in one flat list, the index being a stable [`CommandId`] used
+/// for per-command statistics.
+pub(crate) static ALL_SPECS: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
+    let mut all = Vec::new();
+    for spec in command_table() {
+        all.push(spec);
+        all.extend(spec.subcommands.iter());
+    }
+    all
+});
+
+/// Index into [`ALL_SPECS`].
+pub(crate) type CommandId = usize;
+
+/// The statistics id of `spec` (a command or subcommand from the table).
+pub(crate) fn command_id(spec: &'static CommandSpec) -> CommandId {
+    static IDS: LazyLock<hashbrown::HashMap<&'static str, usize>> = LazyLock::new(|| {
+        ALL_SPECS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name, i))
+            .collect()
+    });
+    IDS.get(spec.name).copied().unwrap_or(0)
 }

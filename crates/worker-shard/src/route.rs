@@ -5,6 +5,9 @@ use bytes::Bytes;
 use resp_codec::{Frame, Request};
 
 use crate::ShardId;
+use crate::cmd_keys::{Populate, ScanArgs};
+use crate::command::{CommandSpec, lookup_command};
+use crate::keyspace::Value;
 
 /// Where a command runs.
 #[derive(Debug)]
@@ -50,18 +53,182 @@ pub enum Step {
 
 /// One shard's share of a spread command. Opaque outside this crate.
 #[derive(Debug)]
-pub struct Part(pub(crate) Request);
+pub struct Part(pub(crate) PartKind);
 
 /// A shard's result for a [`Part`]. Opaque outside this crate.
 #[derive(Debug)]
-pub struct PartReply(pub(crate) Frame);
+pub struct PartReply(pub(crate) PartResult);
+
+impl PartReply {
+    pub(crate) fn error(msg: &str) -> PartReply {
+        PartReply(PartResult::Error(Bytes::copy_from_slice(msg.as_bytes())))
+    }
+}
+
+/// What a [`Part`] asks of a shard. Each kind is one primitive that a coordinator combines; a
+/// later transaction scheduler can lock the keys of a whole multi-round coordinator because
+/// every kind names its keys explicitly.
+#[derive(Debug)]
+pub(crate) enum PartKind {
+    /// `MGET` of these keys: one value (or nil) per key.
+    Mget(Vec<Bytes>),
+    /// `DEL`/`UNLINK` of these keys: count removed.
+    Del(Vec<Bytes>),
+    /// `EXISTS` of these keys: count present (duplicates count twice).
+    Exists(Vec<Bytes>),
+    /// `TOUCH` of these keys: count present.
+    Touch(Vec<Bytes>),
+    /// Set these key/value pairs (flattened), clearing times to live: `MSET`, `MSETNX`'s second
+    /// round.
+    Mset(Vec<Bytes>),
+    /// Count the keys that exist (`MSETNX`'s first round).
+    CountExisting(Vec<Bytes>),
+    /// Keys in the op's database.
+    Dbsize,
+    /// Empty the op's database.
+    FlushDb,
+    /// Empty every database.
+    FlushAll,
+    /// Keys matching a pattern.
+    Keys(Bytes),
+    /// One SCAN step from a slot cursor.
+    Scan(ScanArgs),
+    /// A random key, with the shard's key count so the coordinator can weigh shards.
+    RandomKey,
+    /// Remove a key and return its value and expiry (`RENAME`).
+    Take(Bytes),
+    /// Return a copy of a key's value and expiry (`RENAMENX`, `COPY`, `LCS`).
+    Read(Bytes),
+    /// Write a value moved from another shard.
+    Put {
+        key: Bytes,
+        /// Target database, if not the op's (`COPY ... DB n`).
+        db: Option<usize>,
+        value: Value,
+        expire_at: Option<i64>,
+        /// Overwrite an existing key; otherwise leave it and answer 0.
+        replace: bool,
+    },
+    /// The `DEBUG POPULATE` keys that route to this shard.
+    Populate(Populate),
+}
+
+/// The result of a [`PartKind`].
+#[derive(Debug)]
+pub(crate) enum PartResult {
+    /// One value per key (`Mget`).
+    Values(Vec<Option<Bytes>>),
+    /// A count.
+    Count(i64),
+    /// Done.
+    Ok,
+    /// Keys (`Keys`).
+    Keys(Vec<Bytes>),
+    /// Next slot cursor (0 = this shard is done) and the keys found.
+    ScanPage(u64, Vec<Bytes>),
+    /// A random key (if any) and the shard's key count.
+    RandomKey(Option<Bytes>, usize),
+    /// A value and its expiry (`Take`, `Read`), or nothing if the key does not exist.
+    Moved(Option<(Value, Option<i64>)>),
+    /// An error reply (the full text, e.g. `ERR ...`).
+    Error(Bytes),
+}
+
+/// Checks the command name and arity (of the subcommand, for containers such as `CONFIG`).
+///
+/// Returns the command's spec (the subcommand's for containers) or the exact Redis error text.
+pub(crate) fn validate(args: &[Bytes]) -> Result<&'static CommandSpec, Bytes> {
+    let Some(name) = args.first() else {
+        return Err(unknown_command(args));
+    };
+    let Some(spec) = lookup_command(name) else {
+        return Err(unknown_command(args));
+    };
+    if !spec.accepts_argc(args.len()) {
+        return Err(arity_error(spec.name));
+    }
+    if spec.subcommands.is_empty() {
+        return Ok(spec);
+    }
+    let sub_name = &args[1];
+    let Some(sub) = spec.subcommand(sub_name) else {
+        return Err(Bytes::from(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            sanitize(truncate(sub_name, 128)),
+            spec.name.to_ascii_uppercase()
+        )));
+    };
+    if !sub.accepts_argc(args.len()) {
+        return Err(arity_error(sub.name));
+    }
+    Ok(sub)
+}
+
+fn arity_error(name: &str) -> Bytes {
+    Bytes::from(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+/// Bytes up to the first NUL (C's `%s` stops there) and at most `max` bytes (`%.128s`).
+fn truncate(b: &[u8], max: usize) -> &[u8] {
+    let b = b.split(|&c| c == 0).next().unwrap_or(b);
+    &b[..b.len().min(max)]
+}
+
+/// Replaces CR and LF with spaces so an error stays one protocol line, as Redis does.
+fn sanitize(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).replace(['\r', '\n'], " ")
+}
+
+/// Redis's `unknown command` error: the name (at most 128 bytes) and the first arguments, each
+/// quoted and followed by a space, until 128 bytes of arguments have been written.
+fn unknown_command(args: &[Bytes]) -> Bytes {
+    let name = args.first().map_or(&[][..], |n| truncate(n, 128));
+    let mut list: Vec<u8> = Vec::new();
+    for arg in args.iter().skip(1) {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        list.push(b'\'');
+        list.extend_from_slice(truncate(arg, room));
+        list.extend_from_slice(b"' ");
+    }
+    let mut msg = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(name);
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&list);
+    for c in &mut msg {
+        if *c == b'\r' || *c == b'\n' {
+            *c = b' ';
+        }
+    }
+    Bytes::from(msg)
+}
 
 /// Checks the command name and arity and decides where `req` runs among `shard_count` shards.
 ///
 /// An `Err` is the complete Redis error text to send to the client, e.g.
 /// `ERR unknown command 'foo', with args beginning with: 'a' ` or
-/// `ERR wrong number of arguments for 'get' command`.
+/// `ERR wrong number of arguments for 'get' command`. Commands that fan out also have their
+/// arguments checked here (e.g. `ERR invalid cursor` for `SCAN`), since a coordinator cannot
+/// fail before its first round.
+///
+/// Commands the IO layer answers itself ([`Route::Local`]): `PING`, `ECHO`, `QUIT`, `HELLO`,
+/// `AUTH`, `SELECT`, `RESET`, `CLIENT`, `COMMAND`, `INFO`, `CONFIG`, `TIME`, `SHUTDOWN`,
+/// `SWAPDB`, `LASTSAVE`, `WAIT`, and `DEBUG` other than `DEBUG POPULATE`.
 pub fn route(req: &Request, shard_count: usize) -> Result<Route, Bytes> {
-    let _ = (req, shard_count);
-    unimplemented!("routing lands with the worker-shard work")
+    let args = req.args();
+    let spec = validate(args)?;
+    let top = spec.name.split('|').next().unwrap_or(spec.name);
+    let is_populate = top == "debug" && args[1].eq_ignore_ascii_case(b"populate");
+    if !crate::shard::is_shard_command(top) || (top == "debug" && !is_populate) {
+        return Ok(Route::Local);
+    }
+    let shard_count = shard_count.max(1);
+    if shard_count == 1 {
+        return Ok(Route::Shard(0));
+    }
+    crate::coord::plan(top, spec, args, shard_count)
 }

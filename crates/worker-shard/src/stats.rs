@@ -4,6 +4,9 @@
 //! fast path pays nothing measurable; readers get values that are at most one batch old.
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::command::ALL_SPECS;
+use crate::shard::Shard;
+
 /// Statistics of one shard, shared with the IO layer through [`crate::WorkerHandle::stats`].
 #[derive(Debug)]
 pub struct ShardStats {
@@ -14,6 +17,16 @@ pub struct ShardStats {
     keyspace_hits: AtomicU64,
     keyspace_misses: AtomicU64,
     commands_processed: AtomicU64,
+    /// Indexed by the command's position in the flattened command table.
+    commands: Box<[CommandCounters]>,
+}
+
+#[derive(Debug, Default)]
+struct CommandCounters {
+    calls: AtomicU64,
+    usec: AtomicU64,
+    rejected_calls: AtomicU64,
+    failed_calls: AtomicU64,
 }
 
 /// Calls and time of one command on one shard, for `INFO commandstats`.
@@ -43,6 +56,9 @@ impl ShardStats {
             keyspace_hits: AtomicU64::new(0),
             keyspace_misses: AtomicU64::new(0),
             commands_processed: AtomicU64::new(0),
+            commands: (0..ALL_SPECS.len())
+                .map(|_| CommandCounters::default())
+                .collect(),
         }
     }
 
@@ -53,7 +69,9 @@ impl ShardStats {
 
     /// Keys with a time to live in database `db` on this shard.
     pub fn expires(&self, db: usize) -> u64 {
-        self.expires.get(db).map_or(0, |a| a.load(Ordering::Relaxed))
+        self.expires
+            .get(db)
+            .map_or(0, |a| a.load(Ordering::Relaxed))
     }
 
     /// Estimated bytes used by this shard's data.
@@ -81,11 +99,79 @@ impl ShardStats {
         self.commands_processed.load(Ordering::Relaxed)
     }
 
-    /// Per-command statistics, for commands that ran at least once.
+    /// Per-command statistics, for commands that ran (or were rejected) at least once.
     pub fn command_stats(&self) -> Vec<CommandStat> {
-        Vec::new()
+        self.commands
+            .iter()
+            .zip(ALL_SPECS.iter())
+            .filter_map(|(c, spec)| {
+                let stat = CommandStat {
+                    name: spec.name,
+                    calls: c.calls.load(Ordering::Relaxed),
+                    usec: c.usec.load(Ordering::Relaxed),
+                    rejected_calls: c.rejected_calls.load(Ordering::Relaxed),
+                    failed_calls: c.failed_calls.load(Ordering::Relaxed),
+                };
+                (stat.calls + stat.rejected_calls > 0).then_some(stat)
+            })
+            .collect()
     }
 
-    /// Zeroes the counters `CONFIG RESETSTAT` resets.
-    pub fn reset(&self) {}
+    /// Zeroes the counters `CONFIG RESETSTAT` resets: hits, misses, expired keys, commands
+    /// processed and per-command statistics (not key counts or memory).
+    pub fn reset(&self) {
+        for a in [
+            &self.expired_keys,
+            &self.keyspace_hits,
+            &self.keyspace_misses,
+            &self.commands_processed,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+        for c in self.commands.iter() {
+            for a in [&c.calls, &c.usec, &c.rejected_calls, &c.failed_calls] {
+                a.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Publishes the worker's counters: gauges are stored, event counts are added as deltas
+    /// (so a concurrent [`ShardStats::reset`] is not undone), and the worker's local counts are
+    /// zeroed.
+    pub(crate) fn publish(&self, shard: &mut Shard) {
+        let mut mem = 0;
+        let mut expired = 0;
+        for (i, db) in shard.dbs.iter_mut().enumerate() {
+            if let (Some(k), Some(e)) = (self.keys.get(i), self.expires.get(i)) {
+                k.store(db.len() as u64, Ordering::Relaxed);
+                e.store(db.expires_len() as u64, Ordering::Relaxed);
+            }
+            mem += db.mem() as u64;
+            expired += db.take_expired();
+        }
+        self.used_memory.store(mem, Ordering::Relaxed);
+        let add = |a: &AtomicU64, n: u64| {
+            if n > 0 {
+                a.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&self.expired_keys, expired);
+        add(&self.keyspace_hits, std::mem::take(&mut shard.hits));
+        add(&self.keyspace_misses, std::mem::take(&mut shard.misses));
+        add(
+            &self.commands_processed,
+            std::mem::take(&mut shard.processed),
+        );
+        for id in shard.cmd_dirty.drain(..) {
+            let (Some(local), Some(c)) = (shard.cmd_stats.get_mut(id), self.commands.get(id))
+            else {
+                continue;
+            };
+            let l = std::mem::take(local);
+            add(&c.calls, l.calls);
+            add(&c.usec, l.usec);
+            add(&c.rejected_calls, l.rejected);
+            add(&c.failed_calls, l.failed);
+        }
+    }
 }

@@ -1,6 +1,16 @@
 //! The worker thread and the handles IO handlers use to reach it.
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
 use crate::ShardId;
-use crate::message::Batch;
+use crate::message::{Batch, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
+use crate::route::PartReply;
+use crate::shard::{Out, Shard};
+use crate::stats::ShardStats;
 
 /// Settings shared by all shards.
 #[derive(Debug, Clone)]
@@ -13,16 +23,26 @@ pub struct ShardConfig {
 
 impl Default for ShardConfig {
     fn default() -> Self {
-        ShardConfig { databases: 16, hz: 10 }
+        ShardConfig {
+            databases: 16,
+            hz: 10,
+        }
     }
+}
+
+/// What arrives in a worker's inbox.
+#[derive(Debug)]
+enum Msg {
+    Batch(Batch),
+    Shutdown,
 }
 
 /// A cheap, cloneable way to send batches to one worker.
 #[derive(Debug, Clone)]
 pub struct WorkerHandle {
     shard: ShardId,
-    tx: flume::Sender<Batch>,
-    stats: std::sync::Arc<crate::ShardStats>,
+    tx: flume::Sender<Msg>,
+    stats: Arc<ShardStats>,
 }
 
 impl WorkerHandle {
@@ -32,13 +52,13 @@ impl WorkerHandle {
     }
 
     /// The shard's statistics, updated by the worker.
-    pub fn stats(&self) -> &crate::ShardStats {
+    pub fn stats(&self) -> &ShardStats {
         &self.stats
     }
 
     /// Queues a batch; never blocks. Returns false if the worker has stopped.
     pub fn send(&self, batch: Batch) -> bool {
-        self.tx.send(batch).is_ok()
+        self.tx.send(Msg::Batch(batch)).is_ok()
     }
 }
 
@@ -46,13 +66,46 @@ impl WorkerHandle {
 #[derive(Debug)]
 pub struct WorkerPool {
     handles: Vec<WorkerHandle>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl WorkerPool {
-    /// Starts `count` workers.
+    /// Starts `count` workers (at least one), each on a thread named `kvd-worker-N`.
     pub fn spawn(count: usize, config: ShardConfig) -> std::io::Result<WorkerPool> {
-        let _ = (count, config);
-        unimplemented!("workers land with the worker-shard work")
+        let count = count.max(1);
+        let mut pool = WorkerPool {
+            handles: Vec::with_capacity(count),
+            threads: Vec::new(),
+        };
+        for id in 0..count {
+            // Unbounded: IO handlers must never block on a busy worker (that could deadlock
+            // against a worker delivering to them); their batching bounds the queue in practice.
+            let (tx, rx) = flume::unbounded();
+            let stats = Arc::new(ShardStats::new(config.databases.max(1)));
+            let worker = Worker {
+                shard: Shard::new(id, count, config.databases),
+                rx,
+                stats: Arc::clone(&stats),
+                hz: config.hz.clamp(1, 500),
+                sinks: Vec::new(),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("kvd-worker-{id}"))
+                .spawn(move || worker.run());
+            match thread {
+                Ok(t) => pool.threads.push(t),
+                Err(e) => {
+                    pool.shutdown();
+                    return Err(e);
+                }
+            }
+            pool.handles.push(WorkerHandle {
+                shard: id,
+                tx,
+                stats,
+            });
+        }
+        Ok(pool)
     }
 
     /// Handles to every worker, indexed by shard.
@@ -61,5 +114,149 @@ impl WorkerPool {
     }
 
     /// Stops every worker after it has finished the batches it already received, and joins them.
-    pub fn shutdown(self) {}
+    pub fn shutdown(self) {
+        for h in &self.handles {
+            let _ = h.tx.send(Msg::Shutdown);
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Replies gathered for one sink during one pass.
+#[derive(Debug)]
+struct Pending {
+    sink: Arc<dyn ReplySink>,
+    buf: BytesMut,
+    replies: Vec<Reply>,
+}
+
+/// Most batches drained in one pass, so replies of a busy shard still flow out regularly.
+const MAX_BATCHES_PER_PASS: usize = 256;
+
+/// Time one active-expiry cycle may take, so it never stalls the shard noticeably.
+const EXPIRE_BUDGET: Duration = Duration::from_millis(1);
+
+struct Worker {
+    shard: Shard,
+    rx: flume::Receiver<Msg>,
+    stats: Arc<ShardStats>,
+    hz: u32,
+    /// Reused between passes to avoid reallocating.
+    sinks: Vec<Pending>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("shard", &self.shard.id)
+            .finish()
+    }
+}
+
+impl Worker {
+    fn run(mut self) {
+        let period = Duration::from_millis((1000 / self.hz as u64).max(1));
+        let mut next_cycle = Instant::now() + period;
+        loop {
+            let timeout = next_cycle.saturating_duration_since(Instant::now());
+            let mut stop = false;
+            match self.rx.recv_timeout(timeout) {
+                Ok(Msg::Batch(batch)) => {
+                    stop = self.pass(batch);
+                }
+                Ok(Msg::Shutdown) => stop = true,
+                Err(flume::RecvTimeoutError::Timeout) => {}
+                Err(flume::RecvTimeoutError::Disconnected) => stop = true,
+            }
+            if Instant::now() >= next_cycle {
+                self.shard.active_expire(EXPIRE_BUDGET);
+                self.publish();
+                next_cycle = Instant::now() + period;
+            }
+            if stop {
+                self.publish();
+                return;
+            }
+        }
+    }
+
+    /// Executes `first` and whatever else is queued (bounded), then delivers one reply batch
+    /// per sink. Returns true if a shutdown was received.
+    fn pass(&mut self, first: Batch) -> bool {
+        self.shard.tick();
+        self.execute(first);
+        let mut stop = false;
+        for _ in 1..MAX_BATCHES_PER_PASS {
+            match self.rx.try_recv() {
+                Ok(Msg::Batch(batch)) => self.execute(batch),
+                Ok(Msg::Shutdown) => {
+                    stop = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        for p in self.sinks.drain(..) {
+            p.sink.deliver(ReplyBatch {
+                shard: self.shard.id,
+                buf: p.buf.freeze(),
+                replies: p.replies,
+            });
+        }
+        self.publish();
+        stop
+    }
+
+    fn execute(&mut self, batch: Batch) {
+        // Compare data pointers only: the same sink may be seen through different vtables.
+        let key = Arc::as_ptr(&batch.reply_to) as *const ();
+        let idx = match self
+            .sinks
+            .iter()
+            .position(|p| Arc::as_ptr(&p.sink) as *const () == key)
+        {
+            Some(i) => i,
+            None => {
+                self.sinks.push(Pending {
+                    sink: batch.reply_to,
+                    buf: BytesMut::with_capacity(4096),
+                    replies: Vec::with_capacity(batch.ops.len()),
+                });
+                self.sinks.len() - 1
+            }
+        };
+        let shard = &mut self.shard;
+        let pending = &mut self.sinks[idx];
+        for op in batch.ops {
+            let body = match op.kind {
+                OpKind::Command(req) => {
+                    let start = pending.buf.len();
+                    let ok = catch_unwind(AssertUnwindSafe(|| {
+                        let mut out = Out::new(&mut pending.buf, op.proto);
+                        shard.execute(op.db, &req, &mut out);
+                    }));
+                    if ok.is_err() {
+                        // A bug in a command must not kill the shard: drop the partial reply
+                        // and answer with an error instead.
+                        pending.buf.truncate(start);
+                        resp_codec::write_error(&mut pending.buf, b"ERR internal error");
+                    }
+                    ReplyBody::Encoded(start..pending.buf.len())
+                }
+                OpKind::Part(part) => {
+                    let reply = catch_unwind(AssertUnwindSafe(|| shard.execute_part(op.db, part)));
+                    ReplyBody::Part(
+                        reply.unwrap_or_else(|_| PartReply::error("ERR internal error")),
+                    )
+                }
+            };
+            pending.replies.push(Reply { tag: op.tag, body });
+        }
+    }
+
+    fn publish(&mut self) {
+        self.stats.publish(&mut self.shard);
+    }
 }

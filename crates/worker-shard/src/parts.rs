@@ -1,0 +1,106 @@
+//! Execution of [`Part`]s on a shard.
+use bytes::Bytes;
+
+use crate::cmd_keys;
+use crate::keyspace::{Str, Value};
+use crate::route::{Part, PartKind, PartReply, PartResult};
+use crate::shard::Shard;
+
+pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
+    let clock = shard.clock;
+    let result = match part.0 {
+        PartKind::Mget(keys) => {
+            let d = &mut shard.dbs[db];
+            let values: Vec<Option<Bytes>> = keys
+                .iter()
+                .map(|k| {
+                    d.value(k, clock)
+                        .map(|Value::Str(s)| s.with_bytes(Bytes::copy_from_slice))
+                })
+                .collect();
+            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+            shard.hits += hits;
+            shard.misses += values.len() as u64 - hits;
+            PartResult::Values(values)
+        }
+        PartKind::Del(keys) => {
+            let d = &mut shard.dbs[db];
+            PartResult::Count(keys.iter().filter(|k| d.remove(k, clock).is_some()).count() as i64)
+        }
+        PartKind::Exists(keys) | PartKind::CountExisting(keys) => {
+            let d = &mut shard.dbs[db];
+            PartResult::Count(keys.iter().filter(|k| d.peek(k, clock).is_some()).count() as i64)
+        }
+        PartKind::Touch(keys) => {
+            let d = &mut shard.dbs[db];
+            PartResult::Count(
+                keys.iter()
+                    .filter(|k| d.entry_mut(k, clock).is_some())
+                    .count() as i64,
+            )
+        }
+        PartKind::Mset(pairs) => {
+            let d = &mut shard.dbs[db];
+            for pair in pairs.chunks_exact(2) {
+                d.insert(&pair[0], Value::Str(Str::from_bytes(&pair[1])), None, clock);
+            }
+            PartResult::Ok
+        }
+        PartKind::Dbsize => PartResult::Count(shard.dbs[db].len() as i64),
+        PartKind::FlushDb => {
+            shard.dbs[db].clear();
+            PartResult::Ok
+        }
+        PartKind::FlushAll => {
+            shard.dbs.iter_mut().for_each(|d| d.clear());
+            PartResult::Ok
+        }
+        PartKind::Keys(pattern) => PartResult::Keys(cmd_keys::matching_keys(shard, db, &pattern)),
+        PartKind::Scan(scan) => {
+            let (next, keys) = cmd_keys::scan_step(shard, db, &scan);
+            PartResult::ScanPage(next, keys)
+        }
+        PartKind::RandomKey => {
+            let key = shard.dbs[db].random_key(&mut shard.rng, clock);
+            PartResult::RandomKey(key.map(Bytes::from), shard.dbs[db].len())
+        }
+        PartKind::Take(key) => {
+            let e = shard.dbs[db].remove(&key, clock);
+            PartResult::Moved(e.map(|e| {
+                let at = e.expire_at();
+                (e.value, at)
+            }))
+        }
+        PartKind::Read(key) => {
+            let e = shard.dbs[db].peek(&key, clock);
+            PartResult::Moved(e.map(|e| (e.value.clone(), e.expire_at())))
+        }
+        PartKind::Put {
+            key,
+            db: target,
+            value,
+            expire_at,
+            replace,
+        } => {
+            let target = target.unwrap_or(db);
+            match shard.dbs.get_mut(target) {
+                None => PartResult::Error(Bytes::from_static(b"ERR DB index is out of range")),
+                Some(d) => {
+                    if !replace && d.contains(&key, clock) {
+                        return PartReply(PartResult::Count(0));
+                    }
+                    d.insert(&key, value, expire_at, clock);
+                    if expire_at.is_some_and(|at| at <= clock.now_ms) {
+                        d.remove(&key, clock);
+                    }
+                    PartResult::Count(1)
+                }
+            }
+        }
+        PartKind::Populate(p) => {
+            cmd_keys::populate(shard, db, &p);
+            PartResult::Ok
+        }
+    };
+    PartReply(result)
+}

@@ -1,0 +1,299 @@
+//! The state a worker owns, and the execution of commands and parts against it.
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use resp_codec::{Protocol, Request};
+
+use crate::ShardId;
+use crate::command::{self, CommandId, CommandSpec};
+use crate::keyspace::{Clock, Db};
+use crate::route::{Part, PartReply};
+use crate::{cmd_keys, cmd_string};
+
+/// Writes one command's reply in the connection's protocol, straight into the batch buffer.
+#[derive(Debug)]
+pub(crate) struct Out<'a> {
+    buf: &'a mut BytesMut,
+    proto: Protocol,
+    /// Whether the reply is an error (for `failed_calls`).
+    pub(crate) failed: bool,
+}
+
+impl<'a> Out<'a> {
+    pub(crate) fn new(buf: &'a mut BytesMut, proto: Protocol) -> Out<'a> {
+        Out {
+            buf,
+            proto,
+            failed: false,
+        }
+    }
+
+    pub(crate) fn proto(&self) -> Protocol {
+        self.proto
+    }
+
+    pub(crate) fn ok(&mut self) {
+        self.buf.extend_from_slice(b"+OK\r\n");
+    }
+
+    pub(crate) fn simple(&mut self, s: &str) {
+        resp_codec::write_simple(self.buf, s.as_bytes());
+    }
+
+    /// An error; `msg` includes the code, e.g. `ERR syntax error`.
+    pub(crate) fn error(&mut self, msg: &str) {
+        self.failed = true;
+        resp_codec::write_error(self.buf, msg.as_bytes());
+    }
+
+    pub(crate) fn int(&mut self, n: i64) {
+        resp_codec::write_integer(self.buf, n);
+    }
+
+    pub(crate) fn bulk(&mut self, b: &[u8]) {
+        resp_codec::write_bulk(self.buf, b);
+    }
+
+    pub(crate) fn null(&mut self) {
+        resp_codec::write_null(self.buf, self.proto);
+    }
+
+    pub(crate) fn array_len(&mut self, n: usize) {
+        resp_codec::write_array_len(self.buf, n);
+    }
+
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+}
+
+/// Redis's common error texts.
+pub(crate) mod err {
+    pub(crate) const SYNTAX: &str = "ERR syntax error";
+    pub(crate) const NOT_INT: &str = "ERR value is not an integer or out of range";
+    pub(crate) const NOT_FLOAT: &str = "ERR value is not a valid float";
+    // Used by read_str once lists, hashes, sets and sorted sets exist.
+    #[allow(dead_code)]
+    pub(crate) const WRONGTYPE: &str =
+        "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub(crate) const DB_RANGE: &str = "ERR DB index is out of range";
+    pub(crate) const NO_SUCH_KEY: &str = "ERR no such key";
+    pub(crate) const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+    pub(crate) const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
+}
+
+/// A command implementation: `(shard, db index, arguments incl. name, reply writer)`.
+pub(crate) type Handler = fn(&mut Shard, usize, &[Bytes], &mut Out<'_>);
+
+/// Per-command counters kept by the worker and published once per pass.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LocalStat {
+    pub(crate) calls: u64,
+    pub(crate) usec: u64,
+    pub(crate) failed: u64,
+    pub(crate) rejected: u64,
+}
+
+/// Everything one worker owns.
+#[derive(Debug)]
+pub(crate) struct Shard {
+    pub(crate) id: ShardId,
+    pub(crate) shard_count: usize,
+    pub(crate) dbs: Vec<Db>,
+    pub(crate) clock: Clock,
+    started: Instant,
+    pub(crate) rng: SmallRng,
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) processed: u64,
+    /// Indexed by [`CommandId`].
+    pub(crate) cmd_stats: Vec<LocalStat>,
+    /// Ids with non-zero `cmd_stats`, so publishing touches only those.
+    pub(crate) cmd_dirty: Vec<CommandId>,
+}
+
+impl Shard {
+    pub(crate) fn new(id: ShardId, shard_count: usize, databases: usize) -> Shard {
+        let mut shard = Shard {
+            id,
+            shard_count: shard_count.max(1),
+            dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
+            clock: Clock { now_ms: 0, secs: 0 },
+            started: Instant::now(),
+            rng: SmallRng::from_entropy(),
+            hits: 0,
+            misses: 0,
+            processed: 0,
+            cmd_stats: vec![LocalStat::default(); command::ALL_SPECS.len()],
+            cmd_dirty: Vec::new(),
+        };
+        shard.tick();
+        shard
+    }
+
+    /// Refreshes the cached time; called once per batch, as Redis caches `mstime` per command.
+    pub(crate) fn tick(&mut self) {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let secs = self.started.elapsed().as_secs().min(u32::MAX as u64) as u32;
+        self.clock = Clock { now_ms, secs };
+    }
+
+    /// Executes one command whose keys all live here, writing its reply into `out`.
+    pub(crate) fn execute(&mut self, db: u16, req: &Request, out: &mut Out<'_>) {
+        let args = req.args();
+        let Some((spec, id, handler)) = resolve(args) else {
+            // The IO layer validated the command with `route`; anything else is a wiring bug,
+            // which still gets a well-formed reply rather than a panic.
+            match crate::route::validate(args) {
+                Err(msg) => out.error(&String::from_utf8_lossy(&msg)),
+                Ok(_) => out.error(&format!(
+                    "ERR command '{}' is not executed by shards",
+                    String::from_utf8_lossy(req.name())
+                )),
+            }
+            return;
+        };
+        if !spec.accepts_argc(args.len()) {
+            out.error(&format!(
+                "ERR wrong number of arguments for '{}' command",
+                spec.name
+            ));
+            self.record(id, 0, false, true);
+            return;
+        }
+        let db = db as usize;
+        if db >= self.dbs.len() {
+            out.error(err::DB_RANGE);
+            return;
+        }
+        let start = Instant::now();
+        handler(self, db, args, out);
+        let usec = start.elapsed().as_micros() as u64;
+        self.record(id, usec, out.failed, false);
+    }
+
+    fn record(&mut self, id: CommandId, usec: u64, failed: bool, rejected: bool) {
+        self.processed += 1;
+        let Some(s) = self.cmd_stats.get_mut(id) else {
+            return;
+        };
+        if s.calls == 0 && s.rejected == 0 {
+            self.cmd_dirty.push(id);
+        }
+        if rejected {
+            s.rejected += 1;
+        } else {
+            s.calls += 1;
+            s.usec += usec;
+            s.failed += failed as u64;
+        }
+    }
+
+    /// Executes one part of a spread command.
+    pub(crate) fn execute_part(&mut self, db: u16, part: Part) -> PartReply {
+        self.processed += 1;
+        let db = db as usize;
+        if db >= self.dbs.len() {
+            return PartReply::error(err::DB_RANGE);
+        }
+        crate::parts::execute(self, db, part)
+    }
+
+    /// One active-expiry cycle over every database, bounded by `budget`.
+    pub(crate) fn active_expire(&mut self, budget: std::time::Duration) {
+        self.tick();
+        let deadline = Instant::now() + budget;
+        let now = self.clock.now_ms;
+        for db in &mut self.dbs {
+            if Instant::now() >= deadline {
+                break;
+            }
+            db.active_expire(now, deadline);
+        }
+    }
+}
+
+/// The spec (subcommand spec for containers), statistics id and handler of a request.
+fn resolve(args: &[Bytes]) -> Option<(&'static CommandSpec, CommandId, Handler)> {
+    let index = command::lookup_index(args.first()?)?;
+    let handler = HANDLERS.get(index).copied().flatten()?;
+    let mut spec = &command::command_table()[index];
+    if let Some(sub) = args.get(1).and_then(|s| spec.subcommand(s)) {
+        spec = sub;
+    }
+    Some((spec, command::command_id(spec), handler))
+}
+
+/// Handlers indexed like [`command::command_table`]; `None` for commands the IO layer answers.
+static HANDLERS: std::sync::LazyLock<Vec<Option<Handler>>> = std::sync::LazyLock::new(|| {
+    command::command_table()
+        .iter()
+        .map(|spec| handler_for(spec.name))
+        .collect()
+});
+
+fn handler_for(name: &str) -> Option<Handler> {
+    let h: Handler = match name {
+        "get" => cmd_string::get,
+        "set" => cmd_string::set,
+        "setnx" => cmd_string::setnx,
+        "setex" => cmd_string::setex,
+        "psetex" => cmd_string::psetex,
+        "getset" => cmd_string::getset,
+        "getdel" => cmd_string::getdel,
+        "getex" => cmd_string::getex,
+        "mget" => cmd_string::mget,
+        "mset" => cmd_string::mset,
+        "msetnx" => cmd_string::msetnx,
+        "incr" => cmd_string::incr,
+        "decr" => cmd_string::decr,
+        "incrby" => cmd_string::incrby,
+        "decrby" => cmd_string::decrby,
+        "incrbyfloat" => cmd_string::incrbyfloat,
+        "append" => cmd_string::append,
+        "strlen" => cmd_string::strlen,
+        "getrange" | "substr" => cmd_string::getrange,
+        "setrange" => cmd_string::setrange,
+        "lcs" => cmd_string::lcs,
+        "del" | "unlink" => cmd_keys::del,
+        "exists" => cmd_keys::exists,
+        "touch" => cmd_keys::touch,
+        "type" => cmd_keys::type_,
+        "expire" => cmd_keys::expire,
+        "pexpire" => cmd_keys::pexpire,
+        "expireat" => cmd_keys::expireat,
+        "pexpireat" => cmd_keys::pexpireat,
+        "ttl" => cmd_keys::ttl,
+        "pttl" => cmd_keys::pttl,
+        "expiretime" => cmd_keys::expiretime,
+        "pexpiretime" => cmd_keys::pexpiretime,
+        "persist" => cmd_keys::persist,
+        "keys" => cmd_keys::keys,
+        "scan" => cmd_keys::scan,
+        "randomkey" => cmd_keys::randomkey,
+        "rename" => cmd_keys::rename,
+        "renamenx" => cmd_keys::renamenx,
+        "copy" => cmd_keys::copy,
+        "object" => cmd_keys::object,
+        "dbsize" => cmd_keys::dbsize,
+        "flushdb" => cmd_keys::flushdb,
+        "flushall" => cmd_keys::flushall,
+        "debug" => cmd_keys::debug,
+        _ => return None,
+    };
+    Some(h)
+}
+
+/// Whether a shard executes `name` (as opposed to the IO layer answering it).
+pub(crate) fn is_shard_command(name: &str) -> bool {
+    handler_for(name).is_some()
+}
+
+/// Parses an `i64` argument as Redis's `getLongLongFromObject` does.
+pub(crate) fn parse_i64(arg: &[u8]) -> Option<i64> {
+    crate::keyspace::parse_canonical_i64(arg)
+}
