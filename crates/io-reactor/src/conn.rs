@@ -1,0 +1,130 @@
+//! One client connection: its socket, buffers, pipeline of pending replies and session state.
+use std::collections::VecDeque;
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use resp_codec::{Protocol, RequestParser};
+use worker_shard::Coordinator;
+
+use crate::shared::ClientEntry;
+
+/// `CLIENT REPLY` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    Skip,
+}
+
+/// The session state local commands read and change.
+#[derive(Debug)]
+pub(crate) struct ClientState {
+    pub(crate) entry: Arc<ClientEntry>,
+    pub(crate) db: u16,
+    pub(crate) proto: Protocol,
+    /// False while a password is required and the client has not authenticated.
+    pub(crate) authed: bool,
+    pub(crate) reply: ReplyMode,
+    /// Set by `CLIENT REPLY` so its own reply is not swallowed by the mode it changes.
+    pub(crate) reply_cmd: bool,
+    /// The last command's name, packed, published once per pass.
+    pub(crate) last_cmd: [u64; 3],
+}
+
+/// A reply's place in a connection's pipeline.
+pub(crate) enum Slot {
+    /// Waiting for one shard's encoded reply.
+    Waiting,
+    /// Encoded, waiting for earlier replies.
+    Ready(Bytes),
+    /// A command spread over shards, waiting for its coordinator to finish.
+    Fan {
+        coord: Box<dyn Coordinator>,
+        outstanding: usize,
+        proto: Protocol,
+        db: u16,
+        barrier: bool,
+    },
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Slot::Waiting => f.write_str("Waiting"),
+            Slot::Ready(b) => write!(f, "Ready({} bytes)", b.len()),
+            Slot::Fan { outstanding, .. } => write!(f, "Fan({outstanding} outstanding)"),
+        }
+    }
+}
+
+/// One pending reply.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) slot: Slot,
+    /// `CLIENT REPLY OFF/SKIP` was in effect: drop the reply when it arrives.
+    pub(crate) discard: bool,
+}
+
+/// A client connection owned by one event loop.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
+    pub(crate) parser: RequestParser,
+    pub(crate) rbuf: BytesMut,
+    pub(crate) out: BytesMut,
+    pub(crate) pending: VecDeque<Pending>,
+    /// Sequence number of `pending[0]`.
+    pub(crate) front_seq: u32,
+    pub(crate) state: ClientState,
+    /// A barrier command (see `Coordinator::is_barrier`) is in flight: later commands wait.
+    pub(crate) held: bool,
+    /// Close once every pending reply is written (QUIT, protocol error, EOF, kill, shutdown).
+    pub(crate) closing: bool,
+    /// The last write did not take everything: wait for writability.
+    pub(crate) want_write: bool,
+    /// Interest currently registered with the poller: (readable, writable).
+    pub(crate) interest: (bool, bool),
+    /// Already in this pass's list of connections to write.
+    pub(crate) dirty: bool,
+    /// Parsing stopped with bytes left in `rbuf` (held, backpressure); parse again once free.
+    pub(crate) stalled: bool,
+}
+
+impl Conn {
+    /// The sequence number the next pending reply gets.
+    pub(crate) fn next_seq(&self) -> u32 {
+        self.front_seq.wrapping_add(self.pending.len() as u32)
+    }
+
+    /// Moves every finished reply at the front of the pipeline into the output buffer.
+    pub(crate) fn drain_ready(&mut self) {
+        while let Some(front) = self.pending.front() {
+            match &front.slot {
+                Slot::Ready(bytes) => {
+                    if !front.discard {
+                        self.out.extend_from_slice(bytes);
+                    }
+                }
+                _ => break,
+            }
+            self.pending.pop_front();
+            self.front_seq = self.front_seq.wrapping_add(1);
+        }
+    }
+
+    /// Adds a reply computed here: straight to the output if nothing is pending before it.
+    pub(crate) fn push_ready(&mut self, bytes: &[u8], discard: bool) {
+        if self.pending.is_empty() {
+            if !discard {
+                self.out.extend_from_slice(bytes);
+            }
+        } else {
+            self.pending.push_back(Pending {
+                slot: Slot::Ready(Bytes::copy_from_slice(bytes)),
+                discard,
+            });
+        }
+    }
+}

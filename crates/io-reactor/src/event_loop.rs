@@ -1,0 +1,712 @@
+//! One IO thread: an epoll loop over its connections.
+//!
+//! See the crate docs for the shape of a loop pass and the batching rules.
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use polling::{Event, Events, PollMode};
+use resp_codec::{Protocol, Request, RequestParser};
+use worker_shard::{
+    Batch, Op, OpKind, Part, ReplyBatch, ReplyBody, ReplySink, Route, ShardId, Step,
+};
+
+use crate::conn::{ClientState, Conn, Pending, ReplyMode, Slot};
+use crate::local::{self, Action};
+use crate::shared::{ClientEntry, ClientNames, Inbox, LoopHandle, LoopSink, Shared, Stats, lock};
+use crate::sys;
+
+/// Bytes asked of the socket per `read` call while the buffer is small.
+const READ_CHUNK: usize = 16 * 1024;
+/// Most bytes read from one connection in one pass, so one busy client cannot starve the rest.
+const READ_BUDGET: usize = 1024 * 1024;
+/// A connection whose unsent output exceeds this stops being read until the client catches up.
+/// This is backpressure, not a limit: one reply may be larger (see the limits issue).
+pub(crate) const OUTPUT_HIGH_WATER: usize = 8 * 1024 * 1024;
+/// Most replies in flight per connection before its reading pauses.
+const MAX_PENDING: usize = 64 * 1024;
+/// While parsing is held (barrier, backpressure) reading stops once this much is buffered.
+const HELD_INPUT_CAP: usize = 1024 * 1024;
+/// How long shutdown waits for replies already computed before closing connections anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+const SLOT_BITS: u32 = 20;
+const GEN_BITS: u32 = 12;
+const MAX_SLOTS: usize = 1 << SLOT_BITS;
+
+/// Tag layout: slot (20 bits) | generation (12 bits) | sequence (32 bits). The generation makes
+/// replies for a closed connection miss a new connection in the same slot; the sequence is the
+/// reply's place in the pipeline.
+fn make_tag(slot: usize, generation: u32, seq: u32) -> u64 {
+    ((slot as u64) << 44) | (u64::from(generation & ((1 << GEN_BITS) - 1)) << 32) | u64::from(seq)
+}
+
+fn split_tag(tag: u64) -> (usize, u32, u32) {
+    (
+        (tag >> 44) as usize,
+        ((tag >> 32) as u32) & ((1 << GEN_BITS) - 1),
+        tag as u32,
+    )
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// The per-thread state of one event loop.
+pub(crate) struct EventLoop {
+    index: usize,
+    shared: Arc<Shared>,
+    handle: Arc<LoopHandle>,
+    rx: flume::Receiver<Inbox>,
+    sink: Arc<dyn ReplySink>,
+    conns: Vec<Option<Conn>>,
+    generations: Vec<u32>,
+    free: Vec<usize>,
+    live: usize,
+    /// This pass's ops, one list per shard; sent as one `Batch` per shard at the end of the pass.
+    ops: Vec<Vec<Op>>,
+    dirty: Vec<usize>,
+    resume: Vec<usize>,
+    scratch: BytesMut,
+    commands: u64,
+    net_in: u64,
+    net_out: u64,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        handle: Arc<LoopHandle>,
+        rx: flume::Receiver<Inbox>,
+    ) -> EventLoop {
+        let shards = shared.workers.len();
+        let sink: Arc<dyn ReplySink> = Arc::new(LoopSink(handle.clone()));
+        EventLoop {
+            index,
+            shared,
+            handle,
+            rx,
+            sink,
+            conns: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            ops: (0..shards).map(|_| Vec::new()).collect(),
+            dirty: Vec::new(),
+            resume: Vec::new(),
+            scratch: BytesMut::with_capacity(4096),
+            commands: 0,
+            net_in: 0,
+            net_out: 0,
+            shutdown_deadline: None,
+        }
+    }
+
+    /// Runs passes until shutdown has flushed (or given up on) every connection.
+    pub(crate) fn run(mut self) {
+        let mut events = Events::new();
+        loop {
+            let timeout = if !self.resume.is_empty() {
+                Some(Duration::ZERO)
+            } else if self.shutdown_deadline.is_some() {
+                Some(Duration::from_millis(20))
+            } else {
+                None
+            };
+            events.clear();
+            if let Err(e) = self.handle.poller.wait(&mut events, timeout)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                tracing::error!(error = %e, "io thread poller failed");
+                break;
+            }
+            self.handle.woken.store(false, Ordering::Release);
+            if self.pass(&events) {
+                break;
+            }
+        }
+        self.close_all();
+    }
+
+    /// One loop pass; returns true when the loop should stop.
+    fn pass(&mut self, events: &Events) -> bool {
+        // Replies and new connections first: replies free pipeline slots and may complete
+        // barriers before this pass parses more.
+        while let Ok(msg) = self.rx.try_recv() {
+            match msg {
+                Inbox::Connection(stream, peer) => self.accept(stream, peer),
+                Inbox::Replies(batch) => self.on_replies(batch),
+            }
+        }
+        if self.handle.kill_pending.swap(false, Ordering::AcqRel) {
+            self.apply_kills();
+        }
+        if self.shutdown_deadline.is_none() && self.shared.shutting_down.load(Ordering::Acquire) {
+            self.begin_shutdown();
+        }
+
+        for ev in events.iter() {
+            let slot = ev.key;
+            if ev.readable {
+                self.read_and_parse(slot);
+            }
+            if ev.writable {
+                self.mark_dirty(slot);
+            }
+        }
+        for slot in std::mem::take(&mut self.resume) {
+            if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+                conn.stalled = false;
+                self.parse(slot);
+            }
+        }
+        self.send_batches();
+        self.write_dirty();
+
+        Stats::add(
+            &self.shared.stats.total_commands,
+            std::mem::take(&mut self.commands),
+        );
+        Stats::add(
+            &self.shared.stats.net_input_bytes,
+            std::mem::take(&mut self.net_in),
+        );
+        Stats::add(
+            &self.shared.stats.net_output_bytes,
+            std::mem::take(&mut self.net_out),
+        );
+
+        if let Some(deadline) = self.shutdown_deadline {
+            let idle: Vec<usize> = (0..self.conns.len())
+                .filter(|&s| {
+                    self.conns[s]
+                        .as_ref()
+                        .is_some_and(|c| c.pending.is_empty() && c.out.is_empty())
+                })
+                .collect();
+            idle.into_iter().for_each(|s| self.close(s));
+            return self.live == 0 || Instant::now() >= deadline;
+        }
+        false
+    }
+
+    fn accept(&mut self, stream: TcpStream, peer: SocketAddr) {
+        if self.shutdown_deadline.is_some() || self.live >= MAX_SLOTS {
+            Stats::add(&self.shared.stats.rejected_connections, 1);
+            return;
+        }
+        if stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        // Replies are already batched per pass, so Nagle's delay would only add latency.
+        let _ = stream.set_nodelay(true);
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.conns.push(None);
+                self.generations.push(0);
+                self.conns.len() - 1
+            }
+        };
+        let generation = self.generations[slot];
+        let _ = generation;
+        if let Err(e) = sys::register(&self.handle.poller, &stream, Event::readable(slot)) {
+            tracing::warn!(error = %e, "cannot register connection");
+            self.free.push(slot);
+            return;
+        }
+        let shared = &self.shared;
+        let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let entry = Arc::new(ClientEntry {
+            id,
+            addr: peer,
+            laddr: stream.local_addr().ok(),
+            fd: stream.as_raw_fd(),
+            created: Instant::now(),
+            loop_index: self.index,
+            last_active_ms: AtomicU64::new(shared.now_ms()),
+            db: AtomicU16::new(0),
+            resp: AtomicU8::new(2),
+            last_cmd: Default::default(),
+            kill: AtomicBool::new(false),
+            authenticated: AtomicBool::new(false),
+            names: std::sync::Mutex::new(ClientNames::default()),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
+        });
+        lock(&shared.clients).insert(id, entry.clone());
+        Stats::add(&shared.stats.connected_clients, 1);
+        Stats::add(&shared.stats.total_connections, 1);
+        let authed = shared.hooks.requirepass().is_none();
+        self.conns[slot] = Some(Conn {
+            stream,
+            parser: RequestParser::new(shared.config.limits),
+            rbuf: BytesMut::new(),
+            out: BytesMut::new(),
+            pending: VecDeque::new(),
+            front_seq: 0,
+            state: ClientState {
+                entry,
+                db: 0,
+                proto: Protocol::Resp2,
+                authed,
+                reply: ReplyMode::On,
+                reply_cmd: false,
+                last_cmd: [0; 3],
+            },
+            held: false,
+            closing: false,
+            want_write: false,
+            interest: (true, false),
+            dirty: false,
+            stalled: false,
+        });
+        self.live += 1;
+    }
+
+    fn close(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        // The poller must forget the socket before it is closed (see `sys::register`).
+        let _ = self.handle.poller.delete(&conn.stream);
+        lock(&self.shared.clients).remove(&conn.state.entry.id);
+        self.shared
+            .stats
+            .connected_clients
+            .fetch_sub(1, Ordering::Relaxed);
+        self.generations[slot] = self.generations[slot].wrapping_add(1);
+        self.free.push(slot);
+        self.live -= 1;
+    }
+
+    fn close_all(&mut self) {
+        for slot in 0..self.conns.len() {
+            self.close(slot);
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.shutdown_deadline = Some(Instant::now() + SHUTDOWN_GRACE);
+        for slot in 0..self.conns.len() {
+            if let Some(conn) = self.conns[slot].as_mut() {
+                conn.closing = true;
+                self.mark_dirty(slot);
+            }
+        }
+    }
+
+    fn apply_kills(&mut self) {
+        for slot in 0..self.conns.len() {
+            if let Some(conn) = self.conns[slot].as_mut()
+                && conn.state.entry.kill.load(Ordering::Acquire)
+            {
+                // Like Redis, replies not yet computed are dropped; what is already in the
+                // output buffer (e.g. the reply to a self-kill) still goes out.
+                conn.closing = true;
+                conn.pending.clear();
+                conn.rbuf.clear();
+                self.mark_dirty(slot);
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut)
+            && !conn.dirty
+        {
+            conn.dirty = true;
+            self.dirty.push(slot);
+        }
+    }
+
+    /// Reads what the socket has (bounded by the pass budget), then parses.
+    fn read_and_parse(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let mut budget = READ_BUDGET;
+        let mut eof = false;
+        let mut failed = false;
+        while budget > 0 && !conn.closing {
+            if (conn.held || conn.stalled) && conn.rbuf.len() >= HELD_INPUT_CAP {
+                break;
+            }
+            // Grow the chunk with the buffer so a large bulk string needs few reads.
+            let chunk = conn.rbuf.len().clamp(READ_CHUNK, READ_BUDGET).min(budget);
+            let start = conn.rbuf.len();
+            conn.rbuf.resize(start + chunk, 0);
+            match conn.stream.read(&mut conn.rbuf[start..]) {
+                Ok(0) => {
+                    conn.rbuf.truncate(start);
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.rbuf.truncate(start + n);
+                    self.net_in += n as u64;
+                    budget = budget.saturating_sub(n);
+                    if n < chunk {
+                        // A short read means the socket is drained; skip the WouldBlock syscall.
+                        break;
+                    }
+                }
+                Err(e) => {
+                    conn.rbuf.truncate(start);
+                    if would_block(&e) {
+                        break;
+                    }
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if failed {
+            self.close(slot);
+            return;
+        }
+        self.parse(slot);
+        if eof && let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+            // The peer will send nothing more; answer what it sent, then close.
+            conn.closing = true;
+            conn.rbuf.clear();
+            self.mark_dirty(slot);
+        }
+    }
+
+    /// Parses and dispatches every complete command the connection may run now.
+    fn parse(&mut self, slot: usize) {
+        let shards = self.shared.workers.len();
+        let mut dispatched = false;
+        loop {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            if conn.closing {
+                break;
+            }
+            if conn.held || conn.out.len() >= OUTPUT_HIGH_WATER || conn.pending.len() >= MAX_PENDING
+            {
+                conn.stalled = !conn.rbuf.is_empty();
+                break;
+            }
+            match conn.parser.parse(&mut conn.rbuf) {
+                Ok(Some(req)) => {
+                    dispatched = true;
+                    self.commands += 1;
+                    self.dispatch(slot, req, shards);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let mut line = BytesMut::with_capacity(64);
+                    resp_codec::write_error(&mut line, e.reply_text().as_bytes());
+                    conn.push_ready(&line, false);
+                    conn.closing = true;
+                    conn.rbuf.clear();
+                    break;
+                }
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut)
+            && dispatched
+        {
+            let entry = &conn.state.entry;
+            entry.set_last_cmd(conn.state.last_cmd);
+            entry
+                .last_active_ms
+                .store(self.shared.now_ms(), Ordering::Relaxed);
+        }
+        self.mark_dirty(slot);
+    }
+
+    /// Runs, routes or answers one command.
+    fn dispatch(&mut self, slot: usize, req: Request, shards: usize) {
+        let generation = self.generations[slot];
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        conn.state.last_cmd = crate::shared::pack_name(req.name());
+        let mode = conn.state.reply;
+        if mode == ReplyMode::Skip {
+            conn.state.reply = ReplyMode::On;
+        }
+        let discard = mode != ReplyMode::On;
+
+        if !conn.state.authed && !local::auth_exempt(req.name()) {
+            // Redis checks the command's existence and arity before authentication.
+            if let Err(text) = worker_shard::route(&req, shards) {
+                self.scratch.clear();
+                resp_codec::write_error(&mut self.scratch, &text);
+            } else {
+                self.scratch.clear();
+                resp_codec::write_error(&mut self.scratch, b"NOAUTH Authentication required.");
+            }
+            conn.push_ready(&self.scratch, discard);
+            return;
+        }
+
+        match worker_shard::route(&req, shards) {
+            Err(text) => {
+                self.scratch.clear();
+                resp_codec::write_error(&mut self.scratch, &text);
+                conn.push_ready(&self.scratch, discard);
+            }
+            Ok(Route::Local) => {
+                self.scratch.clear();
+                conn.state.reply_cmd = false;
+                let action = local::execute(&self.shared, &mut conn.state, &req, &mut self.scratch);
+                let discard = discard && !conn.state.reply_cmd;
+                conn.push_ready(&self.scratch, discard);
+                match action {
+                    Action::Continue => {}
+                    Action::Close => {
+                        conn.closing = true;
+                        conn.rbuf.clear();
+                    }
+                }
+            }
+            Ok(Route::Shard(shard)) => {
+                let tag = make_tag(slot, generation, conn.next_seq());
+                conn.pending.push_back(Pending {
+                    slot: Slot::Waiting,
+                    discard,
+                });
+                let op = Op {
+                    tag,
+                    db: conn.state.db,
+                    proto: conn.state.proto,
+                    kind: OpKind::Command(req),
+                };
+                match self.ops.get_mut(shard) {
+                    Some(list) => list.push(op),
+                    None => Self::fail_op(conn),
+                }
+            }
+            Ok(Route::FanOut(mut coord)) => {
+                let tag = make_tag(slot, generation, conn.next_seq());
+                let parts = coord.start();
+                let barrier = coord.is_barrier();
+                let (db, proto) = (conn.state.db, conn.state.proto);
+                conn.pending.push_back(Pending {
+                    slot: Slot::Fan {
+                        coord,
+                        outstanding: parts.len(),
+                        proto,
+                        db,
+                        barrier,
+                    },
+                    discard,
+                });
+                conn.held = barrier;
+                if !Self::queue_parts(&mut self.ops, tag, db, proto, parts) {
+                    Self::fail_op(conn);
+                }
+            }
+        }
+    }
+
+    /// Appends a coordinator's parts to this pass's per-shard batches.
+    fn queue_parts(
+        ops: &mut [Vec<Op>],
+        tag: u64,
+        db: u16,
+        proto: Protocol,
+        parts: Vec<(ShardId, Part)>,
+    ) -> bool {
+        let mut ok = true;
+        for (shard, part) in parts {
+            match ops.get_mut(shard) {
+                Some(list) => list.push(Op {
+                    tag,
+                    db,
+                    proto,
+                    kind: OpKind::Part(part),
+                }),
+                None => ok = false,
+            }
+        }
+        ok
+    }
+
+    /// A reply that can never come (no such shard, worker stopped): the pipeline cannot be kept
+    /// in order any more, so the connection is closed after what is already due.
+    fn fail_op(conn: &mut Conn) {
+        tracing::error!("a command was routed to a shard that cannot answer; closing the client");
+        conn.closing = true;
+        conn.rbuf.clear();
+        conn.pending.clear();
+    }
+
+    fn send_batches(&mut self) {
+        for shard in 0..self.ops.len() {
+            if self.ops[shard].is_empty() {
+                continue;
+            }
+            let cap = self.ops[shard].len();
+            let ops = std::mem::replace(&mut self.ops[shard], Vec::with_capacity(cap));
+            let batch = Batch {
+                reply_to: self.sink.clone(),
+                ops,
+            };
+            if !self.shared.workers[shard].send(batch) {
+                tracing::error!(shard, "worker stopped; its replies will never arrive");
+            }
+        }
+    }
+
+    fn on_replies(&mut self, batch: ReplyBatch) {
+        let ReplyBatch {
+            shard,
+            buf,
+            replies,
+        } = batch;
+        for reply in replies {
+            let (slot, generation, seq) = split_tag(reply.tag);
+            if self.generations.get(slot).copied() != Some(generation & ((1 << GEN_BITS) - 1))
+                && self
+                    .generations
+                    .get(slot)
+                    .map(|g| g & ((1 << GEN_BITS) - 1))
+                    != Some(generation)
+            {
+                continue;
+            }
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let idx = seq.wrapping_sub(conn.front_seq) as usize;
+            if idx >= conn.pending.len() {
+                continue;
+            }
+            match reply.body {
+                ReplyBody::Encoded(range) => {
+                    let Some(bytes) = buf.get(range.clone()) else {
+                        continue;
+                    };
+                    if !matches!(conn.pending[idx].slot, Slot::Waiting) {
+                        continue;
+                    }
+                    if idx == 0 {
+                        if !conn.pending[0].discard {
+                            conn.out.extend_from_slice(bytes);
+                        }
+                        conn.pending.pop_front();
+                        conn.front_seq = conn.front_seq.wrapping_add(1);
+                    } else {
+                        conn.pending[idx].slot = Slot::Ready(buf.slice(range));
+                    }
+                }
+                ReplyBody::Part(part) => {
+                    let Slot::Fan {
+                        coord,
+                        outstanding,
+                        proto,
+                        db,
+                        barrier,
+                    } = &mut conn.pending[idx].slot
+                    else {
+                        continue;
+                    };
+                    *outstanding = outstanding.saturating_sub(1);
+                    match coord.on_reply(shard, part) {
+                        Step::Wait => {}
+                        Step::Send(parts) => {
+                            *outstanding += parts.len();
+                            let (db, proto) = (*db, *proto);
+                            if !Self::queue_parts(&mut self.ops, reply.tag, db, proto, parts) {
+                                Self::fail_op(conn);
+                            }
+                        }
+                        Step::Done(frame) => {
+                            let was_barrier = *barrier;
+                            let mut bytes = BytesMut::new();
+                            frame.encode(*proto, &mut bytes);
+                            conn.pending[idx].slot = Slot::Ready(bytes.freeze());
+                            if was_barrier {
+                                conn.held = false;
+                                self.resume.push(slot);
+                            }
+                        }
+                    }
+                }
+            }
+            conn.drain_ready();
+            self.mark_dirty(slot);
+        }
+    }
+
+    /// Writes every connection with output once, then updates interests and closes finished
+    /// connections.
+    fn write_dirty(&mut self) {
+        for slot in std::mem::take(&mut self.dirty) {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            conn.dirty = false;
+            if !conn.out.is_empty() {
+                // One write per pass: a short write means the socket buffer is full, so a second
+                // attempt would only return WouldBlock.
+                match conn.stream.write(&conn.out) {
+                    Ok(0) => {
+                        self.close(slot);
+                        continue;
+                    }
+                    Ok(n) => {
+                        self.net_out += n as u64;
+                        conn.out.advance(n);
+                        conn.want_write = !conn.out.is_empty();
+                    }
+                    Err(e) if would_block(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                        conn.want_write = true;
+                    }
+                    Err(_) => {
+                        self.close(slot);
+                        continue;
+                    }
+                }
+                if conn.out.is_empty() && conn.out.capacity() > OUTPUT_HIGH_WATER {
+                    // Give a burst's memory back instead of keeping it for the connection's life.
+                    conn.out = BytesMut::new();
+                }
+            } else {
+                conn.want_write = false;
+            }
+            if conn.closing && conn.pending.is_empty() && conn.out.is_empty() {
+                self.close(slot);
+                continue;
+            }
+            let blocked = conn.held
+                || conn.out.len() >= OUTPUT_HIGH_WATER
+                || conn.pending.len() >= MAX_PENDING;
+            if conn.stalled && !blocked {
+                self.resume.push(slot);
+            }
+            let read = !conn.closing && !blocked;
+            let want = (read, conn.want_write);
+            if want != conn.interest {
+                let ev = Event::new(slot, want.0, want.1);
+                // Plain `modify` would switch the source to oneshot mode; stay level-triggered.
+                if self
+                    .handle
+                    .poller
+                    .modify_with_mode(&conn.stream, ev, PollMode::Level)
+                    .is_err()
+                {
+                    self.close(slot);
+                    continue;
+                }
+                conn.interest = want;
+            }
+        }
+    }
+}
