@@ -1,1 +1,16 @@
-//! kvd end-to-end tests: one binary, one module per area.
+//! End-to-end tests of kvd over TCP, one module per area.
+//!
+//! Every expected value here is Redis 7.0's exact reply: the suite passes against a real
+//! `redis-server` (`KVD_TEST_ADDR=127.0.0.1:PORT cargo test -p kvd-tests`), and CI runs it
+//! against kvd started in-process. See `kvd_tests` for the harness.
+
+mod concurrency;
+mod connection;
+mod errors;
+mod expiry;
+mod keys;
+mod pipeline;
+mod robustness;
+mod server;
+mod strings;
+mod tools;

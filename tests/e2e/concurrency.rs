@@ -1,0 +1,140 @@
+//! Many clients at once, hash tags, and multi-key commands spanning shards.
+
+use std::thread;
+
+use kvd_tests::*;
+use partition_router::shard_for;
+
+#[test]
+fn hundred_connections_get_their_own_replies() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        io_threads: 2,
+        ..ServerOptions::default()
+    });
+    let addr = server.addr();
+    let threads: Vec<_> = (0..100)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                for i in 0..50 {
+                    let key = format!("c{t}:k{i}");
+                    let value = format!("t{t}-i{i}");
+                    // Pipeline three commands whose replies identify this client and step.
+                    c.send_cmd(&["SET", &key, &value]);
+                    c.send_cmd(&["GET", &key]);
+                    c.send_cmd(&["ECHO", &value]);
+                    assert_eq!(c.read_reply(), OK);
+                    assert_eq!(c.read_reply(), bulk(&value));
+                    assert_eq!(c.read_reply(), bulk(&value));
+                }
+                // Each client sees some multiple of 50 of the shared counter; the final GET
+                // pins the total.
+                let n = as_int(&c.cmd(&["INCRBY", "shared", "50"]));
+                assert!(n % 50 == 0 && (50..=5000).contains(&n), "{n}");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    let mut c = server.conn();
+    assert_eq!(c.cmd(&["DBSIZE"]), int(100 * 50 + 1));
+    assert_eq!(c.cmd(&["GET", "shared"]), bulk("5000"));
+}
+
+#[test]
+fn hash_tagged_keys_share_a_shard_and_both_serve() {
+    let workers = 4;
+    let server = TestServer::with(ServerOptions {
+        workers,
+        ..ServerOptions::default()
+    });
+    assert_eq!(
+        shard_for(b"{user1}:a", workers),
+        shard_for(b"{user1}:b", workers)
+    );
+    let mut c = server.conn();
+    assert_eq!(c.cmd(&["SET", "{user1}:a", "1"]), OK);
+    assert_eq!(c.cmd(&["SET", "{user1}:b", "2"]), OK);
+    assert_eq!(
+        c.cmd(&["MGET", "{user1}:a", "{user1}:b"]),
+        bulk_array(&["1", "2"])
+    );
+    assert_eq!(c.cmd(&["RENAME", "{user1}:a", "{user1}:c"]), OK);
+    assert_eq!(c.cmd(&["GET", "{user1}:c"]), bulk("1"));
+    assert_eq!(
+        c.cmd(&["EXISTS", "{user1}:a", "{user1}:b", "{user1}:c"]),
+        int(2)
+    );
+}
+
+#[test]
+fn mget_mset_span_every_shard() {
+    let workers = 4;
+    let server = TestServer::with(ServerOptions {
+        workers,
+        ..ServerOptions::default()
+    });
+    // Keys chosen so that every shard owns at least one, interleaved in argument order.
+    let keys: Vec<String> = (0..40).map(|i| format!("span:{i}")).collect();
+    let shards: std::collections::HashSet<usize> = keys
+        .iter()
+        .map(|k| shard_for(k.as_bytes(), workers))
+        .collect();
+    assert_eq!(shards.len(), workers);
+    let mut mset = vec!["MSET".to_string()];
+    for (i, k) in keys.iter().enumerate() {
+        mset.push(k.clone());
+        mset.push(format!("v{i}"));
+    }
+    let mut c = server.conn();
+    assert_eq!(c.cmd(&mset), OK);
+    let mut mget = vec!["MGET".to_string()];
+    mget.extend(keys.iter().cloned());
+    mget.insert(5, "missing".into());
+    let mut expected: Vec<Option<String>> = (0..40).map(|i| Some(format!("v{i}"))).collect();
+    expected.insert(4, None);
+    let mut bytes = format!("*{}\r\n", expected.len()).into_bytes();
+    for e in &expected {
+        match e {
+            Some(v) => bytes.extend(bulk(v)),
+            None => bytes.extend_from_slice(NIL),
+        }
+    }
+    // Replies come back in argument order, whichever shard answered first.
+    assert_eq!(c.cmd(&mget), bytes);
+    let mut del = vec!["DEL".to_string()];
+    del.extend(keys.iter().cloned());
+    assert_eq!(c.cmd(&del), int(40));
+
+    // Four clients MSET the same keys concurrently. The last write to any key is some
+    // writer's last round, so every key must end up holding an `r19` value.
+    let addr = server.addr();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let keys = keys.clone();
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                for round in 0..20 {
+                    let mut cmd = vec!["MSET".to_string()];
+                    for k in &keys {
+                        cmd.push(k.clone());
+                        cmd.push(format!("w{w}r{round}"));
+                    }
+                    assert_eq!(c.cmd(&cmd), OK);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let mut mget = vec!["MGET".to_string()];
+    mget.extend(keys.iter().cloned());
+    let values = bulk_items(&c.cmd(&mget));
+    assert_eq!(values.len(), 40);
+    for v in values {
+        assert!(v.ends_with(b"r19"), "{}", String::from_utf8_lossy(&v));
+    }
+}

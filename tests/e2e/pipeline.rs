@@ -1,0 +1,83 @@
+//! Pipelining: many commands in one write, and the same bytes split at awkward boundaries.
+
+use kvd_tests::*;
+
+const COMMANDS: usize = 10_000;
+
+/// 10,000 commands mixing writes and reads, and the exact bytes of the replies in order.
+fn workload() -> (Vec<u8>, Vec<u8>) {
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..COMMANDS {
+        // Commands 4n and 4n+1 share a key, so each GET reads the SET just before it.
+        let key = format!("key:{}", (i / 4) % 97);
+        match i % 4 {
+            0 => {
+                input.extend(encode_command(&["SET", &key, &i.to_string()]));
+                expected.extend_from_slice(OK);
+            }
+            1 => {
+                // Reads the value the previous command wrote: order matters.
+                input.extend(encode_command(&["GET", &key]));
+                expected.extend(bulk((i - 1).to_string()));
+            }
+            2 => {
+                input.extend(encode_command(&["INCR", &format!("ctr:{}", i % 5)]));
+                expected.extend(int((i / 20 + 1) as i64));
+            }
+            _ => {
+                input.extend(encode_command(&["ECHO", &format!("e{i}")]));
+                expected.extend(bulk(format!("e{i}")));
+            }
+        }
+    }
+    (input, expected)
+}
+
+/// Reads replies until `expected.len()` bytes have arrived, frame by frame.
+fn read_all(c: &mut RawConn, expected: &[u8]) -> Vec<u8> {
+    // Frame by frame, so a missing or extra reply shows up as a timeout or a mismatch.
+    let mut got = Vec::with_capacity(expected.len());
+    for _ in 0..COMMANDS {
+        got.extend(c.read_reply());
+    }
+    got
+}
+
+#[test]
+fn ten_thousand_commands_in_one_write() {
+    let server = TestServer::start();
+    let (input, expected) = workload();
+    let mut c = server.conn();
+    // Write from another thread so a server that answers while we still write cannot
+    // deadlock the test on full socket buffers.
+    let mut writer = c.try_clone_for_write();
+    let handle = std::thread::spawn(move || writer.send(&input));
+    let got = read_all(&mut c, &expected);
+    handle.join().unwrap();
+    assert!(got == expected, "replies differ from the expected bytes");
+    assert_eq!(c.cmd(&["DBSIZE"]), int(97 + 5));
+}
+
+#[test]
+fn pipeline_split_at_odd_boundaries() {
+    let (input, expected) = workload();
+    for chunk in [1usize, 7, 13, 4096] {
+        let server = TestServer::start();
+        let mut c = server.conn();
+        let mut writer = c.try_clone_for_write();
+        // One byte at a time for all 10,000 commands is slow over loopback, so the smallest
+        // chunk sizes cover a prefix of a few hundred commands plus everything else in one go.
+        let limit = if chunk < 100 { 20_000 } else { input.len() };
+        let bytes = input.clone();
+        let handle = std::thread::spawn(move || {
+            for piece in bytes[..limit].chunks(chunk) {
+                writer.send(piece);
+            }
+            writer.send(&bytes[limit..]);
+        });
+        let got = read_all(&mut c, &expected);
+        handle.join().unwrap();
+        assert!(got == expected, "replies differ for chunk size {chunk}");
+    }
+}

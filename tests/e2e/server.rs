@@ -1,0 +1,436 @@
+//! INFO, DBSIZE, FLUSHDB/FLUSHALL, TIME, CONFIG, COMMAND, DEBUG and SHUTDOWN.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kvd_tests::*;
+
+fn info(c: &mut RawConn, args: &[&str]) -> String {
+    let mut cmd = vec!["INFO"];
+    cmd.extend_from_slice(args);
+    String::from_utf8(bulk_payload(&c.cmd(&cmd))).unwrap()
+}
+
+/// The `name:` field names of one INFO text, in order, by section header.
+fn field_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_once(':').expect("name:value line").0.to_string())
+        .collect()
+}
+
+#[test]
+fn info_sections_and_fields() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+
+    let text = info(&mut c, &["server"]);
+    // INFO uses CRLF line ends; a single section has no blank line after it (the blank
+    // line only separates sections).
+    assert!(text.starts_with("# Server\r\n"), "{text:?}");
+    assert!(
+        text.ends_with("\r\n") && !text.ends_with("\r\n\r\n"),
+        "{text:?}"
+    );
+    assert_eq!(
+        text.matches("# ").count(),
+        1,
+        "only the server section: {text:?}"
+    );
+    let names = field_names(&text);
+    for required in [
+        "redis_version",
+        "redis_mode",
+        "os",
+        "arch_bits",
+        "multiplexing_api",
+        "process_id",
+        "run_id",
+        "tcp_port",
+        "server_time_usec",
+        "uptime_in_seconds",
+        "uptime_in_days",
+        "hz",
+        "executable",
+        "config_file",
+    ] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "missing {required} in {text:?}"
+        );
+    }
+    assert!(text.contains("\r\nredis_mode:standalone\r\n"), "{text:?}");
+    assert!(
+        text.contains(&format!("\r\ntcp_port:{}\r\n", server.port())),
+        "{text:?}"
+    );
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap();
+    // Clients parse redis_version as major.minor.patch; kvd claims 7.0 semantics.
+    assert!(version.starts_with("7.0."), "{version}");
+
+    let clients = info(&mut c, &["clients"]);
+    assert!(clients.starts_with("# Clients\r\n"), "{clients:?}");
+    assert!(
+        clients.contains("\r\nconnected_clients:1\r\n"),
+        "{clients:?}"
+    );
+    let _second = server.conn();
+    // The second connection is counted once it is accepted; poll, because accepting is
+    // asynchronous to our connect().
+    poll_until(|| {
+        info(&mut c, &["clients"])
+            .contains("\r\nconnected_clients:2\r\n")
+            .then_some(())
+    });
+
+    let stats = info(&mut c, &["stats"]);
+    assert!(stats.starts_with("# Stats\r\n"), "{stats:?}");
+    for required in [
+        "total_connections_received",
+        "total_commands_processed",
+        "expired_keys",
+        "keyspace_hits",
+        "keyspace_misses",
+    ] {
+        assert!(
+            field_names(&stats).iter().any(|n| n == required),
+            "missing {required} in {stats:?}"
+        );
+    }
+
+    let memory = info(&mut c, &["memory"]);
+    assert!(memory.starts_with("# Memory\r\n"), "{memory:?}");
+    assert!(field_names(&memory).iter().any(|n| n == "used_memory"));
+
+    // An empty keyspace section is just its header.
+    assert_eq!(info(&mut c, &["keyspace"]), "# Keyspace\r\n");
+    assert_eq!(c.cmd(&["SET", "a", "1"]), OK);
+    assert_eq!(c.cmd(&["SET", "b", "2", "EX", "100"]), OK);
+    c.cmd(&["SELECT", "5"]);
+    assert_eq!(c.cmd(&["SET", "c", "3"]), OK);
+    let keyspace = info(&mut c, &["keyspace"]);
+    // avg_ttl is an estimate, so only the keys= and expires= parts are exact.
+    let lines: Vec<&str> = keyspace.lines().collect();
+    assert_eq!(lines[0], "# Keyspace", "{keyspace:?}");
+    assert!(
+        lines[1].starts_with("db0:keys=2,expires=1,avg_ttl="),
+        "{keyspace:?}"
+    );
+    assert_eq!(lines[2], "db5:keys=1,expires=0,avg_ttl=0", "{keyspace:?}");
+    assert_eq!(lines.len(), 3, "{keyspace:?}");
+
+    // An unknown section yields an empty bulk string, not an error.
+    assert_eq!(c.cmd(&["INFO", "nosuchsection"]), bulk(""));
+    // Several sections at once, in the server's order.
+    let both = info(&mut c, &["keyspace", "server"]);
+    let server_at = both.find("# Server").unwrap();
+    let keyspace_at = both.find("# Keyspace").unwrap();
+    assert!(server_at < keyspace_at, "{both:?}");
+    // Plain INFO has at least these sections.
+    let all = info(&mut c, &[]);
+    for section in ["# Server", "# Clients", "# Memory", "# Stats", "# Keyspace"] {
+        assert!(all.contains(section), "missing {section}");
+    }
+}
+
+#[test]
+fn dbsize_and_flush() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+    assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), OK);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(3));
+    c.cmd(&["SELECT", "1"]);
+    assert_eq!(c.cmd(&["SET", "x", "1"]), OK);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(1));
+    // FLUSHDB clears only the selected database.
+    assert_eq!(c.cmd(&["FLUSHDB"]), OK);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+    c.cmd(&["SELECT", "0"]);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(3));
+    assert_eq!(c.cmd(&["FLUSHDB", "SYNC"]), OK);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+
+    assert_eq!(c.cmd(&["SET", "a", "1"]), OK);
+    c.cmd(&["SELECT", "2"]);
+    assert_eq!(c.cmd(&["SET", "b", "1"]), OK);
+    assert_eq!(c.cmd(&["FLUSHALL", "ASYNC"]), OK);
+    // ASYNC frees memory in the background, but the keys are gone for the next command.
+    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+    c.cmd(&["SELECT", "0"]);
+    assert_eq!(c.cmd(&["GET", "a"]), NIL);
+    assert_eq!(c.cmd(&["SET", "a", "1"]), OK);
+    assert_eq!(c.cmd(&["FLUSHALL", "SYNC"]), OK);
+    assert_eq!(c.cmd(&["EXISTS", "a"]), int(0));
+    assert_eq!(c.cmd(&["FLUSHALL"]), OK);
+
+    assert_eq!(c.cmd(&["FLUSHALL", "FOO"]), err("ERR syntax error"));
+    assert_eq!(c.cmd(&["FLUSHDB", "x", "y"]), err("ERR syntax error"));
+    assert_eq!(
+        c.cmd(&["DBSIZE", "x"]),
+        err("ERR wrong number of arguments for 'dbsize' command")
+    );
+}
+
+#[test]
+fn dbsize_counts_keys_on_every_shard() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    for i in 0..100 {
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), OK);
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), int(100));
+    assert_eq!(c.cmd(&["FLUSHDB"]), OK);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+}
+
+#[test]
+fn time_is_now() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    let items = bulk_items(&c.cmd(&["TIME"]));
+    assert_eq!(items.len(), 2);
+    let secs: u64 = String::from_utf8(items[0].clone())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let micros: u64 = String::from_utf8(items[1].clone())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(secs.abs_diff(now) <= 2, "{secs} vs {now}");
+    assert!(micros < 1_000_000);
+    assert_eq!(
+        c.cmd(&["TIME", "x"]),
+        err("ERR wrong number of arguments for 'time' command")
+    );
+}
+
+#[test]
+fn config_get_and_set() {
+    // CONFIG SET changes server-wide state, so this test gets a server of its own.
+    let server = TestServer::with(ServerOptions {
+        private: true,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "port"]),
+        bulk_array(&["port", &server.port().to_string()])
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "databases"]),
+        bulk_array(&["databases", "16"])
+    );
+    // Unknown parameters are simply absent.
+    assert_eq!(c.cmd(&["CONFIG", "GET", "nosuchparam"]), b"*0\r\n");
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "1mb"]), OK);
+    // Memory values are normalised to bytes.
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory"]),
+        bulk_array(&["maxmemory", "1048576"])
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), OK);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory", "abc"]),
+        err(
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must \
+             be a memory value"
+        )
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "foo", "bar"]),
+        err("ERR Unknown option or number of arguments for CONFIG SET - 'foo'")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET"]),
+        err("ERR wrong number of arguments for 'config|get' command")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET"]),
+        err("ERR wrong number of arguments for 'config|set' command")
+    );
+    // Glob patterns match several parameters, returned as flat name/value pairs.
+    let pairs = bulk_items(&c.cmd(&["CONFIG", "GET", "maxmemory*"]));
+    assert_eq!(pairs.len() % 2, 0);
+    let names: Vec<&[u8]> = pairs.iter().step_by(2).map(|v| v.as_slice()).collect();
+    assert!(names.contains(&&b"maxmemory"[..]));
+    assert!(names.contains(&&b"maxmemory-policy"[..]));
+}
+
+/// Splits the top level of an array reply into the raw bytes of each element.
+fn elements(reply: &[u8]) -> Vec<Vec<u8>> {
+    let header_end = reply.windows(2).position(|w| w == b"\r\n").unwrap();
+    assert!(matches!(reply[0], b'*'), "not an array");
+    let count: usize = std::str::from_utf8(&reply[1..header_end])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut rest = &reply[header_end + 2..];
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = frame_len(rest).unwrap().expect("complete element");
+        out.push(rest[..len].to_vec());
+        rest = &rest[len..];
+    }
+    assert!(rest.is_empty());
+    out
+}
+
+#[test]
+fn command_introspection_shapes() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    let count = as_int(&c.cmd(&["COMMAND", "COUNT"]));
+    // COMMAND lists one entry per top-level command, so its length is COMMAND COUNT.
+    let all = elements(&c.cmd(&["COMMAND"]));
+    assert_eq!(all.len() as i64, count);
+    assert!(count >= 50, "{count}");
+
+    // The first seven fields of an entry, exactly as Redis 7.0 reports them in RESP2.
+    let get = elements(&c.cmd(&["COMMAND", "INFO", "get"]));
+    assert_eq!(get.len(), 1);
+    let fields = elements(&get[0]);
+    assert_eq!(
+        fields.len(),
+        10,
+        "name arity flags first last step acl tips keyspecs subcommands"
+    );
+    assert_eq!(fields[0], bulk("get"));
+    assert_eq!(fields[1], int(2));
+    assert_eq!(fields[2], b"*2\r\n+readonly\r\n+fast\r\n");
+    assert_eq!(fields[3], int(1));
+    assert_eq!(fields[4], int(1));
+    assert_eq!(fields[5], int(1));
+    assert_eq!(fields[6], b"*3\r\n+@read\r\n+@string\r\n+@fast\r\n");
+
+    let set = elements(&c.cmd(&["COMMAND", "INFO", "SET", "mset", "nosuchcommand"]));
+    assert_eq!(set.len(), 3);
+    let fields = elements(&set[0]);
+    assert_eq!(fields[0], bulk("set"));
+    assert_eq!(fields[1], int(-3));
+    assert_eq!(fields[2], b"*2\r\n+write\r\n+denyoom\r\n");
+    let mset = elements(&set[1]);
+    assert_eq!(mset[0], bulk("mset"));
+    assert_eq!(mset[1], int(-3));
+    // MSET's keys are every second argument up to the last.
+    assert_eq!(&mset[3..6], &[int(1), int(-1), int(2)]);
+    // An unknown command is a null entry (a null bulk in RESP2).
+    assert_eq!(set[2], NIL);
+
+    // COMMAND LIST names every command (and, in 7.0, every subcommand as `parent|sub`).
+    let list = bulk_items(&c.cmd(&["COMMAND", "LIST"]));
+    for name in ["get", "set", "ping", "scan", "config|get", "client|id"] {
+        assert!(list.iter().any(|n| n == name.as_bytes()), "missing {name}");
+    }
+
+    // COMMAND DOCS is a map from name to a doc map; an unknown name yields nothing.
+    let docs = c.cmd(&["COMMAND", "DOCS", "get"]);
+    let docs_items = elements(&docs);
+    assert_eq!(docs_items.len(), 2);
+    assert_eq!(docs_items[0], bulk("get"));
+    let doc = elements(&docs_items[1]);
+    assert_eq!(doc[0], bulk("summary"));
+    assert_eq!(doc[1], bulk("Get the value of a key"));
+    assert_eq!(doc[2], bulk("since"));
+    assert_eq!(doc[3], bulk("1.0.0"));
+    assert_eq!(doc[4], bulk("group"));
+    assert_eq!(doc[5], bulk("string"));
+    assert_eq!(c.cmd(&["COMMAND", "DOCS", "nosuchcommand"]), b"*0\r\n");
+
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "SET", "a", "b"]),
+        bulk_array(&["a"])
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
+        bulk_array(&["a", "b"])
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "PING", "x"]),
+        err("ERR The command has no key arguments")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "nosuch", "a"]),
+        err("ERR Invalid command specified")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "GET", "a", "b"]),
+        err("ERR Invalid number of arguments specified for command")
+    );
+    assert_eq!(
+        c.cmd(&["COMMAND", "FOO"]),
+        err("ERR unknown subcommand 'FOO'. Try COMMAND HELP.")
+    );
+}
+
+#[test]
+fn debug_sleep_and_populate() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0"]), OK);
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "3"]), OK);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(3));
+    // Default names are key:N with values value:N.
+    assert_eq!(c.cmd(&["GET", "key:0"]), bulk("value:0"));
+    assert_eq!(c.cmd(&["GET", "key:2"]), bulk("value:2"));
+    // With a prefix and a size, the value is "value:N" padded with NULs or truncated to size.
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "2", "pfx", "5"]), OK);
+    assert_eq!(c.cmd(&["GET", "pfx:1"]), bulk("value"));
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1", "pad", "10"]), OK);
+    assert_eq!(c.cmd(&["GET", "pad:0"]), bulk(b"value:0\0\0\0"));
+    // Existing keys are left alone.
+    assert_eq!(c.cmd(&["SET", "key:0", "mine"]), OK);
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "3"]), OK);
+    assert_eq!(c.cmd(&["GET", "key:0"]), bulk("mine"));
+    assert_eq!(c.cmd(&["DBSIZE"]), int(6));
+    assert_eq!(
+        c.cmd(&["DEBUG", "POPULATE", "x"]),
+        err("ERR value is out of range, must be positive")
+    );
+}
+
+#[test]
+fn debug_populate_fills_every_shard() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1000"]), OK);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(1000));
+    // Each key is readable, so each landed on the shard that owns it.
+    for i in [0, 1, 2, 3, 500, 999] {
+        assert_eq!(
+            c.cmd(&["GET", &format!("key:{i}")]),
+            bulk(format!("value:{i}"))
+        );
+    }
+}
+
+#[test]
+fn shutdown_stops_the_server() {
+    let mut server = TestServer::with(ServerOptions {
+        private: true,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    let mut bystander = server.conn();
+    assert_eq!(bystander.cmd(&["PING"]), b"+PONG\r\n");
+    // A successful SHUTDOWN sends no reply: the connection just closes.
+    c.send_cmd(&["SHUTDOWN", "NOSAVE"]);
+    c.expect_closed();
+    bystander.expect_closed();
+    server.wait_stopped();
+    // Nobody listens any more.
+    assert!(std::net::TcpStream::connect(server.addr()).is_err());
+}
