@@ -79,6 +79,9 @@ mod stats;
 mod table;
 mod worker;
 
+#[cfg(test)]
+mod tests;
+
 pub use command::{CommandSpec, command_table, lookup_command};
 pub use message::{Batch, Op, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
 pub use partition_router::ShardId;
