@@ -24,9 +24,9 @@ fn hundred_connections_get_their_own_replies() {
                     c.send_cmd(&["SET", &key, &value]);
                     c.send_cmd(&["GET", &key]);
                     c.send_cmd(&["ECHO", &value]);
-                    assert_eq!(c.read_reply(), OK);
-                    assert_eq!(c.read_reply(), bulk(&value));
-                    assert_eq!(c.read_reply(), bulk(&value));
+                    assert_reply!(c.read_reply(), OK);
+                    assert_reply!(c.read_reply(), bulk(&value));
+                    assert_reply!(c.read_reply(), bulk(&value));
                 }
                 // Each client sees some multiple of 50 of the shared counter; the final GET
                 // pins the total.
@@ -39,8 +39,8 @@ fn hundred_connections_get_their_own_replies() {
         t.join().expect("client thread");
     }
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["DBSIZE"]), int(100 * 50 + 1));
-    assert_eq!(c.cmd(&["GET", "shared"]), bulk("5000"));
+    assert_reply!(c.cmd(&["DBSIZE"]), int(100 * 50 + 1));
+    assert_reply!(c.cmd(&["GET", "shared"]), bulk("5000"));
 }
 
 #[test]
@@ -55,15 +55,15 @@ fn hash_tagged_keys_share_a_shard_and_both_serve() {
         shard_for(b"{user1}:b", workers)
     );
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["SET", "{user1}:a", "1"]), OK);
-    assert_eq!(c.cmd(&["SET", "{user1}:b", "2"]), OK);
-    assert_eq!(
+    assert_reply!(c.cmd(&["SET", "{user1}:a", "1"]), OK);
+    assert_reply!(c.cmd(&["SET", "{user1}:b", "2"]), OK);
+    assert_reply!(
         c.cmd(&["MGET", "{user1}:a", "{user1}:b"]),
         bulk_array(&["1", "2"])
     );
-    assert_eq!(c.cmd(&["RENAME", "{user1}:a", "{user1}:c"]), OK);
-    assert_eq!(c.cmd(&["GET", "{user1}:c"]), bulk("1"));
-    assert_eq!(
+    assert_reply!(c.cmd(&["RENAME", "{user1}:a", "{user1}:c"]), OK);
+    assert_reply!(c.cmd(&["GET", "{user1}:c"]), bulk("1"));
+    assert_reply!(
         c.cmd(&["EXISTS", "{user1}:a", "{user1}:b", "{user1}:c"]),
         int(2)
     );
@@ -89,7 +89,7 @@ fn mget_mset_span_every_shard() {
         mset.push(format!("v{i}"));
     }
     let mut c = server.conn();
-    assert_eq!(c.cmd(&mset), OK);
+    assert_reply!(c.cmd(&mset), OK);
     let mut mget = vec!["MGET".to_string()];
     mget.extend(keys.iter().cloned());
     mget.insert(5, "missing".into());
@@ -103,10 +103,10 @@ fn mget_mset_span_every_shard() {
         }
     }
     // Replies come back in argument order, whichever shard answered first.
-    assert_eq!(c.cmd(&mget), bytes);
+    assert_reply!(c.cmd(&mget), bytes);
     let mut del = vec!["DEL".to_string()];
     del.extend(keys.iter().cloned());
-    assert_eq!(c.cmd(&del), int(40));
+    assert_reply!(c.cmd(&del), int(40));
 
     // Four clients MSET the same keys concurrently. The last write to any key is some
     // writer's last round, so every key must end up holding an `r19` value.
@@ -122,7 +122,7 @@ fn mget_mset_span_every_shard() {
                         cmd.push(k.clone());
                         cmd.push(format!("w{w}r{round}"));
                     }
-                    assert_eq!(c.cmd(&cmd), OK);
+                    assert_reply!(c.cmd(&cmd), OK);
                 }
             })
         })

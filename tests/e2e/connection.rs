@@ -6,20 +6,20 @@ use kvd_tests::*;
 fn ping_and_echo() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(c.cmd(&["PING"]), b"+PONG\r\n");
     // PING with an argument answers a bulk string, not a simple string.
-    assert_eq!(c.cmd(&["PING", "hi"]), bulk("hi"));
-    assert_eq!(
+    assert_reply!(c.cmd(&["PING", "hi"]), bulk("hi"));
+    assert_reply!(
         c.cmd(&["PING", "a", "b"]),
         err("ERR wrong number of arguments for 'ping' command")
     );
-    assert_eq!(c.cmd(&["ECHO", "hello world"]), bulk("hello world"));
-    assert_eq!(c.cmd(&["echo", ""]), bulk(""));
-    assert_eq!(
+    assert_reply!(c.cmd(&["ECHO", "hello world"]), bulk("hello world"));
+    assert_reply!(c.cmd(&["echo", ""]), bulk(""));
+    assert_reply!(
         c.cmd(&["ECHO"]),
         err("ERR wrong number of arguments for 'echo' command")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["ECHO", "a", "b"]),
         err("ERR wrong number of arguments for 'echo' command")
     );
@@ -29,10 +29,10 @@ fn ping_and_echo() {
 fn quit_replies_ok_then_closes() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["QUIT"]), OK);
+    assert_reply!(c.cmd(&["QUIT"]), OK);
     c.expect_closed();
     // The server itself keeps serving.
-    assert_eq!(server.conn().cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(server.conn().cmd(&["PING"]), b"+PONG\r\n");
 }
 
 /// The exact HELLO reply: seven fields, an array in RESP2 and a map in RESP3.
@@ -71,14 +71,14 @@ fn hello_switches_protocol_with_exact_bytes() {
     let version = server_version(&mut c);
 
     // HELLO without arguments reports the current protocol (2) and does not switch.
-    assert_eq!(c.cmd(&["HELLO"]), hello_reply(2, id, &version));
-    assert_eq!(c.cmd(&["GET", "missing"]), NIL);
+    assert_reply!(c.cmd(&["HELLO"]), hello_reply(2, id, &version));
+    assert_reply!(c.cmd(&["GET", "missing"]), NIL);
 
-    assert_eq!(c.cmd(&["HELLO", "3"]), hello_reply(3, id, &version));
+    assert_reply!(c.cmd(&["HELLO", "3"]), hello_reply(3, id, &version));
     // RESP3 null, map and verbatim replies after HELLO 3.
-    assert_eq!(c.cmd(&["GET", "missing"]), b"_\r\n");
-    assert_eq!(c.cmd(&["SET", "k", "v"]), OK);
-    assert_eq!(c.cmd(&["GET", "k"]), bulk("v"));
+    assert_reply!(c.cmd(&["GET", "missing"]), b"_\r\n");
+    assert_reply!(c.cmd(&["SET", "k", "v"]), OK);
+    assert_reply!(c.cmd(&["GET", "k"]), bulk("v"));
     let info = c.cmd(&["CLIENT", "INFO"]);
     let text = String::from_utf8(info.clone()).unwrap();
     // CLIENT INFO is a verbatim string (`=len\r\ntxt:...`) in RESP3.
@@ -86,39 +86,39 @@ fn hello_switches_protocol_with_exact_bytes() {
     assert!(text.starts_with('=') && text.contains(&body), "{text:?}");
     assert!(text.ends_with(" resp=3\n\r\n"), "{text:?}");
 
-    assert_eq!(c.cmd(&["HELLO", "2"]), hello_reply(2, id, &version));
-    assert_eq!(c.cmd(&["GET", "missing"]), NIL);
+    assert_reply!(c.cmd(&["HELLO", "2"]), hello_reply(2, id, &version));
+    assert_reply!(c.cmd(&["GET", "missing"]), NIL);
 
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["HELLO", "4"]),
         err("NOPROTO unsupported protocol version")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["HELLO", "abc"]),
         err("ERR Protocol version is not an integer or out of range")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["HELLO", "2", "AUTH"]),
         err("ERR Syntax error in HELLO option 'AUTH'")
     );
     // HELLO SETNAME names the connection.
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["HELLO", "3", "SETNAME", "conn1"]),
         hello_reply(3, id, &version)
     );
-    assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), bulk("conn1"));
+    assert_reply!(c.cmd(&["CLIENT", "GETNAME"]), bulk("conn1"));
 }
 
 #[test]
 fn config_get_is_a_map_in_resp3() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CONFIG", "GET", "maxmemory"]),
         b"*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"
     );
     c.cmd(&["HELLO", "3"]);
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CONFIG", "GET", "maxmemory"]),
         b"%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"
     );
@@ -135,10 +135,10 @@ fn auth_with_requirepass() {
     });
     let mut c = server.conn();
     // Every command but AUTH/HELLO/QUIT/RESET is refused before authentication, even PING.
-    assert_eq!(c.cmd(&["PING"]), err(NOAUTH));
-    assert_eq!(c.cmd(&["GET", "k"]), err(NOAUTH));
-    assert_eq!(c.cmd(&["CLIENT", "ID"]), err(NOAUTH));
-    assert_eq!(
+    assert_reply!(c.cmd(&["PING"]), err(NOAUTH));
+    assert_reply!(c.cmd(&["GET", "k"]), err(NOAUTH));
+    assert_reply!(c.cmd(&["CLIENT", "ID"]), err(NOAUTH));
+    assert_reply!(
         c.cmd(&["HELLO", "3"]),
         err(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
@@ -146,44 +146,44 @@ fn auth_with_requirepass() {
              the RESP protocol version at the same time"
         )
     );
-    assert_eq!(c.cmd(&["AUTH", "wrong"]), err(WRONGPASS));
-    assert_eq!(c.cmd(&["AUTH", "default", "wrong"]), err(WRONGPASS));
-    assert_eq!(
+    assert_reply!(c.cmd(&["AUTH", "wrong"]), err(WRONGPASS));
+    assert_reply!(c.cmd(&["AUTH", "default", "wrong"]), err(WRONGPASS));
+    assert_reply!(
         c.cmd(&["HELLO", "2", "AUTH", "default", "wrong"]),
         err(WRONGPASS)
     );
-    assert_eq!(c.cmd(&["AUTH", "a", "b", "c"]), err("ERR syntax error"));
-    assert_eq!(c.cmd(&["AUTH", "s3cret"]), OK);
-    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
-    assert_eq!(c.cmd(&["AUTH", "default", "s3cret"]), OK);
+    assert_reply!(c.cmd(&["AUTH", "a", "b", "c"]), err("ERR syntax error"));
+    assert_reply!(c.cmd(&["AUTH", "s3cret"]), OK);
+    assert_reply!(c.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(c.cmd(&["AUTH", "default", "s3cret"]), OK);
 
     // RESET de-authenticates the connection.
-    assert_eq!(c.cmd(&["RESET"]), b"+RESET\r\n");
-    assert_eq!(c.cmd(&["GET", "k"]), err(NOAUTH));
+    assert_reply!(c.cmd(&["RESET"]), b"+RESET\r\n");
+    assert_reply!(c.cmd(&["GET", "k"]), err(NOAUTH));
 
     // HELLO AUTH authenticates and switches protocol in one step.
     let mut c2 = server.conn();
     let reply = c2.cmd(&["HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "x"]);
     assert!(reply.starts_with(b"%7\r\n$6\r\nserver\r\n"), "{reply:?}");
-    assert_eq!(c2.cmd(&["GET", "k"]), b"_\r\n");
-    assert_eq!(c2.cmd(&["CLIENT", "GETNAME"]), bulk("x"));
+    assert_reply!(c2.cmd(&["GET", "k"]), b"_\r\n");
+    assert_reply!(c2.cmd(&["CLIENT", "GETNAME"]), bulk("x"));
 
     // QUIT works unauthenticated.
     let mut c3 = server.conn();
-    assert_eq!(c3.cmd(&["QUIT"]), OK);
+    assert_reply!(c3.cmd(&["QUIT"]), OK);
     c3.expect_closed();
 
     // The redis crate authenticates through the URL.
     let mut client = server.client();
     let pong: String = redis::cmd("PING").query(&mut client).unwrap();
-    assert_eq!(pong, "PONG");
+    assert_reply!(pong, "PONG");
 }
 
 #[test]
 fn auth_without_requirepass() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["AUTH", "x"]),
         err(
             "ERR AUTH <password> called without any password configured for the default user. \
@@ -191,39 +191,39 @@ fn auth_without_requirepass() {
         )
     );
     // With two arguments the ACL path answers, and user "a" does not exist.
-    assert_eq!(c.cmd(&["AUTH", "a", "b"]), err(WRONGPASS));
+    assert_reply!(c.cmd(&["AUTH", "a", "b"]), err(WRONGPASS));
 }
 
 #[test]
 fn select_switches_database() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["SET", "k", "db0"]), OK);
-    assert_eq!(c.cmd(&["SELECT", "1"]), OK);
-    assert_eq!(c.cmd(&["GET", "k"]), NIL);
-    assert_eq!(c.cmd(&["SET", "k", "db1"]), OK);
-    assert_eq!(c.cmd(&["DBSIZE"]), int(1));
-    assert_eq!(c.cmd(&["SELECT", "15"]), OK);
-    assert_eq!(c.cmd(&["SELECT", "0"]), OK);
-    assert_eq!(c.cmd(&["GET", "k"]), bulk("db0"));
+    assert_reply!(c.cmd(&["SET", "k", "db0"]), OK);
+    assert_reply!(c.cmd(&["SELECT", "1"]), OK);
+    assert_reply!(c.cmd(&["GET", "k"]), NIL);
+    assert_reply!(c.cmd(&["SET", "k", "db1"]), OK);
+    assert_reply!(c.cmd(&["DBSIZE"]), int(1));
+    assert_reply!(c.cmd(&["SELECT", "15"]), OK);
+    assert_reply!(c.cmd(&["SELECT", "0"]), OK);
+    assert_reply!(c.cmd(&["GET", "k"]), bulk("db0"));
     // Another connection starts in db 0.
     let mut other = server.conn();
     other.cmd(&["SELECT", "1"]);
-    assert_eq!(other.cmd(&["GET", "k"]), bulk("db1"));
+    assert_reply!(other.cmd(&["GET", "k"]), bulk("db1"));
 
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["SELECT", "16"]),
         err("ERR DB index is out of range")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["SELECT", "-1"]),
         err("ERR DB index is out of range")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["SELECT", "x"]),
         err("ERR value is not an integer or out of range")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["SELECT", "0", "1"]),
         err("ERR wrong number of arguments for 'select' command")
     );
@@ -233,15 +233,15 @@ fn select_switches_database() {
 fn reset_restores_connection_defaults() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["SET", "k", "v"]), OK);
+    assert_reply!(c.cmd(&["SET", "k", "v"]), OK);
     c.cmd(&["HELLO", "3"]);
-    assert_eq!(c.cmd(&["SELECT", "2"]), OK);
-    assert_eq!(c.cmd(&["CLIENT", "SETNAME", "before"]), OK);
-    assert_eq!(c.cmd(&["RESET"]), b"+RESET\r\n");
+    assert_reply!(c.cmd(&["SELECT", "2"]), OK);
+    assert_reply!(c.cmd(&["CLIENT", "SETNAME", "before"]), OK);
+    assert_reply!(c.cmd(&["RESET"]), b"+RESET\r\n");
     // Back to RESP2, db 0 and no name.
-    assert_eq!(c.cmd(&["GET", "missing"]), NIL);
-    assert_eq!(c.cmd(&["GET", "k"]), bulk("v"));
-    assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), NIL);
+    assert_reply!(c.cmd(&["GET", "missing"]), NIL);
+    assert_reply!(c.cmd(&["GET", "k"]), bulk("v"));
+    assert_reply!(c.cmd(&["CLIENT", "GETNAME"]), NIL);
 }
 
 #[test]
@@ -253,24 +253,24 @@ fn client_id_and_names() {
     let idb = as_int(&b.cmd(&["CLIENT", "ID"]));
     // IDs are unique and increase with connection order.
     assert!(ida > 0 && idb > ida, "{ida} {idb}");
-    assert_eq!(a.cmd(&["CLIENT", "ID"]), int(ida));
+    assert_reply!(a.cmd(&["CLIENT", "ID"]), int(ida));
 
-    assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), NIL);
-    assert_eq!(a.cmd(&["CLIENT", "SETNAME", "alpha"]), OK);
-    assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), bulk("alpha"));
-    assert_eq!(b.cmd(&["CLIENT", "GETNAME"]), NIL);
-    assert_eq!(
+    assert_reply!(a.cmd(&["CLIENT", "GETNAME"]), NIL);
+    assert_reply!(a.cmd(&["CLIENT", "SETNAME", "alpha"]), OK);
+    assert_reply!(a.cmd(&["CLIENT", "GETNAME"]), bulk("alpha"));
+    assert_reply!(b.cmd(&["CLIENT", "GETNAME"]), NIL);
+    assert_reply!(
         a.cmd(&["CLIENT", "SETNAME", "a b"]),
         err("ERR Client names cannot contain spaces, newlines or special characters.")
     );
-    assert_eq!(
+    assert_reply!(
         a.cmd(&["CLIENT", "SETNAME", "a", "b"]),
         err("ERR wrong number of arguments for 'client|setname' command")
     );
     // An empty name clears it.
-    assert_eq!(a.cmd(&["CLIENT", "SETNAME", ""]), OK);
-    assert_eq!(a.cmd(&["CLIENT", "GETNAME"]), NIL);
-    assert_eq!(
+    assert_reply!(a.cmd(&["CLIENT", "SETNAME", ""]), OK);
+    assert_reply!(a.cmd(&["CLIENT", "GETNAME"]), NIL);
+    assert_reply!(
         a.cmd(&["CLIENT", "FOO"]),
         err("ERR unknown subcommand 'FOO'. Try CLIENT HELP.")
     );
@@ -338,13 +338,13 @@ fn client_list_and_info() {
         ]
     );
     let get = |k: &str| f.iter().find(|(n, _)| n == k).unwrap().1.clone();
-    assert_eq!(get("id"), ida.to_string());
+    assert_reply!(get("id"), ida.to_string());
     assert!(get("addr").starts_with("127.0.0.1:"));
-    assert_eq!(get("laddr"), server.addr().to_string());
-    assert_eq!(get("cmd"), "client|info");
-    assert_eq!(get("db"), "0");
-    assert_eq!(get("user"), "default");
-    assert_eq!(get("resp"), "2");
+    assert_reply!(get("laddr"), server.addr().to_string());
+    assert_reply!(get("cmd"), "client|info");
+    assert_reply!(get("db"), "0");
+    assert_reply!(get("user"), "default");
+    assert_reply!(get("resp"), "2");
 
     let list = String::from_utf8(bulk_payload(&a.cmd(&["CLIENT", "LIST"]))).unwrap();
     let lines: Vec<&str> = list.lines().collect();
@@ -367,7 +367,7 @@ fn client_list_and_info() {
     assert_eq!(only_b.lines().count(), 1);
     assert!(only_b.starts_with(&format!("id={idb} ")));
     // An unknown id lists nothing: an empty bulk string.
-    assert_eq!(a.cmd(&["CLIENT", "LIST", "ID", "999999"]), bulk(""));
+    assert_reply!(a.cmd(&["CLIENT", "LIST", "ID", "999999"]), bulk(""));
 }
 
 #[test]
@@ -378,9 +378,9 @@ fn client_kill_closes_the_other_connection() {
     let mut c = server.conn();
     let idb = as_int(&b.cmd(&["CLIENT", "ID"]));
     // New-style CLIENT KILL answers the number killed.
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &idb.to_string()]), int(1));
+    assert_reply!(a.cmd(&["CLIENT", "KILL", "ID", &idb.to_string()]), int(1));
     b.expect_closed();
-    assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", "999999"]), int(0));
+    assert_reply!(a.cmd(&["CLIENT", "KILL", "ID", "999999"]), int(0));
 
     // Old-style CLIENT KILL addr answers +OK or an error.
     let info = String::from_utf8(bulk_payload(&c.cmd(&["CLIENT", "INFO"]))).unwrap();
@@ -389,45 +389,45 @@ fn client_kill_closes_the_other_connection() {
         .find(|(k, _)| k == "addr")
         .unwrap()
         .1;
-    assert_eq!(a.cmd(&["CLIENT", "KILL", &addr]), OK);
+    assert_reply!(a.cmd(&["CLIENT", "KILL", &addr]), OK);
     c.expect_closed();
-    assert_eq!(
+    assert_reply!(
         a.cmd(&["CLIENT", "KILL", "127.0.0.1:1"]),
         err("ERR No such client")
     );
-    assert_eq!(
+    assert_reply!(
         a.cmd(&["CLIENT", "KILL", "NOPE", "1"]),
         err("ERR syntax error")
     );
-    assert_eq!(a.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(a.cmd(&["PING"]), b"+PONG\r\n");
 }
 
 #[test]
 fn client_no_evict_setinfo_no_touch() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["CLIENT", "NO-EVICT", "on"]), OK);
-    assert_eq!(c.cmd(&["CLIENT", "NO-EVICT", "off"]), OK);
-    assert_eq!(
+    assert_reply!(c.cmd(&["CLIENT", "NO-EVICT", "on"]), OK);
+    assert_reply!(c.cmd(&["CLIENT", "NO-EVICT", "off"]), OK);
+    assert_reply!(
         c.cmd(&["CLIENT", "NO-EVICT", "maybe"]),
         err("ERR syntax error")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CLIENT", "NO-EVICT"]),
         err("ERR wrong number of arguments for 'client|no-evict' command")
     );
     // CLIENT SETINFO and CLIENT NO-TOUCH arrived in Redis 7.2; 7.0 does not know them, and
     // clients such as the redis crate send SETINFO on connect and ignore this error.
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CLIENT", "SETINFO", "lib-name", "x"]),
         err("ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CLIENT", "NO-TOUCH", "on"]),
         err("ERR unknown subcommand 'NO-TOUCH'. Try CLIENT HELP.")
     );
     // The redis crate's connection setup copes with that reply.
     let mut client = server.client();
     let pong: String = redis::cmd("PING").query(&mut client).unwrap();
-    assert_eq!(pong, "PONG");
+    assert_reply!(pong, "PONG");
 }

@@ -7,16 +7,16 @@ fn unknown_command_quotes_its_arguments() {
     let server = TestServer::start();
     let mut c = server.conn();
     // The trailing space after the (possibly empty) argument list is part of Redis's text.
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["FOO"]),
         err("ERR unknown command 'FOO', with args beginning with: ")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["foo", "a b", "c"]),
         err("ERR unknown command 'foo', with args beginning with: 'a b' 'c' ")
     );
     // The connection stays usable after command errors.
-    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(c.cmd(&["PING"]), b"+PONG\r\n");
 }
 
 #[test]
@@ -31,7 +31,7 @@ fn wrong_arity_names_the_command_in_lowercase() {
         (vec!["MGET"], "mget"),
         (vec!["getrange", "k", "0"], "getrange"),
     ] {
-        assert_eq!(
+        assert_reply!(
             c.cmd(&cmd),
             err(&format!(
                 "ERR wrong number of arguments for '{name}' command"
@@ -46,11 +46,11 @@ fn non_integer_arguments() {
     let server = TestServer::start();
     let mut c = server.conn();
     let not_int = err("ERR value is not an integer or out of range");
-    assert_eq!(c.cmd(&["EXPIRE", "k", "1.5"]), not_int);
-    assert_eq!(c.cmd(&["INCRBY", "k", "x"]), not_int);
-    assert_eq!(c.cmd(&["SELECT", "one"]), not_int);
+    assert_reply!(c.cmd(&["EXPIRE", "k", "1.5"]), not_int);
+    assert_reply!(c.cmd(&["INCRBY", "k", "x"]), not_int);
+    assert_reply!(c.cmd(&["SELECT", "one"]), not_int);
     // One past i64::MAX is out of range.
-    assert_eq!(c.cmd(&["INCRBY", "k", "9223372036854775808"]), not_int);
+    assert_reply!(c.cmd(&["INCRBY", "k", "9223372036854775808"]), not_int);
 }
 
 /// Sends `bytes` on a fresh connection and asserts the server answers exactly `replies`, then
@@ -59,9 +59,9 @@ fn assert_protocol_error(server: &TestServer, bytes: &[u8], replies: &[&[u8]], t
     let mut c = server.conn();
     c.send(bytes);
     for reply in replies {
-        assert_eq!(c.read_reply(), *reply);
+        assert_reply!(c.read_reply(), *reply);
     }
-    assert_eq!(
+    assert_reply!(
         c.read_reply(),
         err(&format!("ERR Protocol error: {text}")),
         "for input {:?}",
@@ -110,7 +110,7 @@ fn protocol_errors_reply_then_close() {
     huge_bulk.extend_from_slice(&[b'1'; 70_000]);
     assert_protocol_error(&server, &huge_bulk, &[], "too big bulk count string");
     // The server still serves new connections.
-    assert_eq!(server.conn().cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(server.conn().cmd(&["PING"]), b"+PONG\r\n");
 }
 
 #[test]
@@ -120,11 +120,11 @@ fn inline_and_empty_requests() {
     // Inline commands split on spaces and honour quotes; empty lines and empty arrays are
     // skipped without a reply, and a null array is ignored.
     c.send(b"\r\n\r\n*0\r\n*-1\r\nSET a \"x y\"\r\nGET a\r\nECHO 'q'\r\nPING\n");
-    assert_eq!(c.read_reply(), OK);
-    assert_eq!(c.read_reply(), bulk("x y"));
-    assert_eq!(c.read_reply(), bulk("q"));
-    assert_eq!(c.read_reply(), b"+PONG\r\n");
+    assert_reply!(c.read_reply(), OK);
+    assert_reply!(c.read_reply(), bulk("x y"));
+    assert_reply!(c.read_reply(), bulk("q"));
+    assert_reply!(c.read_reply(), b"+PONG\r\n");
     // Escapes in double quotes.
     c.send(b"ECHO \"a\\tb\\x41\"\r\n");
-    assert_eq!(c.read_reply(), bulk("a\tbA"));
+    assert_reply!(c.read_reply(), bulk("a\tbA"));
 }

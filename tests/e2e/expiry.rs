@@ -9,8 +9,8 @@ use kvd_tests::*;
 fn lazy_expiry_hides_expired_keys() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["SET", "k", "v", "PX", "50"]), OK);
-    assert_eq!(c.cmd(&["SET", "keep", "v"]), OK);
+    assert_reply!(c.cmd(&["SET", "k", "v", "PX", "50"]), OK);
+    assert_reply!(c.cmd(&["SET", "keep", "v"]), OK);
     let start = Instant::now();
     // Poll until it is gone; the deadline bounds a server that never expires.
     poll_until(|| (c.cmd(&["GET", "k"]) == NIL).then_some(()));
@@ -18,22 +18,22 @@ fn lazy_expiry_hides_expired_keys() {
         start.elapsed() >= Duration::from_millis(40),
         "expired too early"
     );
-    assert_eq!(c.cmd(&["EXISTS", "k"]), int(0));
-    assert_eq!(c.cmd(&["TTL", "k"]), int(-2));
-    assert_eq!(c.cmd(&["GET", "keep"]), bulk("v"));
+    assert_reply!(c.cmd(&["EXISTS", "k"]), int(0));
+    assert_reply!(c.cmd(&["TTL", "k"]), int(-2));
+    assert_reply!(c.cmd(&["GET", "keep"]), bulk("v"));
     // An expired key is really gone: SET NX succeeds and the old TTL does not linger.
-    assert_eq!(c.cmd(&["SET", "k", "new", "NX"]), OK);
-    assert_eq!(c.cmd(&["TTL", "k"]), int(-1));
+    assert_reply!(c.cmd(&["SET", "k", "new", "NX"]), OK);
+    assert_reply!(c.cmd(&["TTL", "k"]), int(-1));
 
     // Every read path honours the deadline, not only GET.
-    assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2"]), OK);
-    assert_eq!(c.cmd(&["PEXPIRE", "a", "30"]), int(1));
-    assert_eq!(c.cmd(&["PEXPIRE", "b", "30"]), int(1));
+    assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2"]), OK);
+    assert_reply!(c.cmd(&["PEXPIRE", "a", "30"]), int(1));
+    assert_reply!(c.cmd(&["PEXPIRE", "b", "30"]), int(1));
     poll_until(|| (c.cmd(&["EXISTS", "a", "b"]) == int(0)).then_some(()));
-    assert_eq!(c.cmd(&["MGET", "a", "b"]), b"*2\r\n$-1\r\n$-1\r\n");
-    assert_eq!(c.cmd(&["STRLEN", "a"]), int(0));
-    assert_eq!(c.cmd(&["INCR", "a"]), int(1));
-    assert_eq!(c.cmd(&["APPEND", "b", "x"]), int(1));
+    assert_reply!(c.cmd(&["MGET", "a", "b"]), b"*2\r\n$-1\r\n$-1\r\n");
+    assert_reply!(c.cmd(&["STRLEN", "a"]), int(0));
+    assert_reply!(c.cmd(&["INCR", "a"]), int(1));
+    assert_reply!(c.cmd(&["APPEND", "b", "x"]), int(1));
 }
 
 #[test]
@@ -41,15 +41,15 @@ fn expired_keys_leave_keys_and_scan() {
     let server = TestServer::start();
     let mut c = server.conn();
     for i in 0..10 {
-        assert_eq!(c.cmd(&["SET", &format!("short:{i}"), "v", "PX", "30"]), OK);
+        assert_reply!(c.cmd(&["SET", &format!("short:{i}"), "v", "PX", "30"]), OK);
     }
-    assert_eq!(c.cmd(&["SET", "long", "v"]), OK);
+    assert_reply!(c.cmd(&["SET", "long", "v"]), OK);
     poll_until(|| (c.cmd(&["KEYS", "*"]) == bulk_array(&["long"])).then_some(()));
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["SCAN", "0", "COUNT", "100"]),
         b"*2\r\n$1\r\n0\r\n*1\r\n$4\r\nlong\r\n"
     );
-    assert_eq!(c.cmd(&["RANDOMKEY"]), bulk("long"));
+    assert_reply!(c.cmd(&["RANDOMKEY"]), bulk("long"));
 }
 
 #[test]
@@ -66,10 +66,10 @@ fn active_expiry_reclaims_untouched_keys() {
         .collect();
     let handle = std::thread::spawn(move || writer.send(&input));
     for _ in 0..total {
-        assert_eq!(c.read_reply(), OK);
+        assert_reply!(c.read_reply(), OK);
     }
     handle.join().unwrap();
-    assert_eq!(c.cmd(&["SET", "persistent", "v"]), OK);
+    assert_reply!(c.cmd(&["SET", "persistent", "v"]), OK);
     // Only DBSIZE and INFO are sent from now on: neither touches the keys, so only the
     // background cycle can remove them. DBSIZE counts keys not yet reclaimed, which makes it
     // the right probe for active expiry.

@@ -30,120 +30,120 @@ fn four_workers() -> TestServer {
 fn del_unlink_exists_touch_type() {
     let server = four_workers();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), OK);
+    assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), OK);
     // Counts are per distinct key that existed; keys span shards.
-    assert_eq!(c.cmd(&["DEL", "a", "b", "nope"]), int(2));
-    assert_eq!(c.cmd(&["DEL", "a"]), int(0));
-    assert_eq!(c.cmd(&["UNLINK", "c", "nope"]), int(1));
-    assert_eq!(
+    assert_reply!(c.cmd(&["DEL", "a", "b", "nope"]), int(2));
+    assert_reply!(c.cmd(&["DEL", "a"]), int(0));
+    assert_reply!(c.cmd(&["UNLINK", "c", "nope"]), int(1));
+    assert_reply!(
         c.cmd(&["DEL"]),
         err("ERR wrong number of arguments for 'del' command")
     );
-    assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2"]), OK);
+    assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2"]), OK);
     // EXISTS counts a repeated key each time it is named.
-    assert_eq!(c.cmd(&["EXISTS", "a", "a", "b", "nope"]), int(3));
-    assert_eq!(c.cmd(&["EXISTS", "nope"]), int(0));
-    assert_eq!(c.cmd(&["TOUCH", "a", "b", "nope"]), int(2));
-    assert_eq!(c.cmd(&["TYPE", "a"]), b"+string\r\n");
-    assert_eq!(c.cmd(&["TYPE", "nope"]), b"+none\r\n");
+    assert_reply!(c.cmd(&["EXISTS", "a", "a", "b", "nope"]), int(3));
+    assert_reply!(c.cmd(&["EXISTS", "nope"]), int(0));
+    assert_reply!(c.cmd(&["TOUCH", "a", "b", "nope"]), int(2));
+    assert_reply!(c.cmd(&["TYPE", "a"]), b"+string\r\n");
+    assert_reply!(c.cmd(&["TYPE", "nope"]), b"+none\r\n");
 }
 
 #[test]
 fn expire_family_with_conditions() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["EXPIRE", "nope", "10"]), int(0));
-    assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2"]), OK);
-    assert_eq!(c.cmd(&["TTL", "a"]), int(-1));
-    assert_eq!(c.cmd(&["PTTL", "a"]), int(-1));
-    assert_eq!(c.cmd(&["TTL", "nope"]), int(-2));
-    assert_eq!(c.cmd(&["PTTL", "nope"]), int(-2));
+    assert_reply!(c.cmd(&["EXPIRE", "nope", "10"]), int(0));
+    assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2"]), OK);
+    assert_reply!(c.cmd(&["TTL", "a"]), int(-1));
+    assert_reply!(c.cmd(&["PTTL", "a"]), int(-1));
+    assert_reply!(c.cmd(&["TTL", "nope"]), int(-2));
+    assert_reply!(c.cmd(&["PTTL", "nope"]), int(-2));
 
-    assert_eq!(c.cmd(&["EXPIRE", "a", "100"]), int(1));
-    assert_eq!(c.cmd(&["EXPIRE", "a", "100", "NX"]), int(0));
-    assert_eq!(c.cmd(&["EXPIRE", "a", "200", "XX"]), int(1));
-    assert_eq!(c.cmd(&["EXPIRE", "a", "50", "GT"]), int(0));
-    assert_eq!(c.cmd(&["EXPIRE", "a", "500", "gt"]), int(1));
-    assert_eq!(c.cmd(&["TTL", "a"]), int(500));
-    assert_eq!(c.cmd(&["EXPIRE", "a", "600", "LT"]), int(0));
-    assert_eq!(c.cmd(&["EXPIRE", "a", "5", "LT"]), int(1));
-    assert_eq!(c.cmd(&["TTL", "a"]), int(5));
+    assert_reply!(c.cmd(&["EXPIRE", "a", "100"]), int(1));
+    assert_reply!(c.cmd(&["EXPIRE", "a", "100", "NX"]), int(0));
+    assert_reply!(c.cmd(&["EXPIRE", "a", "200", "XX"]), int(1));
+    assert_reply!(c.cmd(&["EXPIRE", "a", "50", "GT"]), int(0));
+    assert_reply!(c.cmd(&["EXPIRE", "a", "500", "gt"]), int(1));
+    assert_reply!(c.cmd(&["TTL", "a"]), int(500));
+    assert_reply!(c.cmd(&["EXPIRE", "a", "600", "LT"]), int(0));
+    assert_reply!(c.cmd(&["EXPIRE", "a", "5", "LT"]), int(1));
+    assert_reply!(c.cmd(&["TTL", "a"]), int(5));
     // A key without a TTL counts as an infinite TTL: GT never applies, LT always does.
-    assert_eq!(c.cmd(&["EXPIRE", "b", "10", "XX"]), int(0));
-    assert_eq!(c.cmd(&["EXPIRE", "b", "10", "GT"]), int(0));
-    assert_eq!(c.cmd(&["TTL", "b"]), int(-1));
-    assert_eq!(c.cmd(&["EXPIRE", "b", "10", "LT"]), int(1));
-    assert_eq!(c.cmd(&["TTL", "b"]), int(10));
-    assert_eq!(c.cmd(&["EXPIRE", "b", "100", "NX"]), int(0));
+    assert_reply!(c.cmd(&["EXPIRE", "b", "10", "XX"]), int(0));
+    assert_reply!(c.cmd(&["EXPIRE", "b", "10", "GT"]), int(0));
+    assert_reply!(c.cmd(&["TTL", "b"]), int(-1));
+    assert_reply!(c.cmd(&["EXPIRE", "b", "10", "LT"]), int(1));
+    assert_reply!(c.cmd(&["TTL", "b"]), int(10));
+    assert_reply!(c.cmd(&["EXPIRE", "b", "100", "NX"]), int(0));
 
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["EXPIRE", "a", "10", "FOO"]),
         err("ERR Unsupported option FOO")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["EXPIRE", "a", "10", "GT", "LT"]),
         err("ERR GT and LT options at the same time are not compatible")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["EXPIRE", "a", "10", "NX", "XX"]),
         err("ERR NX and XX, GT or LT options at the same time are not compatible")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["EXPIRE", "a", "10", "NX", "GT"]),
         err("ERR NX and XX, GT or LT options at the same time are not compatible")
     );
-    assert_eq!(c.cmd(&["EXPIRE", "a", "abc"]), err(NOT_INT));
-    assert_eq!(
+    assert_reply!(c.cmd(&["EXPIRE", "a", "abc"]), err(NOT_INT));
+    assert_reply!(
         c.cmd(&["EXPIRE", "a", "9223372036854775807"]),
         err("ERR invalid expire time in 'expire' command")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["PEXPIRE", "a", "9223372036854775807"]),
         err("ERR invalid expire time in 'pexpire' command")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["EXPIREAT", "a", "9223372036854775807"]),
         err("ERR invalid expire time in 'expireat' command")
     );
 
-    assert_eq!(c.cmd(&["PEXPIRE", "a", "100000"]), int(1));
+    assert_reply!(c.cmd(&["PEXPIRE", "a", "100000"]), int(1));
     let pttl = as_int(&c.cmd(&["PTTL", "a"]));
     assert!((99_000..=100_000).contains(&pttl), "{pttl}");
-    assert_eq!(c.cmd(&["EXPIREAT", "a", "9999999999"]), int(1));
-    assert_eq!(c.cmd(&["EXPIRETIME", "a"]), int(9_999_999_999));
-    assert_eq!(c.cmd(&["PEXPIRETIME", "a"]), int(9_999_999_999_000));
-    assert_eq!(c.cmd(&["PEXPIREAT", "a", "9999999999123"]), int(1));
+    assert_reply!(c.cmd(&["EXPIREAT", "a", "9999999999"]), int(1));
+    assert_reply!(c.cmd(&["EXPIRETIME", "a"]), int(9_999_999_999));
+    assert_reply!(c.cmd(&["PEXPIRETIME", "a"]), int(9_999_999_999_000));
+    assert_reply!(c.cmd(&["PEXPIREAT", "a", "9999999999123"]), int(1));
     // EXPIRETIME truncates milliseconds.
-    assert_eq!(c.cmd(&["EXPIRETIME", "a"]), int(9_999_999_999));
-    assert_eq!(c.cmd(&["PEXPIRETIME", "a"]), int(9_999_999_999_123));
-    assert_eq!(c.cmd(&["EXPIRETIME", "nope"]), int(-2));
-    assert_eq!(c.cmd(&["PEXPIRETIME", "nope"]), int(-2));
-    assert_eq!(c.cmd(&["SET", "p", "1"]), OK);
-    assert_eq!(c.cmd(&["EXPIRETIME", "p"]), int(-1));
-    assert_eq!(c.cmd(&["PEXPIRETIME", "p"]), int(-1));
+    assert_reply!(c.cmd(&["EXPIRETIME", "a"]), int(9_999_999_999));
+    assert_reply!(c.cmd(&["PEXPIRETIME", "a"]), int(9_999_999_999_123));
+    assert_reply!(c.cmd(&["EXPIRETIME", "nope"]), int(-2));
+    assert_reply!(c.cmd(&["PEXPIRETIME", "nope"]), int(-2));
+    assert_reply!(c.cmd(&["SET", "p", "1"]), OK);
+    assert_reply!(c.cmd(&["EXPIRETIME", "p"]), int(-1));
+    assert_reply!(c.cmd(&["PEXPIRETIME", "p"]), int(-1));
 
-    assert_eq!(c.cmd(&["PERSIST", "a"]), int(1));
-    assert_eq!(c.cmd(&["PERSIST", "a"]), int(0));
-    assert_eq!(c.cmd(&["PERSIST", "nope"]), int(0));
-    assert_eq!(c.cmd(&["TTL", "a"]), int(-1));
+    assert_reply!(c.cmd(&["PERSIST", "a"]), int(1));
+    assert_reply!(c.cmd(&["PERSIST", "a"]), int(0));
+    assert_reply!(c.cmd(&["PERSIST", "nope"]), int(0));
+    assert_reply!(c.cmd(&["TTL", "a"]), int(-1));
 
     // A non-positive relative TTL or a past absolute time deletes the key at once, reply 1.
-    assert_eq!(c.cmd(&["EXPIRE", "a", "-1"]), int(1));
-    assert_eq!(c.cmd(&["EXISTS", "a"]), int(0));
-    assert_eq!(c.cmd(&["SET", "a", "1"]), OK);
-    assert_eq!(c.cmd(&["EXPIREAT", "a", "1"]), int(1));
-    assert_eq!(c.cmd(&["EXISTS", "a"]), int(0));
-    assert_eq!(c.cmd(&["SET", "a", "1"]), OK);
-    assert_eq!(c.cmd(&["PEXPIRE", "a", "0"]), int(1));
-    assert_eq!(c.cmd(&["GET", "a"]), NIL);
+    assert_reply!(c.cmd(&["EXPIRE", "a", "-1"]), int(1));
+    assert_reply!(c.cmd(&["EXISTS", "a"]), int(0));
+    assert_reply!(c.cmd(&["SET", "a", "1"]), OK);
+    assert_reply!(c.cmd(&["EXPIREAT", "a", "1"]), int(1));
+    assert_reply!(c.cmd(&["EXISTS", "a"]), int(0));
+    assert_reply!(c.cmd(&["SET", "a", "1"]), OK);
+    assert_reply!(c.cmd(&["PEXPIRE", "a", "0"]), int(1));
+    assert_reply!(c.cmd(&["GET", "a"]), NIL);
 }
 
 #[test]
 fn keys_glob_patterns() {
     let server = four_workers();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["KEYS", "*"]), b"*0\r\n");
-    assert_eq!(
+    assert_reply!(c.cmd(&["KEYS", "*"]), b"*0\r\n");
+    assert_reply!(
         c.cmd(&[
             "MSET", "hello", "1", "hallo", "2", "hxllo", "3", "hllo", "4", "heeeello", "5",
             "h*llo", "6", "other", "7",
@@ -201,7 +201,7 @@ fn scan_returns_every_key_while_keys_are_added() {
         writer.send_cmd(&["SET", &format!("old:{i}"), "v"]);
     }
     for _ in 0..1000 {
-        assert_eq!(writer.read_reply(), OK);
+        assert_reply!(writer.read_reply(), OK);
     }
     let mut seen = HashSet::new();
     let mut cursor = "0".to_string();
@@ -214,7 +214,7 @@ fn scan_returns_every_key_while_keys_are_added() {
             writer.send_cmd(&["SET", &format!("new:{round}:{j}"), "v"]);
         }
         for _ in 0..20 {
-            assert_eq!(writer.read_reply(), OK);
+            assert_reply!(writer.read_reply(), OK);
         }
         round += 1;
         assert!(round < 10_000, "SCAN never returned cursor 0");
@@ -236,7 +236,7 @@ fn scan_returns_every_key_while_keys_are_added() {
 fn scan_match_count_type() {
     let server = four_workers();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["SCAN", "0"]), b"*2\r\n$1\r\n0\r\n*0\r\n");
+    assert_reply!(c.cmd(&["SCAN", "0"]), b"*2\r\n$1\r\n0\r\n*0\r\n");
     for i in 0..100 {
         c.cmd(&["SET", &format!("user:{i}"), "v"]);
         c.cmd(&["SET", &format!("item:{i}"), "v"]);
@@ -267,27 +267,27 @@ fn scan_match_count_type() {
     assert_eq!(strings, (10..20).map(|i| format!("item:{i}")).collect());
     assert!(walk(&mut c, &["TYPE", "list"]).is_empty());
 
-    assert_eq!(c.cmd(&["SCAN", "abc"]), err("ERR invalid cursor"));
-    assert_eq!(c.cmd(&["SCAN", "0", "COUNT", "0"]), err("ERR syntax error"));
-    assert_eq!(c.cmd(&["SCAN", "0", "COUNT", "x"]), err(NOT_INT));
-    assert_eq!(c.cmd(&["SCAN", "0", "MATCH"]), err("ERR syntax error"));
-    assert_eq!(c.cmd(&["SCAN", "0", "FOO", "1"]), err("ERR syntax error"));
+    assert_reply!(c.cmd(&["SCAN", "abc"]), err("ERR invalid cursor"));
+    assert_reply!(c.cmd(&["SCAN", "0", "COUNT", "0"]), err("ERR syntax error"));
+    assert_reply!(c.cmd(&["SCAN", "0", "COUNT", "x"]), err(NOT_INT));
+    assert_reply!(c.cmd(&["SCAN", "0", "MATCH"]), err("ERR syntax error"));
+    assert_reply!(c.cmd(&["SCAN", "0", "FOO", "1"]), err("ERR syntax error"));
 }
 
 #[test]
 fn randomkey() {
     let server = four_workers();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["RANDOMKEY"]), NIL);
-    assert_eq!(c.cmd(&["SET", "only", "1"]), OK);
-    assert_eq!(c.cmd(&["RANDOMKEY"]), bulk("only"));
+    assert_reply!(c.cmd(&["RANDOMKEY"]), NIL);
+    assert_reply!(c.cmd(&["SET", "only", "1"]), OK);
+    assert_reply!(c.cmd(&["RANDOMKEY"]), bulk("only"));
     for i in 0..20 {
         c.cmd(&["SET", &format!("k{i}"), "v"]);
     }
     // Every answer is an existing key.
     for _ in 0..50 {
         let key = bulk_payload(&c.cmd(&["RANDOMKEY"]));
-        assert_eq!(c.cmd(&[&b"EXISTS"[..], &key]), int(1));
+        assert_reply!(c.cmd(&[&b"EXISTS"[..], &key]), int(1));
     }
 }
 
@@ -296,32 +296,32 @@ fn rename_and_renamenx_across_shards() {
     let server = four_workers();
     let mut c = server.conn();
     let (a, b) = keys_on_different_shards("ren", 4);
-    assert_eq!(c.cmd(&["RENAME", "nope", "x"]), err("ERR no such key"));
-    assert_eq!(c.cmd(&["SET", &a, "1", "EX", "100"]), OK);
-    assert_eq!(c.cmd(&["RENAME", &a, &b]), OK);
-    assert_eq!(c.cmd(&["EXISTS", &a]), int(0));
-    assert_eq!(c.cmd(&["GET", &b]), bulk("1"));
+    assert_reply!(c.cmd(&["RENAME", "nope", "x"]), err("ERR no such key"));
+    assert_reply!(c.cmd(&["SET", &a, "1", "EX", "100"]), OK);
+    assert_reply!(c.cmd(&["RENAME", &a, &b]), OK);
+    assert_reply!(c.cmd(&["EXISTS", &a]), int(0));
+    assert_reply!(c.cmd(&["GET", &b]), bulk("1"));
     // The TTL moves with the value.
-    assert_eq!(c.cmd(&["TTL", &b]), int(100));
+    assert_reply!(c.cmd(&["TTL", &b]), int(100));
     // Renaming onto itself is fine when the key exists.
-    assert_eq!(c.cmd(&["RENAME", &b, &b]), OK);
-    assert_eq!(c.cmd(&["GET", &b]), bulk("1"));
+    assert_reply!(c.cmd(&["RENAME", &b, &b]), OK);
+    assert_reply!(c.cmd(&["GET", &b]), bulk("1"));
     // RENAME overwrites and drops the destination's TTL state.
-    assert_eq!(c.cmd(&["SET", &a, "2"]), OK);
-    assert_eq!(c.cmd(&["RENAME", &a, &b]), OK);
-    assert_eq!(c.cmd(&["GET", &b]), bulk("2"));
-    assert_eq!(c.cmd(&["TTL", &b]), int(-1));
-    assert_eq!(c.cmd(&["DBSIZE"]), int(1));
+    assert_reply!(c.cmd(&["SET", &a, "2"]), OK);
+    assert_reply!(c.cmd(&["RENAME", &a, &b]), OK);
+    assert_reply!(c.cmd(&["GET", &b]), bulk("2"));
+    assert_reply!(c.cmd(&["TTL", &b]), int(-1));
+    assert_reply!(c.cmd(&["DBSIZE"]), int(1));
 
-    assert_eq!(c.cmd(&["SET", &a, "3"]), OK);
-    assert_eq!(c.cmd(&["RENAMENX", &a, &b]), int(0));
-    assert_eq!(c.cmd(&["GET", &a]), bulk("3"));
-    assert_eq!(c.cmd(&["DEL", &b]), int(1));
-    assert_eq!(c.cmd(&["RENAMENX", &a, &b]), int(1));
-    assert_eq!(c.cmd(&["GET", &b]), bulk("3"));
-    assert_eq!(c.cmd(&["EXISTS", &a]), int(0));
-    assert_eq!(c.cmd(&["RENAMENX", &b, &b]), int(0));
-    assert_eq!(c.cmd(&["RENAMENX", "nope", "x"]), err("ERR no such key"));
+    assert_reply!(c.cmd(&["SET", &a, "3"]), OK);
+    assert_reply!(c.cmd(&["RENAMENX", &a, &b]), int(0));
+    assert_reply!(c.cmd(&["GET", &a]), bulk("3"));
+    assert_reply!(c.cmd(&["DEL", &b]), int(1));
+    assert_reply!(c.cmd(&["RENAMENX", &a, &b]), int(1));
+    assert_reply!(c.cmd(&["GET", &b]), bulk("3"));
+    assert_reply!(c.cmd(&["EXISTS", &a]), int(0));
+    assert_reply!(c.cmd(&["RENAMENX", &b, &b]), int(0));
+    assert_reply!(c.cmd(&["RENAMENX", "nope", "x"]), err("ERR no such key"));
 }
 
 #[test]
@@ -329,33 +329,33 @@ fn copy_across_shards_and_databases() {
     let server = four_workers();
     let mut c = server.conn();
     let (src, dst) = keys_on_different_shards("cp", 4);
-    assert_eq!(c.cmd(&["COPY", "nope", &dst]), int(0));
-    assert_eq!(c.cmd(&["SET", &src, "v", "EX", "100"]), OK);
-    assert_eq!(c.cmd(&["COPY", &src, &dst]), int(1));
-    assert_eq!(c.cmd(&["GET", &dst]), bulk("v"));
-    assert_eq!(c.cmd(&["GET", &src]), bulk("v"));
+    assert_reply!(c.cmd(&["COPY", "nope", &dst]), int(0));
+    assert_reply!(c.cmd(&["SET", &src, "v", "EX", "100"]), OK);
+    assert_reply!(c.cmd(&["COPY", &src, &dst]), int(1));
+    assert_reply!(c.cmd(&["GET", &dst]), bulk("v"));
+    assert_reply!(c.cmd(&["GET", &src]), bulk("v"));
     // The copy carries the TTL.
     assert!(as_int(&c.cmd(&["TTL", &dst])) > 90);
-    assert_eq!(c.cmd(&["SET", &src, "w"]), OK);
-    assert_eq!(c.cmd(&["COPY", &src, &dst]), int(0));
-    assert_eq!(c.cmd(&["GET", &dst]), bulk("v"));
-    assert_eq!(c.cmd(&["COPY", &src, &dst, "REPLACE"]), int(1));
-    assert_eq!(c.cmd(&["GET", &dst]), bulk("w"));
-    assert_eq!(c.cmd(&["TTL", &dst]), int(-1));
+    assert_reply!(c.cmd(&["SET", &src, "w"]), OK);
+    assert_reply!(c.cmd(&["COPY", &src, &dst]), int(0));
+    assert_reply!(c.cmd(&["GET", &dst]), bulk("v"));
+    assert_reply!(c.cmd(&["COPY", &src, &dst, "REPLACE"]), int(1));
+    assert_reply!(c.cmd(&["GET", &dst]), bulk("w"));
+    assert_reply!(c.cmd(&["TTL", &dst]), int(-1));
 
-    assert_eq!(c.cmd(&["COPY", &src, &dst, "DB", "1"]), int(1));
+    assert_reply!(c.cmd(&["COPY", &src, &dst, "DB", "1"]), int(1));
     c.cmd(&["SELECT", "1"]);
-    assert_eq!(c.cmd(&["GET", &dst]), bulk("w"));
+    assert_reply!(c.cmd(&["GET", &dst]), bulk("w"));
     c.cmd(&["SELECT", "0"]);
 
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["COPY", &src, &src]),
         err("ERR source and destination objects are the same")
     );
-    assert_eq!(c.cmd(&["COPY", &src, &dst, "DB", "x"]), err(NOT_INT));
-    assert_eq!(
+    assert_reply!(c.cmd(&["COPY", &src, &dst, "DB", "x"]), err(NOT_INT));
+    assert_reply!(
         c.cmd(&["COPY", &src, &dst, "DB", "99"]),
         err("ERR DB index is out of range")
     );
-    assert_eq!(c.cmd(&["COPY", &src, &dst, "FOO"]), err("ERR syntax error"));
+    assert_reply!(c.cmd(&["COPY", &src, &dst, "FOO"]), err("ERR syntax error"));
 }

@@ -8,17 +8,17 @@ use kvd_tests::*;
 fn half_sent_command_then_vanish() {
     let server = TestServer::start();
     let mut good = server.conn();
-    assert_eq!(good.cmd(&["SET", "a", "before"]), OK);
+    assert_reply!(good.cmd(&["SET", "a", "before"]), OK);
 
     let mut bad = server.conn();
     bad.send(b"*3\r\n$3\r\nSET\r\n$1\r\na");
     // A partial command is not executed and not answered.
     bad.expect_silence(Duration::from_millis(100));
-    assert_eq!(good.cmd(&["GET", "a"]), bulk("before"));
+    assert_reply!(good.cmd(&["GET", "a"]), bulk("before"));
     bad.close();
 
-    assert_eq!(good.cmd(&["GET", "a"]), bulk("before"));
-    assert_eq!(good.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(good.cmd(&["GET", "a"]), bulk("before"));
+    assert_reply!(good.cmd(&["PING"]), b"+PONG\r\n");
     // The vanished client is eventually dropped from the client list.
     poll_until(|| {
         let list = String::from_utf8(bulk_payload(&good.cmd(&["CLIENT", "LIST"]))).unwrap();
@@ -31,7 +31,7 @@ fn garbage_does_not_disturb_other_clients() {
     let server = TestServer::start();
     let mut good = server.conn();
     let mut garbage = server.conn();
-    assert_eq!(good.cmd(&["SET", "k", "v"]), OK);
+    assert_reply!(good.cmd(&["SET", "k", "v"]), OK);
     // Binary noise: the server answers with errors or a protocol error and a close, but it
     // must not crash, hang, or touch other connections.
     let noise: Vec<u8> = (0..20_000u32)
@@ -48,17 +48,17 @@ fn garbage_does_not_disturb_other_clients() {
             Err(e) => panic!("server neither answered nor closed: {e}"),
         }
     }
-    assert_eq!(good.cmd(&["GET", "k"]), bulk("v"));
+    assert_reply!(good.cmd(&["GET", "k"]), bulk("v"));
     // A protocol error mid-pipeline closes only that connection.
     let mut mixed = server.conn();
     mixed.send(b"*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$x\r\n*1\r\n$4\r\nPING\r\n");
-    assert_eq!(mixed.read_reply(), b"+PONG\r\n");
-    assert_eq!(
+    assert_reply!(mixed.read_reply(), b"+PONG\r\n");
+    assert_reply!(
         mixed.read_reply(),
         err("ERR Protocol error: invalid bulk length")
     );
     mixed.expect_closed();
-    assert_eq!(good.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(good.cmd(&["PING"]), b"+PONG\r\n");
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn client_that_never_reads_does_not_block_others() {
     let server = TestServer::start();
     let mut good = server.conn();
     let mut lazy = server.conn();
-    assert_eq!(good.cmd(&["SET", "big", &"x".repeat(100_000)]), OK);
+    assert_reply!(good.cmd(&["SET", "big", &"x".repeat(100_000)]), OK);
     // Queue ~10 MB of replies that this client never reads.
     let mut writer = lazy.try_clone_for_write();
     let handle = std::thread::spawn(move || {
@@ -76,7 +76,7 @@ fn client_that_never_reads_does_not_block_others() {
         }
     });
     for i in 0..100 {
-        assert_eq!(good.cmd(&["ECHO", &i.to_string()]), bulk(i.to_string()));
+        assert_reply!(good.cmd(&["ECHO", &i.to_string()]), bulk(i.to_string()));
     }
     // Drain so the writer thread finishes.
     for _ in 0..100 {
@@ -93,7 +93,7 @@ fn many_connections_open_and_close() {
         c.close();
     }
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(c.cmd(&["PING"]), b"+PONG\r\n");
     poll_until(|| {
         let list = String::from_utf8(bulk_payload(&c.cmd(&["CLIENT", "LIST"]))).unwrap();
         (list.lines().count() == 1).then_some(())

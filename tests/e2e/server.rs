@@ -105,24 +105,24 @@ fn info_sections_and_fields() {
     assert!(field_names(&memory).iter().any(|n| n == "used_memory"));
 
     // An empty keyspace section is just its header.
-    assert_eq!(info(&mut c, &["keyspace"]), "# Keyspace\r\n");
-    assert_eq!(c.cmd(&["SET", "a", "1"]), OK);
-    assert_eq!(c.cmd(&["SET", "b", "2", "EX", "100"]), OK);
+    assert_reply!(info(&mut c, &["keyspace"]), "# Keyspace\r\n");
+    assert_reply!(c.cmd(&["SET", "a", "1"]), OK);
+    assert_reply!(c.cmd(&["SET", "b", "2", "EX", "100"]), OK);
     c.cmd(&["SELECT", "5"]);
-    assert_eq!(c.cmd(&["SET", "c", "3"]), OK);
+    assert_reply!(c.cmd(&["SET", "c", "3"]), OK);
     let keyspace = info(&mut c, &["keyspace"]);
     // avg_ttl is an estimate, so only the keys= and expires= parts are exact.
     let lines: Vec<&str> = keyspace.lines().collect();
-    assert_eq!(lines[0], "# Keyspace", "{keyspace:?}");
+    assert_reply!(lines[0], "# Keyspace", "{keyspace:?}");
     assert!(
         lines[1].starts_with("db0:keys=2,expires=1,avg_ttl="),
         "{keyspace:?}"
     );
-    assert_eq!(lines[2], "db5:keys=1,expires=0,avg_ttl=0", "{keyspace:?}");
+    assert_reply!(lines[2], "db5:keys=1,expires=0,avg_ttl=0", "{keyspace:?}");
     assert_eq!(lines.len(), 3, "{keyspace:?}");
 
     // An unknown section yields an empty bulk string, not an error.
-    assert_eq!(c.cmd(&["INFO", "nosuchsection"]), bulk(""));
+    assert_reply!(c.cmd(&["INFO", "nosuchsection"]), bulk(""));
     // Several sections at once, in the server's order.
     let both = info(&mut c, &["keyspace", "server"]);
     let server_at = both.find("# Server").unwrap();
@@ -139,36 +139,36 @@ fn info_sections_and_fields() {
 fn dbsize_and_flush() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
-    assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), OK);
-    assert_eq!(c.cmd(&["DBSIZE"]), int(3));
+    assert_reply!(c.cmd(&["DBSIZE"]), int(0));
+    assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), OK);
+    assert_reply!(c.cmd(&["DBSIZE"]), int(3));
     c.cmd(&["SELECT", "1"]);
-    assert_eq!(c.cmd(&["SET", "x", "1"]), OK);
-    assert_eq!(c.cmd(&["DBSIZE"]), int(1));
+    assert_reply!(c.cmd(&["SET", "x", "1"]), OK);
+    assert_reply!(c.cmd(&["DBSIZE"]), int(1));
     // FLUSHDB clears only the selected database.
-    assert_eq!(c.cmd(&["FLUSHDB"]), OK);
-    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+    assert_reply!(c.cmd(&["FLUSHDB"]), OK);
+    assert_reply!(c.cmd(&["DBSIZE"]), int(0));
     c.cmd(&["SELECT", "0"]);
-    assert_eq!(c.cmd(&["DBSIZE"]), int(3));
-    assert_eq!(c.cmd(&["FLUSHDB", "SYNC"]), OK);
-    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+    assert_reply!(c.cmd(&["DBSIZE"]), int(3));
+    assert_reply!(c.cmd(&["FLUSHDB", "SYNC"]), OK);
+    assert_reply!(c.cmd(&["DBSIZE"]), int(0));
 
-    assert_eq!(c.cmd(&["SET", "a", "1"]), OK);
+    assert_reply!(c.cmd(&["SET", "a", "1"]), OK);
     c.cmd(&["SELECT", "2"]);
-    assert_eq!(c.cmd(&["SET", "b", "1"]), OK);
-    assert_eq!(c.cmd(&["FLUSHALL", "ASYNC"]), OK);
+    assert_reply!(c.cmd(&["SET", "b", "1"]), OK);
+    assert_reply!(c.cmd(&["FLUSHALL", "ASYNC"]), OK);
     // ASYNC frees memory in the background, but the keys are gone for the next command.
-    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+    assert_reply!(c.cmd(&["DBSIZE"]), int(0));
     c.cmd(&["SELECT", "0"]);
-    assert_eq!(c.cmd(&["GET", "a"]), NIL);
-    assert_eq!(c.cmd(&["SET", "a", "1"]), OK);
-    assert_eq!(c.cmd(&["FLUSHALL", "SYNC"]), OK);
-    assert_eq!(c.cmd(&["EXISTS", "a"]), int(0));
-    assert_eq!(c.cmd(&["FLUSHALL"]), OK);
+    assert_reply!(c.cmd(&["GET", "a"]), NIL);
+    assert_reply!(c.cmd(&["SET", "a", "1"]), OK);
+    assert_reply!(c.cmd(&["FLUSHALL", "SYNC"]), OK);
+    assert_reply!(c.cmd(&["EXISTS", "a"]), int(0));
+    assert_reply!(c.cmd(&["FLUSHALL"]), OK);
 
-    assert_eq!(c.cmd(&["FLUSHALL", "FOO"]), err("ERR syntax error"));
-    assert_eq!(c.cmd(&["FLUSHDB", "x", "y"]), err("ERR syntax error"));
-    assert_eq!(
+    assert_reply!(c.cmd(&["FLUSHALL", "FOO"]), err("ERR syntax error"));
+    assert_reply!(c.cmd(&["FLUSHDB", "x", "y"]), err("ERR syntax error"));
+    assert_reply!(
         c.cmd(&["DBSIZE", "x"]),
         err("ERR wrong number of arguments for 'dbsize' command")
     );
@@ -182,11 +182,11 @@ fn dbsize_counts_keys_on_every_shard() {
     });
     let mut c = server.conn();
     for i in 0..100 {
-        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), OK);
+        assert_reply!(c.cmd(&["SET", &format!("k{i}"), "v"]), OK);
     }
-    assert_eq!(c.cmd(&["DBSIZE"]), int(100));
-    assert_eq!(c.cmd(&["FLUSHDB"]), OK);
-    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+    assert_reply!(c.cmd(&["DBSIZE"]), int(100));
+    assert_reply!(c.cmd(&["FLUSHDB"]), OK);
+    assert_reply!(c.cmd(&["DBSIZE"]), int(0));
 }
 
 #[test]
@@ -209,7 +209,7 @@ fn time_is_now() {
         .as_secs();
     assert!(secs.abs_diff(now) <= 2, "{secs} vs {now}");
     assert!(micros < 1_000_000);
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["TIME", "x"]),
         err("ERR wrong number of arguments for 'time' command")
     );
@@ -223,39 +223,39 @@ fn config_get_and_set() {
         ..ServerOptions::default()
     });
     let mut c = server.conn();
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CONFIG", "GET", "port"]),
         bulk_array(&["port", &server.port().to_string()])
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CONFIG", "GET", "databases"]),
         bulk_array(&["databases", "16"])
     );
     // Unknown parameters are simply absent.
-    assert_eq!(c.cmd(&["CONFIG", "GET", "nosuchparam"]), b"*0\r\n");
-    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "1mb"]), OK);
+    assert_reply!(c.cmd(&["CONFIG", "GET", "nosuchparam"]), b"*0\r\n");
+    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "1mb"]), OK);
     // Memory values are normalised to bytes.
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CONFIG", "GET", "maxmemory"]),
         bulk_array(&["maxmemory", "1048576"])
     );
-    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), OK);
-    assert_eq!(
+    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), OK);
+    assert_reply!(
         c.cmd(&["CONFIG", "SET", "maxmemory", "abc"]),
         err(
             "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must \
              be a memory value"
         )
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CONFIG", "SET", "foo", "bar"]),
         err("ERR Unknown option or number of arguments for CONFIG SET - 'foo'")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CONFIG", "GET"]),
         err("ERR wrong number of arguments for 'config|get' command")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["CONFIG", "SET"]),
         err("ERR wrong number of arguments for 'config|set' command")
     );
@@ -305,27 +305,27 @@ fn command_introspection_shapes() {
         10,
         "name arity flags first last step acl tips keyspecs subcommands"
     );
-    assert_eq!(fields[0], bulk("get"));
-    assert_eq!(fields[1], int(2));
-    assert_eq!(fields[2], b"*2\r\n+readonly\r\n+fast\r\n");
-    assert_eq!(fields[3], int(1));
-    assert_eq!(fields[4], int(1));
-    assert_eq!(fields[5], int(1));
-    assert_eq!(fields[6], b"*3\r\n+@read\r\n+@string\r\n+@fast\r\n");
+    assert_reply!(fields[0], bulk("get"));
+    assert_reply!(fields[1], int(2));
+    assert_reply!(fields[2], b"*2\r\n+readonly\r\n+fast\r\n");
+    assert_reply!(fields[3], int(1));
+    assert_reply!(fields[4], int(1));
+    assert_reply!(fields[5], int(1));
+    assert_reply!(fields[6], b"*3\r\n+@read\r\n+@string\r\n+@fast\r\n");
 
     let set = elements(&c.cmd(&["COMMAND", "INFO", "SET", "mset", "nosuchcommand"]));
     assert_eq!(set.len(), 3);
     let fields = elements(&set[0]);
-    assert_eq!(fields[0], bulk("set"));
-    assert_eq!(fields[1], int(-3));
-    assert_eq!(fields[2], b"*2\r\n+write\r\n+denyoom\r\n");
+    assert_reply!(fields[0], bulk("set"));
+    assert_reply!(fields[1], int(-3));
+    assert_reply!(fields[2], b"*2\r\n+write\r\n+denyoom\r\n");
     let mset = elements(&set[1]);
-    assert_eq!(mset[0], bulk("mset"));
-    assert_eq!(mset[1], int(-3));
+    assert_reply!(mset[0], bulk("mset"));
+    assert_reply!(mset[1], int(-3));
     // MSET's keys are every second argument up to the last.
     assert_eq!(&mset[3..6], &[int(1), int(-1), int(2)]);
     // An unknown command is a null entry (a null bulk in RESP2).
-    assert_eq!(set[2], NIL);
+    assert_reply!(set[2], NIL);
 
     // COMMAND LIST names every command (and, in 7.0, every subcommand as `parent|sub`).
     let list = bulk_items(&c.cmd(&["COMMAND", "LIST"]));
@@ -337,37 +337,37 @@ fn command_introspection_shapes() {
     let docs = c.cmd(&["COMMAND", "DOCS", "get"]);
     let docs_items = elements(&docs);
     assert_eq!(docs_items.len(), 2);
-    assert_eq!(docs_items[0], bulk("get"));
+    assert_reply!(docs_items[0], bulk("get"));
     let doc = elements(&docs_items[1]);
-    assert_eq!(doc[0], bulk("summary"));
-    assert_eq!(doc[1], bulk("Get the value of a key"));
-    assert_eq!(doc[2], bulk("since"));
-    assert_eq!(doc[3], bulk("1.0.0"));
-    assert_eq!(doc[4], bulk("group"));
-    assert_eq!(doc[5], bulk("string"));
-    assert_eq!(c.cmd(&["COMMAND", "DOCS", "nosuchcommand"]), b"*0\r\n");
+    assert_reply!(doc[0], bulk("summary"));
+    assert_reply!(doc[1], bulk("Get the value of a key"));
+    assert_reply!(doc[2], bulk("since"));
+    assert_reply!(doc[3], bulk("1.0.0"));
+    assert_reply!(doc[4], bulk("group"));
+    assert_reply!(doc[5], bulk("string"));
+    assert_reply!(c.cmd(&["COMMAND", "DOCS", "nosuchcommand"]), b"*0\r\n");
 
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["COMMAND", "GETKEYS", "SET", "a", "b"]),
         bulk_array(&["a"])
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
         bulk_array(&["a", "b"])
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["COMMAND", "GETKEYS", "PING", "x"]),
         err("ERR The command has no key arguments")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["COMMAND", "GETKEYS", "nosuch", "a"]),
         err("ERR Invalid command specified")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["COMMAND", "GETKEYS", "GET", "a", "b"]),
         err("ERR Invalid number of arguments specified for command")
     );
-    assert_eq!(
+    assert_reply!(
         c.cmd(&["COMMAND", "FOO"]),
         err("ERR unknown subcommand 'FOO'. Try COMMAND HELP.")
     );
@@ -377,23 +377,23 @@ fn command_introspection_shapes() {
 fn debug_sleep_and_populate() {
     let server = TestServer::start();
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0"]), OK);
-    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "3"]), OK);
-    assert_eq!(c.cmd(&["DBSIZE"]), int(3));
+    assert_reply!(c.cmd(&["DEBUG", "SLEEP", "0"]), OK);
+    assert_reply!(c.cmd(&["DEBUG", "POPULATE", "3"]), OK);
+    assert_reply!(c.cmd(&["DBSIZE"]), int(3));
     // Default names are key:N with values value:N.
-    assert_eq!(c.cmd(&["GET", "key:0"]), bulk("value:0"));
-    assert_eq!(c.cmd(&["GET", "key:2"]), bulk("value:2"));
+    assert_reply!(c.cmd(&["GET", "key:0"]), bulk("value:0"));
+    assert_reply!(c.cmd(&["GET", "key:2"]), bulk("value:2"));
     // With a prefix and a size, the value is "value:N" padded with NULs or truncated to size.
-    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "2", "pfx", "5"]), OK);
-    assert_eq!(c.cmd(&["GET", "pfx:1"]), bulk("value"));
-    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1", "pad", "10"]), OK);
-    assert_eq!(c.cmd(&["GET", "pad:0"]), bulk(b"value:0\0\0\0"));
+    assert_reply!(c.cmd(&["DEBUG", "POPULATE", "2", "pfx", "5"]), OK);
+    assert_reply!(c.cmd(&["GET", "pfx:1"]), bulk("value"));
+    assert_reply!(c.cmd(&["DEBUG", "POPULATE", "1", "pad", "10"]), OK);
+    assert_reply!(c.cmd(&["GET", "pad:0"]), bulk(b"value:0\0\0\0"));
     // Existing keys are left alone.
-    assert_eq!(c.cmd(&["SET", "key:0", "mine"]), OK);
-    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "3"]), OK);
-    assert_eq!(c.cmd(&["GET", "key:0"]), bulk("mine"));
-    assert_eq!(c.cmd(&["DBSIZE"]), int(6));
-    assert_eq!(
+    assert_reply!(c.cmd(&["SET", "key:0", "mine"]), OK);
+    assert_reply!(c.cmd(&["DEBUG", "POPULATE", "3"]), OK);
+    assert_reply!(c.cmd(&["GET", "key:0"]), bulk("mine"));
+    assert_reply!(c.cmd(&["DBSIZE"]), int(6));
+    assert_reply!(
         c.cmd(&["DEBUG", "POPULATE", "x"]),
         err("ERR value is out of range, must be positive")
     );
@@ -406,11 +406,11 @@ fn debug_populate_fills_every_shard() {
         ..ServerOptions::default()
     });
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1000"]), OK);
-    assert_eq!(c.cmd(&["DBSIZE"]), int(1000));
+    assert_reply!(c.cmd(&["DEBUG", "POPULATE", "1000"]), OK);
+    assert_reply!(c.cmd(&["DBSIZE"]), int(1000));
     // Each key is readable, so each landed on the shard that owns it.
     for i in [0, 1, 2, 3, 500, 999] {
-        assert_eq!(
+        assert_reply!(
             c.cmd(&["GET", &format!("key:{i}")]),
             bulk(format!("value:{i}"))
         );
@@ -425,7 +425,7 @@ fn shutdown_stops_the_server() {
     });
     let mut c = server.conn();
     let mut bystander = server.conn();
-    assert_eq!(bystander.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(bystander.cmd(&["PING"]), b"+PONG\r\n");
     // A successful SHUTDOWN sends no reply: the connection just closes.
     c.send_cmd(&["SHUTDOWN", "NOSAVE"]);
     c.expect_closed();

@@ -8,10 +8,10 @@ fn redis_cli_ping_scan_info() {
     let port = server.port().to_string();
     let (ok, out, stderr) = run_tool("redis-cli", &["-p", &port, "ping"]);
     assert!(ok, "{stderr}");
-    assert_eq!(out, "PONG\n");
+    assert_reply!(out, "PONG\n");
 
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), OK);
+    assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), OK);
     let (ok, out, stderr) = run_tool("redis-cli", &["-p", &port, "--scan"]);
     assert!(ok, "{stderr}");
     let mut keys: Vec<&str> = out.lines().collect();
@@ -20,7 +20,7 @@ fn redis_cli_ping_scan_info() {
 
     let (ok, out, stderr) = run_tool("redis-cli", &["-p", &port, "--scan", "--pattern", "b*"]);
     assert!(ok, "{stderr}");
-    assert_eq!(out, "b\n");
+    assert_reply!(out, "b\n");
 
     let (ok, out, stderr) = run_tool("redis-cli", &["-p", &port, "info", "server"]);
     assert!(ok, "{stderr}");
@@ -31,11 +31,11 @@ fn redis_cli_ping_scan_info() {
 
     let (ok, out, _) = run_tool("redis-cli", &["-p", &port, "get", "b"]);
     assert!(ok);
-    assert_eq!(out, "2\n");
+    assert_reply!(out, "2\n");
     let (ok, out, _) = run_tool("redis-cli", &["-p", &port, "nosuchcommand"]);
     assert!(ok);
     // Without a TTY redis-cli prints the error text and an extra blank line.
-    assert_eq!(
+    assert_reply!(
         out,
         "ERR unknown command 'nosuchcommand', with args beginning with: \n\n"
     );
@@ -81,6 +81,6 @@ fn redis_benchmark_smoke() {
     assert!(!stderr.contains("rror"), "{stderr:?}");
     // The benchmark's writes are visible.
     let mut c = server.conn();
-    assert_eq!(c.cmd(&["EXISTS", "key:__rand_int__"]), int(1));
-    assert_eq!(c.cmd(&["GET", "counter:__rand_int__"]), bulk("2000"));
+    assert_reply!(c.cmd(&["EXISTS", "key:__rand_int__"]), int(1));
+    assert_reply!(c.cmd(&["GET", "counter:__rand_int__"]), bulk("2000"));
 }

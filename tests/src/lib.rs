@@ -518,6 +518,38 @@ impl RawConn {
     }
 }
 
+/// Renders bytes for a failure message: printable ASCII as is, CR/LF as `\r`/`\n`, the rest
+/// as `\xNN`, so that a mismatched reply reads like the protocol text it is.
+pub fn escape(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}
+
+/// Asserts that two byte strings (replies, usually) are equal, printing both escaped.
+///
+/// ```
+/// kvd_tests::assert_reply!(b"+OK\r\n".to_vec(), kvd_tests::OK);
+/// ```
+#[macro_export]
+macro_rules! assert_reply {
+    ($got:expr, $want:expr $(,)?) => {
+        $crate::assert_reply!($got, $want, "")
+    };
+    ($got:expr, $want:expr, $($msg:tt)+) => {{
+        let got = &$got;
+        let want = &$want;
+        let got: &[u8] = ::core::convert::AsRef::<[u8]>::as_ref(got);
+        let want: &[u8] = ::core::convert::AsRef::<[u8]>::as_ref(want);
+        if got != want {
+            panic!(
+                "reply mismatch {}\n  got: {}\n want: {}",
+                format_args!($($msg)+),
+                $crate::escape(got),
+                $crate::escape(want)
+            );
+        }
+    }};
+}
+
 /// Parses a RESP2 integer reply `:N\r\n`.
 pub fn as_int(reply: &[u8]) -> i64 {
     let text = std::str::from_utf8(reply).expect("utf8 reply");
