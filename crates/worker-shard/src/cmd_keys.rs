@@ -248,11 +248,7 @@ pub(crate) struct ScanArgs {
 
 /// Parses `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]` (the arguments after the name).
 pub(crate) fn parse_scan(args: &[Bytes]) -> Result<ScanArgs, &'static str> {
-    let cursor = std::str::from_utf8(&args[0])
-        .ok()
-        .filter(|s| !s.starts_with('+'))
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or("ERR invalid cursor")?;
+    let cursor = parse_cursor(&args[0]).ok_or("ERR invalid cursor")?;
     let mut scan = ScanArgs {
         cursor,
         pattern: None,
@@ -280,6 +276,50 @@ pub(crate) fn parse_scan(args: &[Bytes]) -> Result<ScanArgs, &'static str> {
         j += 2;
     }
     Ok(scan)
+}
+
+/// Parses a cursor as Redis does with `strtoul`: an optional sign (a negative value wraps), no
+/// leading space, nothing after the digits, no overflow; the empty string is cursor 0.
+pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    let (neg, digits) = match arg.first() {
+        None => return Some(0),
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        Some(_) => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits.iter().try_fold(0u64, |n, d| {
+        n.checked_mul(10)?.checked_add((d - b'0') as u64)
+    })?;
+    Some(if neg { n.wrapping_neg() } else { n })
+}
+
+/// Parses `SWAPDB index1 index2` with Redis's errors; the range is checked by the shard.
+pub(crate) fn parse_swapdb(args: &[Bytes]) -> Result<(i64, i64), &'static str> {
+    let a = parse_i64(&args[1]).ok_or("ERR invalid first DB index")?;
+    let b = parse_i64(&args[2]).ok_or("ERR invalid second DB index")?;
+    Ok((a, b))
+}
+
+/// Swaps two databases of this shard.
+pub(crate) fn swap_dbs(shard: &mut Shard, a: i64, b: i64) -> Result<(), &'static str> {
+    let n = shard.dbs.len() as i64;
+    if !(0..n).contains(&a) || !(0..n).contains(&b) {
+        return Err(err::DB_RANGE);
+    }
+    shard.dbs.swap(a as usize, b as usize);
+    Ok(())
+}
+
+/// # Format
+/// `SWAPDB index1 index2`
+pub(crate) fn swapdb(shard: &mut Shard, _db: usize, args: &[Bytes], out: &mut Out<'_>) {
+    match parse_swapdb(args).and_then(|(a, b)| swap_dbs(shard, a, b)) {
+        Ok(()) => out.ok(),
+        Err(e) => out.error(e),
+    }
 }
 
 /// One SCAN step on this shard: `(next slot cursor, keys)`.

@@ -99,6 +99,12 @@ pub(crate) fn plan(
                 PartKind::Populate(p.clone())
             }))
         }
+        "swapdb" => {
+            let (a, b) = cmd_keys::parse_swapdb(args).map_err(err_bytes)?;
+            Box::new(Multi::whole("swapdb", all(), move || {
+                PartKind::SwapDb(a, b)
+            }))
+        }
         "scan" => {
             let scan = cmd_keys::parse_scan(&args[1..]).map_err(err_bytes)?;
             Box::new(Scan::new(scan, n))

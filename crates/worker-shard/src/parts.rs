@@ -97,6 +97,10 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
                 }
             }
         }
+        PartKind::SwapDb(a, b) => match cmd_keys::swap_dbs(shard, a, b) {
+            Ok(()) => PartResult::Ok,
+            Err(e) => PartResult::Error(Bytes::from_static(e.as_bytes())),
+        },
         PartKind::Populate(p) => {
             cmd_keys::populate(shard, db, &p);
             PartResult::Ok

@@ -109,6 +109,8 @@ pub(crate) enum PartKind {
         /// Overwrite an existing key; otherwise leave it and answer 0.
         replace: bool,
     },
+    /// Swap two databases (`SWAPDB`), on every shard.
+    SwapDb(i64, i64),
     /// The `DEBUG POPULATE` keys that route to this shard.
     Populate(Populate),
 }
@@ -217,7 +219,8 @@ fn unknown_command(args: &[Bytes]) -> Bytes {
 ///
 /// Commands the IO layer answers itself ([`Route::Local`]): `PING`, `ECHO`, `QUIT`, `HELLO`,
 /// `AUTH`, `SELECT`, `RESET`, `CLIENT`, `COMMAND`, `INFO`, `CONFIG`, `TIME`, `SHUTDOWN`,
-/// `SWAPDB`, `LASTSAVE`, `WAIT`, and `DEBUG` other than `DEBUG POPULATE`.
+/// `LASTSAVE`, `WAIT`, and `DEBUG` other than `DEBUG POPULATE`. `SWAPDB` is not local: the
+/// databases live in the shards, so it fans out to every shard like `FLUSHALL`.
 pub fn route(req: &Request, shard_count: usize) -> Result<Route, Bytes> {
     let args = req.args();
     let spec = validate(args)?;

@@ -283,6 +283,7 @@ fn handler_for(name: &str) -> Option<Handler> {
         "flushdb" => cmd_keys::flushdb,
         "flushall" => cmd_keys::flushall,
         "debug" => cmd_keys::debug,
+        "swapdb" => cmd_keys::swapdb,
         _ => return None,
     };
     Some(h)

@@ -328,7 +328,6 @@ fn route_picks_local_shard_or_fanout() {
         &["config", "get", "x"],
         &["debug", "sleep", "0"],
         &["info"],
-        &["swapdb", "0", "1"],
     ] {
         assert_eq!(kind(local, 4), "local", "{local:?}");
     }
@@ -348,6 +347,11 @@ fn route_picks_local_shard_or_fanout() {
         "fanout barrier=false"
     );
     assert_eq!(kind(&["scan", "0"], n), "fanout barrier=true");
+    assert_eq!(kind(&["swapdb", "0", "1"], n), "fanout barrier=false");
+    assert_eq!(
+        kind(&["swapdb", "a", "1"], n),
+        "err ERR invalid first DB index"
+    );
     let (a, b) = two_keys_on_different_shards(n);
     assert_eq!(kind(&["mget", &a, &b], n), "fanout barrier=false");
     assert_eq!(kind(&["rename", &a, &b], n), "fanout barrier=true");
@@ -512,6 +516,14 @@ fn coordinators_split_and_merge_across_shards() {
         c.run(&["GET", "key:5"]),
         b"$4\r\nmine\r\n",
         "existing keys are kept"
+    );
+    assert_eq!(c.run(&["SWAPDB", "0", "1"]), b"+OK\r\n");
+    assert_eq!(c.run(&["DBSIZE"]), b":0\r\n");
+    assert_eq!(c.run(&["SWAPDB", "1", "0"]), b"+OK\r\n");
+    assert_eq!(c.run(&["DBSIZE"]), b":1000\r\n");
+    assert_eq!(
+        c.run(&["SWAPDB", "0", "99"]),
+        b"-ERR DB index is out of range\r\n"
     );
     assert_eq!(c.run(&["FLUSHDB"]), b"+OK\r\n");
     assert_eq!(c.run(&["DBSIZE"]), b":0\r\n");
@@ -806,4 +818,28 @@ fn command_table_lookup_and_metadata() {
             Some(spec.name)
         );
     }
+}
+
+#[test]
+fn scan_cursor_parses_like_strtoul() {
+    use crate::cmd_keys::parse_cursor;
+    assert_eq!(parse_cursor(b"0"), Some(0));
+    assert_eq!(parse_cursor(b""), Some(0));
+    assert_eq!(parse_cursor(b"+7"), Some(7));
+    assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+    assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+    assert_eq!(parse_cursor(b"18446744073709551616"), None);
+    assert_eq!(parse_cursor(b" 1"), None);
+    assert_eq!(parse_cursor(b"1x"), None);
+    assert_eq!(parse_cursor(b"+"), None);
+    let mut shard = Shard::new(0, 1, 16);
+    run(&mut shard, &["SET", "k", "v"]);
+    // Redis answers a cursor past the end of the table with cursor 0 and no keys.
+    assert_eq!(run(&mut shard, &["SCAN", "-1"]), b"*2\r\n$1\r\n0\r\n*0\r\n");
+    assert_eq!(run(&mut shard, &["SWAPDB", "0", "1"]), b"+OK\r\n");
+    assert_eq!(run(&mut shard, &["DBSIZE"]), b":0\r\n");
+    assert_eq!(
+        run_in(&mut shard, 1, &["GET", "k"], Protocol::Resp2),
+        b"$1\r\nv\r\n"
+    );
 }
