@@ -1,2 +1,52 @@
-//! The `kvd` daemon.
-fn main() {}
+//! The `kvd` daemon: parse the command line, start the server, run until `SHUTDOWN`,
+//! SIGINT or SIGTERM, stop cleanly.
+use std::sync::Arc;
+
+use anyhow::Context;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    // Logging first, so warnings about accepted Redis settings reach the log.
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = kvd::config_from_args(std::env::args_os())?;
+    // Register before starting so a signal during startup is not lost.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    let server = Arc::new(kvd::Server::start(config.clone())?);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        addr = %server.local_addr(),
+        listeners = config.listeners,
+        io_threads = config.io_threads,
+        workers = config.workers,
+        databases = config.databases,
+        "kvd ready to accept connections"
+    );
+
+    let on_signal = Arc::clone(&server);
+    let signal_handle = signals.handle();
+    let watcher = std::thread::Builder::new()
+        .name("kvd-signals".to_owned())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                tracing::info!(signal, "received a signal, shutting down");
+                on_signal.shutdown();
+            }
+        })
+        .context("cannot start the signal thread")?;
+
+    let stopped = server.wait();
+    // After SHUTDOWN the watcher still waits for a signal: end its iterator and join it.
+    signal_handle.close();
+    if watcher.join().is_err() {
+        tracing::error!("the signal thread panicked");
+    }
+    stopped?;
+    tracing::info!("kvd exits");
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! kvd's settings and the ways to give them: `kvd.toml`, a redis.conf-style file, and
+//! [`Config::set`] (which the command line uses).
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::settings::{self, Check, Setting};
+
+/// Everything kvd can be configured with. `Config::default()` serves on 127.0.0.1:6379 with
+/// threads sized to the machine.
+///
+/// In `kvd.toml` and on the command line every field takes its Redis name (`io-threads`) as
+/// well as its Rust one (`io_threads`); see `kvd.example.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "toml::Table")]
+pub struct Config {
+    /// Address to listen on (`bind`): one IPv4 or IPv6 address; `*` is `0.0.0.0`.
+    pub bind: IpAddr,
+    /// TCP port (`port`); 0 picks a free port, which `ServerHandle::local_addr` reports.
+    pub port: u16,
+    /// Accept threads, each with its own `SO_REUSEPORT` socket (`listeners`).
+    pub listeners: usize,
+    /// IO threads: event loops that read, parse and write connections (`io-threads`).
+    pub io_threads: usize,
+    /// Shard workers, each owning one partition of the keyspace (`workers`).
+    pub workers: usize,
+    /// Number of databases, `SELECT 0` to `databases - 1` (`databases`).
+    pub databases: usize,
+    /// Background task frequency per second, e.g. active expiry (`hz`, clamped to 1..=500).
+    pub hz: u32,
+    /// Password clients must `AUTH` with; `None` (or `""`) for none (`requirepass`).
+    pub requirepass: Option<String>,
+}
+
+impl Default for Config {
+    /// 127.0.0.1:6379, as many workers and IO threads as the machine has cores, one listener
+    /// (two from four cores on, where accepting can start to compete with IO), 16 databases,
+    /// hz 10, no password.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Config {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 6379,
+            listeners: if cores >= 4 { 2 } else { 1 },
+            io_threads: cores,
+            workers: cores,
+            databases: 16,
+            hz: 10,
+            requirepass: None,
+        }
+    }
+}
+
+impl Config {
+    /// A small server for tests: 127.0.0.1 on a free port, two listeners, two IO threads and
+    /// two workers whatever the machine, so cross-thread paths are always exercised.
+    pub fn for_tests() -> Config {
+        Config {
+            port: 0,
+            listeners: 2,
+            io_threads: 2,
+            workers: 2,
+            ..Config::default()
+        }
+    }
+
+    /// The address to listen on.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+
+    /// Sets one setting by its Redis name (or kvd alias) from its Redis-style text value, as
+    /// `kvd --name value` and config files do.
+    ///
+    /// A Redis setting kvd does not implement is accepted, with a warning in the log, only
+    /// when the value asks for nothing kvd lacks (`save ""`, `appendonly no`); otherwise, and
+    /// for unknown names, the error names the setting.
+    pub fn set(&mut self, name: &str, value: &str) -> anyhow::Result<()> {
+        match settings::lookup(name, true) {
+            Some(Setting::Kvd { key, .. }) => settings::parse_into(self, key, value)
+                .map_err(|reason| anyhow::anyhow!("setting '{name}' '{value}': {reason}")),
+            Some(Setting::Compat(compat)) => match compat.check(value) {
+                Check::Accept => {
+                    tracing::warn!(
+                        "accepting Redis setting '{} {value}': kvd does not implement it and this value needs nothing kvd lacks",
+                        compat.name
+                    );
+                    Ok(())
+                }
+                Check::Unsupported(why) => {
+                    bail!("setting '{} {value}' is not supported: {why}", compat.name)
+                }
+                Check::Invalid(reason) => bail!("setting '{name}' '{value}': {reason}"),
+            },
+            None => bail!("unknown setting '{name}'"),
+        }
+    }
+
+    /// Checks what a single setting cannot: nothing yet, but `Server::start` calls it so a
+    /// hand-built `Config` gets the same checks as a parsed one.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, n) in [
+            ("listeners", self.listeners),
+            ("io-threads", self.io_threads),
+            ("workers", self.workers),
+        ] {
+            if n == 0 || n > settings::MAX_THREADS {
+                bail!(
+                    "setting '{name}' '{n}': argument must be between 1 and {} inclusive",
+                    settings::MAX_THREADS
+                );
+            }
+        }
+        if self.databases == 0 || self.databases > i32::MAX as usize {
+            bail!(
+                "setting 'databases' '{}': argument must be between 1 and 2147483647 inclusive",
+                self.databases
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies a `kvd.toml` document on top of `self`. Unknown keys are errors naming the key.
+    pub fn apply_toml(&mut self, text: &str) -> anyhow::Result<()> {
+        let table: toml::Table = toml::from_str(text)?;
+        self.apply_table(table)
+    }
+
+    fn apply_table(&mut self, table: toml::Table) -> anyhow::Result<()> {
+        for (name, value) in table {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => if b { "yes" } else { "no" }.to_owned(),
+                other => bail!(
+                    "setting '{name}' must be a string, an integer or a boolean, not {}",
+                    other.type_str()
+                ),
+            };
+            self.set(&name, &text)?;
+        }
+        Ok(())
+    }
+
+    /// Applies a redis.conf-style document (`name value...` lines, `#` comments, quoted
+    /// values) on top of `self`, so an existing Redis config file can start kvd.
+    pub fn apply_redis_conf(&mut self, text: &str) -> anyhow::Result<()> {
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words = split_redis_line(line)
+                .with_context(|| format!("line {}: unbalanced quotes", number + 1))?;
+            let Some((name, values)) = words.split_first() else {
+                continue;
+            };
+            self.set(name, &values.join(" "))
+                .with_context(|| format!("line {}", number + 1))?;
+        }
+        Ok(())
+    }
+
+    /// Reads a config file: `kvd.toml` format when the name ends in `.toml`, redis.conf
+    /// format otherwise.
+    pub fn apply_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let applied = if path.extension().is_some_and(|e| e == "toml") {
+            self.apply_toml(&text)
+        } else {
+            self.apply_redis_conf(&text)
+        };
+        applied.with_context(|| format!("in config file {}", path.display()))
+    }
+}
+
+impl TryFrom<toml::Table> for Config {
+    type Error = String;
+
+    /// A `kvd.toml` document on top of the defaults; what `toml::from_str::<Config>` uses.
+    fn try_from(table: toml::Table) -> Result<Config, String> {
+        let mut config = Config::default();
+        config.apply_table(table).map_err(|e| format!("{e:#}"))?;
+        Ok(config)
+    }
+}
+
+/// Splits a redis.conf line into words; `"..."` and `'...'` group words and may be empty.
+fn split_redis_line(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else {
+            return Some(words);
+        };
+        let mut word = String::new();
+        if first == '"' || first == '\'' {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '\\' if first == '"' => word.push(chars.next()?),
+                    c if c == first => break,
+                    c => word.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        words.push(word);
+    }
+}

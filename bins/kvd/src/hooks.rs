@@ -1,0 +1,226 @@
+//! What the IO threads ask of the server: `CONFIG GET`/`SET`, the password, `SHUTDOWN`.
+use std::sync::{Arc, Mutex, PoisonError};
+
+use io_reactor::ServerHooks;
+
+use crate::Config;
+use crate::server::Lifecycle;
+use crate::settings::{self, Check, Setting};
+
+/// The live settings. Only `requirepass` changes at runtime; the rest is the configuration the
+/// server started with (with the real port when 0 was asked for).
+pub(crate) struct KvdHooks {
+    /// Read on `AUTH`/`HELLO` and `CONFIG`, never per command, so a mutex costs nothing.
+    config: Mutex<Config>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl KvdHooks {
+    pub(crate) fn new(config: Config, lifecycle: Arc<Lifecycle>) -> KvdHooks {
+        KvdHooks {
+            config: Mutex::new(config),
+            lifecycle,
+        }
+    }
+
+    fn config(&self) -> std::sync::MutexGuard<'_, Config> {
+        // Nothing panics while holding the lock, and a Config is valid in every state anyway.
+        self.config.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Redis's `CONFIG SET` failure text.
+fn set_failed(name: &str, reason: &str) -> String {
+    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+}
+
+const IMMUTABLE: &str = "can't set immutable config";
+
+impl ServerHooks for KvdHooks {
+    fn config_get(&self, pattern: &str) -> Vec<(String, String)> {
+        settings::matching(&self.config(), pattern)
+    }
+
+    /// Redis changes most settings live; kvd changes only `requirepass`. For the others a
+    /// valid value equal to the current one succeeds (scripts that `CONFIG SET appendonly no`
+    /// keep working) and any other gets Redis's answer for a setting that cannot change.
+    fn config_set(&self, name: &str, value: &str) -> Result<(), String> {
+        match settings::lookup(name, false) {
+            None => Err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            )),
+            Some(Setting::Kvd {
+                immutable: true, ..
+            }) => Err(set_failed(name, IMMUTABLE)),
+            Some(Setting::Kvd { key, .. }) => {
+                let mut config = self.config();
+                let mut changed = config.clone();
+                settings::parse_into(&mut changed, key, value)
+                    .map_err(|reason| set_failed(name, &reason))?;
+                if key == settings::Key::Requirepass || changed == *config {
+                    *config = changed;
+                    Ok(())
+                } else {
+                    Err(set_failed(name, IMMUTABLE))
+                }
+            }
+            Some(Setting::Compat(compat)) if compat.immutable() => Err(set_failed(name, IMMUTABLE)),
+            Some(Setting::Compat(compat)) => match compat.check(value) {
+                Check::Accept => Ok(()),
+                Check::Unsupported(_) => Err(set_failed(name, IMMUTABLE)),
+                Check::Invalid(reason) => Err(set_failed(name, &reason)),
+            },
+        }
+    }
+
+    fn requirepass(&self) -> Option<String> {
+        self.config().requirepass.clone()
+    }
+
+    fn shutdown(&self) {
+        self.lifecycle.request_stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hooks() -> KvdHooks {
+        let config = Config {
+            port: 7000,
+            io_threads: 3,
+            workers: 4,
+            listeners: 2,
+            ..Config::default()
+        };
+        KvdHooks::new(config, Arc::new(Lifecycle::default()))
+    }
+
+    fn get(hooks: &KvdHooks, pattern: &str) -> Vec<(String, String)> {
+        hooks.config_get(pattern)
+    }
+
+    fn pair(name: &str, value: &str) -> Vec<(String, String)> {
+        vec![(name.to_owned(), value.to_owned())]
+    }
+
+    #[test]
+    fn config_get_answers_like_redis() {
+        let h = hooks();
+        assert_eq!(get(&h, "port"), pair("port", "7000"));
+        assert_eq!(get(&h, "PORT"), pair("port", "7000"));
+        assert_eq!(get(&h, "po?t"), pair("port", "7000"));
+        assert_eq!(get(&h, "save"), pair("save", ""));
+        assert_eq!(get(&h, "appendonly"), pair("appendonly", "no"));
+        assert_eq!(get(&h, "databases"), pair("databases", "16"));
+        assert_eq!(get(&h, "maxclients"), pair("maxclients", "10000"));
+        assert_eq!(get(&h, "timeout"), pair("timeout", "0"));
+        assert_eq!(get(&h, "hz"), pair("hz", "10"));
+        assert_eq!(get(&h, "requirepass"), pair("requirepass", ""));
+        assert_eq!(get(&h, "bind"), pair("bind", "127.0.0.1"));
+        assert_eq!(get(&h, "io-threads"), pair("io-threads", "3"));
+        assert_eq!(get(&h, "io_threads"), vec![]);
+        assert_eq!(get(&h, "workers"), pair("workers", "4"));
+        assert_eq!(get(&h, "listeners"), pair("listeners", "2"));
+        assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
+        assert_eq!(get(&h, "nosuch"), vec![]);
+        let all = get(&h, "*");
+        assert_eq!(all.len(), 8 + crate::settings::COMPAT.len());
+        let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
+        assert_eq!(max, ["maxclients", "maxmemory", "maxmemory-policy"]);
+    }
+
+    #[test]
+    fn config_set_errors_are_redis_texts() {
+        let h = hooks();
+        let set = |n: &str, v: &str| h.config_set(n, v);
+        assert_eq!(
+            set("foo", "bar").unwrap_err(),
+            "ERR Unknown option or number of arguments for CONFIG SET - 'foo'"
+        );
+        // kvd's own names are not CONFIG SET names unless Redis has them.
+        assert_eq!(
+            set("io_threads", "2").unwrap_err(),
+            "ERR Unknown option or number of arguments for CONFIG SET - 'io_threads'"
+        );
+        for (name, value) in [
+            ("databases", "16"),
+            ("io-threads", "3"),
+            ("daemonize", "no"),
+            ("workers", "4"),
+            ("port", "1"),
+            ("hz", "11"),
+            ("appendonly", "yes"),
+            ("save", "900 1"),
+        ] {
+            assert_eq!(
+                set(name, value).unwrap_err(),
+                format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                ),
+                "{name} {value}"
+            );
+        }
+        assert_eq!(
+            set("hz", "abc").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
+        );
+        assert_eq!(
+            set("port", "99999").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'port') - argument must be between 0 and 65535 inclusive"
+        );
+        assert_eq!(
+            set("timeout", "-1").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive"
+        );
+        assert_eq!(
+            set("maxclients", "0").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive"
+        );
+        assert_eq!(
+            set("appendonly", "maybe").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'"
+        );
+        assert_eq!(
+            set("save", "1").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"
+        );
+    }
+
+    #[test]
+    fn config_set_accepts_what_kvd_already_does() {
+        let h = hooks();
+        for (name, value) in [
+            ("port", "7000"),
+            ("PORT", "7000"),
+            ("hz", "10"),
+            ("save", ""),
+            ("appendonly", "no"),
+            ("timeout", "0"),
+            ("bind", "127.0.0.1"),
+            ("loglevel", "warning"),
+        ] {
+            assert_eq!(h.config_set(name, value), Ok(()), "{name} {value}");
+        }
+    }
+
+    #[test]
+    fn requirepass_changes_live() {
+        let h = hooks();
+        assert_eq!(h.requirepass(), None);
+        h.config_set("requirepass", "s3cret").unwrap();
+        assert_eq!(h.requirepass().as_deref(), Some("s3cret"));
+        assert_eq!(get(&h, "requirepass"), pair("requirepass", "s3cret"));
+        h.config_set("requirepass", "").unwrap();
+        assert_eq!(h.requirepass(), None);
+    }
+
+    #[test]
+    fn shutdown_only_requests_a_stop() {
+        let lifecycle = Arc::new(Lifecycle::default());
+        let h = KvdHooks::new(Config::default(), Arc::clone(&lifecycle));
+        h.shutdown();
+        assert!(lifecycle.stop_requested());
+    }
+}

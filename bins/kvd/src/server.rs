@@ -1,0 +1,213 @@
+//! Starting the threads in order and stopping them in the reverse order.
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use io_reactor::{IoPool, ReactorConfig, ServerHooks};
+use reuseport_listener::{AcceptLoops, ListenerSet};
+use worker_shard::{ShardConfig, WorkerPool};
+
+use crate::Config;
+use crate::hooks::KvdHooks;
+
+/// Entry point: `Server::start(config)` runs a kvd in the current process.
+#[derive(Debug)]
+pub struct Server {
+    _private: (),
+}
+
+/// A running server. Dropping it shuts the server down too.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    lifecycle: Arc<Lifecycle>,
+    supervisor: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Stop requested / stopped flags, shared by the handle, the hooks and the supervisor.
+#[derive(Debug, Default)]
+pub(crate) struct Lifecycle {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    stop_requested: bool,
+    stopped: bool,
+    /// A thread panicked while stopping, so some work may not have been flushed.
+    panicked: bool,
+}
+
+impl Lifecycle {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks the supervisor to stop the server; returns at once, so an IO thread running
+    /// `SHUTDOWN` can call it without waiting on its own teardown.
+    pub(crate) fn request_stop(&self) {
+        self.state().stop_requested = true;
+        self.changed.notify_all();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.state().stop_requested
+    }
+
+    fn wait_until(&self, done: impl Fn(&State) -> bool) {
+        let mut state = self.state();
+        while !done(&state) {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn mark_stopped(&self, panicked: bool) {
+        let mut state = self.state();
+        state.stopped = true;
+        state.panicked |= panicked;
+        drop(state);
+        self.changed.notify_all();
+    }
+}
+
+/// Marks the server stopped when the supervisor ends, even by a panic, so `wait()` returns.
+struct StoppedGuard(Arc<Lifecycle>);
+
+impl Drop for StoppedGuard {
+    fn drop(&mut self) {
+        self.0.mark_stopped(std::thread::panicking());
+    }
+}
+
+impl Server {
+    /// Binds the listeners, starts the workers, the IO threads and the accept threads, and
+    /// returns once the server accepts connections.
+    ///
+    /// Listeners are bound first so a taken port fails before any thread starts.
+    pub fn start(config: Config) -> anyhow::Result<ServerHandle> {
+        config.validate()?;
+        let listeners = ListenerSet::bind(config.addr(), config.listeners)?;
+        let local_addr = listeners.local_addr();
+        let workers = WorkerPool::spawn(
+            config.workers,
+            ShardConfig {
+                databases: config.databases,
+                hz: config.hz,
+            },
+        )
+        .context("cannot start the shard workers")?;
+
+        let lifecycle = Arc::new(Lifecycle::default());
+        let live = Config {
+            port: local_addr.port(),
+            ..config.clone()
+        };
+        let hooks: Arc<dyn ServerHooks> = Arc::new(KvdHooks::new(live, Arc::clone(&lifecycle)));
+        let reactor = ReactorConfig {
+            io_threads: config.io_threads,
+            databases: config.databases,
+            limits: resp_codec::Limits::default(),
+        };
+        let io = match IoPool::start(reactor, workers.handles().to_vec(), hooks) {
+            Ok(io) => Arc::new(io),
+            Err(err) => {
+                workers.shutdown();
+                return Err(err).context("cannot start the IO threads");
+            }
+        };
+
+        let register = Arc::clone(&io);
+        let accepting = match listeners.serve(move |stream, peer| {
+            tracing::debug!(%peer, "accepted a connection");
+            register.register(stream, peer);
+        }) {
+            Ok(accepting) => accepting,
+            Err(err) => {
+                stop_io(io);
+                workers.shutdown();
+                return Err(err.into());
+            }
+        };
+
+        let supervised = Arc::clone(&lifecycle);
+        let supervisor = std::thread::Builder::new()
+            .name("kvd-supervisor".to_owned())
+            .spawn(move || {
+                let _stopped = StoppedGuard(Arc::clone(&supervised));
+                supervised.wait_until(|s| s.stop_requested);
+                tracing::info!("shutting down");
+                stop(accepting, io, workers);
+                tracing::info!("stopped");
+            })
+            .context("cannot start the supervisor thread")?;
+
+        Ok(ServerHandle {
+            local_addr,
+            lifecycle,
+            supervisor: Mutex::new(Some(supervisor)),
+        })
+    }
+}
+
+/// The shutdown order: no new connections, then the IO threads flush the replies already
+/// computed and exit, then the workers finish what they received and exit.
+fn stop(accepting: AcceptLoops, io: Arc<IoPool>, workers: WorkerPool) {
+    accepting.shutdown();
+    stop_io(io);
+    workers.shutdown();
+}
+
+fn stop_io(io: Arc<IoPool>) {
+    // The accept threads held the only other reference and have been joined.
+    match Arc::try_unwrap(io) {
+        Ok(io) => io.shutdown(),
+        Err(_) => tracing::error!("IO threads still referenced at shutdown; leaving them running"),
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on, with the real port when 0 was configured.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops the server (like `SHUTDOWN`) and returns once every thread has exited. Errors
+    /// are logged and reported by [`ServerHandle::wait`].
+    pub fn shutdown(&self) {
+        self.lifecycle.request_stop();
+        if let Err(err) = self.wait() {
+            tracing::error!("{err:#}");
+        }
+    }
+
+    /// Blocks until the server has stopped, after a `SHUTDOWN` command or a `shutdown()` call
+    /// from another thread. An error means a thread panicked while stopping.
+    pub fn wait(&self) -> anyhow::Result<()> {
+        self.lifecycle.wait_until(|s| s.stopped);
+        let supervisor = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(supervisor) = supervisor {
+            // The thread has marked the server stopped; this join only reaps it.
+            let _ = supervisor.join();
+        }
+        if self.lifecycle.state().panicked {
+            anyhow::bail!("a kvd thread panicked while stopping");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

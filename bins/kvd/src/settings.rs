@@ -1,0 +1,609 @@
+//! Every setting kvd knows, by its Redis name: the one table behind `kvd.toml`, the command
+//! line and `CONFIG GET`/`CONFIG SET`, so the three never disagree.
+//!
+//! Two kinds of entries:
+//! - kvd's own settings ([`Key`]), stored in [`Config`];
+//! - Redis settings kvd does not implement ([`COMPAT`]). Each is accepted only with a value that
+//!   asks for nothing kvd lacks (`save ""`, `appendonly no`...), so that scripts which start
+//!   redis-server that way start kvd too; any other value is refused by name. Nothing is ever
+//!   silently ignored.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::Config;
+
+/// kvd's own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
+    Bind,
+    Port,
+    Listeners,
+    IoThreads,
+    Workers,
+    Databases,
+    Hz,
+    Requirepass,
+}
+
+/// A kvd setting: its Redis name (what `CONFIG GET` shows; files and flags also take `_` for
+/// `-`) and whether Redis itself refuses to change it at runtime.
+struct KvdSetting {
+    name: &'static str,
+    key: Key,
+    immutable: bool,
+}
+
+const KVD: &[KvdSetting] = &[
+    KvdSetting {
+        name: "bind",
+        key: Key::Bind,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "port",
+        key: Key::Port,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "listeners",
+        key: Key::Listeners,
+        immutable: true,
+    },
+    KvdSetting {
+        name: "io-threads",
+        key: Key::IoThreads,
+        immutable: true,
+    },
+    KvdSetting {
+        name: "workers",
+        key: Key::Workers,
+        immutable: true,
+    },
+    KvdSetting {
+        name: "databases",
+        key: Key::Databases,
+        immutable: true,
+    },
+    KvdSetting {
+        name: "hz",
+        key: Key::Hz,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "requirepass",
+        key: Key::Requirepass,
+        immutable: false,
+    },
+];
+
+/// Most threads of one kind kvd starts; more is a typo, not a machine.
+pub(crate) const MAX_THREADS: usize = 1024;
+
+/// What a Redis setting kvd does not implement makes of a value.
+pub(crate) enum Check {
+    /// The value asks for nothing kvd lacks.
+    Accept,
+    /// A valid Redis value that asks for something kvd lacks; the text says what.
+    Unsupported(&'static str),
+    /// Not a valid value for Redis either; the text is Redis's reason.
+    Invalid(String),
+}
+
+/// A Redis setting kvd accepts only with values that need nothing it lacks.
+pub(crate) struct Compat {
+    pub(crate) name: &'static str,
+    /// What `CONFIG GET` reports: the behaviour kvd actually has.
+    value: fn() -> String,
+    check: fn(&str) -> Check,
+    immutable: bool,
+}
+
+fn fixed_no() -> String {
+    "no".to_owned()
+}
+fn fixed_empty() -> String {
+    String::new()
+}
+
+fn yes_no(value: &str) -> Result<bool, Check> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(Check::Invalid("argument must be 'yes' or 'no'".to_owned())),
+    }
+}
+
+/// Accepts `no`, refuses `yes` with `reason`.
+fn only_no(value: &str, reason: &'static str) -> Check {
+    match yes_no(value) {
+        Ok(false) => Check::Accept,
+        Ok(true) => Check::Unsupported(reason),
+        Err(invalid) => invalid,
+    }
+}
+
+fn only_empty(value: &str, reason: &'static str) -> Check {
+    if value.is_empty() {
+        Check::Accept
+    } else {
+        Check::Unsupported(reason)
+    }
+}
+
+fn one_of(value: &str, allowed: &[&str]) -> Check {
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(value)) {
+        Check::Accept
+    } else {
+        Check::Invalid(format!(
+            "argument(s) must be one of the following: {}",
+            allowed.join(", ")
+        ))
+    }
+}
+
+/// Redis's memory sizes: `0`, `100mb`, `1gb`... Returns the byte count.
+fn memory(value: &str) -> Option<u64> {
+    let lower = value.to_ascii_lowercase();
+    let units: [(&str, u64); 7] = [
+        ("kb", 1024),
+        ("mb", 1024 * 1024),
+        ("gb", 1024 * 1024 * 1024),
+        ("k", 1000),
+        ("m", 1000 * 1000),
+        ("g", 1000 * 1000 * 1000),
+        ("b", 1),
+    ];
+    let (digits, unit) = units
+        .iter()
+        .find_map(|(suffix, unit)| lower.strip_suffix(suffix).map(|d| (d, *unit)))
+        .unwrap_or((lower.as_str(), 1));
+    digits.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+fn integer_in(value: &str, min: i64, max: i64) -> Result<i64, String> {
+    let n: i64 = value
+        .parse()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_owned())?;
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(n)
+}
+
+/// Redis settings kvd does not implement, with the values it accepts. Keep sorted by name.
+pub(crate) const COMPAT: &[Compat] = &[
+    Compat {
+        name: "always-show-logo",
+        value: fixed_no,
+        check: |v| yes_no(v).map_or_else(|e| e, |_| Check::Accept),
+        immutable: true,
+    },
+    Compat {
+        name: "appendfilename",
+        value: || "appendonly.aof".to_owned(),
+        check: |_| Check::Accept,
+        immutable: true,
+    },
+    Compat {
+        name: "appendfsync",
+        value: || "everysec".to_owned(),
+        check: |v| one_of(v, &["always", "everysec", "no"]),
+        immutable: false,
+    },
+    Compat {
+        name: "appendonly",
+        value: fixed_no,
+        check: |v| only_no(v, "kvd has no append-only file"),
+        immutable: false,
+    },
+    Compat {
+        name: "cluster-enabled",
+        value: fixed_no,
+        check: |v| only_no(v, "kvd has no cluster mode"),
+        immutable: true,
+    },
+    Compat {
+        name: "daemonize",
+        value: fixed_no,
+        check: |v| only_no(v, "kvd does not daemonize; run it under a supervisor"),
+        immutable: true,
+    },
+    Compat {
+        name: "dbfilename",
+        value: || "dump.rdb".to_owned(),
+        check: |_| Check::Accept,
+        immutable: false,
+    },
+    Compat {
+        name: "dir",
+        value: || {
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        },
+        check: |_| Check::Accept,
+        immutable: false,
+    },
+    Compat {
+        name: "logfile",
+        value: fixed_empty,
+        check: |v| only_empty(v, "kvd logs to standard error"),
+        immutable: true,
+    },
+    Compat {
+        name: "loglevel",
+        value: || "notice".to_owned(),
+        check: |v| one_of(v, &["debug", "verbose", "notice", "warning", "nothing"]),
+        immutable: false,
+    },
+    Compat {
+        name: "maxclients",
+        value: || "10000".to_owned(),
+        check: |v| match integer_in(v, 1, u32::MAX.into()) {
+            Ok(10000) => Check::Accept,
+            Ok(_) => Check::Unsupported("kvd does not limit the number of clients yet"),
+            Err(reason) => Check::Invalid(reason),
+        },
+        immutable: false,
+    },
+    Compat {
+        name: "maxmemory",
+        value: || "0".to_owned(),
+        check: |v| match memory(v) {
+            Some(0) => Check::Accept,
+            Some(_) => Check::Unsupported("kvd does not limit memory yet"),
+            None => Check::Invalid("argument must be a memory value".to_owned()),
+        },
+        immutable: false,
+    },
+    Compat {
+        name: "maxmemory-policy",
+        value: || "noeviction".to_owned(),
+        check: |v| match one_of(
+            v,
+            &[
+                "volatile-lru",
+                "volatile-lfu",
+                "volatile-random",
+                "volatile-ttl",
+                "allkeys-lru",
+                "allkeys-lfu",
+                "allkeys-random",
+                "noeviction",
+            ],
+        ) {
+            Check::Accept if v.eq_ignore_ascii_case("noeviction") => Check::Accept,
+            Check::Accept => Check::Unsupported("kvd does not evict keys"),
+            other => other,
+        },
+        immutable: false,
+    },
+    Compat {
+        name: "pidfile",
+        value: fixed_empty,
+        check: |v| only_empty(v, "kvd writes no pid file"),
+        immutable: true,
+    },
+    Compat {
+        name: "protected-mode",
+        value: fixed_no,
+        check: |v| {
+            only_no(
+                v,
+                "kvd has no protected mode; bind a loopback address or set requirepass",
+            )
+        },
+        immutable: false,
+    },
+    Compat {
+        name: "save",
+        value: fixed_empty,
+        check: |v| {
+            // Redis reads `save ""` from a config file as an empty value; from a kvd.toml or
+            // a shell it arrives as "" already.
+            let v = v.trim();
+            if v.is_empty() || v == "\"\"" {
+                return Check::Accept;
+            }
+            let parts: Vec<&str> = v.split_ascii_whitespace().collect();
+            if parts.len().is_multiple_of(2) && parts.iter().all(|p| p.parse::<u32>().is_ok()) {
+                Check::Unsupported("kvd has no persistence (RDB snapshots)")
+            } else {
+                Check::Invalid("Invalid save parameters".to_owned())
+            }
+        },
+        immutable: false,
+    },
+    Compat {
+        name: "supervised",
+        value: fixed_no,
+        check: |v| match v.to_ascii_lowercase().as_str() {
+            "no" => Check::Accept,
+            "upstart" | "systemd" | "auto" => {
+                Check::Unsupported("kvd does not talk to a supervisor")
+            }
+            _ => one_of(v, &["upstart", "systemd", "auto", "no"]),
+        },
+        immutable: true,
+    },
+    Compat {
+        name: "tcp-backlog",
+        value: || reuseport_listener::BACKLOG.to_string(),
+        check: |v| match integer_in(v, 0, i32::MAX.into()) {
+            Ok(n) if n == i64::from(reuseport_listener::BACKLOG) => Check::Accept,
+            Ok(_) => Check::Unsupported("kvd's listen backlog is fixed at 511"),
+            Err(reason) => Check::Invalid(reason),
+        },
+        immutable: true,
+    },
+    Compat {
+        name: "tcp-keepalive",
+        value: || "0".to_owned(),
+        check: |v| match integer_in(v, 0, i32::MAX.into()) {
+            Ok(0) => Check::Accept,
+            Ok(_) => Check::Unsupported("kvd does not set TCP keepalive"),
+            Err(reason) => Check::Invalid(reason),
+        },
+        immutable: false,
+    },
+    Compat {
+        name: "timeout",
+        value: || "0".to_owned(),
+        check: |v| match integer_in(v, 0, i32::MAX.into()) {
+            Ok(0) => Check::Accept,
+            Ok(_) => Check::Unsupported("kvd does not close idle clients yet"),
+            Err(reason) => Check::Invalid(reason),
+        },
+        immutable: false,
+    },
+    Compat {
+        name: "unixsocket",
+        value: fixed_empty,
+        check: |v| only_empty(v, "kvd listens on TCP only"),
+        immutable: true,
+    },
+];
+
+/// A setting found by name.
+pub(crate) enum Setting {
+    Kvd { key: Key, immutable: bool },
+    Compat(&'static Compat),
+}
+
+/// Finds a setting by its Redis name, ignoring case as Redis does. With `loose` (files and
+/// flags, not `CONFIG SET`), `_` also stands for `-`, so `io_threads` and `protected_mode`
+/// work in a kvd.toml.
+pub(crate) fn lookup(name: &str, loose: bool) -> Option<Setting> {
+    let normalized;
+    let name = if loose {
+        normalized = name.replace('_', "-");
+        normalized.as_str()
+    } else {
+        name
+    };
+    for s in KVD {
+        if s.name.eq_ignore_ascii_case(name) {
+            return Some(Setting::Kvd {
+                key: s.key,
+                immutable: s.immutable,
+            });
+        }
+    }
+    COMPAT
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(name))
+        .map(Setting::Compat)
+}
+
+impl Compat {
+    pub(crate) fn check(&self, value: &str) -> Check {
+        (self.check)(value)
+    }
+
+    pub(crate) fn value(&self) -> String {
+        (self.value)()
+    }
+
+    pub(crate) fn immutable(&self) -> bool {
+        self.immutable
+    }
+}
+
+/// Parses `value` for `key`. Errors are Redis's `CONFIG SET` reasons, used at startup too.
+pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(), String> {
+    match key {
+        Key::Bind => config.bind = parse_bind(value)?,
+        Key::Port => config.port = integer_in(value, 0, 65535)? as u16,
+        Key::Listeners => config.listeners = threads(value)?,
+        Key::IoThreads => config.io_threads = threads(value)?,
+        Key::Workers => config.workers = threads(value)?,
+        Key::Databases => config.databases = integer_in(value, 1, i32::MAX.into())? as usize,
+        // Redis accepts any non-negative hz and clamps it to 1..=500 (CONFIG_MIN_HZ/MAX_HZ).
+        Key::Hz => config.hz = integer_in(value, 0, i32::MAX.into())?.clamp(1, 500) as u32,
+        Key::Requirepass => {
+            config.requirepass = (!value.is_empty()).then(|| value.to_owned());
+        }
+    }
+    Ok(())
+}
+
+fn threads(value: &str) -> Result<usize, String> {
+    Ok(integer_in(value, 1, MAX_THREADS as i64)? as usize)
+}
+
+/// One address, in Redis's spelling: `*` is every IPv4 address, `::*` every IPv6 one, and the
+/// leading `-` (bind if available) is accepted and ignored since kvd binds exactly one address.
+fn parse_bind(value: &str) -> Result<IpAddr, String> {
+    let mut addrs = value.split_ascii_whitespace();
+    let (Some(first), None) = (addrs.next(), addrs.next()) else {
+        return Err("kvd binds exactly one address".to_owned());
+    };
+    let first = first.strip_prefix('-').unwrap_or(first);
+    match first {
+        "*" => Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        "::*" => Ok(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        _ => first
+            .parse()
+            .map_err(|_| format!("'{first}' is not an IP address")),
+    }
+}
+
+/// The current value of `key`, as `CONFIG GET` shows it.
+pub(crate) fn value_of(config: &Config, key: Key) -> String {
+    match key {
+        Key::Bind => config.bind.to_string(),
+        Key::Port => config.port.to_string(),
+        Key::Listeners => config.listeners.to_string(),
+        Key::IoThreads => config.io_threads.to_string(),
+        Key::Workers => config.workers.to_string(),
+        Key::Databases => config.databases.to_string(),
+        Key::Hz => config.hz.to_string(),
+        Key::Requirepass => config.requirepass.clone().unwrap_or_default(),
+    }
+}
+
+/// Every `(name, value)` whose name matches the glob `pattern`, as `CONFIG GET` answers.
+pub(crate) fn matching(config: &Config, pattern: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for s in KVD {
+        if glob_match(pattern.as_bytes(), s.name.as_bytes()) {
+            found.push((s.name.to_owned(), value_of(config, s.key)));
+        }
+    }
+    for c in COMPAT {
+        if glob_match(pattern.as_bytes(), c.name.as_bytes()) {
+            found.push((c.name.to_owned(), c.value()));
+        }
+    }
+    found
+}
+
+/// Redis's `stringmatchlen` with `nocase`: `*`, `?`, `[abc]`, `[^a-z]` and `\` escapes.
+pub(crate) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let eq = |a: u8, b: u8| a.eq_ignore_ascii_case(&b);
+    let (mut p, mut t) = (pattern, text);
+    loop {
+        let Some((&c, rest)) = p.split_first() else {
+            return t.is_empty();
+        };
+        match c {
+            b'*' => {
+                let rest = {
+                    let mut r = rest;
+                    while r.first() == Some(&b'*') {
+                        r = &r[1..];
+                    }
+                    r
+                };
+                if rest.is_empty() {
+                    return true;
+                }
+                return (0..=t.len()).any(|i| glob_match(rest, &t[i..]));
+            }
+            b'?' => {
+                let Some((_, trest)) = t.split_first() else {
+                    return false;
+                };
+                p = rest;
+                t = trest;
+            }
+            b'[' => {
+                let Some((&tc, trest)) = t.split_first() else {
+                    return false;
+                };
+                let mut r = rest;
+                let negate = r.first() == Some(&b'^');
+                if negate {
+                    r = &r[1..];
+                }
+                let mut matched = false;
+                loop {
+                    match r {
+                        [] => break,
+                        [b']', ..] => {
+                            r = &r[1..];
+                            break;
+                        }
+                        [b'\\', x, ..] => {
+                            matched |= eq(*x, tc);
+                            r = &r[2..];
+                        }
+                        [lo, b'-', hi, ..] if *hi != b']' => {
+                            let (lo, hi) = (lo.to_ascii_lowercase(), hi.to_ascii_lowercase());
+                            let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+                            let tcl = tc.to_ascii_lowercase();
+                            matched |= lo <= tcl && tcl <= hi;
+                            r = &r[3..];
+                        }
+                        [x, ..] => {
+                            matched |= eq(*x, tc);
+                            r = &r[1..];
+                        }
+                    }
+                }
+                if matched == negate {
+                    return false;
+                }
+                p = r;
+                t = trest;
+            }
+            b'\\' if !rest.is_empty() => {
+                let Some((&tc, trest)) = t.split_first() else {
+                    return false;
+                };
+                if !eq(rest[0], tc) {
+                    return false;
+                }
+                p = &rest[1..];
+                t = trest;
+            }
+            _ => {
+                let Some((&tc, trest)) = t.split_first() else {
+                    return false;
+                };
+                if !eq(c, tc) {
+                    return false;
+                }
+                p = rest;
+                t = trest;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_follows_redis_stringmatch() {
+        assert!(glob_match(b"*", b"port"));
+        assert!(glob_match(b"po?t", b"port"));
+        assert!(glob_match(b"PORT", b"port"));
+        assert!(glob_match(b"*-threads", b"io-threads"));
+        assert!(glob_match(b"[a-p]ort", b"port"));
+        assert!(!glob_match(b"[^p]ort", b"port"));
+        assert!(glob_match(b"h\\z", b"hz"));
+        assert!(!glob_match(b"port?", b"port"));
+        assert!(!glob_match(b"", b"port"));
+    }
+
+    #[test]
+    fn compat_table_is_sorted_and_unique() {
+        assert!(COMPAT.windows(2).all(|w| w[0].name < w[1].name));
+        for c in COMPAT {
+            assert!(lookup(c.name, false).is_some());
+            assert!(KVD.iter().all(|k| k.name != c.name));
+        }
+    }
+
+    #[test]
+    fn memory_values() {
+        assert_eq!(memory("0"), Some(0));
+        assert_eq!(memory("0mb"), Some(0));
+        assert_eq!(memory("1kb"), Some(1024));
+        assert_eq!(memory("1k"), Some(1000));
+        assert_eq!(memory("x"), None);
+    }
+}
