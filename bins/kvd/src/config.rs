@@ -84,7 +84,7 @@ impl Config {
             Some(Setting::Compat(compat)) => match compat.check(value) {
                 Check::Accept => {
                     tracing::warn!(
-                        "accepting Redis setting '{} {value}': kvd does not implement it and this value needs nothing kvd lacks",
+                        "accepting Redis setting {} {value:?}: kvd does not implement it and this value needs nothing kvd lacks",
                         compat.name
                     );
                     Ok(())

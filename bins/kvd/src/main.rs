@@ -1,5 +1,6 @@
 //! The `kvd` daemon: parse the command line, start the server, run until `SHUTDOWN`,
 //! SIGINT or SIGTERM, stop cleanly.
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -7,13 +8,23 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     // Logging first, so warnings about accepted Redis settings reach the log.
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole cause chain on one line, without a backtrace.
+            tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
+fn run() -> anyhow::Result<()> {
     let config = kvd::config_from_args(std::env::args_os())?;
     // Register before starting so a signal during startup is not lost.
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
