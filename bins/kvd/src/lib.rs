@@ -19,7 +19,7 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
 //! use std::io::{Read, Write};
 //! use std::net::TcpStream;
 //!
