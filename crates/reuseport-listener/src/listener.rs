@@ -217,7 +217,14 @@ impl<H: Fn(TcpStream, SocketAddr)> AcceptLoop<H> {
                         tracing::debug!(%err, %peer, "dropping a connection that cannot be made non-blocking");
                         continue;
                     }
-                    (self.handler)(stream, peer);
+                    // A panicking handler must not take the listener down with it: the
+                    // socket would stay open and clients would queue on it forever.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        (self.handler)(stream, peer)
+                    }));
+                    if handled.is_err() {
+                        tracing::error!(%peer, "the connection handler panicked");
+                    }
                 }
                 Err(err) if would_block(&err) => return None,
                 Err(err) if peer_gave_up(&err) => {

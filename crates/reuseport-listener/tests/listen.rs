@@ -158,3 +158,25 @@ fn dropping_the_loops_stops_them() {
     let refused = TcpStream::connect(addr).unwrap_err();
     assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
 }
+
+#[test]
+fn a_panicking_handler_does_not_stop_the_loop() {
+    let set = ListenerSet::bind(loopback_v4(), 1).unwrap();
+    let addr = set.local_addr();
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let loops = set
+        .serve(move |_stream, peer| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("first connection");
+            }
+            tx.lock().unwrap().send(peer).unwrap();
+        })
+        .unwrap();
+    let _first = TcpStream::connect(addr).unwrap();
+    let second = TcpStream::connect(addr).unwrap();
+    let peer = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(peer, second.local_addr().unwrap());
+    loops.shutdown();
+}
