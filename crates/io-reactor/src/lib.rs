@@ -85,6 +85,7 @@ impl IoPool {
             started: Instant::now(),
             started_unix: shared::unix_now().0,
             shutting_down: AtomicBool::new(false),
+            memory_peak: AtomicU64::new(0),
             local_stats: Default::default(),
         });
         let mut threads = Vec::with_capacity(count);

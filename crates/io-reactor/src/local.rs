@@ -559,9 +559,3 @@ pub(crate) fn write_text(out: &mut BytesMut, text: &[u8], proto: Protocol) {
 pub(crate) fn null(out: &mut BytesMut, proto: Protocol) {
     write_null(out, proto);
 }
-
-/// Appends a `key:value\r\n` INFO line.
-pub(crate) fn info_line(out: &mut Vec<u8>, key: &str, value: impl std::fmt::Display) {
-    use std::io::Write as _;
-    let _ = write!(out, "{key}:{value}\r\n");
-}

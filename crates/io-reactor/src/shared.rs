@@ -25,7 +25,6 @@ pub(crate) struct Stats {
     pub(crate) total_commands: AtomicU64,
     pub(crate) net_input_bytes: AtomicU64,
     pub(crate) net_output_bytes: AtomicU64,
-    pub(crate) local_calls: AtomicU64,
 }
 
 impl Stats {
@@ -172,6 +171,8 @@ pub(crate) struct Shared {
     pub(crate) started: Instant,
     pub(crate) started_unix: u64,
     pub(crate) shutting_down: AtomicBool,
+    /// Highest `used_memory` `INFO memory` has reported.
+    pub(crate) memory_peak: AtomicU64,
     /// Calls of commands answered by the IO layer, for `INFO commandstats`.
     pub(crate) local_stats: crate::local::LocalStats,
 }
