@@ -2,6 +2,7 @@
 use bytes::Bytes;
 
 use crate::keyspace::{Str, Value};
+use crate::longdouble::{self, F80, Parsed};
 use crate::shard::{Out, Shard, err, parse_i64};
 
 /// Largest string Redis allows (`proto-max-bulk-len`, 512 MiB).
@@ -406,28 +407,6 @@ pub(crate) fn decrby(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
     }
 }
 
-/// Parses a float as Redis's `string2ld` does: no surrounding spaces, no NaN.
-pub(crate) fn parse_float(arg: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(arg).ok()?;
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) {
-        return None;
-    }
-    let lower = s.to_ascii_lowercase();
-    // Rust also accepts "infinity"/"nan"; strtold accepts "inf"/"infinity" but Redis rejects NaN.
-    let v: f64 = lower.parse().ok()?;
-    if v.is_nan() { None } else { Some(v) }
-}
-
-/// Formats a float the way `INCRBYFLOAT` stores it: plain decimal, no exponent, no trailing
-/// zeros. Rust's shortest round-trip form matches Redis's long-double `%.17Lf` for the values
-/// users write.
-pub(crate) fn format_float(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    format!("{v}")
-}
-
 /// # Format
 /// `INCRBYFLOAT key increment`
 pub(crate) fn incrbyfloat(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>) {
@@ -435,20 +414,20 @@ pub(crate) fn incrbyfloat(shard: &mut Shard, db: usize, args: &[Bytes], out: &mu
     let clock = shard.clock;
     let d = &mut shard.dbs[db];
     let current = match d.value(key, clock) {
-        None => 0.0,
-        Some(Value::Str(s)) => match s.with_bytes(parse_float) {
-            Some(v) => v,
-            None => return out.error(err::NOT_FLOAT),
-        },
+        None => Some(Parsed::Finite(F80::ZERO)),
+        Some(Value::Str(s)) => s.with_bytes(longdouble::parse),
     };
-    let Some(by) = parse_float(&args[2]) else {
+    let (Some(current), Some(by)) = (current, longdouble::parse(&args[2])) else {
         return out.error(err::NOT_FLOAT);
     };
-    let new = current + by;
-    if !new.is_finite() {
+    let sum = match (current, by) {
+        (Parsed::Finite(a), Parsed::Finite(b)) => longdouble::add(a, b),
+        _ => None,
+    };
+    let Some(sum) = sum else {
         return out.error("ERR increment would produce NaN or Infinity");
-    }
-    let text = format_float(new);
+    };
+    let text = longdouble::format(sum);
     out.bulk(text.as_bytes());
     d.set_keep_ttl(key, Value::Str(Str::from_bytes(text.as_bytes())), clock);
 }

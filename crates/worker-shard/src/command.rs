@@ -121,14 +121,19 @@ pub(crate) static ALL_SPECS: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new
 /// Index into [`ALL_SPECS`].
 pub(crate) type CommandId = usize;
 
-/// The statistics id of `spec` (a command or subcommand from the table).
-pub(crate) fn command_id(spec: &'static CommandSpec) -> CommandId {
-    static IDS: LazyLock<hashbrown::HashMap<&'static str, usize>> = LazyLock::new(|| {
-        ALL_SPECS
+/// The statistics id of the top-level command at `index` in [`command_table`]; its
+/// subcommands follow it in [`ALL_SPECS`], in table order.
+pub(crate) fn command_id(index: usize) -> CommandId {
+    static IDS: LazyLock<Vec<CommandId>> = LazyLock::new(|| {
+        let mut next = 0;
+        command_table()
             .iter()
-            .enumerate()
-            .map(|(i, s)| (s.name, i))
+            .map(|spec| {
+                let id = next;
+                next += 1 + spec.subcommands.len();
+                id
+            })
             .collect()
     });
-    IDS.get(spec.name).copied().unwrap_or(0)
+    IDS.get(index).copied().unwrap_or(0)
 }

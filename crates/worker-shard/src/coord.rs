@@ -124,8 +124,42 @@ pub(crate) fn plan(
     Ok(Route::FanOut(coordinator))
 }
 
+/// How [`crate::route`] treats a top-level command, decided once per table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteKind {
+    /// Answered by the IO layer.
+    Local,
+    /// `DEBUG`: local except `DEBUG POPULATE`.
+    Debug,
+    /// Runs on the shard of its keys (which must share one).
+    Keyed,
+    /// May span shards or covers the whole keyspace: see [`plan`].
+    Spread,
+}
+
+/// The [`RouteKind`] of the command at `index` in [`crate::command_table`].
+pub(crate) fn route_kind(index: usize) -> RouteKind {
+    static KINDS: std::sync::LazyLock<Vec<RouteKind>> = std::sync::LazyLock::new(|| {
+        crate::command_table()
+            .iter()
+            .map(|spec| match spec.name {
+                "debug" => RouteKind::Debug,
+                "mget" | "del" | "unlink" | "exists" | "touch" | "mset" | "msetnx" | "rename"
+                | "renamenx" | "copy" | "lcs" | "dbsize" | "flushdb" | "flushall" | "keys"
+                | "scan" | "randomkey" | "swapdb" => RouteKind::Spread,
+                name if crate::shard::is_shard_command(name) => RouteKind::Keyed,
+                _ => RouteKind::Local,
+            })
+            .collect()
+    });
+    KINDS.get(index).copied().unwrap_or(RouteKind::Local)
+}
+
 /// The shard of all `keys`, if they share one (or there are none: shard 0).
-fn single_shard<'a>(mut keys: impl Iterator<Item = &'a Bytes>, n: usize) -> Option<ShardId> {
+pub(crate) fn single_shard<'a>(
+    mut keys: impl Iterator<Item = &'a Bytes>,
+    n: usize,
+) -> Option<ShardId> {
     let Some(first) = keys.next() else {
         return Some(0);
     };

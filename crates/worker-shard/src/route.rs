@@ -6,7 +6,8 @@ use resp_codec::{Frame, Request};
 
 use crate::ShardId;
 use crate::cmd_keys::{Populate, ScanArgs};
-use crate::command::{CommandSpec, lookup_command};
+use crate::command::{CommandSpec, lookup_index};
+use crate::coord::RouteKind;
 use crate::keyspace::Value;
 
 /// Where a command runs.
@@ -139,18 +140,17 @@ pub(crate) enum PartResult {
 /// Checks the command name and arity (of the subcommand, for containers such as `CONFIG`).
 ///
 /// Returns the command's spec (the subcommand's for containers) or the exact Redis error text.
-pub(crate) fn validate(args: &[Bytes]) -> Result<&'static CommandSpec, Bytes> {
-    let Some(name) = args.first() else {
+/// Also returns the index of the top-level command in [`crate::command_table`].
+pub(crate) fn validate(args: &[Bytes]) -> Result<(usize, &'static CommandSpec), Bytes> {
+    let Some(index) = args.first().and_then(|name| lookup_index(name)) else {
         return Err(unknown_command(args));
     };
-    let Some(spec) = lookup_command(name) else {
-        return Err(unknown_command(args));
-    };
+    let spec = &crate::command_table()[index];
     if !spec.accepts_argc(args.len()) {
         return Err(arity_error(spec.name));
     }
     if spec.subcommands.is_empty() {
-        return Ok(spec);
+        return Ok((index, spec));
     }
     let sub_name = &args[1];
     let Some(sub) = spec.subcommand(sub_name) else {
@@ -163,7 +163,16 @@ pub(crate) fn validate(args: &[Bytes]) -> Result<&'static CommandSpec, Bytes> {
     if !sub.accepts_argc(args.len()) {
         return Err(arity_error(sub.name));
     }
-    Ok(sub)
+    Ok((index, sub))
+}
+
+/// Checks only a request's command name and arity (of the subcommand, for containers), with
+/// Redis's exact error texts; returns the command's spec (the subcommand's for containers).
+///
+/// This is what Redis checks before authentication; [`route`] checks more (for example a
+/// `SCAN` cursor) for commands that fan out.
+pub fn check_command(req: &Request) -> Result<&'static CommandSpec, Bytes> {
+    validate(req.args()).map(|(_, spec)| spec)
 }
 
 fn arity_error(name: &str) -> Bytes {
@@ -223,15 +232,23 @@ fn unknown_command(args: &[Bytes]) -> Bytes {
 /// databases live in the shards, so it fans out to every shard like `FLUSHALL`.
 pub fn route(req: &Request, shard_count: usize) -> Result<Route, Bytes> {
     let args = req.args();
-    let spec = validate(args)?;
-    let top = spec.name.split('|').next().unwrap_or(spec.name);
-    let is_populate = top == "debug" && args[1].eq_ignore_ascii_case(b"populate");
-    if !crate::shard::is_shard_command(top) || (top == "debug" && !is_populate) {
-        return Ok(Route::Local);
+    let (index, spec) = validate(args)?;
+    let kind = crate::coord::route_kind(index);
+    match kind {
+        RouteKind::Local => return Ok(Route::Local),
+        RouteKind::Debug if !args[1].eq_ignore_ascii_case(b"populate") => return Ok(Route::Local),
+        _ => {}
     }
-    let shard_count = shard_count.max(1);
-    if shard_count == 1 {
+    if shard_count <= 1 {
         return Ok(Route::Shard(0));
     }
+    if kind == RouteKind::Keyed {
+        // The fast path of single-key commands: no name comparisons.
+        let mut keys = spec.key_positions(args.len()).filter_map(|i| args.get(i));
+        return Ok(Route::Shard(
+            crate::coord::single_shard(&mut keys, shard_count).unwrap_or(0),
+        ));
+    }
+    let top = crate::command_table()[index].name;
     crate::coord::plan(top, spec, args, shard_count)
 }

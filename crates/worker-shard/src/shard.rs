@@ -148,7 +148,7 @@ impl Shard {
         let Some((spec, id, handler)) = resolve(args) else {
             // The IO layer validated the command with `route`; anything else is a wiring bug,
             // which still gets a well-formed reply rather than a panic.
-            match crate::route::validate(args) {
+            match crate::route::validate(args).map(|(_, spec)| spec) {
                 Err(msg) => out.error(&String::from_utf8_lossy(&msg)),
                 Ok(_) => out.error(&format!(
                     "ERR command '{}' is not executed by shards",
@@ -221,11 +221,25 @@ impl Shard {
 fn resolve(args: &[Bytes]) -> Option<(&'static CommandSpec, CommandId, Handler)> {
     let index = command::lookup_index(args.first()?)?;
     let handler = HANDLERS.get(index).copied().flatten()?;
-    let mut spec = &command::command_table()[index];
-    if let Some(sub) = args.get(1).and_then(|s| spec.subcommand(s)) {
-        spec = sub;
+    let spec = &command::command_table()[index];
+    let mut id = command::command_id(index);
+    if spec.subcommands.is_empty() {
+        return Some((spec, id, handler));
     }
-    Some((spec, command::command_id(spec), handler))
+    // Containers (`OBJECT`) count per subcommand, as `INFO commandstats` shows `object|encoding`.
+    let pos = args.get(1).and_then(|name| {
+        let prefix = spec.name.len() + 1;
+        spec.subcommands
+            .iter()
+            .position(|s| s.name.as_bytes()[prefix..].eq_ignore_ascii_case(name))
+    });
+    match pos {
+        Some(p) => {
+            id += 1 + p;
+            Some((&spec.subcommands[p], id, handler))
+        }
+        None => Some((spec, id, handler)),
+    }
 }
 
 /// Handlers indexed like [`command::command_table`]; `None` for commands the IO layer answers.
