@@ -529,82 +529,21 @@ mod sys {
     }
 }
 
-/// Reply parsing: `resp_codec::decode_frame`, with a small local skipper used only while the
-/// codec's decoder is not implemented yet (the probe runs once per process).
-pub(crate) mod reply {
-    use std::sync::OnceLock;
-
+/// Reply parsing with the codec's client side.
+mod reply {
     use anyhow::{Result, anyhow};
     use resp_codec::Frame;
 
-    static CODEC_READY: OnceLock<bool> = OnceLock::new();
-
-    /// Whether `resp_codec::decode_frame` works in this build.
-    pub(crate) fn codec_ready() -> bool {
-        *CODEC_READY.get_or_init(|| {
-            let hook = std::panic::take_hook();
-            std::panic::set_hook(Box::new(|_| {}));
-            let ok = std::panic::catch_unwind(|| resp_codec::decode_frame(b"+OK\r\n"))
-                .is_ok_and(|r| matches!(r, Ok(Some((Frame::Simple(_), 5)))));
-            std::panic::set_hook(hook);
-            ok
-        })
-    }
-
     /// Parses one reply from the front of `buf`: whether it is an error, and its length.
-    pub(crate) fn parse(buf: &[u8]) -> Result<Option<(bool, usize)>> {
-        if codec_ready() {
-            match resp_codec::decode_frame(buf) {
-                Ok(Some((frame, used))) => Ok(Some((is_error(&frame), used))),
-                Ok(None) => Ok(None),
-                Err(e) => Err(anyhow!("bad reply from server: {e}")),
-            }
-        } else {
-            skip(buf)
+    pub(super) fn parse(buf: &[u8]) -> Result<Option<(bool, usize)>> {
+        match resp_codec::decode_frame(buf) {
+            Ok(Some((frame, used))) => Ok(Some((
+                matches!(frame, Frame::Error(_) | Frame::BlobError(_)),
+                used,
+            ))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(anyhow!("bad reply from server: {e}")),
         }
-    }
-
-    fn is_error(f: &Frame) -> bool {
-        matches!(f, Frame::Error(_) | Frame::BlobError(_))
-    }
-
-    /// Finds the end of one RESP2/RESP3 reply without building it.
-    pub(crate) fn skip(buf: &[u8]) -> Result<Option<(bool, usize)>> {
-        let is_err = matches!(buf.first(), Some(b'-' | b'!'));
-        let mut pos = 0;
-        let mut remaining: u64 = 1;
-        while remaining > 0 {
-            remaining -= 1;
-            let Some(nl) = buf[pos..].windows(2).position(|w| w == b"\r\n") else {
-                return Ok(None);
-            };
-            let line = &buf[pos + 1..pos + nl];
-            let kind = buf[pos];
-            pos += nl + 2;
-            let num = || -> Result<i64> {
-                std::str::from_utf8(line)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| anyhow!("bad length in reply"))
-            };
-            match kind {
-                b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {}
-                b'$' | b'!' | b'=' => {
-                    let n = num()?;
-                    if n >= 0 {
-                        pos += n as usize + 2;
-                        if pos > buf.len() {
-                            return Ok(None);
-                        }
-                    }
-                }
-                b'*' | b'~' | b'>' => remaining += num()?.max(0) as u64,
-                b'%' => remaining += 2 * num()?.max(0) as u64,
-                b'|' => remaining += 2 * num()?.max(0) as u64 + 1,
-                other => return Err(anyhow!("unknown reply type byte {other:#04x}")),
-            }
-        }
-        Ok(Some((is_err, pos)))
     }
 }
 
@@ -663,17 +602,17 @@ mod tests {
     }
 
     #[test]
-    fn skipper_finds_reply_ends() {
-        assert_eq!(reply::skip(b"+OK\r\n+O").unwrap(), Some((false, 5)));
-        assert_eq!(reply::skip(b"-ERR x\r\n").unwrap(), Some((true, 8)));
-        assert_eq!(reply::skip(b"$3\r\nabc\r\n").unwrap(), Some((false, 9)));
-        assert_eq!(reply::skip(b"$3\r\nab").unwrap(), None);
-        assert_eq!(reply::skip(b"$-1\r\n").unwrap(), Some((false, 5)));
+    fn replies_are_delimited_and_errors_counted() {
+        assert_eq!(reply::parse(b"+OK\r\n+O").unwrap(), Some((false, 5)));
+        assert_eq!(reply::parse(b"-ERR x\r\n").unwrap(), Some((true, 8)));
+        assert_eq!(reply::parse(b"$3\r\nabc\r\n").unwrap(), Some((false, 9)));
+        assert_eq!(reply::parse(b"$3\r\nab").unwrap(), None);
+        assert_eq!(reply::parse(b"$-1\r\n").unwrap(), Some((false, 5)));
         assert_eq!(
-            reply::skip(b"*2\r\n$1\r\na\r\n$-1\r\n").unwrap(),
+            reply::parse(b"*2\r\n$1\r\na\r\n$-1\r\n").unwrap(),
             Some((false, 16))
         );
-        assert_eq!(reply::skip(b"*2\r\n$1\r\na\r\n").unwrap(), None);
-        assert!(reply::skip(b"?\r\n").is_err());
+        assert_eq!(reply::parse(b"*2\r\n$1\r\na\r\n").unwrap(), None);
+        assert!(reply::parse(b"?\r\n").is_err());
     }
 }
