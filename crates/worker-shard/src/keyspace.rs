@@ -229,6 +229,8 @@ pub(crate) struct Db {
     expired: u64,
     /// Where active expiry resumes.
     expire_cursor: usize,
+    /// Sum of the expiry times of volatile keys, for the exact average time to live.
+    expire_sum: i128,
 }
 
 /// Time context of one command: `now` for expiry and the coarse clock for access times.
@@ -249,6 +251,16 @@ impl Db {
     /// Number of keys with a time to live.
     pub(crate) fn expires_len(&self) -> usize {
         self.expires
+    }
+
+    /// Average remaining time to live of volatile keys in milliseconds (0 if none), for
+    /// `INFO keyspace`'s `avg_ttl`.
+    pub(crate) fn avg_ttl(&self, now: i64) -> u64 {
+        if self.expires == 0 {
+            return 0;
+        }
+        let avg = self.expire_sum / self.expires as i128 - now as i128;
+        avg.clamp(0, u64::MAX as i128) as u64
     }
 
     /// Estimated bytes used.
@@ -294,6 +306,7 @@ impl Db {
                 slot.volatile -= 1;
                 self.keys -= 1;
                 self.expires -= 1;
+                self.expire_sum -= e.expire_at as i128;
                 self.expired += 1;
                 self.mem = self.mem.saturating_sub(entry_mem(&k, &e));
                 None
@@ -334,6 +347,7 @@ impl Db {
         };
         let new_mem = key.len() + ENTRY_OVERHEAD + entry.value.mem();
         let volatile = entry.expire_at != NO_EXPIRE;
+        let new_at = entry.expire_at;
         let slot = &mut self.slots_mut()[keyslot(key)];
         let old = match slot.map.entry_ref(key) {
             EntryRef::Occupied(mut o) => Some(std::mem::replace(o.get_mut(), entry)),
@@ -348,6 +362,7 @@ impl Db {
         self.mem += new_mem;
         if volatile {
             self.expires += 1;
+            self.expire_sum += new_at as i128;
         }
         match old {
             None => {
@@ -360,6 +375,7 @@ impl Db {
                     .saturating_sub(key.len() + ENTRY_OVERHEAD + old.value.mem());
                 if old.expire_at != NO_EXPIRE {
                     self.expires -= 1;
+                    self.expire_sum -= old.expire_at as i128;
                     self.slots[keyslot(key)].volatile -= 1;
                 }
                 if old.is_expired(clock.now_ms) {
@@ -385,6 +401,7 @@ impl Db {
         if e.expire_at != NO_EXPIRE {
             slot.volatile -= 1;
             self.expires -= 1;
+            self.expire_sum -= e.expire_at as i128;
         }
         self.keys -= 1;
         self.mem = self.mem.saturating_sub(entry_mem(&k, &e));
@@ -401,9 +418,15 @@ impl Db {
         let Some(e) = self.entry_mut(key, clock) else {
             return false;
         };
-        let was = e.expire_at != NO_EXPIRE;
-        e.expire_at = expire_at.unwrap_or(NO_EXPIRE);
-        let is = e.expire_at != NO_EXPIRE;
+        let (old_at, new_at) = (e.expire_at, expire_at.unwrap_or(NO_EXPIRE));
+        e.expire_at = new_at;
+        let (was, is) = (old_at != NO_EXPIRE, new_at != NO_EXPIRE);
+        if was {
+            self.expire_sum -= old_at as i128;
+        }
+        if is {
+            self.expire_sum += new_at as i128;
+        }
         let slot = &mut self.slots[keyslot(key)];
         match (was, is) {
             (false, true) => {
@@ -519,12 +542,13 @@ impl Db {
                     continue;
                 }
                 sampled += slot.volatile as usize;
-                let mut freed_mem = 0;
+                let (mut freed_mem, mut freed_at) = (0, 0i128);
                 let before = slot.map.len();
                 slot.map.retain(|k, e| {
                     let dead = e.is_expired(now);
                     if dead {
                         freed_mem += entry_mem(k, e);
+                        freed_at += e.expire_at as i128;
                     }
                     !dead
                 });
@@ -533,6 +557,7 @@ impl Db {
                 expired += n;
                 self.keys -= n;
                 self.expires -= n;
+                self.expire_sum -= freed_at;
                 self.mem = self.mem.saturating_sub(freed_mem);
             }
             reclaimed += expired as u64;

@@ -152,7 +152,10 @@ pub(crate) fn validate(args: &[Bytes]) -> Result<(usize, &'static CommandSpec), 
     if spec.subcommands.is_empty() {
         return Ok((index, spec));
     }
-    let sub_name = &args[1];
+    // `COMMAND` (arity -1) is a container that also runs without a subcommand.
+    let Some(sub_name) = args.get(1) else {
+        return Ok((index, spec));
+    };
     let Some(sub) = spec.subcommand(sub_name) else {
         return Err(Bytes::from(format!(
             "ERR unknown subcommand '{}'. Try {} HELP.",

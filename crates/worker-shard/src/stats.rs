@@ -12,6 +12,7 @@ use crate::shard::Shard;
 pub struct ShardStats {
     keys: Box<[AtomicU64]>,
     expires: Box<[AtomicU64]>,
+    avg_ttl: Box<[AtomicU64]>,
     used_memory: AtomicU64,
     expired_keys: AtomicU64,
     keyspace_hits: AtomicU64,
@@ -51,6 +52,7 @@ impl ShardStats {
         ShardStats {
             keys: zeros(),
             expires: zeros(),
+            avg_ttl: zeros(),
             used_memory: AtomicU64::new(0),
             expired_keys: AtomicU64::new(0),
             keyspace_hits: AtomicU64::new(0),
@@ -70,6 +72,14 @@ impl ShardStats {
     /// Keys with a time to live in database `db` on this shard.
     pub fn expires(&self, db: usize) -> u64 {
         self.expires
+            .get(db)
+            .map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
+    /// Average remaining time to live, in milliseconds, of the keys with one in database `db`
+    /// on this shard (0 if none). To combine shards, weigh each by [`ShardStats::expires`].
+    pub fn avg_ttl(&self, db: usize) -> u64 {
+        self.avg_ttl
             .get(db)
             .map_or(0, |a| a.load(Ordering::Relaxed))
     }
@@ -140,11 +150,15 @@ impl ShardStats {
     /// zeroed.
     pub(crate) fn publish(&self, shard: &mut Shard) {
         let mut mem = 0;
+        let now = shard.clock.now_ms;
         let mut expired = 0;
         for (i, db) in shard.dbs.iter_mut().enumerate() {
             if let (Some(k), Some(e)) = (self.keys.get(i), self.expires.get(i)) {
                 k.store(db.len() as u64, Ordering::Relaxed);
                 e.store(db.expires_len() as u64, Ordering::Relaxed);
+            }
+            if let Some(a) = self.avg_ttl.get(i) {
+                a.store(db.avg_ttl(now), Ordering::Relaxed);
             }
             mem += db.mem() as u64;
             expired += db.take_expired();

@@ -321,6 +321,8 @@ fn route_picks_local_shard_or_fanout() {
         Ok(Route::FanOut(c)) => format!("fanout barrier={}", c.is_barrier()),
         Err(e) => format!("err {}", String::from_utf8_lossy(&e)),
     };
+    // Regression: a bare `COMMAND` (a container with arity -1) used to index past the args.
+    assert_eq!(kind(&["COMMAND"], 4), "local");
     for local in [
         &["PING"][..],
         &["hello", "3"],
@@ -638,6 +640,7 @@ fn lazy_expiry_hides_and_removes_expired_keys() {
     let mut shard = Shard::new(0, 1, 16);
     let past = (shard.clock.now_ms - 1000).to_string();
     run(&mut shard, &["SET", "k", "v", "PX", "100000"]);
+    assert_eq!(shard.dbs[0].avg_ttl(shard.clock.now_ms), 100_000);
     assert_eq!(run(&mut shard, &["PEXPIREAT", "k", &past]), b":1\r\n");
     assert_eq!(run(&mut shard, &["GET", "k"]), b"$-1\r\n");
     assert_eq!(shard.dbs[0].len(), 0);
@@ -778,6 +781,7 @@ fn worker_replies_once_per_sink_per_pass_and_publishes_stats() {
 
     let stats = handle.stats();
     assert_eq!(stats.keys(0), 2);
+    assert_eq!((stats.expires(0), stats.avg_ttl(0)), (0, 0));
     assert_eq!(stats.keyspace_misses(), 1);
     let incr = stats
         .command_stats()
@@ -984,4 +988,108 @@ fn sorted_elements(reply: &[u8]) -> Vec<Vec<u8>> {
         .collect();
     items.sort();
     items
+}
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn arg() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("k".to_string()),
+            Just("k2".to_string()),
+            Just("{t}x".to_string()),
+            Just("-1".to_string()),
+            Just("0".to_string()),
+            Just("100".to_string()),
+            Just("9223372036854775807".to_string()),
+            Just("1.5".to_string()),
+            Just("".to_string()),
+            Just("*".to_string()),
+            prop::sample::select(vec![
+                "EX",
+                "PX",
+                "EXAT",
+                "PXAT",
+                "NX",
+                "XX",
+                "GT",
+                "LT",
+                "GET",
+                "KEEPTTL",
+                "PERSIST",
+                "MATCH",
+                "COUNT",
+                "TYPE",
+                "DB",
+                "REPLACE",
+                "IDX",
+                "LEN",
+                "WITHMATCHLEN",
+                "MINMATCHLEN",
+                "ENCODING",
+                "FREQ",
+                "IDLETIME",
+                "REFCOUNT",
+                "HELP",
+                "POPULATE",
+                "ASYNC",
+            ])
+            .prop_map(str::to_string),
+            "[a-z0-9]{0,6}",
+        ]
+    }
+
+    fn request() -> impl Strategy<Value = Vec<String>> {
+        let names: Vec<String> = crate::command_table()
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect();
+        (
+            prop::sample::select(names),
+            prop::collection::vec(arg(), 0..6),
+        )
+            .prop_map(|(n, mut a)| {
+                a.insert(0, n);
+                a
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        /// Random commands never panic, on one shard or spread over three, and the key and
+        /// expiry counters stay consistent with the data.
+        #[test]
+        fn random_commands_never_panic(reqs in prop::collection::vec(request(), 1..30)) {
+            let mut one = Shard::new(0, 1, 16);
+            let mut three = Cluster::new(3);
+            for r in &reqs {
+                let args: Vec<&str> = r.iter().map(String::as_str).collect();
+                if args[0] == "debug" && args.get(2).is_some_and(|n| n.len() > 3) {
+                    continue; // keep DEBUG POPULATE small
+                }
+                if let Ok(Route::Shard(_)) = route(&req(&args), 1) {
+                    let reply = run(&mut one, &args);
+                    prop_assert!(matches!(reply.first(), Some(b'+' | b'-' | b':' | b'$' | b'*')));
+                }
+                if let Ok(Route::Shard(_) | Route::FanOut(_)) = route(&req(&args), 3) {
+                    three.run(&args);
+                }
+            }
+            for shard in std::iter::once(&one).chain(&three.shards) {
+                for db in &shard.dbs {
+                    let mut keys = 0;
+                    let mut expires = 0;
+                    db.for_each_key(i64::MIN, |_, e| {
+                        keys += 1;
+                        expires += e.expire_at().is_some() as usize;
+                    });
+                    prop_assert_eq!(keys, db.len());
+                    prop_assert_eq!(expires, db.expires_len());
+                }
+            }
+        }
+    }
 }
