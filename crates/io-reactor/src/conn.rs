@@ -46,6 +46,8 @@ pub(crate) enum Slot {
         proto: Protocol,
         db: u16,
         barrier: bool,
+        /// `INFO commandstats` slot and start time, recorded when the reply is complete.
+        stat: Option<(usize, std::time::Instant)>,
     },
 }
 

@@ -497,6 +497,11 @@ impl EventLoop {
                 let parts = coord.start();
                 let barrier = coord.is_barrier();
                 let (db, proto) = (conn.state.db, conn.state.proto);
+                let stat = self
+                    .shared
+                    .command_stats
+                    .slot(req.args())
+                    .map(|s| (s, Instant::now()));
                 conn.pending.push_back(Pending {
                     slot: Slot::Fan {
                         coord,
@@ -504,6 +509,7 @@ impl EventLoop {
                         proto,
                         db,
                         barrier,
+                        stat,
                     },
                     discard,
                 });
@@ -613,6 +619,7 @@ impl EventLoop {
                         proto,
                         db,
                         barrier,
+                        stat,
                     } = &mut conn.pending[idx].slot
                     else {
                         continue;
@@ -629,6 +636,11 @@ impl EventLoop {
                         }
                         Step::Done(frame) => {
                             let was_barrier = *barrier;
+                            if let Some((slot, started)) = *stat {
+                                let failed = matches!(frame, resp_codec::Frame::Error(_));
+                                let usec = started.elapsed().as_micros() as u64;
+                                self.shared.command_stats.record(slot, usec, failed);
+                            }
                             let mut bytes = BytesMut::new();
                             frame.encode(*proto, &mut bytes);
                             conn.pending[idx].slot = Slot::Ready(bytes.freeze());

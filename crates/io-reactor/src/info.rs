@@ -377,8 +377,8 @@ fn section(shared: &Shared, name: &str, out: &mut Vec<u8>) {
                     add(s.name, s.calls, s.usec, s.rejected_calls, s.failed_calls);
                 }
             }
-            for (name, calls, usec) in shared.local_stats.snapshot() {
-                add(name, calls, usec, 0, 0);
+            for (name, calls, usec, failed) in shared.command_stats.snapshot() {
+                add(name, calls, usec, 0, failed);
             }
             for (name, calls, usec, rejected, failed) in merged {
                 let per_call = if calls == 0 {

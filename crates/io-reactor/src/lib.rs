@@ -10,6 +10,7 @@ mod help;
 mod info;
 mod local;
 mod shared;
+mod stats;
 mod sys;
 
 use std::net::{SocketAddr, TcpStream};
@@ -86,7 +87,7 @@ impl IoPool {
             started_unix: shared::unix_now().0,
             shutting_down: AtomicBool::new(false),
             memory_peak: AtomicU64::new(0),
-            local_stats: Default::default(),
+            command_stats: Default::default(),
         });
         let mut threads = Vec::with_capacity(count);
         for (index, (handle, rx)) in handles.into_iter().zip(receivers).enumerate() {

@@ -1,6 +1,6 @@
 //! Commands the IO layer answers itself (`route()` returned `Route::Local`): connection and
 //! server commands that touch no key.
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -24,59 +24,6 @@ pub(crate) enum Action {
 /// on it, and kvd implements Redis 7.0's behaviour, so it claims the version it is tested
 /// against. kvd's own version is `kvd_version` in `INFO server`.
 pub(crate) const REDIS_VERSION: &str = "7.0.15";
-
-/// Names of the local commands counted in `INFO commandstats`.
-const LOCAL_NAMES: &[&str] = &[
-    "ping", "echo", "quit", "hello", "auth", "select", "reset", "client", "config", "command",
-    "info", "time", "shutdown", "debug", "swapdb", "lastsave", "wait",
-];
-
-/// Calls and time of local commands; one relaxed add per call (local commands are rare next to
-/// key commands, and the counters are spread over cache lines by command).
-#[derive(Debug)]
-pub(crate) struct LocalStats {
-    calls: Vec<(AtomicU64, AtomicU64)>,
-}
-
-impl Default for LocalStats {
-    fn default() -> Self {
-        LocalStats {
-            calls: LOCAL_NAMES
-                .iter()
-                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
-                .collect(),
-        }
-    }
-}
-
-impl LocalStats {
-    fn record(&self, name: &[u8], usec: u64) {
-        if let Some(i) = LOCAL_NAMES
-            .iter()
-            .position(|n| n.as_bytes().eq_ignore_ascii_case(name))
-        {
-            self.calls[i].0.fetch_add(1, Ordering::Relaxed);
-            self.calls[i].1.fetch_add(usec, Ordering::Relaxed);
-        }
-    }
-
-    /// `(name, calls, usec)` of every local command called at least once.
-    pub(crate) fn snapshot(&self) -> Vec<(&'static str, u64, u64)> {
-        LOCAL_NAMES
-            .iter()
-            .zip(&self.calls)
-            .map(|(n, (c, u))| (*n, c.load(Ordering::Relaxed), u.load(Ordering::Relaxed)))
-            .filter(|&(_, c, _)| c > 0)
-            .collect()
-    }
-
-    pub(crate) fn reset(&self) {
-        for (c, u) in &self.calls {
-            c.store(0, Ordering::Relaxed);
-            u.store(0, Ordering::Relaxed);
-        }
-    }
-}
 
 /// Commands an unauthenticated client may send.
 pub(crate) fn auth_exempt(name: &[u8]) -> bool {
@@ -159,10 +106,14 @@ pub(crate) fn execute(
     out: &mut BytesMut,
 ) -> Action {
     let started = Instant::now();
+    let start_len = out.len();
     let action = run(shared, state, req, out);
-    shared
-        .local_stats
-        .record(req.name(), started.elapsed().as_micros() as u64);
+    if let Some(slot) = shared.command_stats.slot(req.args()) {
+        let failed = out.get(start_len) == Some(&b'-');
+        shared
+            .command_stats
+            .record(slot, started.elapsed().as_micros() as u64, failed);
+    }
     action
 }
 
@@ -424,7 +375,7 @@ fn config(shared: &Shared, state: &mut ClientState, args: &[bytes::Bytes], out: 
             ] {
                 c.store(0, Ordering::Relaxed);
             }
-            shared.local_stats.reset();
+            shared.command_stats.reset();
             shared.workers.iter().for_each(|w| w.stats().reset());
             ok(out);
         }

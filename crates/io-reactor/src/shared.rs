@@ -173,8 +173,8 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     /// Highest `used_memory` `INFO memory` has reported.
     pub(crate) memory_peak: AtomicU64,
-    /// Calls of commands answered by the IO layer, for `INFO commandstats`.
-    pub(crate) local_stats: crate::local::LocalStats,
+    /// Local and spread commands, for `INFO commandstats`.
+    pub(crate) command_stats: crate::stats::CommandStats,
 }
 
 impl std::fmt::Debug for Shared {

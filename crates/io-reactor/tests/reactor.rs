@@ -348,6 +348,15 @@ fn connections_on_all_io_threads_are_listed_and_killable() {
     assert_eq!(server.pool().client_count(), 1);
 }
 
+/// Sends an INFO command and returns the bulk reply's text.
+fn info(c: &mut TcpStream, command: &str) -> String {
+    c.write_all(command.as_bytes()).unwrap();
+    let header = read_line(c);
+    let len: usize = header[1..].trim_end().parse().unwrap();
+    let body = String::from_utf8(read_n(c, len + 2)).unwrap();
+    body
+}
+
 fn read_line(s: &mut TcpStream) -> String {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
@@ -458,4 +467,157 @@ fn shutdown_flushes_and_joins() {
     send_expect(&mut c, "SET a 1\r\n", "+OK\r\n");
     drop(server);
     assert_closed(&mut c);
+}
+
+#[test]
+fn fan_out_commands_keep_pipeline_order_across_shards() {
+    let server = Server::start(2, 4);
+    let mut c = server.connect();
+    let mut request = String::new();
+    let mut expected = String::new();
+    for i in 0..200 {
+        let k = |name: &str| format!("{name}{i}");
+        let (a, b, c2, d, x, y, p, q, r) = (
+            k("a"),
+            k("b"),
+            k("c"),
+            k("d"),
+            k("x"),
+            k("y"),
+            k("p"),
+            k("q"),
+            k("r"),
+        );
+        request.push_str(&cmd(&["MSET", &a, "1", &b, "2", &c2, "3", &d, "4"]));
+        expected.push_str("+OK\r\n");
+        request.push_str(&cmd(&["MGET", &a, &b, &c2, &d, "nokey"]));
+        expected.push_str("*5\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$-1\r\n");
+        request.push_str(&cmd(&["DEL", &a, &b]));
+        expected.push_str(":2\r\n");
+        request.push_str(&cmd(&["EXISTS", &a, &b, &c2, &d, &c2]));
+        expected.push_str(":3\r\n");
+        request.push_str(&cmd(&["SET", &x, "1"]));
+        expected.push_str("+OK\r\n");
+        request.push_str(&cmd(&["RENAME", &x, &y]));
+        expected.push_str("+OK\r\n");
+        request.push_str(&cmd(&["GET", &y]));
+        expected.push_str("$1\r\n1\r\n");
+        // MSETNX spans shards in two rounds: a barrier that later commands must wait for.
+        request.push_str(&cmd(&["MSETNX", &p, "1", &q, "2"]));
+        expected.push_str(":1\r\n");
+        request.push_str(&cmd(&["MSETNX", &q, "3", &r, "4"]));
+        expected.push_str(":0\r\n");
+        request.push_str(&cmd(&["MGET", &p, &q, &r]));
+        expected.push_str("*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n");
+        request.push_str("PING\r\n");
+        expected.push_str("+PONG\r\n");
+    }
+    let mut writer = c.try_clone().unwrap();
+    let bytes = request.into_bytes();
+    let sender = std::thread::spawn(move || {
+        for chunk in bytes.chunks(333) {
+            writer.write_all(chunk).unwrap();
+        }
+    });
+    let got = read_n(&mut c, expected.len());
+    sender.join().unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), expected);
+    send_expect(&mut c, "DBSIZE\r\n", ":1000\r\n");
+}
+
+#[test]
+fn info_reports_clients_commands_and_keyspace() {
+    let server = Server::start(2, 2);
+    let mut c = server.connect();
+    send_expect(&mut c, "MSET a 1 b 2 c 3\r\n", "+OK\r\n");
+    // Shards publish their counters after answering a batch, so poll until they catch up.
+    let expected = "# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n\r\n";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = info(&mut c, "INFO keyspace\r\n");
+        if body == expected || Instant::now() >= deadline {
+            assert_eq!(body, expected);
+            break;
+        }
+    }
+
+    let body = info(&mut c, "INFO\r\n");
+    assert!(
+        body.starts_with("# Server\r\nredis_version:7.0.15\r\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\r\n\r\n# Clients\r\nconnected_clients:1\r\n"),
+        "{body}"
+    );
+    assert!(body.contains("\r\ntotal_commands_processed:"), "{body}");
+    assert!(
+        body.contains("\r\n\r\n# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\n"),
+        "{body}"
+    );
+    assert!(!body.contains("# Commandstats"), "{body}");
+
+    let body = info(&mut c, "INFO commandstats\r\n");
+    assert!(body.starts_with("# Commandstats\r\n"), "{body}");
+    assert!(body.contains("\r\ncmdstat_info:calls="), "{body}");
+    assert!(body.contains("\r\ncmdstat_mset:calls=1,usec="), "{body}");
+    send_expect(&mut c, "INFO nosuchsection\r\n", "$0\r\n\r\n");
+}
+
+#[test]
+fn command_docs_and_info_have_redis_shapes() {
+    let server = Server::start(1, 1);
+    let mut c = server.connect();
+    send_expect(
+        &mut c,
+        "COMMAND INFO get nosuch\r\n",
+        "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\
+         *3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*1\r\n*6\r\n$5\r\nflags\r\n*2\r\n+RO\r\n\
+         +access\r\n$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n\
+         *2\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n\
+         $4\r\nspec\r\n*6\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n\
+         *0\r\n$-1\r\n",
+    );
+    send_expect(
+        &mut c,
+        "COMMAND DOCS get\r\n",
+        "*2\r\n$3\r\nget\r\n*10\r\n$7\r\nsummary\r\n$22\r\nGet the value of a key\r\n\
+         $5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n$10\r\ncomplexity\r\n\
+         $4\r\nO(1)\r\n$9\r\narguments\r\n*1\r\n*6\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n\
+         $3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n",
+    );
+    send_expect(&mut c, "COMMAND GETKEYS set a b\r\n", "*1\r\n$1\r\na\r\n");
+    send_expect(
+        &mut c,
+        "COMMAND GETKEYS ping x\r\n",
+        "-ERR The command has no key arguments\r\n",
+    );
+    send_expect(
+        &mut c,
+        "COMMAND GETKEYS nosuch x\r\n",
+        "-ERR Invalid command specified\r\n",
+    );
+    send_expect(
+        &mut c,
+        "COMMAND GETKEYS get a b\r\n",
+        "-ERR Invalid number of arguments specified for command\r\n",
+    );
+}
+
+#[test]
+fn a_client_that_vanishes_mid_pipeline_is_cleaned_up() {
+    let server = Server::start(1, 2);
+    {
+        let mut gone = server.connect();
+        let burst = cmd(&["SET", "k", "v"]).repeat(5000);
+        gone.write_all(burst.as_bytes()).unwrap();
+        gone.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk").unwrap();
+    }
+    let mut c = server.connect();
+    send_expect(&mut c, "GET k\r\n", "$1\r\nv\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.pool().client_count() != 1 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(server.pool().client_count(), 1);
 }
