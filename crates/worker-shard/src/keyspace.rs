@@ -525,8 +525,10 @@ impl Db {
 
     /// One active-expiry run: walks slots with volatile keys from where the last run stopped,
     /// reclaiming expired keys, and keeps going while more than a quarter of the sampled keys
-    /// were expired, until `deadline`. Returns the number of keys reclaimed.
-    pub(crate) fn active_expire(&mut self, now: i64, deadline: Instant) -> u64 {
+    /// were expired, until `deadline`. Returns the number of keys reclaimed and whether the
+    /// deadline cut the run short while expired keys were still plentiful.
+    pub(crate) fn active_expire(&mut self, now: i64, deadline: Instant) -> (u64, bool) {
+        let mut cut_short = false;
         // Redis samples 20 keys per loop; whole slots are visited here, so "at least 20".
         const SAMPLE: usize = 20;
         let mut reclaimed = 0u64;
@@ -561,12 +563,16 @@ impl Db {
                 self.mem = self.mem.saturating_sub(freed_mem);
             }
             reclaimed += expired as u64;
-            if expired * 4 <= sampled || Instant::now() >= deadline {
+            if expired * 4 <= sampled {
+                break;
+            }
+            if Instant::now() >= deadline {
+                cut_short = true;
                 break;
             }
         }
         self.expired += reclaimed;
-        reclaimed
+        (reclaimed, cut_short)
     }
 }
 

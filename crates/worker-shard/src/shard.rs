@@ -203,17 +203,22 @@ impl Shard {
         crate::parts::execute(self, db, part)
     }
 
-    /// One active-expiry cycle over every database, bounded by `budget`.
-    pub(crate) fn active_expire(&mut self, budget: std::time::Duration) {
+    /// One active-expiry cycle over every database, bounded by `budget`. Returns true if the
+    /// budget ran out while many keys were still expired, so the caller can run the next cycle
+    /// sooner (like Redis's fast cycle).
+    pub(crate) fn active_expire(&mut self, budget: std::time::Duration) -> bool {
         self.tick();
         let deadline = Instant::now() + budget;
         let now = self.clock.now_ms;
+        let mut more = false;
         for db in &mut self.dbs {
             if Instant::now() >= deadline {
-                break;
+                more |= db.expires_len() > 0;
+                continue;
             }
-            db.active_expire(now, deadline);
+            more |= db.active_expire(now, deadline).1;
         }
+        more
     }
 }
 

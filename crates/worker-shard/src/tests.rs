@@ -1093,3 +1093,47 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn worker_reclaims_expired_keys_in_the_background() {
+    let pool = WorkerPool::spawn(1, ShardConfig::default()).expect("spawn");
+    let (tx, rx) = flume::unbounded();
+    let sink: Arc<dyn ReplySink> = Arc::new(ChannelSink(tx));
+    let ops: Vec<Op> = (0..10_000)
+        .map(|i| {
+            let key = format!("tmp:{i}");
+            let kind = OpKind::Command(req(&["SET", &key, "v", "PX", "50"]));
+            Op {
+                tag: i,
+                db: 0,
+                proto: Protocol::Resp2,
+                kind,
+            }
+        })
+        .collect();
+    let handle = &pool.handles()[0];
+    assert!(handle.send(Batch {
+        reply_to: sink,
+        ops
+    }));
+    let batch = rx.recv_timeout(Duration::from_secs(10)).expect("replies");
+    assert_eq!(batch.replies.len(), 10_000);
+    assert_eq!(
+        handle.stats().keys(0),
+        10_000,
+        "stats are published after the pass"
+    );
+    // Nothing touches the keys again: only the worker's own cycle can reclaim them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while handle.stats().keys(0) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} keys left",
+            handle.stats().keys(0)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(handle.stats().expired_keys(), 10_000);
+    assert_eq!(handle.stats().expires(0), 0);
+    pool.shutdown();
+}

@@ -138,6 +138,9 @@ const MAX_BATCHES_PER_PASS: usize = 256;
 /// Time one active-expiry cycle may take, so it never stalls the shard noticeably.
 const EXPIRE_BUDGET: Duration = Duration::from_millis(1);
 
+/// Interval between cycles while the previous one ran out of time with work left.
+const FAST_CYCLE_PERIOD: Duration = Duration::from_millis(2);
+
 struct Worker {
     shard: Shard,
     rx: flume::Receiver<Msg>,
@@ -171,9 +174,11 @@ impl Worker {
                 Err(flume::RecvTimeoutError::Disconnected) => stop = true,
             }
             if Instant::now() >= next_cycle {
-                self.shard.active_expire(EXPIRE_BUDGET);
+                let more = self.shard.active_expire(EXPIRE_BUDGET);
                 self.publish();
-                next_cycle = Instant::now() + period;
+                // While expired keys are plentiful, cycles come every 2 ms (at most a third of
+                // the shard's time, never more than 1 ms at once) instead of every 1000/hz ms.
+                next_cycle = Instant::now() + if more { FAST_CYCLE_PERIOD } else { period };
             }
             if stop {
                 self.publish();
@@ -198,6 +203,8 @@ impl Worker {
                 Err(_) => break,
             }
         }
+        // Statistics first, so that whoever receives a reply also sees it counted.
+        self.publish();
         for p in self.sinks.drain(..) {
             p.sink.deliver(ReplyBatch {
                 shard: self.shard.id,
@@ -205,7 +212,6 @@ impl Worker {
                 replies: p.replies,
             });
         }
-        self.publish();
         stop
     }
 
