@@ -203,6 +203,14 @@ impl EventLoop {
             Stats::add(&self.shared.stats.rejected_connections, 1);
             return;
         }
+        if self.over_maxclients() {
+            // Like Redis: tell the client why, then close. The socket is still blocking and
+            // its send buffer empty, so this short write completes at once.
+            let mut stream = stream;
+            let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
+            Stats::add(&self.shared.stats.rejected_connections, 1);
+            return;
+        }
         if stream.set_nonblocking(true).is_err() {
             return;
         }
@@ -216,8 +224,6 @@ impl EventLoop {
                 self.conns.len() - 1
             }
         };
-        let generation = self.generations[slot];
-        let _ = generation;
         if let Err(e) = sys::register(&self.handle.poller, &stream, Event::readable(slot)) {
             tracing::warn!(error = %e, "cannot register connection");
             self.free.push(slot);
@@ -270,6 +276,17 @@ impl EventLoop {
             stalled: false,
         });
         self.live += 1;
+    }
+
+    fn over_maxclients(&self) -> bool {
+        let max = self
+            .shared
+            .hooks
+            .config_get("maxclients")
+            .into_iter()
+            .find(|(k, _)| k == "maxclients")
+            .and_then(|(_, v)| v.parse::<u64>().ok());
+        max.is_some_and(|max| Stats::load(&self.shared.stats.connected_clients) >= max)
     }
 
     fn close(&mut self, slot: usize) {
@@ -578,13 +595,12 @@ impl EventLoop {
         } = batch;
         for reply in replies {
             let (slot, generation, seq) = split_tag(reply.tag);
-            if self.generations.get(slot).copied() != Some(generation & ((1 << GEN_BITS) - 1))
-                && self
-                    .generations
-                    .get(slot)
-                    .map(|g| g & ((1 << GEN_BITS) - 1))
-                    != Some(generation)
-            {
+            let live_gen = self
+                .generations
+                .get(slot)
+                .map(|g| g & ((1 << GEN_BITS) - 1));
+            if live_gen != Some(generation) {
+                // The connection this reply was for is gone (its slot may be reused).
                 continue;
             }
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {

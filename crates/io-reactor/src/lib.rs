@@ -1,4 +1,92 @@
-//! Event loops (IO handlers) that own client connections.
+//! Event loops (IO handlers) that own client connections: they read and parse commands, route
+//! each to the shard worker owning its keys, answer connection and server commands themselves,
+//! and write the replies back in request order.
+//!
+//! # Layout
+//!
+//! - [`IoPool`] starts `io_threads` event loops (threads `kvd-io-N`), hands accepted connections
+//!   to them round-robin ([`IoPool::register`]) and stops them ([`IoPool::shutdown`]).
+//! - [`ServerHooks`] is what the server around the pool provides: `CONFIG GET/SET`, the
+//!   password, and `SHUTDOWN`.
+//! - [`ReactorConfig`] holds the pool's settings.
+//! - Inside: `event_loop` (the loop pass), `conn` (a connection's buffers and pipeline), `local`,
+//!   `client`, `commands` and `info` (commands answered here), `shared` (counters and the client
+//!   registry shared by all loops, touched on connect/disconnect and by `CLIENT`/`INFO`, never
+//!   per command), `sys` (the one `unsafe` call, registering a socket with epoll).
+//!
+//! # The loop pass
+//!
+//! Each loop waits on epoll (`polling`, level-triggered), then in one pass:
+//!
+//! 1. drains its inbox: new connections, and [`worker_shard::ReplyBatch`]es that workers
+//!    delivered through the loop's [`worker_shard::ReplySink`] (a channel send plus a coalesced
+//!    `Poller::notify`, so a burst of deliveries costs one wake-up);
+//! 2. reads every readable connection until the socket is drained or a per-connection budget
+//!    (1 MiB) is spent, and parses every complete command (`resp_codec::RequestParser`);
+//! 3. routes each command with [`worker_shard::route`]: an error is answered at once, `Local`
+//!    commands are answered here, `Shard(id)` commands become an [`worker_shard::Op`] appended to
+//!    that shard's batch for this pass, `FanOut` coordinators append their parts to the same
+//!    per-shard batches (so each shard sees one connection's commands in order);
+//! 4. sends **one [`worker_shard::Batch`] per shard** that has ops;
+//! 5. writes every connection with output **once** (one `write` per connection per pass; if the
+//!    socket takes less, the loop asks for writability and stops reading that client while its
+//!    output is above 8 MiB).
+//!
+//! Replies keep request order with a per-connection queue of pending reply slots: an op's tag
+//! carries the connection's slot, a generation (so replies for a closed connection are dropped)
+//! and a sequence number; finished replies at the front of the queue are copied into the output
+//! buffer. Coordinators whose `is_barrier()` is true hold the connection's later commands until
+//! they complete.
+//!
+//! Limits: a request is bounded by the codec's [`resp_codec::Limits`]; a connection stops being
+//! read while its unsent output exceeds 8 MiB or it has 65,536 replies in flight (backpressure
+//! rather than a disconnect: a single reply may still be larger). Protocol errors are answered
+//! with Redis's error after the replies already due, then the connection closes. `DEBUG SLEEP`
+//! blocks the IO thread that runs it (and only that thread) for the duration.
+//!
+//! `HELLO` and `INFO` report `redis_version` 7.0.15 — the Redis behaviour kvd implements and is
+//! tested against, which clients use to pick features; kvd's own version is `kvd_version`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::{TcpListener, TcpStream};
+//! use std::sync::Arc;
+//!
+//! use io_reactor::{IoPool, ReactorConfig, ServerHooks};
+//! use worker_shard::{ShardConfig, WorkerPool};
+//!
+//! struct Hooks;
+//! impl ServerHooks for Hooks {
+//!     fn config_get(&self, _pattern: &str) -> Vec<(String, String)> { Vec::new() }
+//!     fn config_set(&self, name: &str, _value: &str) -> Result<(), String> {
+//!         Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"))
+//!     }
+//!     fn requirepass(&self) -> Option<String> { None }
+//!     fn shutdown(&self) {}
+//! }
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let workers = WorkerPool::spawn(2, ShardConfig::default())?;
+//! let config = ReactorConfig { io_threads: 2, ..Default::default() };
+//! let pool = IoPool::start(config, workers.handles().to_vec(), Arc::new(Hooks))?;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let mut client = TcpStream::connect(listener.local_addr()?)?;
+//! let (stream, peer) = listener.accept()?;
+//! pool.register(stream, peer);
+//!
+//! client.write_all(b"SET greeting hello\r\nGET greeting\r\nPING\r\n")?;
+//! let mut reply = [0u8; 23];
+//! client.read_exact(&mut reply)?;
+//! assert_eq!(&reply, b"+OK\r\n$5\r\nhello\r\n+PONG\r\n");
+//!
+//! pool.shutdown();
+//! workers.shutdown();
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 mod client;

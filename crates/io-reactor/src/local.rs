@@ -121,7 +121,7 @@ fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesM
     let args = req.args();
     let name = req.name().to_ascii_lowercase();
     match name.as_slice() {
-        b"ping" => ping(state, args, out),
+        b"ping" => ping(args, out),
         b"echo" => match args {
             [_, msg] => write_bulk(out, msg),
             _ => wrong_args(out, "echo"),
@@ -160,13 +160,12 @@ fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesM
     Action::Continue
 }
 
-fn ping(state: &ClientState, args: &[bytes::Bytes], out: &mut BytesMut) {
+fn ping(args: &[bytes::Bytes], out: &mut BytesMut) {
     match args {
         [_] => write_simple(out, b"PONG"),
         [_, msg] => write_bulk(out, msg),
         _ => wrong_args(out, "ping"),
     }
-    let _ = state;
 }
 
 fn hello(shared: &Shared, state: &mut ClientState, args: &[bytes::Bytes], out: &mut BytesMut) {

@@ -353,8 +353,7 @@ fn info(c: &mut TcpStream, command: &str) -> String {
     c.write_all(command.as_bytes()).unwrap();
     let header = read_line(c);
     let len: usize = header[1..].trim_end().parse().unwrap();
-    let body = String::from_utf8(read_n(c, len + 2)).unwrap();
-    body
+    String::from_utf8(read_n(c, len + 2)).unwrap()
 }
 
 fn read_line(s: &mut TcpStream) -> String {
