@@ -592,6 +592,13 @@ pub(crate) fn parse_lcs_opts(args: &[Bytes]) -> Result<LcsOpts, &'static str> {
 pub(crate) fn lcs_reply(a: &[u8], b: &[u8], o: LcsOpts) -> resp_codec::Frame {
     use resp_codec::Frame;
     let (alen, blen) = (a.len(), b.len());
+    // Redis refuses a table larger than `proto-max-bulk-len` rather than allocate it.
+    let table = (alen as u128 + 1) * (blen as u128 + 1) * 4;
+    if table > MAX_STRING as u128 {
+        return Frame::error(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        );
+    }
     let w = blen + 1;
     // The dynamic-programming table of LCS lengths of every prefix pair, as in Redis.
     let mut dp = vec![0u32; (alen + 1) * w];
@@ -700,10 +707,7 @@ pub(crate) const LCS_WRONGTYPE: &str = "ERR The specified keys must contain stri
 /// # Format
 /// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`
 pub(crate) fn lcs(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>) {
-    let opts = match parse_lcs_opts(&args[3..]) {
-        Ok(o) => o,
-        Err(e) => return out.error(e),
-    };
+    // Redis checks the key types before the options.
     let (a, b) = match (
         lcs_input(shard, db, &args[1]),
         lcs_input(shard, db, &args[2]),
@@ -711,7 +715,12 @@ pub(crate) fn lcs(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return out.error(e),
     };
+    let opts = match parse_lcs_opts(&args[3..]) {
+        Ok(o) => o,
+        Err(e) => return out.error(e),
+    };
     let frame = lcs_reply(&a, &b, opts);
+    out.failed = matches!(frame, resp_codec::Frame::Error(_));
     let mut buf = bytes::BytesMut::new();
     frame.encode(out.proto(), &mut buf);
     out.raw(&buf);
