@@ -182,6 +182,12 @@ impl RequestParser {
         while self.pending > 0 {
             let len = match self.bulk_len {
                 Some(len) => len,
+                None if let Some((len, used)) = self.quick_bulk_header(buf) => {
+                    buf.advance(used);
+                    self.scanned = 0;
+                    self.bulk_len = Some(len);
+                    len
+                }
                 None => {
                     let Some(cr) = self.header_end(buf, ProtocolError::TooBigBulkCount)? else {
                         return Ok(None);
@@ -209,6 +215,35 @@ impl RequestParser {
             self.pending -= 1;
         }
         Ok(Some(Request::new(std::mem::take(&mut self.args))))
+    }
+
+    /// The common case of a complete, canonical `$len\r?` header within the limit, read in one
+    /// pass: returns the length and the header's size. Anything else (partial, malformed, too
+    /// long) returns `None` and takes the general path, which produces Redis's exact outcome.
+    #[inline]
+    fn quick_bulk_header(&self, buf: &[u8]) -> Option<(usize, usize)> {
+        let (&b'$', rest) = buf.split_first()? else {
+            return None;
+        };
+        let (&first, _) = rest.split_first()?;
+        let mut len = usize::from(first.wrapping_sub(b'0'));
+        if len > 9 {
+            return None;
+        }
+        let mut i = 1;
+        // Up to 18 digits cannot overflow a u64; a leading 0 must stand alone.
+        while i < 18 && i < rest.len() && rest[i].is_ascii_digit() {
+            if len == 0 {
+                return None;
+            }
+            len = len * 10 + usize::from(rest[i] - b'0');
+            i += 1;
+        }
+        // The `\r` and the unchecked byte after it must both be there.
+        if rest.get(i) != Some(&b'\r') || i + 1 >= rest.len() || len > self.limits.max_bulk_len {
+            return None;
+        }
+        Some((len, 1 + i + 2))
     }
 
     /// Finds the `\r` ending the header line at the front of `buf`, as Redis does: the line is
