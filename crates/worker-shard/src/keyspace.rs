@@ -214,6 +214,9 @@ struct Slot {
     volatile: u32,
 }
 
+/// Databases with more keys than this are freed off the worker thread.
+const LAZY_FREE_THRESHOLD: usize = 64 * 1024;
+
 /// Fixed overhead per key in the memory estimate: table slot, entry and box header.
 const ENTRY_OVERHEAD: usize = 56;
 
@@ -449,10 +452,21 @@ impl Db {
 
     /// Removes every key.
     pub(crate) fn clear(&mut self) {
-        *self = Db {
-            expired: self.expired,
-            ..Db::default()
-        };
+        let old = std::mem::replace(
+            self,
+            Db {
+                expired: self.expired,
+                ..Db::default()
+            },
+        );
+        // Freeing millions of entries takes long enough to stall the shard, so big databases
+        // are dropped on a short-lived thread, as Redis's lazy free does.
+        // If the thread cannot be spawned, the data is simply freed here.
+        if old.keys > LAZY_FREE_THRESHOLD {
+            let _ = std::thread::Builder::new()
+                .name("kvd-lazy-free".into())
+                .spawn(move || drop(old));
+        }
     }
 
     /// Calls `f` for every live key (KEYS).

@@ -3,17 +3,25 @@
 //!
 //! # Layout
 //!
-//! * [`command_table`] / [`lookup_command`] (`command.rs`, data in `table.rs`): every command
-//!   kvd knows, with Redis 7.0's arity, flags, key positions, ACL categories and docs.
-//! * [`route`] (`route.rs`): validates a request's name and arity with Redis's exact errors and
-//!   decides where it runs: [`Route::Local`] (the IO layer answers), [`Route::Shard`] (all keys
-//!   on one shard) or [`Route::FanOut`] with a [`Coordinator`] (`coord.rs`) that splits it into
-//!   [`Part`]s and merges their [`PartReply`]s.
-//! * [`WorkerPool`] / [`WorkerHandle`] (`worker.rs`): one thread per shard, its inbox and loop.
-//! * `shard.rs`, `cmd_string.rs`, `cmd_keys.rs`, `parts.rs`: command execution.
-//! * `keyspace.rs`: a database — 16384 slot maps keyed by Redis Cluster's key slot, values,
-//!   times to live, lazy and active expiry, glob matching.
-//! * [`ShardStats`] (`stats.rs`): counters published once per worker pass for `INFO`.
+//! * `command.rs` ([`command_table`], [`lookup_command`], [`CommandSpec`]), data in `table.rs`:
+//!   every command kvd knows, with Redis 7.0.15's arity, flags, key positions, ACL categories,
+//!   group, summary, since, complexity and syntax.
+//! * `route.rs` ([`route`], [`check_command`], [`Route`], [`Coordinator`], [`Step`], [`Part`],
+//!   [`PartReply`]): validates a request with Redis's exact error texts and decides where it
+//!   runs: [`Route::Local`] (the IO layer answers), [`Route::Shard`] (all keys on one shard) or
+//!   [`Route::FanOut`].
+//! * `coord.rs`: the coordinators of spread commands (MGET, MSET, MSETNX, DEL, UNLINK, EXISTS,
+//!   TOUCH, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, RENAME, RENAMENX, COPY,
+//!   LCS, DEBUG POPULATE); `parts.rs` executes their parts on a shard.
+//! * `worker.rs` ([`WorkerPool`], [`WorkerHandle`], [`ShardConfig`]): one thread per shard, its
+//!   inbox and its loop; `message.rs`: the [`Batch`]/[`ReplyBatch`] protocol.
+//! * `shard.rs`: the state a worker owns and command dispatch; `cmd_string.rs` and
+//!   `cmd_keys.rs`: the commands, one function per command with its `# Format`;
+//!   `longdouble.rs`: x87 `long double` emulation so `INCRBYFLOAT` prints Redis's digits.
+//! * `keyspace.rs`: one database — 16384 slot maps keyed by Redis Cluster's key slot (which makes
+//!   SCAN complete under growth), values, times to live, lazy and active expiry, glob matching.
+//! * `stats.rs` ([`ShardStats`], [`CommandStat`]): counters published once per worker pass, for
+//!   `INFO` (keyspace with `avg_ttl`, memory, hits and misses, expired keys, commandstats).
 //!
 //! # The message protocol
 //!
@@ -26,6 +34,13 @@
 //!    [`ReplySink`], one [`ReplyBatch`]: command replies are already RESP-encoded (in the op's
 //!    protocol) into [`ReplyBatch::buf`]; part results come back as [`ReplyBody::Part`], to be
 //!    fed to [`Coordinator::on_reply`] until it says [`Step::Done`].
+//!
+//! A worker's loop blocks on its inbox with a timeout of `1000 / hz` ms (an idle shard costs
+//! nothing but that wake-up), drains up to 256 queued batches per pass, refreshes its clock once
+//! per pass, publishes its [`ShardStats`], then delivers the replies. Between passes it runs
+//! active expiry: at most 1 ms per cycle, every `1000 / hz` ms, or every 2 ms while expired
+//! keys are plentiful. A panic inside a command is caught and answered with `ERR internal
+//! error`; the worker carries on.
 //!
 //! # Example
 //!
