@@ -342,13 +342,25 @@ fn section(shared: &Shared, name: &str, out: &mut Vec<u8>) {
         "keyspace" => {
             out.extend_from_slice(b"# Keyspace\r\n");
             for db in 0..shared.config.databases {
-                let keys: u64 = workers.iter().map(|w| w.stats().keys(db)).sum();
-                let expires: u64 = workers.iter().map(|w| w.stats().expires(db)).sum();
+                let (mut keys, mut expires, mut ttl_weighted) = (0u64, 0u64, 0u128);
+                for w in workers {
+                    let s = w.stats();
+                    let e = s.expires(db);
+                    keys += s.keys(db);
+                    expires += e;
+                    // Each shard reports its own average; weigh it by its keys with a TTL.
+                    ttl_weighted += u128::from(s.avg_ttl(db)) * u128::from(e);
+                }
                 if keys > 0 {
+                    let avg_ttl = if expires == 0 {
+                        0
+                    } else {
+                        ttl_weighted / u128::from(expires)
+                    };
                     line(
                         out,
                         &format!("db{db}"),
-                        format!("keys={keys},expires={expires},avg_ttl=0"),
+                        format!("keys={keys},expires={expires},avg_ttl={avg_ttl}"),
                     );
                 }
             }

@@ -350,8 +350,11 @@ fn config(shared: &Shared, state: &mut ClientState, args: &[bytes::Bytes], out: 
             }
         }
         b"set" => {
-            if args.len() < 4 || !args.len().is_multiple_of(2) {
+            if args.len() < 4 {
                 return wrong_args(out, "config|set");
+            }
+            if !args.len().is_multiple_of(2) {
+                return err(out, "ERR syntax error");
             }
             for pair in args[2..].chunks(2) {
                 if let Err(text) = shared.hooks.config_set(&lossy(&pair[0]), &lossy(&pair[1])) {

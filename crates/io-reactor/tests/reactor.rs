@@ -620,3 +620,64 @@ fn a_client_that_vanishes_mid_pipeline_is_cleaned_up() {
     }
     assert_eq!(server.pool().client_count(), 1);
 }
+
+#[test]
+fn shutdown_command_asks_the_server_to_stop_and_closes_without_a_reply() {
+    let server = Server::start(1, 1);
+    let mut c = server.connect();
+    send_expect(&mut c, "SHUTDOWN FOO\r\n", "-ERR syntax error\r\n");
+    c.write_all(b"SHUTDOWN NOSAVE\r\n").unwrap();
+    assert_closed(&mut c);
+    assert_eq!(*server.hooks.shutdowns.lock().unwrap(), 1);
+}
+
+#[test]
+fn time_lastsave_debug_sleep_and_config_set() {
+    let server = Server::start(1, 1);
+    let mut c = server.connect();
+    c.write_all(b"TIME\r\n").unwrap();
+    assert_eq!(read_line(&mut c), "*2\r\n");
+    let secs_len = read_line(&mut c);
+    let secs: u64 = String::from_utf8(read_n(&mut c, secs_len[1..].trim_end().parse().unwrap()))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs > 1_600_000_000);
+    read_line(&mut c);
+    let _micros = read_line(&mut c);
+    read_line(&mut c);
+    c.write_all(b"LASTSAVE\r\n").unwrap();
+    let lastsave: u64 = read_line(&mut c)[1..].trim_end().parse().unwrap();
+    assert!(lastsave <= secs + 1 && lastsave + 3600 > secs);
+    send_expect(&mut c, "DEBUG SLEEP 0\r\n", "+OK\r\n");
+    send_expect(
+        &mut c,
+        "DEBUG FOO\r\n",
+        "-ERR unknown subcommand 'FOO'. Try DEBUG HELP.\r\n",
+    );
+    send_expect(&mut c, "CONFIG SET a b c\r\n", "-ERR syntax error\r\n");
+    send_expect(
+        &mut c,
+        "CONFIG SET foo bar\r\n",
+        "-ERR Unknown option or number of arguments for CONFIG SET - 'foo'\r\n",
+    );
+    send_expect(
+        &mut c,
+        "CONFIG GET maxmemory\r\n",
+        "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n",
+    );
+    // A password set at runtime applies to connections made afterwards, as in Redis.
+    send_expect(&mut c, "CONFIG SET requirepass pw\r\n", "+OK\r\n");
+    send_expect(&mut c, "PING\r\n", "+PONG\r\n");
+    let mut late = server.connect();
+    send_expect(
+        &mut late,
+        "PING\r\n",
+        "-NOAUTH Authentication required.\r\n",
+    );
+    send_expect(
+        &mut late,
+        "HELLO 2 AUTH default pw SETNAME late\r\n",
+        "*14\r\n",
+    );
+}
