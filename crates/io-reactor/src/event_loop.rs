@@ -54,6 +54,27 @@ fn split_tag(tag: u64) -> (usize, u32, u32) {
     )
 }
 
+/// Reads up to `chunk` bytes onto the end of `rbuf`. Small reads go through `scratch` so the
+/// common case (a few commands) copies only what arrived instead of zero-filling a whole chunk
+/// of `rbuf` first; reads into a buffer already holding part of a large bulk go straight in.
+fn read_some(
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    scratch: &mut [u8],
+    chunk: usize,
+) -> io::Result<usize> {
+    if chunk <= scratch.len() {
+        let n = stream.read(&mut scratch[..chunk])?;
+        rbuf.extend_from_slice(&scratch[..n]);
+        return Ok(n);
+    }
+    let start = rbuf.len();
+    rbuf.resize(start + chunk, 0);
+    let result = stream.read(&mut rbuf[start..]);
+    rbuf.truncate(start + *result.as_ref().unwrap_or(&0));
+    result
+}
+
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
@@ -74,6 +95,7 @@ pub(crate) struct EventLoop {
     dirty: Vec<usize>,
     resume: Vec<usize>,
     scratch: BytesMut,
+    read_scratch: Box<[u8]>,
     commands: u64,
     net_in: u64,
     net_out: u64,
@@ -103,6 +125,7 @@ impl EventLoop {
             dirty: Vec::new(),
             resume: Vec::new(),
             scratch: BytesMut::with_capacity(4096),
+            read_scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             commands: 0,
             net_in: 0,
             net_out: 0,
@@ -128,7 +151,9 @@ impl EventLoop {
                 tracing::error!(error = %e, "io thread poller failed");
                 break;
             }
-            self.handle.woken.store(false, Ordering::Release);
+            // Cleared before draining the inbox: a delivery that finds the flag still set was
+            // queued before this point and is drained below.
+            self.handle.woken.swap(false, Ordering::AcqRel);
             if self.pass(&events) {
                 break;
             }
@@ -359,16 +384,17 @@ impl EventLoop {
             }
             // Grow the chunk with the buffer so a large bulk string needs few reads.
             let chunk = conn.rbuf.len().clamp(READ_CHUNK, READ_BUDGET).min(budget);
-            let start = conn.rbuf.len();
-            conn.rbuf.resize(start + chunk, 0);
-            match conn.stream.read(&mut conn.rbuf[start..]) {
+            match read_some(
+                &mut conn.stream,
+                &mut conn.rbuf,
+                &mut self.read_scratch,
+                chunk,
+            ) {
                 Ok(0) => {
-                    conn.rbuf.truncate(start);
                     eof = true;
                     break;
                 }
                 Ok(n) => {
-                    conn.rbuf.truncate(start + n);
                     self.net_in += n as u64;
                     budget = budget.saturating_sub(n);
                     if n < chunk {
@@ -376,15 +402,11 @@ impl EventLoop {
                         break;
                     }
                 }
-                Err(e) => {
-                    conn.rbuf.truncate(start);
-                    if would_block(&e) {
-                        break;
-                    }
-                    if e.kind() != io::ErrorKind::Interrupted {
-                        failed = true;
-                        break;
-                    }
+                Err(e) if would_block(&e) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    failed = true;
+                    break;
                 }
             }
         }

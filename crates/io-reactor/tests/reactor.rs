@@ -681,3 +681,32 @@ fn time_lastsave_debug_sleep_and_config_set() {
         "*14\r\n",
     );
 }
+
+#[test]
+fn large_bulk_strings_in_and_out() {
+    let server = Server::start(1, 2);
+    let mut c = server.connect();
+    let value: String = (0..3 * 1024 * 1024)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let mut writer = c.try_clone().unwrap();
+    let set = cmd(&["SET", "big", &value]) + &cmd(&["GET", "big"]) + "PING\r\n";
+    let sender = std::thread::spawn(move || {
+        for chunk in set.as_bytes().chunks(100_003) {
+            writer.write_all(chunk).unwrap();
+        }
+    });
+    let expected = format!("+OK\r\n{}+PONG\r\n", bulk(&value));
+    let got = read_n(&mut c, expected.len());
+    sender.join().unwrap();
+    assert!(got == expected.as_bytes());
+    // A bulk length over proto-max-bulk-len is a protocol error, not an allocation.
+    c.write_all(b"*2\r\n$3\r\nGET\r\n$999999999999\r\n")
+        .unwrap();
+    let expect = "-ERR Protocol error: invalid bulk length\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut c, expect.len())),
+        expect
+    );
+    assert_closed(&mut c);
+}
