@@ -82,14 +82,14 @@ impl CommandSpec {
     }
 
     /// Looks up a subcommand (e.g. `get` of `config`), ignoring ASCII case.
-    pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec>
-    where
-        Self: 'static,
-    {
+    pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec> {
         let prefix = self.name.len() + 1;
-        self.subcommands
-            .iter()
-            .find(|s| s.name.as_bytes()[prefix..].eq_ignore_ascii_case(name))
+        self.subcommands.iter().find(|s| {
+            s.name
+                .as_bytes()
+                .get(prefix..)
+                .is_some_and(|sub| sub.eq_ignore_ascii_case(name))
+        })
     }
 
     /// The keys of a request for this command, by its first/last/step key positions.

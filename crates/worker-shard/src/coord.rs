@@ -317,14 +317,14 @@ impl Mset {
         let mut groups: Vec<(ShardId, Vec<Bytes>)> = Vec::new();
         for pair in pairs.chunks_exact(2) {
             let shard = shard_for(&pair[0], n);
-            let group = match groups.iter().position(|(s, _)| *s == shard) {
-                Some(i) => &mut groups[i].1,
+            let i = match groups.iter().position(|(s, _)| *s == shard) {
+                Some(i) => i,
                 None => {
                     groups.push((shard, Vec::new()));
-                    &mut groups.last_mut().expect("just pushed").1
+                    groups.len() - 1
                 }
             };
-            group.extend_from_slice(pair);
+            groups[i].1.extend_from_slice(pair);
         }
         Mset {
             nx,
