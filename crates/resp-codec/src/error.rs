@@ -1,5 +1,7 @@
 use std::fmt;
 
+use bytes::{BufMut, BytesMut};
+
 /// A violation of the protocol. After one, the connection's stream can no longer be trusted, so a
 /// server replies with [`ProtocolError::reply_text`] and closes the connection (as Redis does).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,27 +28,65 @@ pub enum ProtocolError {
 impl ProtocolError {
     /// The exact error line Redis sends for this violation, without the leading `-` and the
     /// trailing CRLF, e.g. `ERR Protocol error: invalid bulk length`.
+    ///
+    /// For [`ProtocolError::ExpectedDollar`] with a byte outside ASCII, Redis sends that raw
+    /// byte, which a `String` cannot hold (it becomes U+FFFD here); [`ProtocolError::write_reply`]
+    /// writes the exact bytes.
     pub fn reply_text(&self) -> String {
-        format!("ERR Protocol error: {}", self.redis_detail())
+        String::from_utf8_lossy(&self.reply_line()).into_owned()
     }
 
-    fn redis_detail(&self) -> String {
+    /// Appends the complete error reply Redis sends, byte for byte: `-ERR Protocol error: ...`
+    /// and CRLF. The same in RESP2 and RESP3. Close the connection after writing it.
+    pub fn write_reply(&self, out: &mut BytesMut) {
+        out.put_u8(b'-');
+        out.put_slice(&self.reply_line());
+        out.put_slice(b"\r\n");
+    }
+
+    fn reply_line(&self) -> Vec<u8> {
+        let mut line = b"ERR Protocol error: ".to_vec();
         match self {
-            ProtocolError::InvalidBulkLength => "invalid bulk length".into(),
-            ProtocolError::InvalidMultibulkLength => "invalid multibulk length".into(),
-            ProtocolError::TooBigInlineRequest => "too big inline request".into(),
-            ProtocolError::TooBigMultibulkCount => "too big mbulk count string".into(),
-            ProtocolError::TooBigBulkCount => "too big bulk count string".into(),
-            ProtocolError::ExpectedDollar(b) => format!("expected '$', got '{}'", *b as char),
-            ProtocolError::UnbalancedQuotes => "unbalanced quotes in request".into(),
-            ProtocolError::InvalidFrame(what) => format!("invalid frame: {what}"),
+            ProtocolError::ExpectedDollar(b) => {
+                // Redis formats the byte with `%c`, then turns CR and LF into spaces so that the
+                // reply stays one line.
+                let shown = if matches!(b, b'\r' | b'\n') { b' ' } else { *b };
+                line.extend_from_slice(b"expected '$', got '");
+                line.push(shown);
+                line.push(b'\'');
+            }
+            ProtocolError::InvalidFrame(what) => {
+                line.extend_from_slice(b"invalid frame: ");
+                line.extend_from_slice(what.as_bytes());
+            }
+            other => line.extend_from_slice(other.static_detail().as_bytes()),
+        }
+        line
+    }
+
+    fn static_detail(&self) -> &'static str {
+        match self {
+            ProtocolError::InvalidBulkLength => "invalid bulk length",
+            ProtocolError::InvalidMultibulkLength => "invalid multibulk length",
+            ProtocolError::TooBigInlineRequest => "too big inline request",
+            ProtocolError::TooBigMultibulkCount => "too big mbulk count string",
+            ProtocolError::TooBigBulkCount => "too big bulk count string",
+            ProtocolError::UnbalancedQuotes => "unbalanced quotes in request",
+            // Never reached: the callers format these two themselves.
+            ProtocolError::ExpectedDollar(_) | ProtocolError::InvalidFrame(_) => "invalid frame",
         }
     }
 }
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redis_detail())
+        match self {
+            ProtocolError::ExpectedDollar(b) => {
+                write!(f, "expected '$', got '{}'", b.escape_ascii())
+            }
+            ProtocolError::InvalidFrame(what) => write!(f, "invalid frame: {what}"),
+            other => f.write_str(other.static_detail()),
+        }
     }
 }
 

@@ -313,3 +313,42 @@ fn arguments_share_the_read_buffer() {
         assert!(at >= start && at < end, "argument was copied");
     }
 }
+
+/// Redis writes the offending byte raw with `%c`, and maps CR/LF to spaces (checked against
+/// redis-server 7.0.15: `*1\r\n\r\n` gets `got ' '`, `*1\r\n\xe9x\r\n` gets the raw 0xE9 byte).
+#[test]
+fn expected_dollar_reply_bytes_are_exact() {
+    let reply = |input: &[u8]| {
+        let mut out = BytesMut::new();
+        parse(input).1.expect("an error").write_reply(&mut out);
+        out.to_vec()
+    };
+    assert_eq!(
+        reply(b"*1\r\n\r\n"),
+        b"-ERR Protocol error: expected '$', got ' '\r\n"
+    );
+    assert_eq!(
+        reply(b"*1\r\n\nx\r\n"),
+        b"-ERR Protocol error: expected '$', got ' '\r\n"
+    );
+    assert_eq!(
+        reply(b"*1\r\n\xe9x\r\n"),
+        b"-ERR Protocol error: expected '$', got '\xe9'\r\n"
+    );
+    assert_eq!(
+        reply(b"*1\r\n\tx\r\n"),
+        b"-ERR Protocol error: expected '$', got '\t'\r\n"
+    );
+    assert_eq!(
+        reply(b"*1\r\n$-1\r\n"),
+        b"-ERR Protocol error: invalid bulk length\r\n"
+    );
+    assert_eq!(
+        ProtocolError::ExpectedDollar(0xe9).to_string(),
+        "expected '$', got '\\xe9'"
+    );
+    assert_eq!(
+        ProtocolError::InvalidFrame("bad length").reply_text(),
+        "ERR Protocol error: invalid frame: bad length"
+    );
+}
