@@ -75,6 +75,13 @@ pub(crate) fn command(state: &mut ClientState, args: &[Bytes], out: &mut BytesMu
     }
 }
 
+/// Every command followed by its subcommands.
+fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
+    command_table()
+        .iter()
+        .flat_map(|s| std::iter::once(s).chain(s.subcommands))
+}
+
 /// A command by name, or a subcommand as `container|sub`.
 fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     match name.iter().position(|&b| b == b'|') {
@@ -182,12 +189,11 @@ fn write_docs(spec: &CommandSpec, proto: Protocol, out: &mut BytesMut) {
 
 fn list(args: &[Bytes], out: &mut BytesMut) {
     let names: Vec<&str> = match args.len() {
-        2 => command_table().iter().map(|s| s.name).collect(),
+        // Like Redis 7.0, every command and every subcommand (as `parent|sub`).
+        2 => all_specs().map(|s| s.name).collect(),
         5 if args[2].eq_ignore_ascii_case(b"filterby") => {
             let value = String::from_utf8_lossy(&args[4]).to_string();
-            let all = command_table()
-                .iter()
-                .flat_map(|s| std::iter::once(s).chain(s.subcommands));
+            let all = all_specs();
             let kind = args[3].to_ascii_lowercase();
             match kind.as_slice() {
                 b"module" => Vec::new(),

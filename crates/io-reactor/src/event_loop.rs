@@ -167,7 +167,7 @@ impl EventLoop {
         // barriers before this pass parses more.
         while let Ok(msg) = self.rx.try_recv() {
             match msg {
-                Inbox::Connection(stream, peer) => self.accept(stream, peer),
+                Inbox::Connection(stream, peer, id) => self.accept(stream, peer, id),
                 Inbox::Replies(batch) => self.on_replies(batch),
             }
         }
@@ -223,7 +223,7 @@ impl EventLoop {
         false
     }
 
-    fn accept(&mut self, stream: TcpStream, peer: SocketAddr) {
+    fn accept(&mut self, stream: TcpStream, peer: SocketAddr, id: u64) {
         if self.shutdown_deadline.is_some() || self.live >= MAX_SLOTS {
             Stats::add(&self.shared.stats.rejected_connections, 1);
             return;
@@ -255,7 +255,6 @@ impl EventLoop {
             return;
         }
         let shared = &self.shared;
-        let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(ClientEntry {
             id,
             addr: peer,

@@ -213,7 +213,8 @@ impl IoPool {
             return;
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.shared.loops.len();
-        self.shared.loops[i].send(Inbox::Connection(stream, peer));
+        let id = self.shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+        self.shared.loops[i].send(Inbox::Connection(stream, peer, id));
     }
 
     /// Number of connected clients over all IO threads.

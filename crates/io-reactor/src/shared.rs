@@ -115,8 +115,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A message to an event loop.
 #[derive(Debug)]
 pub(crate) enum Inbox {
-    /// A freshly accepted connection.
-    Connection(std::net::TcpStream, SocketAddr),
+    /// A freshly accepted connection and its client id (given at registration, so ids follow
+    /// the order connections were accepted in, whichever loop gets them).
+    Connection(std::net::TcpStream, SocketAddr, u64),
     /// Replies from a worker.
     Replies(ReplyBatch),
 }

@@ -586,6 +586,12 @@ fn command_docs_and_info_have_redis_shapes() {
          $3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n",
     );
     send_expect(&mut c, "COMMAND GETKEYS set a b\r\n", "*1\r\n$1\r\na\r\n");
+    // COMMAND LIST names subcommands too, as `parent|sub`.
+    send_expect(
+        &mut c,
+        "COMMAND LIST FILTERBY PATTERN config|g*\r\n",
+        "*1\r\n$10\r\nconfig|get\r\n",
+    );
     send_expect(
         &mut c,
         "COMMAND GETKEYS ping x\r\n",
