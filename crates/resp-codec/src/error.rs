@@ -21,6 +21,11 @@ pub enum ProtocolError {
     ExpectedDollar(u8),
     /// An inline request whose quotes do not balance.
     UnbalancedQuotes,
+    /// A multibulk count over 10 from a client that has not authenticated yet (Redis's guard
+    /// against memory use before `AUTH`; see [`crate::RequestParser::set_auth_required`]).
+    UnauthenticatedMultibulkLength,
+    /// A bulk length over 16384 from a client that has not authenticated yet.
+    UnauthenticatedBulkLength,
     /// A reply frame that cannot be decoded (client side); carries a short description.
     InvalidFrame(&'static str),
 }
@@ -72,6 +77,8 @@ impl ProtocolError {
             ProtocolError::TooBigMultibulkCount => "too big mbulk count string",
             ProtocolError::TooBigBulkCount => "too big bulk count string",
             ProtocolError::UnbalancedQuotes => "unbalanced quotes in request",
+            ProtocolError::UnauthenticatedMultibulkLength => "unauthenticated multibulk length",
+            ProtocolError::UnauthenticatedBulkLength => "unauthenticated bulk length",
             // Never reached: the callers format these two themselves.
             ProtocolError::ExpectedDollar(_) | ProtocolError::InvalidFrame(_) => "invalid frame",
         }

@@ -104,11 +104,18 @@ pub struct RequestParser {
     scanned: usize,
     /// A NUL byte was found before the current line's end: like Redis, never see that line end.
     blocked: bool,
+    /// The client has not authenticated on a server that requires it.
+    auth_required: bool,
 }
 
 /// Redis grows `argv` as arguments arrive rather than trusting the announced count; this is the
 /// most capacity reserved up front, so a huge `*count` costs nothing until data follows.
 const MAX_PREALLOCATED_ARGS: usize = 1024;
+
+/// Largest array count and bulk length Redis accepts before a client has authenticated, so an
+/// anonymous peer cannot make the server buffer much.
+const UNAUTHENTICATED_MAX_MULTIBULK: i64 = 10;
+const UNAUTHENTICATED_MAX_BULK: usize = 16 * 1024;
 
 impl RequestParser {
     /// A parser enforcing `limits`.
@@ -122,6 +129,14 @@ impl RequestParser {
     /// The limits this parser enforces.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Tells the parser whether the client still has to authenticate (the server has a password
+    /// and the client has not sent a successful `AUTH`/`HELLO ... AUTH`). While it does, as in
+    /// Redis, an array count over 10 is [`ProtocolError::UnauthenticatedMultibulkLength`] and a
+    /// bulk length over 16384 is [`ProtocolError::UnauthenticatedBulkLength`]. Off by default.
+    pub fn set_auth_required(&mut self, required: bool) {
+        self.auth_required = required;
     }
 
     /// Whether the parser holds part of a request (a partial array, or a bulk header awaiting
@@ -167,6 +182,9 @@ impl RequestParser {
         let count = parse_i64_strict(&buf[1..cr])
             .filter(|&n| n <= 0 || n as u64 <= self.limits.max_multibulk_len as u64)
             .ok_or(ProtocolError::InvalidMultibulkLength)?;
+        if self.auth_required && count > UNAUTHENTICATED_MAX_MULTIBULK {
+            return Err(ProtocolError::UnauthenticatedMultibulkLength);
+        }
         buf.advance(cr + 2);
         self.scanned = 0;
         if count > 0 {
@@ -199,6 +217,9 @@ impl RequestParser {
                         .filter(|&n| n >= 0 && n as u64 <= self.limits.max_bulk_len as u64)
                         .ok_or(ProtocolError::InvalidBulkLength)?
                         as usize;
+                    if self.auth_required && len > UNAUTHENTICATED_MAX_BULK {
+                        return Err(ProtocolError::UnauthenticatedBulkLength);
+                    }
                     buf.advance(cr + 2);
                     self.scanned = 0;
                     self.bulk_len = Some(len);
@@ -240,7 +261,11 @@ impl RequestParser {
             i += 1;
         }
         // The `\r` and the unchecked byte after it must both be there.
-        if rest.get(i) != Some(&b'\r') || i + 1 >= rest.len() || len > self.limits.max_bulk_len {
+        if rest.get(i) != Some(&b'\r')
+            || i + 1 >= rest.len()
+            || len > self.limits.max_bulk_len
+            || (self.auth_required && len > UNAUTHENTICATED_MAX_BULK)
+        {
             return None;
         }
         Some((len, 1 + i + 2))

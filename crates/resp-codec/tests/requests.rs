@@ -352,3 +352,34 @@ fn expected_dollar_reply_bytes_are_exact() {
         "ERR Protocol error: invalid frame: bad length"
     );
 }
+
+/// Checked against redis-server 7.0.15 with `requirepass` set, before AUTH.
+#[test]
+fn unauthenticated_limits() {
+    let run = |input: &[u8]| {
+        let mut parser = RequestParser::default();
+        parser.set_auth_required(true);
+        let mut buf = BytesMut::from(input);
+        parser.parse(&mut buf).map(|r| r.map(|r| r.len()))
+    };
+    assert_eq!(
+        run(b"*11\r\n").unwrap_err().reply_text(),
+        "ERR Protocol error: unauthenticated multibulk length"
+    );
+    assert_eq!(run(b"*10\r\n"), Ok(None));
+    assert_eq!(
+        run(b"*2\r\n$4\r\nECHO\r\n$16385\r\n")
+            .unwrap_err()
+            .reply_text(),
+        "ERR Protocol error: unauthenticated bulk length"
+    );
+    assert_eq!(run(b"*2\r\n$4\r\nECHO\r\n$16384\r\n"), Ok(None));
+    // Invalid lengths stay invalid: that check comes first.
+    assert_eq!(run(b"*1\r\n$-1\r\n"), Err(ProtocolError::InvalidBulkLength));
+    // Once authenticated, the normal limits apply.
+    let mut parser = RequestParser::default();
+    parser.set_auth_required(true);
+    parser.set_auth_required(false);
+    let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+    assert_eq!(parser.parse(&mut buf), Ok(None));
+}
