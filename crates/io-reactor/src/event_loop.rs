@@ -187,11 +187,17 @@ impl EventLoop {
                 self.mark_dirty(slot);
             }
         }
-        for slot in std::mem::take(&mut self.resume) {
+        // The lists are taken and handed back (cleared) so their capacity is reused every pass.
+        let mut resume = std::mem::take(&mut self.resume);
+        for &slot in &resume {
             if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
                 conn.stalled = false;
                 self.parse(slot);
             }
+        }
+        resume.clear();
+        if self.resume.is_empty() {
+            self.resume = resume;
         }
         self.send_batches();
         self.write_dirty();
@@ -697,7 +703,8 @@ impl EventLoop {
     /// Writes every connection with output once, then updates interests and closes finished
     /// connections.
     fn write_dirty(&mut self) {
-        for slot in std::mem::take(&mut self.dirty) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for slot in dirty.drain(..) {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
@@ -756,6 +763,9 @@ impl EventLoop {
                 }
                 conn.interest = want;
             }
+        }
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
         }
     }
 }
