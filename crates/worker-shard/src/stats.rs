@@ -182,8 +182,9 @@ impl ShardStats {
                 continue;
             };
             let l = std::mem::take(local);
+            local.nanos = l.nanos % 1000;
             add(&c.calls, l.calls);
-            add(&c.usec, l.usec);
+            add(&c.usec, l.nanos / 1000);
             add(&c.rejected_calls, l.rejected);
             add(&c.failed_calls, l.failed);
         }
