@@ -84,6 +84,8 @@ pub(crate) struct Conn {
     pub(crate) held: bool,
     /// Close once every pending reply is written (QUIT, protocol error, EOF, kill, shutdown).
     pub(crate) closing: bool,
+    /// The peer closed its side: nothing more to read, but commands already buffered still run.
+    pub(crate) eof: bool,
     /// The last write did not take everything: wait for writability.
     pub(crate) want_write: bool,
     /// Interest currently registered with the poller: (readable, writable).

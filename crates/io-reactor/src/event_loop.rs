@@ -193,6 +193,7 @@ impl EventLoop {
             if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
                 conn.stalled = false;
                 self.parse(slot);
+                self.finish_eof(slot);
             }
         }
         resume.clear();
@@ -300,6 +301,7 @@ impl EventLoop {
             },
             held: false,
             closing: false,
+            eof: false,
             want_write: false,
             interest: (true, false),
             dirty: false,
@@ -383,7 +385,7 @@ impl EventLoop {
         let mut budget = READ_BUDGET;
         let mut eof = false;
         let mut failed = false;
-        while budget > 0 && !conn.closing {
+        while budget > 0 && !conn.closing && !conn.eof {
             if (conn.held || conn.stalled) && conn.rbuf.len() >= HELD_INPUT_CAP {
                 break;
             }
@@ -421,7 +423,20 @@ impl EventLoop {
         }
         self.parse(slot);
         if eof && let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
-            // The peer will send nothing more; answer what it sent, then close.
+            conn.eof = true;
+            self.finish_eof(slot);
+        }
+    }
+
+    /// After the peer stopped sending: once every complete command it sent has been parsed
+    /// (parsing may be paused by a barrier or backpressure), answer them, then close.
+    fn finish_eof(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut)
+            && conn.eof
+            && !conn.stalled
+            && !conn.held
+        {
+            // What is left is an incomplete command that can never complete.
             conn.closing = true;
             conn.rbuf.clear();
             self.mark_dirty(slot);
@@ -747,7 +762,7 @@ impl EventLoop {
             if conn.stalled && !blocked {
                 self.resume.push(slot);
             }
-            let read = !conn.closing && !blocked;
+            let read = !conn.closing && !conn.eof && !blocked;
             let want = (read, conn.want_write);
             if want != conn.interest {
                 let ev = Event::new(slot, want.0, want.1);

@@ -716,3 +716,55 @@ fn large_bulk_strings_in_and_out() {
     );
     assert_closed(&mut c);
 }
+
+#[test]
+fn random_garbage_never_takes_a_loop_down() {
+    let server = Server::start(2, 2);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let alphabet = b"*$+-:\r\n 0123456789abcdefgGETSETPINGCLIENTHELLO\"'\\";
+    for _ in 0..40 {
+        let mut c = server.connect();
+        let len = 1 + (next() % 2000) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        // The server may close the connection part way (protocol error); that is fine.
+        let _ = c.write_all(&bytes);
+        let _ = c.write_all(b"\r\nQUIT\r\n");
+        let mut sink = Vec::new();
+        let _ = c.read_to_end(&mut sink);
+    }
+    let mut c = server.connect();
+    send_expect(&mut c, "PING\r\n", "+PONG\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.pool().client_count() != 1 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(server.pool().client_count(), 1);
+}
+
+#[test]
+fn a_half_closed_client_gets_every_reply_even_past_backpressure() {
+    let server = Server::start(1, 2);
+    let mut c = server.connect();
+    send_expect(&mut c, "SET k v\r\n", "+OK\r\n");
+    // More commands than a connection may have in flight, so parsing pauses part way, and
+    // must resume after the client has stopped sending.
+    let n = 100_000;
+    let mut writer = c.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        writer.write_all("GET k\r\n".repeat(n).as_bytes()).unwrap();
+        writer.write_all(b"PING\r\n").unwrap();
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let expected = "$1\r\nv\r\n".repeat(n) + "+PONG\r\n";
+    assert!(read_n(&mut c, expected.len()) == expected.as_bytes());
+    sender.join().unwrap();
+    assert_closed(&mut c);
+}
