@@ -332,7 +332,7 @@ pub(crate) fn svg(
             "ops_per_sec",
             "throughput (ops/s, median, whiskers min–max)",
         ),
-        ("p99_us", "p99 latency (µs)"),
+        ("p99_us", "p99 latency (µs, log scale)"),
     ]
     .into_iter()
     .enumerate()
@@ -343,18 +343,32 @@ pub(crate) fn svg(
             .filter_map(|s| s.figures.get(key).map(|st| st.max))
             .fold(0.0_f64, f64::max)
             .max(1.0);
-        let scale = |v: f64| panel_h * v / max;
+        // Latencies span from tens of µs (pipeline 1) to tens of ms (1,000 connections), so
+        // that panel is logarithmic, from 10 µs up; throughput is linear from zero.
         let _ = writeln!(
             out,
             r#"<text x="{left}" y="{}" font-weight="bold">{label}</text>"#,
             y0 + 4.0
         );
-        for t in 0..=4 {
-            let v = max * t as f64 / 4.0;
+        let log = key == "p99_us";
+        let (lo, hi) = (1.0_f64, max.log10().ceil().max(2.0));
+        let scale = |v: f64| {
+            if log {
+                panel_h * ((v.max(10.0).log10() - lo) / (hi - lo)).clamp(0.0, 1.0)
+            } else {
+                panel_h * v / max
+            }
+        };
+        let ticks: Vec<f64> = if log {
+            (1..=hi as i32).map(|e| 10f64.powi(e)).collect()
+        } else {
+            (0..=4).map(|t| max * f64::from(t) / 4.0).collect()
+        };
+        for v in ticks {
             let y = y0 + 10.0 + panel_h - scale(v);
             let _ = writeln!(
                 out,
-                r##"<line x1="{left}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{}</text>"##,
+                r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
                 left + panel_w,
                 left - 6.0,
                 y + 4.0,
