@@ -784,3 +784,16 @@ impl EventLoop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip_and_generations_wrap_within_their_bits() {
+        let tag = make_tag(MAX_SLOTS - 1, 4097, u32::MAX);
+        assert_eq!(split_tag(tag), (MAX_SLOTS - 1, 1, u32::MAX));
+        assert_eq!(split_tag(make_tag(0, 0, 0)), (0, 0, 0));
+        assert_eq!(split_tag(make_tag(7, 3, 12345)), (7, 3, 12345));
+    }
+}

@@ -135,6 +135,8 @@ fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesM
         b"select" => select(shared, state, args, out),
         b"reset" => {
             reset(shared, state);
+            // RESET turns replies back on before it answers, as in Redis.
+            state.reply_cmd = true;
             write_simple(out, b"RESET");
         }
         b"client" => crate::client::client(shared, state, args, out),

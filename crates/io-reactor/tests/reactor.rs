@@ -457,6 +457,12 @@ fn client_reply_off_and_skip_swallow_replies() {
         "CLIENT REPLY SKIP\r\nPING\r\nPING x\r\n",
         "$1\r\nx\r\n",
     );
+    // RESET turns replies back on and answers.
+    send_expect(
+        &mut c,
+        "CLIENT REPLY OFF\r\nPING\r\nRESET\r\nPING\r\n",
+        "+RESET\r\n+PONG\r\n",
+    );
 }
 
 #[test]
