@@ -278,6 +278,7 @@ impl EventLoop {
             names: std::sync::Mutex::new(ClientNames::default()),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
+            buffers: Default::default(),
         });
         lock(&shared.clients).insert(id, entry.clone());
         Stats::add(&shared.stats.connected_clients, 1);
@@ -762,6 +763,12 @@ impl EventLoop {
             if conn.stalled && !blocked {
                 self.resume.push(slot);
             }
+            let sizes = &conn.state.entry.buffers;
+            sizes.query.store(conn.rbuf.len() as u64, Ordering::Relaxed);
+            let free = conn.rbuf.capacity() - conn.rbuf.len();
+            sizes.query_free.store(free as u64, Ordering::Relaxed);
+            sizes.output.store(conn.out.len() as u64, Ordering::Relaxed);
+            sizes.writing.store(conn.want_write, Ordering::Relaxed);
             let read = !conn.closing && !conn.eof && !blocked;
             let want = (read, conn.want_write);
             if want != conn.interest {

@@ -479,11 +479,26 @@ pub(crate) fn client_line(shared: &Shared, entry: &ClientEntry, out: &mut String
         flags.push('N');
     }
     let laddr = entry.laddr.map(|a| a.to_string()).unwrap_or_default();
+    let b = &entry.buffers;
+    let (qbuf, qbuf_free) = (
+        b.query.load(Ordering::Relaxed),
+        b.query_free.load(Ordering::Relaxed),
+    );
+    // Redis splits output into a 16 KiB static buffer (`obl`) and a reply list (`oll`, `omem`).
+    let output = b.output.load(Ordering::Relaxed);
+    let obl = output.min(16 * 1024);
+    let omem = output - obl;
+    let events = if b.writing.load(Ordering::Relaxed) {
+        "rw"
+    } else {
+        "r"
+    };
     let _ = write!(
         out,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
-         multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 \
-         tot-mem=20480 events=r cmd={} user=default redir=-1 resp={}",
+         multi=-1 qbuf={qbuf} qbuf-free={qbuf_free} argv-mem=0 multi-mem=0 rbs={} rbp={qbuf} \
+         obl={obl} oll={} omem={omem} tot-mem={} events={events} cmd={} user=default redir=-1 \
+         resp={}",
         entry.id,
         entry.addr,
         laddr,
@@ -493,6 +508,9 @@ pub(crate) fn client_line(shared: &Shared, entry: &ClientEntry, out: &mut String
         idle,
         flags,
         entry.db.load(Ordering::Relaxed),
+        qbuf + qbuf_free,
+        u64::from(omem > 0),
+        qbuf + qbuf_free + output + 20 * 1024,
         entry.last_cmd(),
         entry.resp.load(Ordering::Relaxed),
     );

@@ -72,6 +72,17 @@ pub(crate) struct ClientEntry {
     pub(crate) names: Mutex<ClientNames>,
     pub(crate) no_evict: AtomicBool,
     pub(crate) no_touch: AtomicBool,
+    /// Buffer sizes for `CLIENT LIST`, published once per pass by the owning loop.
+    pub(crate) buffers: BufferSizes,
+}
+
+/// Sizes of a connection's buffers as last published by its loop.
+#[derive(Debug, Default)]
+pub(crate) struct BufferSizes {
+    pub(crate) query: AtomicU64,
+    pub(crate) query_free: AtomicU64,
+    pub(crate) output: AtomicU64,
+    pub(crate) writing: AtomicBool,
 }
 
 /// Text fields of a client, set rarely.
