@@ -88,8 +88,8 @@ impl Request {
 /// line end (Redis looks for it with `strchr`), so such a request only ends in
 /// [`ProtocolError::TooBigInlineRequest`] (or the header variants) once the limit is passed.
 ///
-/// After an error the parser's state is meaningless: the server must write
-/// `-{reply_text}\r\n` and close the connection, as Redis does.
+/// After an error the parser's state is meaningless: the server must write the error
+/// ([`ProtocolError::write_reply`]) and close the connection, as Redis does.
 #[derive(Debug, Default)]
 pub struct RequestParser {
     limits: Limits,
@@ -135,6 +135,9 @@ impl RequestParser {
     /// and the client has not sent a successful `AUTH`/`HELLO ... AUTH`). While it does, as in
     /// Redis, an array count over 10 is [`ProtocolError::UnauthenticatedMultibulkLength`] and a
     /// bulk length over 16384 is [`ProtocolError::UnauthenticatedBulkLength`]. Off by default.
+    ///
+    /// Redis runs each command before parsing the next, so a request pipelined after a
+    /// successful `AUTH` is parsed as authenticated: update this before parsing further.
     pub fn set_auth_required(&mut self, required: bool) {
         self.auth_required = required;
     }
