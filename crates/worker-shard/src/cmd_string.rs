@@ -429,7 +429,10 @@ pub(crate) fn incrbyfloat(shard: &mut Shard, db: usize, args: &[Bytes], out: &mu
     };
     let text = longdouble::format(sum);
     out.bulk(text.as_bytes());
-    d.set_keep_ttl(key, Value::Str(Str::from_bytes(text.as_bytes())), clock);
+    // Redis stores the printed sum as a plain string, never int-encoded (`OBJECT ENCODING`
+    // says embstr even for "3").
+    let data = text.into_bytes();
+    d.set_keep_ttl(key, Value::Str(Str::Bytes { data, raw: false }), clock);
 }
 
 /// # Format

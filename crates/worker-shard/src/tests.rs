@@ -825,6 +825,30 @@ fn command_table_lookup_and_metadata() {
 }
 
 #[test]
+fn encodings_follow_the_command_that_wrote_the_value() {
+    let mut shard = Shard::new(0, 1, 16);
+    // Each expectation is redis-server 7.0.15's OBJECT ENCODING after the same command.
+    for (cmd, key, want) in [
+        (&["INCRBYFLOAT", "x", "3"][..], "x", "embstr"),
+        (&["SETRANGE", "y", "0", "5"], "y", "raw"),
+        (&["GETSET", "z", "7"], "z", "int"),
+        (&["MSET", "m", "5"], "m", "int"),
+        (&["SETEX", "e", "100", "5"], "e", "int"),
+        (&["DEBUG", "POPULATE", "1", "dp"], "dp:0", "embstr"),
+        (&["SET", "big", "12345678901234567890"], "big", "embstr"),
+        (&["SET", "n", "-5"], "n", "int"),
+    ] {
+        run(&mut shard, cmd);
+        let got = run(&mut shard, &["OBJECT", "ENCODING", key]);
+        assert_eq!(
+            got,
+            format!("${}\r\n{want}\r\n", want.len()).into_bytes(),
+            "{cmd:?}"
+        );
+    }
+}
+
+#[test]
 fn lcs_refuses_tables_over_proto_max_bulk_len() {
     let mut shard = Shard::new(0, 1, 16);
     let big = "x".repeat(12_000);
@@ -1130,11 +1154,8 @@ fn worker_reclaims_expired_keys_in_the_background() {
     }));
     let batch = rx.recv_timeout(Duration::from_secs(10)).expect("replies");
     assert_eq!(batch.replies.len(), 10_000);
-    assert_eq!(
-        handle.stats().keys(0),
-        10_000,
-        "stats are published after the pass"
-    );
+    // No exact key count here: on a loaded machine the worker's own cycle may already have
+    // started reclaiming by the time the replies are read.
     // Nothing touches the keys again: only the worker's own cycle can reclaim them.
     let deadline = Instant::now() + Duration::from_secs(20);
     while handle.stats().keys(0) > 0 {
