@@ -284,9 +284,13 @@ impl EventLoop {
         Stats::add(&shared.stats.connected_clients, 1);
         Stats::add(&shared.stats.total_connections, 1);
         let authed = shared.hooks.requirepass().is_none();
+        let mut parser = RequestParser::new(shared.config.limits);
+        // Before AUTH, requests are limited as in Redis, so a stranger cannot make us buffer
+        // large requests.
+        parser.set_auth_required(!authed);
         self.conns[slot] = Some(Conn {
             stream,
-            parser: RequestParser::new(shared.config.limits),
+            parser,
             rbuf: BytesMut::new(),
             out: BytesMut::new(),
             pending: VecDeque::new(),
@@ -469,7 +473,7 @@ impl EventLoop {
                 Ok(None) => break,
                 Err(e) => {
                     let mut line = BytesMut::with_capacity(64);
-                    resp_codec::write_error(&mut line, e.reply_text().as_bytes());
+                    e.write_reply(&mut line);
                     conn.push_ready(&line, false);
                     conn.closing = true;
                     conn.rbuf.clear();
@@ -526,6 +530,9 @@ impl EventLoop {
                 conn.state.reply_cmd = false;
                 let action = local::execute(&self.shared, &mut conn.state, &req, &mut self.scratch);
                 let discard = discard && !conn.state.reply_cmd;
+                // AUTH, HELLO and RESET change authentication; the next request is parsed with
+                // the matching limits.
+                conn.parser.set_auth_required(!conn.state.authed);
                 conn.push_ready(&self.scratch, discard);
                 match action {
                     Action::Continue => {}

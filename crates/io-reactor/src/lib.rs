@@ -38,7 +38,8 @@
 //! buffer. Coordinators whose `is_barrier()` is true hold the connection's later commands until
 //! they complete.
 //!
-//! Limits: a request is bounded by the codec's [`resp_codec::Limits`]; a connection stops being
+//! Limits: a request is bounded by the codec's [`resp_codec::Limits`] (and by Redis's pre-AUTH
+//! limits while a password is required and not yet given); a connection stops being
 //! read while its unsent output exceeds 8 MiB or it has 65,536 replies in flight (backpressure
 //! rather than a disconnect: a single reply may still be larger). Protocol errors are answered
 //! with Redis's error after the replies already due, then the connection closes. `DEBUG SLEEP`

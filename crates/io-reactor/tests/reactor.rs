@@ -387,7 +387,33 @@ fn requirepass_gates_everything_but_auth_hello_quit_reset() {
     send_expect(&mut c, "PING\r\n", "-NOAUTH Authentication required.\r\n");
     send_expect(&mut c, "AUTH default sec\r\n", "+OK\r\n");
     send_expect(&mut c, "PING\r\n", "+PONG\r\n");
-    let _ = &server.hooks;
+    // Once authenticated, requests may be large again, even pipelined right after AUTH.
+    let big = "x".repeat(20_000);
+    send_expect(
+        &mut c,
+        &format!("RESET\r\nAUTH sec\r\n{}", cmd(&["ECHO", &big])),
+        &format!("+RESET\r\n+OK\r\n{}", bulk(&big)),
+    );
+
+    // Before AUTH, Redis limits request sizes; over them is a protocol error.
+    let mut stranger = server.connect();
+    stranger.write_all(b"*11\r\n").unwrap();
+    let expect = "-ERR Protocol error: unauthenticated multibulk length\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut stranger, expect.len())),
+        expect
+    );
+    assert_closed(&mut stranger);
+    let mut stranger = server.connect();
+    stranger
+        .write_all(b"*2\r\n$4\r\nECHO\r\n$16385\r\n")
+        .unwrap();
+    let expect = "-ERR Protocol error: unauthenticated bulk length\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&read_n(&mut stranger, expect.len())),
+        expect
+    );
+    assert_closed(&mut stranger);
 }
 
 #[test]
