@@ -505,7 +505,7 @@ pub(crate) fn object(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
     };
     match sub.as_slice() {
         b"encoding" => out.bulk(e.value.encoding().as_bytes()),
-        b"idletime" => out.int(clock.secs.saturating_sub(e.atime()) as i64),
+        b"idletime" => out.int(e.idle_secs(clock) as i64),
         b"refcount" => match &e.value {
             Value::Str(Str::Int(n)) if (0..SHARED_INTEGERS).contains(n) => out.int(i32::MAX as i64),
             _ => out.int(1),

@@ -187,7 +187,7 @@ pub(crate) struct Entry {
     pub(crate) value: Value,
     /// Absolute unix time in milliseconds when the key expires, or [`NO_EXPIRE`].
     expire_at: i64,
-    /// Last access, in seconds since the shard started (`OBJECT IDLETIME`).
+    /// Last access, in [`Clock::ticks`] (`OBJECT IDLETIME`).
     atime: u32,
 }
 
@@ -197,9 +197,9 @@ impl Entry {
         (self.expire_at != NO_EXPIRE).then_some(self.expire_at)
     }
 
-    /// Seconds since the shard started at the key's last access.
-    pub(crate) fn atime(&self) -> u32 {
-        self.atime
+    /// Seconds since the last access (`OBJECT IDLETIME`), given the current clock.
+    pub(crate) fn idle_secs(&self, clock: Clock) -> u32 {
+        clock.ticks.saturating_sub(self.atime) / 10
     }
 
     fn is_expired(&self, now: i64) -> bool {
@@ -241,8 +241,9 @@ pub(crate) struct Db {
 pub(crate) struct Clock {
     /// Unix time in milliseconds.
     pub(crate) now_ms: i64,
-    /// Seconds since the shard started.
-    pub(crate) secs: u32,
+    /// Tenths of a second since the shard started: access times need no more, and a `u32`
+    /// of them lasts 13 years.
+    pub(crate) ticks: u32,
 }
 
 impl Db {
@@ -317,7 +318,7 @@ impl Db {
             EntryRef::Occupied(o) => {
                 let e = o.into_mut();
                 if touch {
-                    e.atime = clock.secs;
+                    e.atime = clock.ticks;
                 }
                 Some(e)
             }
@@ -346,7 +347,7 @@ impl Db {
         let entry = Entry {
             value,
             expire_at: expire_at.unwrap_or(NO_EXPIRE),
-            atime: clock.secs,
+            atime: clock.ticks,
         };
         let new_mem = key.len() + ENTRY_OVERHEAD + entry.value.mem();
         let volatile = entry.expire_at != NO_EXPIRE;

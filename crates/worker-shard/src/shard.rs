@@ -124,7 +124,10 @@ impl Shard {
             id,
             shard_count: shard_count.max(1),
             dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
-            clock: Clock { now_ms: 0, secs: 0 },
+            clock: Clock {
+                now_ms: 0,
+                ticks: 0,
+            },
             started: Instant::now(),
             last: Instant::now(),
             rng: SmallRng::from_entropy(),
@@ -144,12 +147,9 @@ impl Shard {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         self.last = Instant::now();
-        let secs = self
-            .last
-            .duration_since(self.started)
-            .as_secs()
-            .min(u32::MAX as u64) as u32;
-        self.clock = Clock { now_ms, secs };
+        let ticks =
+            (self.last.duration_since(self.started).as_millis() / 100).min(u32::MAX as u128) as u32;
+        self.clock = Clock { now_ms, ticks };
     }
 
     /// Executes one command whose keys all live here, writing its reply into `out`.

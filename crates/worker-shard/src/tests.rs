@@ -1270,3 +1270,36 @@ fn ttl_semantics_match_redis() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn object_idletime_counts_whole_seconds_since_last_access() {
+    let mut shard = Shard::new(0, 1, 16);
+    run(&mut shard, &["SET", "k", "v"]);
+    let at = |shard: &mut Shard, ticks: u32, args: &[&str]| {
+        // Advance the shard's clock by hand instead of sleeping.
+        shard.clock.ticks = ticks;
+        let mut buf = BytesMut::new();
+        shard.execute(0, &req(args), &mut Out::new(&mut buf, Protocol::Resp2));
+        buf.to_vec()
+    };
+    let set_at = shard.clock.ticks;
+    assert_eq!(
+        at(&mut shard, set_at + 9, &["OBJECT", "IDLETIME", "k"]),
+        b":0\r\n"
+    );
+    assert_eq!(
+        at(&mut shard, set_at + 25, &["OBJECT", "IDLETIME", "k"]),
+        b":2\r\n"
+    );
+    // OBJECT and TTL do not count as accesses; GET does.
+    assert_eq!(at(&mut shard, set_at + 31, &["TTL", "k"]), b":-1\r\n");
+    assert_eq!(
+        at(&mut shard, set_at + 31, &["OBJECT", "IDLETIME", "k"]),
+        b":3\r\n"
+    );
+    assert_eq!(at(&mut shard, set_at + 40, &["GET", "k"]), b"$1\r\nv\r\n");
+    assert_eq!(
+        at(&mut shard, set_at + 45, &["OBJECT", "IDLETIME", "k"]),
+        b":0\r\n"
+    );
+}
