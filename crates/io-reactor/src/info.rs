@@ -2,7 +2,6 @@
 //! counters, the shards' statistics and the server's configuration.
 use std::fmt::Display;
 use std::io::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -128,10 +127,9 @@ fn cpu_seconds() -> (f64, f64) {
 /// `instantaneous_ops_per_sec`: commands per second since the previous `INFO` that was at least
 /// 100 ms ago (Redis samples every 100 ms; sampling on demand keeps the loops free of timers).
 fn ops_per_sec(shared: &Shared) -> u64 {
-    static SAMPLE: Mutex<Option<(Instant, u64, u64)>> = Mutex::new(None);
     let now = Instant::now();
     let total = Stats::load(&shared.stats.total_commands);
-    let mut sample = lock(&SAMPLE);
+    let mut sample = lock(&shared.ops_sample);
     match *sample {
         Some((at, count, rate)) => {
             let secs = now.duration_since(at).as_secs_f64();

@@ -175,6 +175,7 @@ impl IoPool {
             started: Instant::now(),
             started_unix: shared::unix_now().0,
             shutting_down: AtomicBool::new(false),
+            ops_sample: Mutex::new(None),
             memory_peak: AtomicU64::new(0),
             command_stats: Default::default(),
         });

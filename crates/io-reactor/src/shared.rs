@@ -183,6 +183,8 @@ pub(crate) struct Shared {
     pub(crate) started: Instant,
     pub(crate) started_unix: u64,
     pub(crate) shutting_down: AtomicBool,
+    /// The last `instantaneous_ops_per_sec` sample: when, the command count then, the rate.
+    pub(crate) ops_sample: Mutex<Option<(Instant, u64, u64)>>,
     /// Highest `used_memory` `INFO memory` has reported.
     pub(crate) memory_peak: AtomicU64,
     /// Local and spread commands, for `INFO commandstats`.
