@@ -431,3 +431,81 @@ fn client_no_evict_setinfo_no_touch() {
     let pong: String = redis::cmd("PING").query(&mut client).unwrap();
     assert_reply!(pong, "PONG");
 }
+
+#[test]
+fn resp3_reply_types() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    c.cmd(&["HELLO", "3"]);
+    assert_reply!(c.cmd(&["SET", "a", "1"]), OK);
+    // Nulls inside arrays and in place of bulk strings are `_` in RESP3.
+    assert_reply!(c.cmd(&["MGET", "a", "nope"]), b"*2\r\n$1\r\n1\r\n_\r\n");
+    assert_reply!(c.cmd(&["SET", "k", "v", "GET"]), b"_\r\n");
+    assert_reply!(c.cmd(&["GETEX", "nope"]), b"_\r\n");
+    assert_reply!(c.cmd(&["OBJECT", "ENCODING", "nope"]), b"_\r\n");
+    assert_reply!(c.cmd(&["COMMAND", "INFO", "nope"]), b"*1\r\n_\r\n");
+    // Maps for CONFIG GET and COMMAND DOCS, even when empty.
+    assert_reply!(c.cmd(&["CONFIG", "GET", "nope"]), b"%0\r\n");
+    assert_reply!(c.cmd(&["COMMAND", "DOCS", "nope"]), b"%0\r\n");
+    // INFO and CLIENT LIST are verbatim strings of format txt.
+    assert_reply!(
+        c.cmd(&["INFO", "keyspace"]),
+        b"=48\r\ntxt:# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n\r\n"
+    );
+    assert_reply!(
+        c.cmd(&["CLIENT", "LIST", "ID", "999999"]),
+        b"=4\r\ntxt:\r\n"
+    );
+    // Integers, simple strings and errors are unchanged.
+    assert_reply!(c.cmd(&["EXISTS", "a"]), int(1));
+    assert_reply!(c.cmd(&["TYPE", "a"]), b"+string\r\n");
+    assert_reply!(
+        c.cmd(&["INCR", "k"]),
+        err("ERR value is not an integer or out of range")
+    );
+    // INCRBYFLOAT still answers a bulk string, not a RESP3 double.
+    assert_reply!(c.cmd(&["INCRBYFLOAT", "f", "1.5"]), bulk("1.5"));
+}
+
+#[test]
+fn protocol_switch_inside_a_pipeline() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    // Each reply is encoded in the protocol in force when its command ran, even though all
+    // of them arrive in one read.
+    let mut input = Vec::new();
+    for cmd in [
+        &["GET", "nope"][..],
+        &["HELLO", "3"],
+        &["GET", "nope"],
+        &["MGET", "nope"],
+        &["HELLO", "2"],
+        &["GET", "nope"],
+        &["MGET", "nope"],
+    ] {
+        input.extend(encode_command(cmd));
+    }
+    c.send(&input);
+    assert_reply!(c.read_reply(), NIL);
+    assert!(c.read_reply().starts_with(b"%7\r\n"));
+    assert_reply!(c.read_reply(), b"_\r\n");
+    assert_reply!(c.read_reply(), b"*1\r\n_\r\n");
+    assert!(c.read_reply().starts_with(b"*14\r\n"));
+    assert_reply!(c.read_reply(), NIL);
+    assert_reply!(c.read_reply(), b"*1\r\n$-1\r\n");
+}
+
+#[test]
+fn quit_inside_a_pipeline_drops_what_follows() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    c.send(b"*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\nQUIT\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n");
+    assert_reply!(c.read_reply(), b"+PONG\r\n");
+    assert_reply!(c.read_reply(), OK);
+    assert_reply!(c.read_reply(), OK);
+    c.expect_closed();
+    let mut other = server.conn();
+    assert_reply!(other.cmd(&["EXISTS", "a"]), int(1));
+    // Commands after QUIT are never executed.
+    assert_reply!(other.cmd(&["EXISTS", "b"]), int(0));
+}

@@ -97,3 +97,44 @@ fn pipeline_split_at_odd_boundaries() {
         assert!(got == expected, "replies differ for chunk size {chunk}");
     }
 }
+
+#[test]
+fn select_inside_a_pipeline_applies_in_order() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    // The database switch must apply between the commands around it, even when those go to
+    // different shards and all arrive in one read.
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..200 {
+        let db = (i % 3).to_string();
+        input.extend(encode_command(&["SELECT", &db]));
+        expected.extend_from_slice(OK);
+        input.extend(encode_command(&["SET", &format!("k{i}"), &db]));
+        expected.extend_from_slice(OK);
+    }
+    for i in 0..200 {
+        let db = (i % 3).to_string();
+        input.extend(encode_command(&["SELECT", &db]));
+        expected.extend_from_slice(OK);
+        input.extend(encode_command(&["GET", &format!("k{i}")]));
+        expected.extend(bulk(&db));
+        input.extend(encode_command(&["SELECT", &((i + 1) % 3).to_string()]));
+        expected.extend_from_slice(OK);
+        input.extend(encode_command(&["EXISTS", &format!("k{i}")]));
+        expected.extend(int(0));
+    }
+    c.send(&input);
+    let mut got = Vec::new();
+    for _ in 0..200 * 2 + 200 * 4 {
+        got.extend(c.read_reply());
+    }
+    assert_reply!(got, expected);
+    for db in 0..3 {
+        c.cmd(&["SELECT", &db.to_string()]);
+        assert_reply!(c.cmd(&["DBSIZE"]), int(if db < 2 { 67 } else { 66 }));
+    }
+}

@@ -147,6 +147,13 @@ impl TestServer {
                         };
                         let mut conn = server.conn();
                         assert_eq!(conn.cmd(&["FLUSHALL"]), b"+OK\r\n");
+                        // Connections left by earlier tests (closed, but perhaps not yet
+                        // reaped) would show up in CLIENT LIST and connected_clients.
+                        conn.cmd(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+                        poll_until(|| {
+                            let list = bulk_payload(&conn.cmd(&["CLIENT", "LIST"]));
+                            (list.iter().filter(|&&b| b == b'\n').count() == 1).then_some(())
+                        });
                         server
                     }
                     _ => spawn_redis(options),
@@ -524,6 +531,28 @@ pub fn escape(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
 
+/// Describes how `got` differs from `want`: both in full when short, otherwise the lengths
+/// and a window around the first differing byte.
+pub fn describe_mismatch(got: &[u8], want: &[u8]) -> String {
+    if got.len() + want.len() <= 400 {
+        return format!("  got: {}\n want: {}", escape(got), escape(want));
+    }
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    let from = at.saturating_sub(80);
+    let window = |b: &[u8]| escape(&b[from.min(b.len())..(at + 80).min(b.len())]);
+    format!(
+        "  lengths: got {} want {}; first difference at byte {at}\n  got[{from}..]: {}\n want[{from}..]: {}",
+        got.len(),
+        want.len(),
+        window(got),
+        window(want)
+    )
+}
+
 /// Asserts that two byte strings (replies, usually) are equal, printing both escaped.
 ///
 /// ```
@@ -541,10 +570,9 @@ macro_rules! assert_reply {
         let want: &[u8] = ::core::convert::AsRef::<[u8]>::as_ref(want);
         if got != want {
             panic!(
-                "reply mismatch {}\n  got: {}\n want: {}",
+                "reply mismatch {}\n{}",
                 format_args!($($msg)+),
-                $crate::escape(got),
-                $crate::escape(want)
+                $crate::describe_mismatch(got, want)
             );
         }
     }};
