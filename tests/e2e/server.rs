@@ -242,20 +242,6 @@ fn config_get_and_set() {
     );
     // Unknown parameters are simply absent.
     assert_reply!(c.cmd(&["CONFIG", "GET", "nosuchparam"]), b"*0\r\n");
-    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "1mb"]), OK);
-    // Memory values are normalised to bytes.
-    assert_reply!(
-        c.cmd(&["CONFIG", "GET", "maxmemory"]),
-        bulk_array(&["maxmemory", "1048576"])
-    );
-    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), OK);
-    assert_reply!(
-        c.cmd(&["CONFIG", "SET", "maxmemory", "abc"]),
-        err(
-            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must \
-             be a memory value"
-        )
-    );
     assert_reply!(
         c.cmd(&["CONFIG", "SET", "foo", "bar"]),
         err("ERR Unknown option or number of arguments for CONFIG SET - 'foo'")
@@ -274,6 +260,51 @@ fn config_get_and_set() {
     let names: Vec<&[u8]> = pairs.iter().step_by(2).map(|v| v.as_slice()).collect();
     assert!(names.contains(&&b"maxmemory"[..]));
     assert!(names.contains(&&b"maxmemory-policy"[..]));
+
+    // requirepass applies at once to new connections; the current one stays authenticated.
+    assert_reply!(c.cmd(&["CONFIG", "SET", "requirepass", "pw"]), OK);
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "requirepass"]),
+        bulk_array(&["requirepass", "pw"])
+    );
+    let mut other = server.conn();
+    assert_reply!(
+        other.cmd(&["GET", "k"]),
+        err("NOAUTH Authentication required.")
+    );
+    assert_reply!(other.cmd(&["AUTH", "pw"]), OK);
+    assert_reply!(c.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(c.cmd(&["CONFIG", "SET", "requirepass", ""]), OK);
+    assert_reply!(server.conn().cmd(&["GET", "k"]), NIL);
+
+    // hz is a live setting in Redis.
+    assert_reply!(c.cmd(&["CONFIG", "SET", "hz", "20"]), OK);
+    assert_reply!(c.cmd(&["CONFIG", "GET", "hz"]), bulk_array(&["hz", "20"]));
+    // Parameter names are case-insensitive, and Redis 7.0 echoes a non-glob name as given.
+    assert_reply!(c.cmd(&["CONFIG", "GET", "HZ"]), bulk_array(&["HZ", "20"]));
+}
+
+#[test]
+fn config_set_memory_values() {
+    let server = TestServer::with(ServerOptions {
+        private: true,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    // maxmemory is mutable at run time in Redis, and memory units are normalised to bytes.
+    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "1mb"]), OK);
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "maxmemory"]),
+        bulk_array(&["maxmemory", "1048576"])
+    );
+    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), OK);
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "maxmemory", "abc"]),
+        err(
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must \
+             be a memory value"
+        )
+    );
 }
 
 /// Splits the top level of an array reply into the raw bytes of each element.
