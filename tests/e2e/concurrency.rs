@@ -138,3 +138,103 @@ fn mget_mset_span_every_shard() {
         assert!(v.ends_with(b"r19"), "{}", String::from_utf8_lossy(&v));
     }
 }
+
+/// Two keys that a server with `workers` shards places on different shards.
+fn pair_on_different_shards(prefix: &str, workers: usize) -> (String, String) {
+    let first = format!("{prefix}:x");
+    let home = shard_for(first.as_bytes(), workers);
+    let second = (0..)
+        .map(|i| format!("{prefix}:y{i}"))
+        .find(|k| shard_for(k.as_bytes(), workers) != home)
+        .unwrap();
+    (first, second)
+}
+
+#[test]
+fn mset_is_atomic_across_shards() {
+    let workers = 4;
+    let server = TestServer::with(ServerOptions {
+        workers,
+        ..ServerOptions::default()
+    });
+    let (x, y) = pair_on_different_shards("atomic", workers);
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["MSET", &x, "init", &y, "init"]), OK);
+    let addr = server.addr();
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (x, y) = (x.clone(), y.clone());
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                for n in 0..300 {
+                    let v = format!("w{w}n{n}");
+                    assert_reply!(c.cmd(&["MSET", &x, &v, &y, &v]), OK);
+                }
+            })
+        })
+        .collect();
+    // The MSET documentation promises that no client ever sees some of the keys updated and
+    // others not: every MGET must show one writer's step on both keys.
+    let mut reads = 0;
+    while writers.iter().any(|w| !w.is_finished()) || reads < 100 {
+        let values = bulk_items(&c.cmd(&["MGET", &x, &y]));
+        assert_eq!(
+            values[0],
+            values[1],
+            "MGET saw a half-applied MSET: {:?}",
+            values
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect::<Vec<_>>()
+        );
+        reads += 1;
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+}
+
+#[test]
+fn msetnx_is_all_or_nothing_across_shards() {
+    let workers = 4;
+    let server = TestServer::with(ServerOptions {
+        workers,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    let (x, y) = pair_on_different_shards("nx", workers);
+    // An existing key on one shard blocks the write on the other.
+    assert_reply!(c.cmd(&["SET", &y, "old"]), OK);
+    assert_reply!(c.cmd(&["MSETNX", &x, "1", &y, "1"]), int(0));
+    assert_reply!(c.cmd(&["EXISTS", &x]), int(0));
+    assert_reply!(c.cmd(&["DEL", &y]), int(1));
+
+    // Two clients race MSETNX over the same two keys, round after round: exactly one wins
+    // each round, and both keys hold the winner's value.
+    let addr = server.addr();
+    for round in 0..50 {
+        let (kx, ky) = (format!("{x}{round}"), format!("{y}{round}"));
+        let racers: Vec<_> = (0..2)
+            .map(|r| {
+                let (kx, ky) = (kx.clone(), ky.clone());
+                thread::spawn(move || {
+                    let mut c = RawConn::connect(addr);
+                    let v = format!("r{r}");
+                    (as_int(&c.cmd(&["MSETNX", &kx, &v, &ky, &v])), v)
+                })
+            })
+            .collect();
+        let results: Vec<(i64, String)> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+        let winners: Vec<&String> = results
+            .iter()
+            .filter(|(won, _)| *won == 1)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        assert_reply!(
+            c.cmd(&["MGET", &kx, &ky]),
+            bulk_array(&[winners[0], winners[0]]),
+            "round {round}"
+        );
+    }
+}

@@ -146,6 +146,16 @@ fn auth_with_requirepass() {
              the RESP protocol version at the same time"
         )
     );
+    // Unknown commands and wrong arity are reported before authentication is checked.
+    assert_reply!(
+        c.cmd(&["FOO"]),
+        err("ERR unknown command 'FOO', with args beginning with: ")
+    );
+    assert_reply!(
+        c.cmd(&["GET"]),
+        err("ERR wrong number of arguments for 'get' command")
+    );
+    assert_reply!(c.cmd(&["SELECT", "1"]), err(NOAUTH));
     assert_reply!(c.cmd(&["AUTH", "wrong"]), err(WRONGPASS));
     assert_reply!(c.cmd(&["AUTH", "default", "wrong"]), err(WRONGPASS));
     assert_reply!(
