@@ -45,13 +45,10 @@ fn main() -> anyhow::Result<()> {
 fn rerun_optimized() -> anyhow::Result<()> {
     use anyhow::Context as _;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("xtask lives in the workspace root")?;
     let status = std::process::Command::new(cargo)
         .args(["run", "--quiet", "--release", "--package", "xtask", "--"])
         .args(std::env::args_os().skip(1))
-        .current_dir(root)
+        // Same working directory, so relative paths in the arguments mean the same.
         .status()
         .context("running the optimized xtask")?;
     std::process::exit(status.code().unwrap_or(1));

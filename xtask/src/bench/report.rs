@@ -330,7 +330,7 @@ pub(crate) fn svg(
     for (p, (key, label)) in [
         (
             "ops_per_sec",
-            "throughput (ops/s, median, whiskers min–max)",
+            "throughput (ops/s; memory: load rate), median, whiskers min–max",
         ),
         ("p99_us", "p99 latency (µs, log scale)"),
     ]
