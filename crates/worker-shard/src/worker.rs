@@ -246,6 +246,11 @@ impl Worker {
                     if ok.is_err() {
                         // A bug in a command must not kill the shard: drop the partial reply
                         // and answer with an error instead.
+                        tracing::error!(
+                            shard = shard.id,
+                            command = %String::from_utf8_lossy(req.name()),
+                            "command panicked"
+                        );
                         pending.buf.truncate(start);
                         resp_codec::write_error(&mut pending.buf, b"ERR internal error");
                     }
@@ -253,9 +258,10 @@ impl Worker {
                 }
                 OpKind::Part(part) => {
                     let reply = catch_unwind(AssertUnwindSafe(|| shard.execute_part(op.db, part)));
-                    ReplyBody::Part(
-                        reply.unwrap_or_else(|_| PartReply::error("ERR internal error")),
-                    )
+                    ReplyBody::Part(reply.unwrap_or_else(|_| {
+                        tracing::error!(shard = shard.id, "part panicked");
+                        PartReply::error("ERR internal error")
+                    }))
                 }
             };
             pending.replies.push(Reply { tag: op.tag, body });
