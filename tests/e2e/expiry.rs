@@ -32,6 +32,11 @@ fn lazy_expiry_hides_expired_keys() {
     poll_until(|| (c.cmd(&["EXISTS", "a", "b"]) == int(0)).then_some(()));
     assert_reply!(c.cmd(&["MGET", "a", "b"]), b"*2\r\n$-1\r\n$-1\r\n");
     assert_reply!(c.cmd(&["STRLEN", "a"]), int(0));
+    assert_reply!(c.cmd(&["TYPE", "a"]), b"+none\r\n");
+    assert_reply!(c.cmd(&["RENAME", "a", "z"]), err("ERR no such key"));
+    assert_reply!(c.cmd(&["COPY", "a", "z"]), int(0));
+    assert_reply!(c.cmd(&["GETDEL", "a"]), NIL);
+    assert_reply!(c.cmd(&["DBSIZE"]), int(2));
     assert_reply!(c.cmd(&["INCR", "a"]), int(1));
     assert_reply!(c.cmd(&["APPEND", "b", "x"]), int(1));
 }

@@ -46,6 +46,47 @@ fn del_unlink_exists_touch_type() {
     assert_reply!(c.cmd(&["TOUCH", "a", "b", "nope"]), int(2));
     assert_reply!(c.cmd(&["TYPE", "a"]), b"+string\r\n");
     assert_reply!(c.cmd(&["TYPE", "nope"]), b"+none\r\n");
+
+    // A key named twice is deleted once (DEL/UNLINK count removed keys) but counted twice by
+    // EXISTS and TOUCH (they count arguments).
+    assert_reply!(c.cmd(&["DEL", "a", "a"]), int(1));
+    assert_reply!(c.cmd(&["SET", "a", "1"]), OK);
+    assert_reply!(c.cmd(&["UNLINK", "a", "a", "b", "b"]), int(2));
+    assert_reply!(c.cmd(&["SET", "a", "1"]), OK);
+    assert_reply!(c.cmd(&["TOUCH", "a", "a"]), int(2));
+    // MSETNX with a repeated new key succeeds and the last value wins.
+    assert_reply!(c.cmd(&["MSETNX", "n", "1", "n", "2"]), int(1));
+    assert_reply!(c.cmd(&["GET", "n"]), bulk("2"));
+}
+
+#[test]
+fn rename_is_atomic_across_shards() {
+    let workers = 4;
+    let server = TestServer::with(ServerOptions {
+        workers,
+        ..ServerOptions::default()
+    });
+    let (a, b) = keys_on_different_shards("mv", workers);
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["SET", &a, "v"]), OK);
+    let addr = server.addr();
+    let (ma, mb) = (a.clone(), b.clone());
+    let mover = std::thread::spawn(move || {
+        let mut m = RawConn::connect(addr);
+        for _ in 0..300 {
+            assert_reply!(m.cmd(&["RENAME", &ma, &mb]), OK);
+            assert_reply!(m.cmd(&["RENAME", &mb, &ma]), OK);
+        }
+    });
+    // RENAME is atomic: at every moment exactly one of the two names exists, so a multi-key
+    // EXISTS (and DBSIZE) never sees zero or two.
+    let mut reads = 0;
+    while !mover.is_finished() || reads < 100 {
+        assert_reply!(c.cmd(&["EXISTS", &a, &b]), int(1), "after {reads} reads");
+        assert_reply!(c.cmd(&["DBSIZE"]), int(1), "after {reads} reads");
+        reads += 1;
+    }
+    mover.join().unwrap();
 }
 
 #[test]

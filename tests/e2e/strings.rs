@@ -384,6 +384,12 @@ fn object_encoding() {
     // INCR turns it back into an integer.
     assert_reply!(c.cmd(&["INCR", "i"]), int(123457));
     assert_reply!(c.cmd(&["OBJECT", "ENCODING", "i"]), bulk("int"));
+    // INCRBYFLOAT and SETRANGE results are strings, never int-encoded.
+    assert_reply!(c.cmd(&["SET", "f", "5"]), OK);
+    assert_reply!(c.cmd(&["INCRBYFLOAT", "f", "1"]), bulk("6"));
+    assert_reply!(c.cmd(&["OBJECT", "ENCODING", "f"]), bulk("embstr"));
+    assert_reply!(c.cmd(&["SETRANGE", "f", "0", "9"]), int(1));
+    assert_reply!(c.cmd(&["OBJECT", "ENCODING", "f"]), bulk("raw"));
     assert_reply!(c.cmd(&["OBJECT", "ENCODING", "nope"]), NIL);
     assert_reply!(
         c.cmd(&["OBJECT", "FOO", "i"]),

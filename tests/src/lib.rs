@@ -86,7 +86,10 @@ pub struct TestServer {
 enum Inner {
     #[cfg(feature = "kvd")]
     Kvd(Option<kvd::ServerHandle>),
-    Shared(#[allow(dead_code)] MutexGuard<'static, ()>),
+    /// Holds the shared external server for this test until dropped.
+    Shared {
+        _turn: MutexGuard<'static, ()>,
+    },
     Spawned(Child),
 }
 
@@ -95,7 +98,7 @@ impl std::fmt::Debug for Inner {
         match self {
             #[cfg(feature = "kvd")]
             Inner::Kvd(_) => f.write_str("Kvd"),
-            Inner::Shared(_) => f.write_str("Shared"),
+            Inner::Shared { .. } => f.write_str("Shared"),
             Inner::Spawned(child) => write!(f, "Spawned({})", child.id()),
         }
     }
@@ -143,7 +146,7 @@ impl TestServer {
                         let server = TestServer {
                             addr,
                             options,
-                            inner: Inner::Shared(guard),
+                            inner: Inner::Shared { _turn: guard },
                         };
                         let mut conn = server.conn();
                         assert_eq!(conn.cmd(&["FLUSHALL"]), b"+OK\r\n");
@@ -219,7 +222,7 @@ impl TestServer {
                     .expect("kvd did not stop after SHUTDOWN");
                 result.expect("kvd stopped with an error");
             }
-            Inner::Shared(_) => panic!("a shared external server cannot be stopped by a test"),
+            Inner::Shared { .. } => panic!("a shared external server cannot be stopped by a test"),
             Inner::Spawned(child) => {
                 let status = poll_until(|| child.try_wait().expect("try_wait"));
                 assert!(status.success(), "redis-server exited with {status}");
@@ -238,7 +241,7 @@ impl Drop for TestServer {
                     let _ = handle.wait();
                 }
             }
-            Inner::Shared(_) => {}
+            Inner::Shared { .. } => {}
             Inner::Spawned(child) => {
                 let _ = child.kill();
                 let _ = child.wait();
