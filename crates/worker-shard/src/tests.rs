@@ -583,6 +583,27 @@ fn scan_returns_every_key_present_throughout_even_while_growing() {
 }
 
 #[test]
+fn scan_of_a_small_database_takes_one_call() {
+    let mut c = Cluster::new(1);
+    for k in ["a", "b", "c"] {
+        c.run(&["SET", k, "v"]);
+    }
+    let (cursor, mut keys) = parse_scan(&c.run(&["SCAN", "0"]));
+    keys.sort();
+    assert_eq!(
+        (cursor, keys),
+        (0, vec!["a".to_string(), "b".into(), "c".into()])
+    );
+    // Spread over shards, the walk moves on to the next shard within the same call.
+    let mut c = Cluster::new(4);
+    for k in ["a", "b", "c", "d", "e"] {
+        c.run(&["SET", k, "v"]);
+    }
+    let (cursor, keys) = parse_scan(&c.run(&["SCAN", "0"]));
+    assert_eq!((cursor, keys.len()), (0, 5));
+}
+
+#[test]
 fn scan_filters_by_match_and_type() {
     let mut c = Cluster::new(2);
     for k in ["user:1", "user:2", "item:1"] {
