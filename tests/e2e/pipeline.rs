@@ -138,3 +138,39 @@ fn select_inside_a_pipeline_applies_in_order() {
         assert_reply!(c.cmd(&["DBSIZE"]), int(if db < 2 { 67 } else { 66 }));
     }
 }
+
+#[test]
+fn redis_crate_client_pipeline() {
+    let server = TestServer::start();
+    let mut con = server.client();
+    // A typed round trip through a real client library, as applications use the server.
+    let mut pipe = redis::pipe();
+    for i in 0..1000 {
+        pipe.cmd("SET").arg(format!("rc:{i}")).arg(i).ignore();
+    }
+    pipe.cmd("MGET").arg("rc:0").arg("rc:999").arg("rc:missing");
+    pipe.cmd("INCRBY").arg("rc:5").arg(10);
+    pipe.cmd("DBSIZE");
+    let (values, incr, dbsize): (Vec<Option<i64>>, i64, i64) = pipe.query(&mut con).unwrap();
+    assert_eq!(values, vec![Some(0), Some(999), None]);
+    assert_eq!(incr, 15);
+    assert_eq!(dbsize, 1000);
+
+    let ttl: i64 = redis::cmd("TTL").arg("rc:1").query(&mut con).unwrap();
+    assert_eq!(ttl, -1);
+    let set: bool = redis::cmd("EXPIRE")
+        .arg("rc:1")
+        .arg(100)
+        .query(&mut con)
+        .unwrap();
+    assert!(set);
+    let error = redis::cmd("INCR")
+        .arg("rc:1")
+        .arg("extra")
+        .query::<i64>(&mut con)
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "An error was signalled by the server - ResponseError: wrong number of arguments for 'incr' command"
+    );
+}
