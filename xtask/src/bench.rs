@@ -216,7 +216,9 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
             args.runs
         );
     }
-    let specs = servers(&args, &root, &target)?;
+    let log_dir = out_dir.join("logs");
+    let _ = std::fs::remove_dir_all(&log_dir);
+    let specs = servers(&args, &root, &target, &log_dir)?;
     let names: Vec<String> = specs.iter().map(ServerSpec::name).collect();
     let len = RunLength {
         limit: match (args.requests, args.duration) {
@@ -230,13 +232,11 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
         threads: args.threads.max(1),
     };
     let ticks = server::clock_ticks_per_sec();
-    let log_dir = out_dir.join("logs");
     let started = Instant::now();
     let total = args.runs * specs.len() * selected.len();
     let mut samples = Vec::new();
     let mut done = 0;
     let mut failures = 0;
-    let _ = std::fs::remove_dir_all(&log_dir);
     for round in 1..=args.runs {
         for spec in &specs {
             let name = spec.name();
@@ -361,7 +361,12 @@ fn select_scenarios(args: &BenchArgs) -> Vec<Scenario> {
 }
 
 /// kvd (built, unless --no-kvd) followed by the others.
-fn servers(args: &BenchArgs, root: &Path, target: &Path) -> Result<Vec<ServerSpec>> {
+fn servers(
+    args: &BenchArgs,
+    root: &Path,
+    target: &Path,
+    log_dir: &Path,
+) -> Result<Vec<ServerSpec>> {
     let mut specs = Vec::new();
     if !args.no_kvd {
         let path = match &args.kvd {
@@ -382,7 +387,7 @@ fn servers(args: &BenchArgs, root: &Path, target: &Path) -> Result<Vec<ServerSpe
             };
             // kvd may not run yet while it is being built; say so and go on with the others
             // rather than fail the whole suite.
-            match Server::start(&spec, &std::env::temp_dir()) {
+            match Server::start(&spec, log_dir) {
                 Ok(s) => {
                     s.stop()?;
                     specs.push(spec);
