@@ -238,3 +238,40 @@ fn msetnx_is_all_or_nothing_across_shards() {
         );
     }
 }
+
+#[test]
+fn every_thread_layout_serves_the_same_replies() {
+    // (workers, io_threads, listeners): one of everything, more shards than IO threads, and
+    // more IO threads than shards.
+    for (workers, io_threads, listeners) in [(1, 1, 1), (8, 1, 1), (3, 3, 3)] {
+        let server = TestServer::with(ServerOptions {
+            workers,
+            io_threads,
+            listeners,
+            ..ServerOptions::default()
+        });
+        let layout = format!("workers={workers} io={io_threads} listeners={listeners}");
+        let mut conns: Vec<RawConn> = (0..6).map(|_| server.conn()).collect();
+        for (n, c) in conns.iter_mut().enumerate() {
+            for i in 0..20 {
+                assert_reply!(
+                    c.cmd(&["SET", &format!("l{n}:{i}"), &i.to_string()]),
+                    OK,
+                    "{layout}"
+                );
+            }
+        }
+        let c = &mut conns[0];
+        assert_reply!(c.cmd(&["DBSIZE"]), int(120), "{layout}");
+        assert_reply!(
+            c.cmd(&["MGET", "l0:1", "l5:19", "nope"]),
+            b"*3\r\n$1\r\n1\r\n$2\r\n19\r\n$-1\r\n",
+            "{layout}"
+        );
+        assert_reply!(c.cmd(&["RENAME", "l1:0", "moved"]), OK, "{layout}");
+        assert_reply!(c.cmd(&["GET", "moved"]), bulk("0"), "{layout}");
+        assert_eq!(bulk_items(&c.cmd(&["KEYS", "l3:*"])).len(), 20, "{layout}");
+        assert_reply!(c.cmd(&["FLUSHALL"]), OK, "{layout}");
+        assert_reply!(c.cmd(&["DBSIZE"]), int(0), "{layout}");
+    }
+}

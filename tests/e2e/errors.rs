@@ -128,3 +128,27 @@ fn inline_and_empty_requests() {
     c.send(b"ECHO \"a\\tb\\x41\"\r\n");
     assert_reply!(c.read_reply(), bulk("a\tbA"));
 }
+
+#[test]
+fn protocol_error_after_a_multi_shard_command() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3", "d", "4"]), OK);
+    // The MGET fans out to several shards; its reply must still come out, whole and before
+    // the protocol error that follows it in the same write.
+    let mut input = encode_command(&["MGET", "a", "b", "c", "d", "e"]);
+    input.extend_from_slice(b"*1\r\n$x\r\n");
+    c.send(&input);
+    assert_reply!(
+        c.read_reply(),
+        b"*5\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$-1\r\n"
+    );
+    assert_reply!(
+        c.read_reply(),
+        err("ERR Protocol error: invalid bulk length")
+    );
+    c.expect_closed();
+}

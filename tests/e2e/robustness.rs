@@ -99,3 +99,23 @@ fn many_connections_open_and_close() {
         (list.lines().count() == 1).then_some(())
     });
 }
+
+#[test]
+fn commands_sent_before_a_client_vanishes_still_run() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    let mut input = Vec::new();
+    for i in 0..100 {
+        input.extend(encode_command(&["SET", &format!("gone:{i}"), "v"]));
+    }
+    c.send(&input);
+    // The client hangs up without reading a single reply. Redis reads and executes everything
+    // that arrived before the end-of-file; only the replies are lost.
+    c.close();
+    let mut other = server.conn();
+    poll_until(|| (other.cmd(&["DBSIZE"]) == int(100)).then_some(()));
+    assert_reply!(other.cmd(&["GET", "gone:99"]), bulk("v"));
+}
