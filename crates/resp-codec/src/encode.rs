@@ -154,11 +154,14 @@ pub fn format_double(d: f64) -> String {
 /// removed, `-0` shown as `0`, and `inf`/`-inf` (callers reject those before storing, as Redis
 /// does with "increment would produce NaN or Infinity").
 ///
-/// Redis computes in 80-bit `long double` and prints `%.17Lf`; Rust has no such type, so this
-/// prints the shortest decimal that reads back as `value`, rounded to 17 decimals. The two agree
-/// whenever the `f64` sum is the double nearest the `long double` one and that decimal has at
-/// most 17 decimals (`10.5 + 0.1` gives `10.6` in both). They differ where binary64 rounding
-/// shows: `0.1 + 0.2` is `0.30000000000000004` here and `0.3` in Redis.
+/// Redis computes in 80-bit `long double` and prints `%.17Lf`, which Rust cannot reproduce (no
+/// such type). This prints the shortest decimal that reads back as `value`, rounded to 17
+/// decimals. It gives Redis's text for ordinary sums (`10.5 + 0.1` → `10.6`, `0 + 1e20` →
+/// `100000000000000000000`, checked on redis-server 7.0.15), and differs in two cases:
+/// where binary64 rounding shows (`0.1 + 0.2` is `0.30000000000000004` here, `0.3` in Redis),
+/// and where the result has more significant digits than a `long double` holds exactly, as
+/// Redis prints its binary noise (`0 + 123456789.123456789` is `123456789.12345678899873747`
+/// in Redis, `123456789.12345679` here; `0 + 1e30` is `1000000000000000000024696061952` there).
 ///
 /// ```
 /// use resp_codec::format_incrbyfloat;

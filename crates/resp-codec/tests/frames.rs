@@ -242,7 +242,8 @@ fn format_double_is_printf_g17() {
     }
 }
 
-/// Expected strings are what INCRBYFLOAT replies in redis-server 7.0.15 for the same sums.
+/// Expected strings are what INCRBYFLOAT replies in redis-server 7.0.15 for the same sums
+/// (`-1.25` and `inf` are the documented formatting rules; Redis refuses to store infinity).
 #[test]
 fn format_incrbyfloat_matches_redis_for_plain_sums() {
     assert_eq!(format_incrbyfloat(10.5 + 0.1), "10.6");
