@@ -154,6 +154,21 @@ fn expire_family_with_conditions() {
     assert_reply!(c.cmd(&["TTL", "r"]), int(2));
     assert_reply!(c.cmd(&["PEXPIRE", "r", "100950"]), int(1));
     assert_reply!(c.cmd(&["TTL", "r"]), int(101));
+    // Limits: an absolute time is fine up to i64::MAX milliseconds, but a relative one that
+    // overflows when added to now, or any negative overflow, is invalid.
+    assert_reply!(c.cmd(&["SET", "big", "v"]), OK);
+    assert_reply!(c.cmd(&["EXPIREAT", "big", "9223372036854775"]), int(1));
+    assert_reply!(c.cmd(&["PEXPIREAT", "big", "9223372036854775807"]), int(1));
+    assert_reply!(c.cmd(&["PEXPIRETIME", "big"]), int(i64::MAX));
+    assert_reply!(
+        c.cmd(&["EXPIRE", "big", "9223372036854775"]),
+        err("ERR invalid expire time in 'expire' command")
+    );
+    assert_reply!(
+        c.cmd(&["EXPIRE", "big", "-9223372036854775808"]),
+        err("ERR invalid expire time in 'expire' command")
+    );
+    assert_reply!(c.cmd(&["EXISTS", "big"]), int(1));
     assert_reply!(c.cmd(&["PEXPIRE", "a", "100000"]), int(1));
     let pttl = as_int(&c.cmd(&["PTTL", "a"]));
     assert!((99_000..=100_000).contains(&pttl), "{pttl}");

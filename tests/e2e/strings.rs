@@ -78,6 +78,7 @@ fn set_expiry_options() {
         err(SYNTAX)
     );
     assert_reply!(c.cmd(&["SET", "k", "v", "KEEPTTL", "EX", "1"]), err(SYNTAX));
+    assert_reply!(c.cmd(&["SET", "k", "v", "EX", "1.5"]), err(NOT_INT));
     // The failed SETs left the value alone.
     assert_reply!(c.cmd(&["GET", "k"]), bulk("v"));
 }
@@ -108,6 +109,13 @@ fn set_conditions_and_get() {
     assert_reply!(c.cmd(&["EXISTS", "nog"]), int(0));
     assert_reply!(c.cmd(&["SET", "g", "5", "GET", "EX", "100"]), bulk("4"));
     assert_reply!(c.cmd(&["TTL", "g"]), int(100));
+    assert_reply!(c.cmd(&["SET", "g", "6", "KEEPTTL", "GET"]), bulk("5"));
+    assert_reply!(c.cmd(&["TTL", "g"]), int(100));
+    // An absolute time in the past is accepted: the key is written and at once expired.
+    assert_reply!(c.cmd(&["SET", "g", "7", "EXAT", "1", "GET"]), bulk("6"));
+    assert_reply!(c.cmd(&["EXISTS", "g"]), int(0));
+    assert_reply!(c.cmd(&["SET", "p", "v", "PXAT", "1"]), OK);
+    assert_reply!(c.cmd(&["EXISTS", "p"]), int(0));
 }
 
 #[test]
@@ -307,6 +315,9 @@ fn append_strlen() {
     assert_reply!(c.cmd(&["GET", "k"]), bulk("Hello World"));
     assert_reply!(c.cmd(&["STRLEN", "k"]), int(11));
     assert_reply!(c.cmd(&["STRLEN", "nope"]), int(0));
+    // STRLEN of an integer-encoded value is the length of its decimal text.
+    assert_reply!(c.cmd(&["SET", "i", "-12345"]), OK);
+    assert_reply!(c.cmd(&["STRLEN", "i"]), int(6));
     assert_reply!(c.cmd(&["APPEND", "k", ""]), int(11));
     // APPEND to an integer value appends to its decimal text.
     assert_reply!(c.cmd(&["SET", "n", "12"]), OK);
