@@ -183,6 +183,33 @@ fn auth_with_requirepass() {
     assert_reply!(c3.cmd(&["QUIT"]), OK);
     c3.expect_closed();
 
+    // Before authentication Redis 7.0 limits requests to 10 arguments of 16 KiB each, so an
+    // unauthenticated client cannot make the server buffer much.
+    let mut big = server.conn();
+    big.send(b"*20\r\n");
+    assert_reply!(
+        big.read_reply(),
+        err("ERR Protocol error: unauthenticated multibulk length")
+    );
+    big.expect_closed();
+    let mut big = server.conn();
+    big.send(b"*2\r\n$20000\r\n");
+    assert_reply!(
+        big.read_reply(),
+        err("ERR Protocol error: unauthenticated bulk length")
+    );
+    big.expect_closed();
+    // Once authenticated, the same shapes are fine.
+    let mut authed = server.conn();
+    assert_reply!(authed.cmd(&["AUTH", "s3cret"]), OK);
+    let value = "v".repeat(20_000);
+    let mut args = vec!["MSET"];
+    for _ in 0..10 {
+        args.extend(["k", value.as_str()]);
+    }
+    assert_reply!(authed.cmd(&args), OK);
+    assert_reply!(authed.cmd(&["STRLEN", "k"]), int(20_000));
+
     // The redis crate authenticates through the URL.
     let mut client = server.client();
     let pong: String = redis::cmd("PING").query(&mut client).unwrap();

@@ -87,6 +87,8 @@ fn protocol_errors_reply_then_close() {
         "invalid bulk length",
     );
     assert_protocol_error(&server, b"*2\r\n$-1\r\n", &[], "invalid bulk length");
+    // Counts beyond i32::MAX are invalid outright.
+    assert_protocol_error(&server, b"*2147483648\r\n", &[], "invalid multibulk length");
     // Larger than proto-max-bulk-len (512 MiB).
     assert_protocol_error(&server, b"*2\r\n$536870913\r\n", &[], "invalid bulk length");
     assert_protocol_error(
