@@ -108,8 +108,9 @@ fn mget_mset_span_every_shard() {
     del.extend(keys.iter().cloned());
     assert_reply!(c.cmd(&del), int(40));
 
-    // Four clients MSET the same keys concurrently. The last write to any key is some
-    // writer's last round, so every key must end up holding an `r19` value.
+    // Four clients MSET the same keys concurrently. MSETs execute one at a time (each is
+    // atomic), so the last one executed wins on every key: all 40 keys hold the same value,
+    // and it is some writer's last round.
     let addr = server.addr();
     let writers: Vec<_> = (0..4)
         .map(|w| {
@@ -134,9 +135,15 @@ fn mget_mset_span_every_shard() {
     mget.extend(keys.iter().cloned());
     let values = bulk_items(&c.cmd(&mget));
     assert_eq!(values.len(), 40);
-    for v in values {
-        assert!(v.ends_with(b"r19"), "{}", String::from_utf8_lossy(&v));
-    }
+    let text: Vec<String> = values
+        .iter()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    assert!(text[0].ends_with("r19"), "{text:?}");
+    assert!(
+        text.iter().all(|v| *v == text[0]),
+        "MSETs interleaved: {text:?}"
+    );
 }
 
 /// Two keys that a server with `workers` shards places on different shards.
