@@ -702,6 +702,29 @@ mod tests {
     }
 
     #[test]
+    fn frame_len_agrees_with_the_codec() {
+        // Two independent readers of the same bytes: if they disagree, one of them is wrong.
+        for frame in [
+            &b"+OK\r\n"[..],
+            b"-ERR x\r\n",
+            b":-12\r\n",
+            b"$0\r\n\r\n",
+            b"$-1\r\n",
+            b"*-1\r\n",
+            b"*3\r\n$1\r\na\r\n*1\r\n:1\r\n_\r\n",
+            b"%1\r\n$1\r\nk\r\n~2\r\n#t\r\n,1.5\r\n",
+            b"=8\r\ntxt:abcd\r\n",
+            b"(123\r\n",
+        ] {
+            let (_, codec_len) = resp_codec::decode_frame(frame)
+                .expect("valid frame")
+                .expect("complete frame");
+            assert_eq!(frame_len(frame), Ok(Some(codec_len)), "{}", escape(frame));
+            assert_eq!(codec_len, frame.len());
+        }
+    }
+
+    #[test]
     fn bulk_items_splits_arrays() {
         assert_eq!(
             bulk_items(b"*2\r\n$1\r\na\r\n$0\r\n\r\n"),
