@@ -10,8 +10,18 @@
 //!   lock) and each starts with `FLUSHALL`. Tests that need a server of their own configuration
 //!   (`requirepass`, `SHUTDOWN`) get a private `redis-server` child on a free port instead.
 //!
-//! Building with `--no-default-features` drops the dependency on `kvd::Server`, which lets the
-//! suite be validated against Redis while the server is still being written.
+//! Building with `--no-default-features` drops the dependency on `kvd::Server`; without
+//! `KVD_TEST_ADDR` every test then gets its own `redis-server` child (parallel, like kvd).
+//!
+//! ```text
+//! cargo test -p kvd-tests                                      # kvd in-process (CI)
+//! KVD_TEST_ADDR=127.0.0.1:7123 cargo test -p kvd-tests         # a running Redis 7.0
+//! cargo test -p kvd-tests --no-default-features                # a redis-server per test
+//! ```
+//!
+//! Helpers: [`RawConn`] writes arbitrary bytes and reads exactly one reply frame at a time
+//! with [`REPLY_TIMEOUT`] (its reader, [`frame_len`], is independent of kvd's codec);
+//! [`assert_reply!`] compares replies and prints them escaped; [`poll_until`] replaces sleeps.
 //!
 //! # Example
 //!
@@ -34,7 +44,8 @@ use std::time::{Duration, Instant};
 /// the machine running the suite may be busy building other crates.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Server settings a test may ask for; the defaults mirror `kvd`'s own.
+/// Server settings a test may ask for; the defaults match `kvd::Config::for_tests` (two
+/// workers, two IO threads, two listeners), so cross-thread paths are always exercised.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Number of shard workers (keyspace partitions).
