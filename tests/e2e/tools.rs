@@ -53,8 +53,6 @@ fn redis_benchmark_smoke() {
             "-q",
             "-n",
             "2000",
-            "-c",
-            "10",
             "-t",
             "ping,set,get,incr,mset",
         ],
