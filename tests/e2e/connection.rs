@@ -267,6 +267,28 @@ fn select_switches_database() {
 }
 
 #[test]
+fn databases_setting_bounds_select() {
+    let server = TestServer::with(ServerOptions {
+        databases: 4,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["SELECT", "3"]), OK);
+    assert_reply!(c.cmd(&["SET", "k", "v"]), OK);
+    assert_reply!(c.cmd(&["SELECT", "4"]), err("ERR DB index is out of range"));
+    assert_reply!(
+        c.cmd(&["COPY", "k", "k2", "DB", "4"]),
+        err("ERR DB index is out of range")
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "databases"]),
+        bulk_array(&["databases", "4"])
+    );
+    let keyspace = String::from_utf8(bulk_payload(&c.cmd(&["INFO", "keyspace"]))).unwrap();
+    assert_eq!(keyspace, "# Keyspace\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n");
+}
+
+#[test]
 fn reset_restores_connection_defaults() {
     let server = TestServer::start();
     let mut c = server.conn();

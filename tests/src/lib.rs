@@ -148,7 +148,9 @@ impl TestServer {
         match target() {
             Target::Kvd => start_kvd(options),
             Target::External => {
-                let needs_own = options.private || options.requirepass.is_some();
+                let needs_own = options.private
+                    || options.requirepass.is_some()
+                    || options.databases != ServerOptions::default().databases;
                 match external_addr() {
                     Some(addr) if !needs_own => {
                         // A test that panicked while holding the lock poisons it; the server is
