@@ -8,13 +8,14 @@ use std::hint::black_box;
 
 const COMMANDS: usize = 10_000;
 
-/// Half SET with a 32-byte value, half GET, keys like `key:1234` (what redis-benchmark sends).
-fn pipeline() -> Vec<u8> {
+/// Half SET with a `value_len`-byte value, half GET, keys like `key:001234` (the shape
+/// redis-benchmark sends).
+fn pipeline(value_len: usize) -> Vec<u8> {
     let mut out = BytesMut::new();
     for i in 0..COMMANDS {
         let key = format!("key:{i:06}");
         let req = if i % 2 == 0 {
-            Request::new(vec!["SET".into(), key.into(), vec![b'v'; 32].into()])
+            Request::new(vec!["SET".into(), key.into(), vec![b'v'; value_len].into()])
         } else {
             Request::new(vec!["GET".into(), key.into()])
         };
@@ -57,7 +58,8 @@ fn parse_chunked(input: &[u8], chunk: usize) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let input = pipeline();
+    let input = pipeline(32);
+    let big = pipeline(1024);
     let inline = inline_pipeline();
 
     let mut by_commands = c.benchmark_group("commands");
@@ -101,6 +103,18 @@ fn bench(c: &mut Criterion) {
         b.iter(|| memchr::memchr_iter(b'\n', black_box(&input)).count())
     });
     by_bytes.finish();
+
+    // Bulk bodies are skipped, not scanned: with 1 KiB values the cost per byte falls, and the
+    // same one-pass memchr baseline shows how far a byte-scanning parser would be behind.
+    let mut big_values = c.benchmark_group("bytes_1k_values");
+    big_values.throughput(Throughput::Bytes(big.len() as u64));
+    big_values.bench_function("multibulk_16k_reads", |b| {
+        b.iter(|| assert_eq!(parse_chunked(&big, 16 * 1024), COMMANDS))
+    });
+    big_values.bench_function("memchr_newline_scan", |b| {
+        b.iter(|| memchr::memchr_iter(b'\n', black_box(&big)).count())
+    });
+    big_values.finish();
 }
 
 criterion_group!(benches, bench);
