@@ -531,6 +531,8 @@ fn resp3_reply_types() {
 fn protocol_switch_inside_a_pipeline() {
     let server = TestServer::start();
     let mut c = server.conn();
+    let id = as_int(&c.cmd(&["CLIENT", "ID"]));
+    let version = server_version(&mut c);
     // Each reply is encoded in the protocol in force when its command ran, even though all
     // of them arrive in one read.
     let mut input = Vec::new();
@@ -547,10 +549,10 @@ fn protocol_switch_inside_a_pipeline() {
     }
     c.send(&input);
     assert_reply!(c.read_reply(), NIL);
-    assert!(c.read_reply().starts_with(b"%7\r\n"));
+    assert_reply!(c.read_reply(), hello_reply(3, id, &version));
     assert_reply!(c.read_reply(), b"_\r\n");
     assert_reply!(c.read_reply(), b"*1\r\n_\r\n");
-    assert!(c.read_reply().starts_with(b"*14\r\n"));
+    assert_reply!(c.read_reply(), hello_reply(2, id, &version));
     assert_reply!(c.read_reply(), NIL);
     assert_reply!(c.read_reply(), b"*1\r\n$-1\r\n");
 }

@@ -71,7 +71,7 @@ fn ten_thousand_commands_in_one_write() {
     let handle = std::thread::spawn(move || writer.send(&input));
     let got = read_all(&mut c, &expected);
     handle.join().unwrap();
-    assert!(got == expected, "replies differ from the expected bytes");
+    assert_reply!(got, expected);
     assert_reply!(c.cmd(&["DBSIZE"]), int(97 + 5));
 }
 
@@ -94,7 +94,7 @@ fn pipeline_split_at_odd_boundaries() {
         });
         let got = read_all(&mut c, &expected);
         handle.join().unwrap();
-        assert!(got == expected, "replies differ for chunk size {chunk}");
+        assert_reply!(got, expected, "for chunk size {chunk}");
     }
 }
 
