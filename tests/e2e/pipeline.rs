@@ -174,3 +174,49 @@ fn redis_crate_client_pipeline() {
         "An error was signalled by the server - ResponseError: wrong number of arguments for 'incr' command"
     );
 }
+
+#[test]
+fn large_values_split_across_reads_and_writes() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    // Values far larger than a socket buffer, each distinct, sent in 1000-byte pieces so every
+    // bulk string straddles many reads.
+    let values: Vec<Vec<u8>> = (0..8u8)
+        .map(|i| {
+            (0..300_000u32)
+                .map(|j| (j as u8).wrapping_mul(31) ^ i)
+                .collect()
+        })
+        .collect();
+    let mut input = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        input.extend(encode_command(&[
+            &b"SET"[..],
+            format!("big:{i}").as_bytes(),
+            v,
+        ]));
+    }
+    let mut mget: Vec<Vec<u8>> = vec![b"MGET".to_vec()];
+    mget.extend((0..8).map(|i| format!("big:{i}").into_bytes()));
+    input.extend(encode_command(&mget));
+    let mut writer = c.try_clone_for_write();
+    let handle = std::thread::spawn(move || {
+        for piece in input.chunks(1000) {
+            writer.send(piece);
+        }
+    });
+    for _ in 0..8 {
+        assert_reply!(c.read_reply(), OK);
+    }
+    // A 2.4 MB reply that fans in from four shards, in argument order.
+    assert_reply!(c.read_reply(), bulk_array(&values));
+    handle.join().unwrap();
+    assert_reply!(c.cmd(&["STRLEN", "big:7"]), int(300_000));
+    assert_reply!(
+        c.cmd(&["GETRANGE", "big:3", "299998", "-1"]),
+        bulk(&values[3][299_998..])
+    );
+}
