@@ -1,13 +1,18 @@
 //! Coordinators: commands whose keys span shards, or that cover the whole keyspace.
 //!
 //! Every coordinator waits for all the parts it sent before it answers, so the IO layer never
-//! receives a part reply for a finished command.
+//! receives a part reply for a finished command. Key commands spread over shards use the
+//! [`Atomic`] coordinator (see `atomic.rs`); whole-keyspace scans and flushes use [`Multi`],
+//! [`Scan`] and [`RandomKey`], which are not atomic.
 use bytes::Bytes;
 use partition_router::shard_for;
 use rand::Rng;
 use resp_codec::Frame;
 
+use std::sync::Arc;
+
 use crate::ShardId;
+use crate::atomic::{self, AtomicOp, AtomicStep};
 use crate::cmd_keys::{self, ScanArgs};
 use crate::cmd_string::{self, LcsOpts};
 use crate::command::CommandSpec;
@@ -32,7 +37,7 @@ pub(crate) fn plan(
             if let Some(shard) = single_shard(keys.iter(), n) {
                 return Ok(Route::Shard(shard));
             }
-            Box::new(Multi::new(name, keys, n))
+            return Ok(Route::FanOut(Box::new(atomic_or_bug(name, args, n)?)));
         }
         "mset" | "msetnx" => {
             if args.len().is_multiple_of(2) {
@@ -43,7 +48,7 @@ pub(crate) fn plan(
             if let Some(shard) = single_shard(args[1..].iter().step_by(2), n) {
                 return Ok(Route::Shard(shard));
             }
-            Box::new(Mset::new(name == "msetnx", &args[1..], n))
+            return Ok(Route::FanOut(Box::new(atomic_or_bug(name, args, n)?)));
         }
         "rename" | "renamenx" | "copy" | "lcs" => {
             let (src, dst) = (&args[1], &args[2]);
@@ -63,22 +68,11 @@ pub(crate) fn plan(
                         error: None,
                     })
                 }
-                _ => {
-                    // `COPY` needs the database count to check `DB n`; the shard checks the
-                    // upper bound, so any non-negative index is accepted here.
-                    let opts = if name == "copy" {
-                        cmd_keys::parse_copy(&args[3..], usize::MAX).map_err(err_bytes)?
-                    } else {
-                        cmd_keys::CopyOpts {
-                            db: None,
-                            replace: true,
-                        }
-                    };
-                    Box::new(Move::new(name, src.clone(), dst.clone(), s, d, opts))
-                }
+                // `COPY`'s `DB n` upper bound is checked by the destination shard.
+                _ => return Ok(Route::FanOut(Box::new(atomic_or_bug(name, args, n)?))),
             }
         }
-        "dbsize" => Box::new(Multi::whole("dbsize", all(), || PartKind::Dbsize)),
+        "dbsize" => return Ok(Route::FanOut(Box::new(atomic_or_bug(name, args, n)?))),
         "flushdb" | "flushall" => {
             cmd_keys::parse_flush(&args[1..]).map_err(err_bytes)?;
             if name == "flushdb" {
@@ -176,8 +170,6 @@ pub(crate) fn shard_bits(n: usize) -> u32 {
 /// What a [`Multi`] does with its parts' results.
 #[derive(Debug)]
 enum Merge {
-    /// `MGET`: values placed back at their original positions.
-    Gather(Vec<Option<Bytes>>),
     /// `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, `DBSIZE`: sum of counts.
     Sum(i64),
     /// `KEYS`: concatenation.
@@ -190,50 +182,12 @@ enum Merge {
 #[derive(Debug)]
 struct Multi {
     parts: Vec<(ShardId, Part)>,
-    /// For `Gather`: original key positions per shard, in the order sent.
-    positions: Vec<(ShardId, Vec<usize>)>,
     pending: usize,
     merge: Merge,
     error: Option<Bytes>,
 }
 
 impl Multi {
-    fn new(name: &str, keys: &[Bytes], n: usize) -> Multi {
-        let mut groups: Vec<(ShardId, Vec<usize>)> = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            let shard = shard_for(key, n);
-            match groups.iter_mut().find(|(s, _)| *s == shard) {
-                Some((_, idx)) => idx.push(i),
-                None => groups.push((shard, vec![i])),
-            }
-        }
-        let parts = groups
-            .iter()
-            .map(|(shard, idx)| {
-                let ks: Vec<Bytes> = idx.iter().map(|&i| keys[i].clone()).collect();
-                let kind = match name {
-                    "mget" => PartKind::Mget(ks),
-                    "exists" => PartKind::Exists(ks),
-                    "touch" => PartKind::Touch(ks),
-                    _ => PartKind::Del(ks),
-                };
-                (*shard, Part(kind))
-            })
-            .collect();
-        let merge = if name == "mget" {
-            Merge::Gather(vec![None; keys.len()])
-        } else {
-            Merge::Sum(0)
-        };
-        Multi {
-            parts,
-            positions: groups,
-            pending: 0,
-            merge,
-            error: None,
-        }
-    }
-
     fn whole(name: &str, shards: Vec<ShardId>, kind: impl Fn() -> PartKind) -> Multi {
         let merge = match name {
             "dbsize" => Merge::Sum(0),
@@ -243,7 +197,6 @@ impl Multi {
         let parts = shards.into_iter().map(|s| (s, Part(kind()))).collect();
         Multi {
             parts,
-            positions: Vec::new(),
             pending: 0,
             merge,
             error: None,
@@ -257,21 +210,11 @@ impl Coordinator for Multi {
         std::mem::take(&mut self.parts)
     }
 
-    fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
+    fn on_reply(&mut self, _shard: ShardId, reply: PartReply) -> Step {
         self.pending = self.pending.saturating_sub(1);
         match (reply.0, &mut self.merge) {
             (PartResult::Error(e), _) => {
                 self.error.get_or_insert(e);
-            }
-            (PartResult::Values(values), Merge::Gather(out)) => {
-                if let Some(pos) = self.positions.iter().position(|(s, _)| *s == shard) {
-                    let (_, idx) = self.positions.swap_remove(pos);
-                    for (i, v) in idx.into_iter().zip(values) {
-                        if let Some(slot) = out.get_mut(i) {
-                            *slot = v;
-                        }
-                    }
-                }
             }
             (PartResult::Count(c), Merge::Sum(sum)) => *sum += c,
             (PartResult::Keys(keys), Merge::Concat(all)) => all.extend(keys),
@@ -284,240 +227,10 @@ impl Coordinator for Multi {
             return Step::Done(Frame::Error(e));
         }
         Step::Done(match std::mem::replace(&mut self.merge, Merge::AllOk) {
-            Merge::Gather(values) => Frame::Array(
-                values
-                    .into_iter()
-                    .map(|v| v.map_or(Frame::Null, Frame::Bulk))
-                    .collect(),
-            ),
             Merge::Sum(n) => Frame::Integer(n),
             Merge::Concat(keys) => Frame::Array(keys.into_iter().map(Frame::Bulk).collect()),
             Merge::AllOk => Frame::simple("OK"),
         })
-    }
-}
-
-/// `MSET` (one round) and `MSETNX` (check every shard, then set if no key exists).
-///
-/// `MSETNX` is not atomic across shards yet: another client may create a key between the two
-/// rounds. Both rounds name all their keys, so a transaction scheduler can later lock them.
-#[derive(Debug)]
-struct Mset {
-    nx: bool,
-    /// Flattened pairs per shard.
-    groups: Vec<(ShardId, Vec<Bytes>)>,
-    pending: usize,
-    existing: i64,
-    setting: bool,
-    error: Option<Bytes>,
-}
-
-impl Mset {
-    fn new(nx: bool, pairs: &[Bytes], n: usize) -> Mset {
-        let mut groups: Vec<(ShardId, Vec<Bytes>)> = Vec::new();
-        for pair in pairs.chunks_exact(2) {
-            let shard = shard_for(&pair[0], n);
-            let i = match groups.iter().position(|(s, _)| *s == shard) {
-                Some(i) => i,
-                None => {
-                    groups.push((shard, Vec::new()));
-                    groups.len() - 1
-                }
-            };
-            groups[i].1.extend_from_slice(pair);
-        }
-        Mset {
-            nx,
-            groups,
-            pending: 0,
-            existing: 0,
-            setting: false,
-            error: None,
-        }
-    }
-
-    fn set_round(&mut self) -> Vec<(ShardId, Part)> {
-        self.setting = true;
-        self.pending = self.groups.len();
-        std::mem::take(&mut self.groups)
-            .into_iter()
-            .map(|(s, kv)| (s, Part(PartKind::Mset(kv))))
-            .collect()
-    }
-}
-
-impl Coordinator for Mset {
-    fn start(&mut self) -> Vec<(ShardId, Part)> {
-        if !self.nx {
-            return self.set_round();
-        }
-        self.pending = self.groups.len();
-        self.groups
-            .iter()
-            .map(|(s, kv)| {
-                let keys = kv.iter().step_by(2).cloned().collect();
-                (*s, Part(PartKind::CountExisting(keys)))
-            })
-            .collect()
-    }
-
-    fn on_reply(&mut self, _shard: ShardId, reply: PartReply) -> Step {
-        self.pending = self.pending.saturating_sub(1);
-        match reply.0 {
-            PartResult::Count(c) => self.existing += c,
-            PartResult::Error(e) => {
-                self.error.get_or_insert(e);
-            }
-            _ => {}
-        }
-        if self.pending > 0 {
-            return Step::Wait;
-        }
-        if let Some(e) = self.error.take() {
-            return Step::Done(Frame::Error(e));
-        }
-        match (self.nx, self.setting) {
-            (false, _) => Step::Done(Frame::simple("OK")),
-            (true, true) => Step::Done(Frame::Integer(1)),
-            (true, false) if self.existing > 0 => Step::Done(Frame::Integer(0)),
-            (true, false) => Step::Send(self.set_round()),
-        }
-    }
-
-    fn is_barrier(&self) -> bool {
-        self.nx
-    }
-}
-
-/// `RENAME`, `RENAMENX` and `COPY` between shards: read (or take) the source, then write the
-/// destination.
-#[derive(Debug)]
-struct Move {
-    kind: MoveKind,
-    src: Bytes,
-    dst: Bytes,
-    src_shard: ShardId,
-    dst_shard: ShardId,
-    opts: cmd_keys::CopyOpts,
-    pending: usize,
-    round: u8,
-    value: Option<(Value, Option<i64>)>,
-    dst_exists: bool,
-    reply: Option<Frame>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum MoveKind {
-    Rename,
-    RenameNx,
-    Copy,
-}
-
-impl Move {
-    fn new(
-        name: &str,
-        src: Bytes,
-        dst: Bytes,
-        src_shard: ShardId,
-        dst_shard: ShardId,
-        opts: cmd_keys::CopyOpts,
-    ) -> Move {
-        let kind = match name {
-            "rename" => MoveKind::Rename,
-            "renamenx" => MoveKind::RenameNx,
-            _ => MoveKind::Copy,
-        };
-        Move {
-            kind,
-            src,
-            dst,
-            src_shard,
-            dst_shard,
-            opts,
-            pending: 0,
-            round: 0,
-            value: None,
-            dst_exists: false,
-            reply: None,
-        }
-    }
-}
-
-impl Coordinator for Move {
-    fn start(&mut self) -> Vec<(ShardId, Part)> {
-        self.round = 1;
-        match self.kind {
-            // RENAME takes the source at once: the destination is overwritten regardless.
-            MoveKind::Rename => {
-                self.pending = 1;
-                vec![(self.src_shard, Part(PartKind::Take(self.src.clone())))]
-            }
-            // RENAMENX must not remove the source when the destination exists, so it reads
-            // both first.
-            MoveKind::RenameNx => {
-                self.pending = 2;
-                vec![
-                    (self.src_shard, Part(PartKind::Read(self.src.clone()))),
-                    (
-                        self.dst_shard,
-                        Part(PartKind::Exists(vec![self.dst.clone()])),
-                    ),
-                ]
-            }
-            MoveKind::Copy => {
-                self.pending = 1;
-                vec![(self.src_shard, Part(PartKind::Read(self.src.clone())))]
-            }
-        }
-    }
-
-    fn on_reply(&mut self, _shard: ShardId, reply: PartReply) -> Step {
-        self.pending = self.pending.saturating_sub(1);
-        match reply.0 {
-            PartResult::Moved(v) => self.value = v,
-            PartResult::Count(c) if self.round == 1 => self.dst_exists = c > 0,
-            PartResult::Count(c) if self.reply.is_none() => {
-                self.reply = Some(match self.kind {
-                    MoveKind::Rename => Frame::simple("OK"),
-                    _ => Frame::Integer(c),
-                });
-            }
-            PartResult::Error(e) => self.reply = Some(Frame::Error(e)),
-            _ => {}
-        }
-        if self.pending > 0 {
-            return Step::Wait;
-        }
-        if self.round >= 2 || self.reply.is_some() {
-            return Step::Done(self.reply.take().unwrap_or(Frame::simple("OK")));
-        }
-        let Some((value, expire_at)) = self.value.take() else {
-            return Step::Done(match self.kind {
-                MoveKind::Copy => Frame::Integer(0),
-                _ => Frame::error("ERR no such key"),
-            });
-        };
-        if self.kind == MoveKind::RenameNx && self.dst_exists {
-            return Step::Done(Frame::Integer(0));
-        }
-        self.round = 2;
-        let put = Part(PartKind::Put {
-            key: self.dst.clone(),
-            db: self.opts.db,
-            value,
-            expire_at,
-            replace: self.opts.replace || self.kind != MoveKind::Copy,
-        });
-        let mut parts = vec![(self.dst_shard, put)];
-        if self.kind == MoveKind::RenameNx {
-            parts.push((self.src_shard, Part(PartKind::Del(vec![self.src.clone()]))));
-        }
-        self.pending = parts.len();
-        Step::Send(parts)
-    }
-
-    fn is_barrier(&self) -> bool {
-        true
     }
 }
 
@@ -679,4 +392,266 @@ impl Coordinator for RandomKey {
         }
         Step::Done(Frame::Null)
     }
+}
+
+/// How an [`Atomic`] coordinator combines its parts' results.
+#[derive(Debug, Clone)]
+enum AtomicMerge {
+    /// `MGET`: values back at their original positions (`positions[i]` lists the key indexes
+    /// sent to the i-th step's shard).
+    Gather {
+        positions: Vec<Vec<usize>>,
+        keys: usize,
+    },
+    /// `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, `DBSIZE`.
+    Sum,
+    /// `MSET`.
+    Ok,
+    /// `MSETNX`: 1 only if every shard set its keys.
+    AllOrNothing,
+    /// `RENAME`: `OK` unless a shard failed.
+    Rename,
+    /// `RENAMENX` and `COPY`: the count of the step at this index, unless a shard failed.
+    CountOf(usize),
+}
+
+/// A command spread over shards and applied atomically (see `atomic.rs`): one round, sent
+/// again after an abort.
+#[derive(Debug)]
+struct Atomic {
+    ticket: u64,
+    steps: Vec<(ShardId, AtomicStep)>,
+    merge: AtomicMerge,
+    results: Vec<Option<PartResult>>,
+    pending: usize,
+}
+
+impl Atomic {
+    fn new(steps: Vec<(ShardId, AtomicStep)>, merge: AtomicMerge) -> Atomic {
+        Atomic {
+            ticket: atomic::new_ticket(),
+            steps,
+            merge,
+            results: Vec::new(),
+            pending: 0,
+        }
+    }
+
+    fn parts(&mut self) -> Vec<(ShardId, Part)> {
+        // A new barrier for every attempt; the ticket (the op's age) stays, so a retried op
+        // eventually is the oldest and cannot be aborted again.
+        let op = AtomicOp::new(self.ticket, self.steps.len());
+        self.results = (0..self.steps.len()).map(|_| None).collect();
+        self.pending = self.steps.len();
+        self.steps
+            .iter()
+            .map(|(shard, step)| {
+                let kind = PartKind::Atomic {
+                    op: Arc::clone(&op),
+                    step: step.clone(),
+                };
+                (*shard, Part(kind))
+            })
+            .collect()
+    }
+
+    fn finish(&mut self) -> Frame {
+        let results: Vec<PartResult> = std::mem::take(&mut self.results)
+            .into_iter()
+            .map(|r| r.unwrap_or(PartResult::Ok))
+            .collect();
+        if let Some(e) = results.iter().find_map(|r| match r {
+            PartResult::Error(e) => Some(e.clone()),
+            _ => None,
+        }) {
+            return Frame::Error(e);
+        }
+        let count = |r: &PartResult| if let PartResult::Count(c) = r { *c } else { 0 };
+        match &self.merge {
+            AtomicMerge::Gather { positions, keys } => {
+                let mut out = vec![Frame::Null; *keys];
+                for (result, idx) in results.into_iter().zip(positions) {
+                    if let PartResult::Values(values) = result {
+                        for (&i, v) in idx.iter().zip(values) {
+                            if let (Some(slot), Some(v)) = (out.get_mut(i), v) {
+                                *slot = Frame::Bulk(v);
+                            }
+                        }
+                    }
+                }
+                Frame::Array(out)
+            }
+            AtomicMerge::Sum => Frame::Integer(results.iter().map(count).sum()),
+            AtomicMerge::Ok | AtomicMerge::Rename => Frame::simple("OK"),
+            AtomicMerge::AllOrNothing => {
+                Frame::Integer(results.iter().all(|r| count(r) == 1) as i64)
+            }
+            AtomicMerge::CountOf(i) => Frame::Integer(results.get(*i).map_or(0, count)),
+        }
+    }
+}
+
+impl Coordinator for Atomic {
+    fn start(&mut self) -> Vec<(ShardId, Part)> {
+        self.parts()
+    }
+
+    fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
+        self.pending = self.pending.saturating_sub(1);
+        // Each shard has exactly one step per attempt.
+        if let Some(slot) = self
+            .steps
+            .iter()
+            .position(|(s, _)| *s == shard)
+            .and_then(|i| self.results.get_mut(i))
+        {
+            *slot = Some(reply.0);
+        }
+        if self.pending > 0 {
+            return Step::Wait;
+        }
+        if self
+            .results
+            .iter()
+            .any(|r| matches!(r, Some(PartResult::Aborted)))
+        {
+            return Step::Send(self.parts());
+        }
+        Step::Done(self.finish())
+    }
+
+    /// Always: a retried attempt must not be overtaken by the connection's next commands.
+    fn is_barrier(&self) -> bool {
+        true
+    }
+}
+
+/// Groups `keys` by shard for an atomic command: the steps and, per step, the key indexes.
+fn group_keys(
+    keys: &[Bytes],
+    n: usize,
+    step: impl Fn(Vec<Bytes>) -> AtomicStep,
+) -> (Vec<(ShardId, AtomicStep)>, Vec<Vec<usize>>) {
+    let mut groups: Vec<(ShardId, Vec<usize>)> = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let shard = shard_for(key, n);
+        match groups.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, idx)) => idx.push(i),
+            None => groups.push((shard, vec![i])),
+        }
+    }
+    let steps = groups
+        .iter()
+        .map(|(shard, idx)| (*shard, step(idx.iter().map(|&i| keys[i].clone()).collect())))
+        .collect();
+    (steps, groups.into_iter().map(|(_, idx)| idx).collect())
+}
+
+/// Groups key/value pairs by the shard of each key, flattened per shard.
+fn group_pairs(pairs: &[Bytes], n: usize) -> Vec<(ShardId, Vec<Bytes>)> {
+    let mut groups: Vec<(ShardId, Vec<Bytes>)> = Vec::new();
+    for pair in pairs.chunks_exact(2) {
+        let shard = shard_for(&pair[0], n);
+        let i = match groups.iter().position(|(s, _)| *s == shard) {
+            Some(i) => i,
+            None => {
+                groups.push((shard, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[i].1.extend_from_slice(pair);
+    }
+    groups
+}
+
+/// The atomic coordinator of a spread key command, or `None` for commands that are not
+/// applied atomically.
+fn atomic_plan(name: &str, args: &[Bytes], n: usize) -> Result<Option<Atomic>, Bytes> {
+    let atomic = match name {
+        "mget" | "del" | "unlink" | "exists" | "touch" => {
+            let step = match name {
+                "mget" => AtomicStep::Mget,
+                "exists" => AtomicStep::Exists,
+                "touch" => AtomicStep::Touch,
+                _ => AtomicStep::Del,
+            };
+            let (steps, positions) = group_keys(&args[1..], n, step);
+            let merge = if name == "mget" {
+                AtomicMerge::Gather {
+                    positions,
+                    keys: args.len() - 1,
+                }
+            } else {
+                AtomicMerge::Sum
+            };
+            Atomic::new(steps, merge)
+        }
+        "mset" | "msetnx" => {
+            let nx = name == "msetnx";
+            let steps = group_pairs(&args[1..], n)
+                .into_iter()
+                .map(|(s, kv)| {
+                    (
+                        s,
+                        if nx {
+                            AtomicStep::MsetNx(kv)
+                        } else {
+                            AtomicStep::Mset(kv)
+                        },
+                    )
+                })
+                .collect();
+            Atomic::new(
+                steps,
+                if nx {
+                    AtomicMerge::AllOrNothing
+                } else {
+                    AtomicMerge::Ok
+                },
+            )
+        }
+        "rename" | "renamenx" => {
+            let nx = name == "renamenx";
+            let (src, dst) = (args[1].clone(), args[2].clone());
+            let steps = vec![
+                (shard_for(&src, n), AtomicStep::RenameSrc { key: src, nx }),
+                (shard_for(&dst, n), AtomicStep::RenameDst { key: dst, nx }),
+            ];
+            Atomic::new(
+                steps,
+                if nx {
+                    AtomicMerge::CountOf(0)
+                } else {
+                    AtomicMerge::Rename
+                },
+            )
+        }
+        "copy" => {
+            let opts = cmd_keys::parse_copy(&args[3..], usize::MAX).map_err(err_bytes)?;
+            let (src, dst) = (args[1].clone(), args[2].clone());
+            let steps = vec![
+                (shard_for(&src, n), AtomicStep::CopySrc { key: src }),
+                (
+                    shard_for(&dst, n),
+                    AtomicStep::CopyDst {
+                        key: dst,
+                        db: opts.db,
+                        replace: opts.replace,
+                    },
+                ),
+            ];
+            Atomic::new(steps, AtomicMerge::CountOf(1))
+        }
+        "dbsize" => Atomic::new(
+            (0..n).map(|s| (s, AtomicStep::Dbsize)).collect(),
+            AtomicMerge::Sum,
+        ),
+        _ => return Ok(None),
+    };
+    Ok(Some(atomic))
+}
+
+fn atomic_or_bug(name: &str, args: &[Bytes], n: usize) -> Result<Atomic, Bytes> {
+    atomic_plan(name, args, n)?
+        .ok_or_else(|| err_bytes(format!("ERR '{name}' cannot be applied atomically")))
 }

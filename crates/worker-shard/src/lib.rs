@@ -12,7 +12,9 @@
 //!   [`Route::FanOut`].
 //! * `coord.rs`: the coordinators of spread commands (MGET, MSET, MSETNX, DEL, UNLINK, EXISTS,
 //!   TOUCH, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, RENAME, RENAMENX, COPY,
-//!   LCS, DEBUG POPULATE); `parts.rs` executes their parts on a shard.
+//!   LCS, DEBUG POPULATE); `parts.rs` executes their parts on a shard; `atomic.rs` makes the
+//!   key commands among them atomic across shards (a barrier per command, wait-die between
+//!   commands).
 //! * `worker.rs` ([`WorkerPool`], [`WorkerHandle`], [`ShardConfig`]): one thread per shard, its
 //!   inbox and its loop; `message.rs`: the [`Batch`]/[`ReplyBatch`] protocol.
 //! * `shard.rs`: the state a worker owns and command dispatch; `cmd_string.rs` and
@@ -81,6 +83,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod atomic;
 mod cmd_keys;
 mod cmd_string;
 mod command;

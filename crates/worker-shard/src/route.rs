@@ -82,8 +82,6 @@ pub(crate) enum PartKind {
     /// Set these key/value pairs (flattened), clearing times to live: `MSET`, `MSETNX`'s second
     /// round.
     Mset(Vec<Bytes>),
-    /// Count the keys that exist (`MSETNX`'s first round).
-    CountExisting(Vec<Bytes>),
     /// Keys in the op's database.
     Dbsize,
     /// Empty the op's database.
@@ -96,22 +94,15 @@ pub(crate) enum PartKind {
     Scan(ScanArgs),
     /// A random key, with the shard's key count so the coordinator can weigh shards.
     RandomKey,
-    /// Remove a key and return its value and expiry (`RENAME`).
-    Take(Bytes),
-    /// Return a copy of a key's value and expiry (`RENAMENX`, `COPY`, `LCS`).
+    /// Return a copy of a key's value and expiry (`LCS`).
     Read(Bytes),
-    /// Write a value moved from another shard.
-    Put {
-        key: Bytes,
-        /// Target database, if not the op's (`COPY ... DB n`).
-        db: Option<usize>,
-        value: Value,
-        expire_at: Option<i64>,
-        /// Overwrite an existing key; otherwise leave it and answer 0.
-        replace: bool,
-    },
     /// Swap two databases (`SWAPDB`), on every shard.
     SwapDb(i64, i64),
+    /// One shard's share of an atomic command (see `atomic.rs`).
+    Atomic {
+        op: std::sync::Arc<crate::atomic::AtomicOp>,
+        step: crate::atomic::AtomicStep,
+    },
     /// The `DEBUG POPULATE` keys that route to this shard.
     Populate(Populate),
 }
@@ -131,10 +122,13 @@ pub(crate) enum PartResult {
     ScanPage(u64, Vec<Bytes>),
     /// A random key (if any) and the shard's key count.
     RandomKey(Option<Bytes>, usize),
-    /// A value and its expiry (`Take`, `Read`), or nothing if the key does not exist.
+    /// A value and its expiry (`Read`), or nothing if the key does not exist.
     Moved(Option<(Value, Option<i64>)>),
     /// An error reply (the full text, e.g. `ERR ...`).
     Error(Bytes),
+    /// The atomic op was aborted (to break a wait cycle) before anything was applied: the
+    /// coordinator sends it again.
+    Aborted,
 }
 
 /// Checks the command name and arity (of the subcommand, for containers such as `CONFIG`).

@@ -219,6 +219,26 @@ impl Shard {
         reply
     }
 
+    /// Executes one shard's step of an atomic command (see `atomic.rs`).
+    pub(crate) fn execute_atomic(
+        &mut self,
+        db: u16,
+        op: &crate::atomic::AtomicOp,
+        step: crate::atomic::AtomicStep,
+        arrival: crate::atomic::Arrival,
+    ) -> PartReply {
+        self.processed += 1;
+        let db = db as usize;
+        if db >= self.dbs.len() {
+            // Every part of an op has the same database, so every shard stops here, before
+            // any later phase: none is left waiting.
+            return PartReply::error(err::DB_RANGE);
+        }
+        let reply = crate::parts::execute_atomic(self, db, op, step, arrival);
+        self.last = Instant::now();
+        reply
+    }
+
     /// One active-expiry cycle over every database, bounded by `budget`. Returns true if the
     /// budget ran out while many keys were still expired, so the caller can run the next cycle
     /// sooner (like Redis's fast cycle).

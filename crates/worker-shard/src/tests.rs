@@ -355,7 +355,8 @@ fn route_picks_local_shard_or_fanout() {
         "err ERR invalid first DB index"
     );
     let (a, b) = two_keys_on_different_shards(n);
-    assert_eq!(kind(&["mget", &a, &b], n), "fanout barrier=false");
+    // Spread key commands are atomic, hence barriers (a retried attempt must not be overtaken).
+    assert_eq!(kind(&["mget", &a, &b], n), "fanout barrier=true");
     assert_eq!(kind(&["rename", &a, &b], n), "fanout barrier=true");
     assert_eq!(
         kind(&["msetnx", &a, "1", &b, "2"], n),
@@ -377,7 +378,24 @@ fn two_keys_on_different_shards(n: usize) -> (String, String) {
     (a, b)
 }
 
-/// Shards driven in-process, to run coordinators without threads.
+/// Executes a part the way a worker does, waiting (without an inbox) for atomic parts.
+fn execute_part_blocking(shard: &mut Shard, part: crate::Part) -> PartReply {
+    use crate::route::PartKind;
+    match part.0 {
+        PartKind::Atomic { op, step } => {
+            let arrival = match op.arrive() {
+                Some(a) => a,
+                None => op
+                    .wait_first(Duration::from_secs(10))
+                    .expect("other shards arrive"),
+            };
+            shard.execute_atomic(0, &op, step, arrival)
+        }
+        kind => shard.execute_part(0, crate::Part(kind)),
+    }
+}
+
+/// Shards driven in-process, to run coordinators without the worker threads.
 struct Cluster {
     shards: Vec<Shard>,
 }
@@ -405,6 +423,31 @@ impl Cluster {
         }
     }
 
+    /// Executes one round of parts, each shard on its own thread as in the server (atomic
+    /// parts wait for each other, so they cannot run one after the other on one thread).
+    fn execute_round(
+        &mut self,
+        parts: Vec<(crate::ShardId, crate::Part)>,
+    ) -> Vec<(crate::ShardId, PartReply)> {
+        let mut slots: Vec<Option<&mut Shard>> = self.shards.iter_mut().map(Some).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|(id, part)| {
+                    let shard = slots[id].take().expect("one part per shard per round");
+                    scope.spawn(move || {
+                        shard.tick();
+                        (id, execute_part_blocking(shard, part))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("part thread"))
+                .collect()
+        })
+    }
+
     fn drive(&mut self, c: &mut dyn Coordinator) -> Frame {
         let mut parts = c.start();
         loop {
@@ -414,9 +457,7 @@ impl Cluster {
             );
             let mut next = Vec::new();
             let mut done = None;
-            for (shard, part) in parts {
-                self.shards[shard].tick();
-                let reply: PartReply = self.shards[shard].execute_part(0, part);
+            for (shard, reply) in self.execute_round(parts) {
                 match c.on_reply(shard, reply) {
                     Step::Wait => {}
                     Step::Send(more) => next.extend(more),
@@ -1323,4 +1364,137 @@ fn object_idletime_counts_whole_seconds_since_last_access() {
         at(&mut shard, set_at + 45, &["OBJECT", "IDLETIME", "k"]),
         b":0\r\n"
     );
+}
+
+/// A client of a real worker pool, doing what the IO layer does: route, send, drive
+/// coordinators, wait for the reply.
+struct PoolClient {
+    handles: Vec<crate::WorkerHandle>,
+    sink: Arc<dyn ReplySink>,
+    rx: flume::Receiver<ReplyBatch>,
+}
+
+impl PoolClient {
+    fn new(pool: &WorkerPool) -> PoolClient {
+        let (tx, rx) = flume::unbounded();
+        PoolClient {
+            handles: pool.handles().to_vec(),
+            sink: Arc::new(ChannelSink(tx)),
+            rx,
+        }
+    }
+
+    fn send(&self, shard: usize, kind: OpKind) {
+        let ops = vec![Op {
+            tag: 0,
+            db: 0,
+            proto: Protocol::Resp2,
+            kind,
+        }];
+        assert!(self.handles[shard].send(Batch {
+            reply_to: Arc::clone(&self.sink),
+            ops
+        }));
+    }
+
+    fn recv(&self) -> ReplyBatch {
+        self.rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a reply within 10 s")
+    }
+
+    fn run(&self, args: &[&str]) -> Vec<u8> {
+        match route(&req(args), self.handles.len()).expect("valid command") {
+            Route::Local => panic!("local command"),
+            Route::Shard(s) => {
+                self.send(s, OpKind::Command(req(args)));
+                self.recv().buf.to_vec()
+            }
+            Route::FanOut(mut c) => {
+                for (s, part) in c.start() {
+                    self.send(s, OpKind::Part(part));
+                }
+                loop {
+                    let batch = self.recv();
+                    for reply in batch.replies {
+                        let ReplyBody::Part(p) = reply.body else {
+                            panic!("part reply")
+                        };
+                        match c.on_reply(batch.shard, p) {
+                            Step::Wait => {}
+                            Step::Send(parts) => {
+                                for (s, part) in parts {
+                                    self.send(s, OpKind::Part(part));
+                                }
+                            }
+                            Step::Done(f) => {
+                                let mut buf = BytesMut::new();
+                                f.encode(Protocol::Resp2, &mut buf);
+                                return buf.to_vec();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn spread_commands_are_atomic_under_concurrency() {
+    let pool = WorkerPool::spawn(4, ShardConfig::default()).expect("spawn");
+    let (x, y) = two_keys_on_different_shards(4);
+    let reader = PoolClient::new(&pool);
+    assert_eq!(reader.run(&["MSET", &x, "init", &y, "init"]), b"+OK\r\n");
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let client = PoolClient::new(&pool);
+                let (x, y) = (x.clone(), y.clone());
+                scope.spawn(move || {
+                    for n in 0..200 {
+                        let v = format!("w{w}n{n}");
+                        assert_eq!(client.run(&["MSET", &x, &v, &y, &v]), b"+OK\r\n");
+                        // Reversed key order: the parts reach the shards in the other order.
+                        assert_eq!(client.run(&["MSET", &y, &v, &x, &v]), b"+OK\r\n");
+                    }
+                })
+            })
+            .collect();
+        let mut reads = 0;
+        while writers.iter().any(|w| !w.is_finished()) || reads < 50 {
+            let reply = reader.run(&["MGET", &x, &y]);
+            let text = String::from_utf8(reply).expect("utf-8");
+            let values: Vec<&str> = text.split("\r\n").skip(2).step_by(2).take(2).collect();
+            assert_eq!(
+                values[0], values[1],
+                "MGET saw a half-applied MSET: {text:?}"
+            );
+            reads += 1;
+        }
+    });
+    // RENAME back and forth while another client checks that exactly one name exists.
+    let (a, b) = (x.clone(), y.clone());
+    assert_eq!(reader.run(&["DEL", &b]), b":1\r\n");
+    std::thread::scope(|scope| {
+        let mover = PoolClient::new(&pool);
+        let (ma, mb) = (a.clone(), b.clone());
+        let handle = scope.spawn(move || {
+            for _ in 0..200 {
+                assert_eq!(mover.run(&["RENAME", &ma, &mb]), b"+OK\r\n");
+                assert_eq!(mover.run(&["RENAME", &mb, &ma]), b"+OK\r\n");
+            }
+        });
+        let mut reads = 0;
+        while !handle.is_finished() || reads < 50 {
+            assert_eq!(
+                reader.run(&["EXISTS", &a, &b]),
+                b":1\r\n",
+                "after {reads} reads"
+            );
+            assert_eq!(reader.run(&["DBSIZE"]), b":1\r\n", "after {reads} reads");
+            reads += 1;
+        }
+    });
+    pool.shutdown();
 }

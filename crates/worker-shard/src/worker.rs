@@ -1,4 +1,5 @@
 //! The worker thread and the handles IO handlers use to reach it.
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -7,8 +8,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::ShardId;
+use crate::atomic::{self, Arrival, AtomicOp};
 use crate::message::{Batch, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
-use crate::route::PartReply;
+use crate::route::{Part, PartKind, PartReply};
 use crate::shard::{Out, Shard};
 use crate::stats::ShardStats;
 
@@ -88,6 +90,7 @@ impl WorkerPool {
                 stats: Arc::clone(&stats),
                 hz: config.hz.clamp(1, 500),
                 sinks: Vec::new(),
+                buffer: VecDeque::new(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("kvd-worker-{id}"))
@@ -148,6 +151,8 @@ struct Worker {
     hz: u32,
     /// Reused between passes to avoid reallocating.
     sinks: Vec<Pending>,
+    /// Messages taken from the inbox while waiting for an atomic op, processed before it.
+    buffer: VecDeque<Msg>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -165,7 +170,11 @@ impl Worker {
         loop {
             let timeout = next_cycle.saturating_duration_since(Instant::now());
             let mut stop = false;
-            match self.rx.recv_timeout(timeout) {
+            let msg = match self.buffer.pop_front() {
+                Some(msg) => Ok(msg),
+                None => self.rx.recv_timeout(timeout),
+            };
+            match msg {
                 Ok(Msg::Batch(batch)) => {
                     stop = self.pass(batch);
                 }
@@ -194,7 +203,11 @@ impl Worker {
         self.execute(first);
         let mut stop = false;
         for _ in 1..MAX_BATCHES_PER_PASS {
-            match self.rx.try_recv() {
+            let msg = match self.buffer.pop_front() {
+                Some(msg) => Ok(msg),
+                None => self.rx.try_recv(),
+            };
+            match msg {
                 Ok(Msg::Batch(batch)) => self.execute(batch),
                 Ok(Msg::Shutdown) => {
                     stop = true;
@@ -235,6 +248,7 @@ impl Worker {
         };
         let shard = &mut self.shard;
         let pending = &mut self.sinks[idx];
+        let (rx, buffer) = (&self.rx, &mut self.buffer);
         for op in batch.ops {
             let body = match op.kind {
                 OpKind::Command(req) => {
@@ -256,6 +270,20 @@ impl Worker {
                     }
                     ReplyBody::Encoded(start..pending.buf.len())
                 }
+                OpKind::Part(Part(PartKind::Atomic { op: atomic, step })) => {
+                    let arrival = match atomic.arrive() {
+                        Some(arrival) => arrival,
+                        None => wait_atomic(&atomic, rx, buffer),
+                    };
+                    let db = op.db;
+                    let reply = catch_unwind(AssertUnwindSafe(|| {
+                        shard.execute_atomic(db, &atomic, step, arrival)
+                    }));
+                    ReplyBody::Part(reply.unwrap_or_else(|_| {
+                        tracing::error!(shard = shard.id, "atomic part panicked");
+                        PartReply::error("ERR internal error")
+                    }))
+                }
                 OpKind::Part(part) => {
                     let reply = catch_unwind(AssertUnwindSafe(|| shard.execute_part(op.db, part)));
                     ReplyBody::Part(reply.unwrap_or_else(|_| {
@@ -270,5 +298,33 @@ impl Worker {
 
     fn publish(&mut self) {
         self.stats.publish(&mut self.shard);
+    }
+}
+
+/// How often a shard waiting for an atomic op looks at its inbox for an older op.
+const ATOMIC_POLL: Duration = Duration::from_micros(200);
+
+/// Waits until every shard of `op` has arrived, while watching the inbox (moved into
+/// `buffer`, to be processed afterwards in order) for an older atomic op that this shard
+/// must reach first: then `op`, the younger, is aborted (wait-die; see `atomic.rs`).
+fn wait_atomic(op: &AtomicOp, rx: &flume::Receiver<Msg>, buffer: &mut VecDeque<Msg>) -> Arrival {
+    let deadline = atomic::deadline();
+    loop {
+        if let Some(arrival) = op.wait_first(ATOMIC_POLL) {
+            return arrival;
+        }
+        buffer.extend(rx.try_iter());
+        let older = buffer.iter().any(|msg| match msg {
+            Msg::Batch(batch) => batch.ops.iter().any(|o| match &o.kind {
+                OpKind::Part(Part(PartKind::Atomic { op: other, .. })) => {
+                    atomic::older_op_waiting(op.ticket(), other)
+                }
+                _ => false,
+            }),
+            Msg::Shutdown => false,
+        });
+        if older || Instant::now() >= deadline {
+            return op.try_abort();
+        }
     }
 }
