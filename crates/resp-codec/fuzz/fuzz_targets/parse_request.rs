@@ -7,8 +7,9 @@ use resp_codec::{BytesMut, Limits, ProtocolError, RequestParser};
 
 type Outcome = (Vec<Vec<Vec<u8>>>, Option<ProtocolError>);
 
-fn run(limits: Limits, chunks: &[&[u8]]) -> Outcome {
+fn run(limits: Limits, auth_required: bool, chunks: &[&[u8]]) -> Outcome {
     let mut parser = RequestParser::new(limits);
+    parser.set_auth_required(auth_required);
     let mut buf = BytesMut::new();
     let mut commands = Vec::new();
     for chunk in chunks {
@@ -37,10 +38,12 @@ fuzz_target!(|data: &[u8]| {
         max_multibulk_len: 1 << 10,
         max_inline_len: 256,
     };
-    let whole = run(limits, &[input]);
+    // The low bit of the split byte also turns on the pre-AUTH limits.
+    let auth_required = split & 1 == 1;
+    let whole = run(limits, auth_required, &[input]);
     let at = usize::from(split) * input.len() / 256;
     let (a, b) = input.split_at(at);
-    let split_result = run(limits, &[a, b]);
+    let split_result = run(limits, auth_required, &[a, b]);
     // An error may surface at a different command only if it is the too-big kind, which
     // depends on how much is buffered when the check runs (Redis behaves the same way).
     if whole.1.is_none() && split_result.1.is_none() {
