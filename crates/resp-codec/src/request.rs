@@ -201,15 +201,20 @@ impl RequestParser {
     /// Reads the remaining `$len\r\nbytes\r\n` arguments of the current array request.
     fn parse_bulks(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
         while self.pending > 0 {
-            let len = match self.bulk_len {
-                Some(len) => len,
-                None if let Some((len, used)) = self.quick_bulk_header(buf) => {
+            // if-let match guards are newer than the workspace's rust-version, hence the nesting.
+            let quick = match self.bulk_len {
+                Some(_) => None,
+                None => self.quick_bulk_header(buf),
+            };
+            let len = match (self.bulk_len, quick) {
+                (Some(len), _) => len,
+                (None, Some((len, used))) => {
                     buf.advance(used);
                     self.scanned = 0;
                     self.bulk_len = Some(len);
                     len
                 }
-                None => {
+                (None, None) => {
                     let Some(cr) = self.header_end(buf, ProtocolError::TooBigBulkCount)? else {
                         return Ok(None);
                     };
