@@ -2,24 +2,32 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use io_reactor::ServerHooks;
+use worker_shard::WorkerHandle;
 
 use crate::Config;
 use crate::server::Lifecycle;
 use crate::settings::{self, Check, Setting};
 
-/// The live settings. Only `requirepass` changes at runtime; the rest is the configuration the
-/// server started with (with the real port when 0 was asked for).
+/// The live settings. `requirepass` and `hz` change at runtime; the rest is the configuration
+/// the server started with (with the real port when 0 was asked for).
 pub(crate) struct KvdHooks {
     /// Read on `AUTH`/`HELLO` and `CONFIG`, never per command, so a mutex costs nothing.
     config: Mutex<Config>,
     lifecycle: Arc<Lifecycle>,
+    /// Where live changes of shard settings (`hz`) go.
+    workers: Vec<WorkerHandle>,
 }
 
 impl KvdHooks {
-    pub(crate) fn new(config: Config, lifecycle: Arc<Lifecycle>) -> KvdHooks {
+    pub(crate) fn new(
+        config: Config,
+        lifecycle: Arc<Lifecycle>,
+        workers: Vec<WorkerHandle>,
+    ) -> KvdHooks {
         KvdHooks {
             config: Mutex::new(config),
             lifecycle,
+            workers,
         }
     }
 
@@ -41,7 +49,7 @@ impl ServerHooks for KvdHooks {
         settings::matching(&self.config(), pattern)
     }
 
-    /// Redis changes most settings live; kvd changes only `requirepass`. For the others a
+    /// Redis changes most settings live; kvd changes `requirepass` and `hz`. For the others a
     /// valid value equal to the current one succeeds (scripts that `CONFIG SET appendonly no`
     /// keep working) and any other gets Redis's answer for a setting that cannot change.
     fn config_set(&self, name: &str, value: &str) -> Result<(), String> {
@@ -57,7 +65,15 @@ impl ServerHooks for KvdHooks {
                 let mut changed = config.clone();
                 settings::parse_into(&mut changed, key, value)
                     .map_err(|reason| set_failed(name, &reason))?;
-                if key == settings::Key::Requirepass || changed == *config {
+                if key == settings::Key::Hz {
+                    // One pool-wide store; every worker reads it before its next cycle.
+                    if let Some(worker) = self.workers.first() {
+                        worker.set_hz(changed.hz);
+                    }
+                }
+                if matches!(key, settings::Key::Requirepass | settings::Key::Hz)
+                    || changed == *config
+                {
                     *config = changed;
                     Ok(())
                 } else {
@@ -94,7 +110,7 @@ mod tests {
             listeners: 2,
             ..Config::default()
         };
-        KvdHooks::new(config, Arc::new(Lifecycle::default()))
+        KvdHooks::new(config, Arc::new(Lifecycle::default()), Vec::new())
     }
 
     fn get(hooks: &KvdHooks, pattern: &str) -> Vec<(String, String)> {
@@ -109,7 +125,8 @@ mod tests {
     fn config_get_answers_like_redis() {
         let h = hooks();
         assert_eq!(get(&h, "port"), pair("port", "7000"));
-        assert_eq!(get(&h, "PORT"), pair("port", "7000"));
+        // A literal name is echoed as the client spelled it, as Redis 7.0 does.
+        assert_eq!(get(&h, "PORT"), pair("PORT", "7000"));
         assert_eq!(get(&h, "po?t"), pair("port", "7000"));
         assert_eq!(get(&h, "save"), pair("save", ""));
         assert_eq!(get(&h, "appendonly"), pair("appendonly", "no"));
@@ -150,7 +167,6 @@ mod tests {
             ("daemonize", "no"),
             ("workers", "4"),
             ("port", "1"),
-            ("hz", "11"),
             ("appendonly", "yes"),
             ("save", "900 1"),
         ] {
@@ -189,6 +205,16 @@ mod tests {
     }
 
     #[test]
+    fn hz_changes_live() {
+        let h = hooks();
+        assert_eq!(h.config_set("hz", "20"), Ok(()));
+        assert_eq!(get(&h, "hz"), pair("hz", "20"));
+        // Redis clamps hz to 1..=500 rather than refusing.
+        assert_eq!(h.config_set("hz", "100000"), Ok(()));
+        assert_eq!(get(&h, "hz"), pair("hz", "500"));
+    }
+
+    #[test]
     fn config_set_accepts_what_kvd_already_does() {
         let h = hooks();
         for (name, value) in [
@@ -219,7 +245,7 @@ mod tests {
     #[test]
     fn shutdown_only_requests_a_stop() {
         let lifecycle = Arc::new(Lifecycle::default());
-        let h = KvdHooks::new(Config::default(), Arc::clone(&lifecycle));
+        let h = KvdHooks::new(Config::default(), Arc::clone(&lifecycle), Vec::new());
         h.shutdown();
         assert!(lifecycle.stop_requested());
     }

@@ -108,7 +108,11 @@ impl Server {
             port: local_addr.port(),
             ..config.clone()
         };
-        let hooks: Arc<dyn ServerHooks> = Arc::new(KvdHooks::new(live, Arc::clone(&lifecycle)));
+        let hooks: Arc<dyn ServerHooks> = Arc::new(KvdHooks::new(
+            live,
+            Arc::clone(&lifecycle),
+            workers.handles().to_vec(),
+        ));
         let reactor = ReactorConfig {
             io_threads: config.io_threads,
             databases: config.databases,

@@ -465,15 +465,25 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
 
 /// Every `(name, value)` whose name matches the glob `pattern`, as `CONFIG GET` answers.
 pub(crate) fn matching(config: &Config, pattern: &str) -> Vec<(String, String)> {
+    // Redis 7.0 looks a name without glob characters up directly and echoes it as the client
+    // spelled it (`CONFIG GET PORT` answers `PORT`).
+    let literal = !pattern.contains(['[', '*', '?']);
+    let name = |canonical: &str| {
+        if literal {
+            pattern.to_owned()
+        } else {
+            canonical.to_owned()
+        }
+    };
     let mut found = Vec::new();
     for s in KVD {
         if glob_match(pattern.as_bytes(), s.name.as_bytes()) {
-            found.push((s.name.to_owned(), value_of(config, s.key)));
+            found.push((name(s.name), value_of(config, s.key)));
         }
     }
     for c in COMPAT {
         if glob_match(pattern.as_bytes(), c.name.as_bytes()) {
-            found.push((c.name.to_owned(), c.value()));
+            found.push((name(c.name), c.value()));
         }
     }
     found

@@ -78,8 +78,16 @@ mod tests {
         assert_eq!(hash_tag(b"plain"), b"plain");
         assert_eq!(hash_tag(b"{user1}:a"), b"user1");
         assert_eq!(hash_tag(b"x{user1}y{z}"), b"user1");
-        assert_eq!(hash_tag(b"{}abc"), b"{}abc", "an empty tag hashes the whole key");
-        assert_eq!(hash_tag(b"{abc"), b"{abc", "no closing brace hashes the whole key");
+        assert_eq!(
+            hash_tag(b"{}abc"),
+            b"{}abc",
+            "an empty tag hashes the whole key"
+        );
+        assert_eq!(
+            hash_tag(b"{abc"),
+            b"{abc",
+            "no closing brace hashes the whole key"
+        );
         assert_eq!(hash_tag(b"abc}{"), b"abc}{");
         assert_eq!(hash_tag(b"{{a}}"), b"{a");
         assert_eq!(hash_tag(b""), b"");

@@ -8,9 +8,9 @@ use crate::int::parse_i64_strict;
 pub struct Limits {
     /// Largest bulk string accepted (`proto-max-bulk-len`, 512 MiB).
     pub max_bulk_len: usize,
-    /// Most elements in one request array. Redis 7.0 accepts any count up to `INT_MAX`
-    /// (2,147,483,647); earlier versions capped it at 1,048,576. Memory stays bounded either way:
-    /// arguments are only stored as their bytes arrive.
+    /// Most elements in one request array (1,048,576). Redis 7.0 itself accepts counts up to
+    /// `INT_MAX`; kvd keeps the older 1 Mi cap by default because every argument costs a
+    /// handle even when empty, so a count this large is an attack, not a command.
     pub max_multibulk_len: usize,
     /// Longest inline request or header line without a newline (64 KiB).
     pub max_inline_len: usize,
@@ -20,7 +20,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_bulk_len: 512 * 1024 * 1024,
-            max_multibulk_len: i32::MAX as usize,
+            max_multibulk_len: 1024 * 1024,
             max_inline_len: 64 * 1024,
         }
     }

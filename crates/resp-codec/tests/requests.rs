@@ -181,9 +181,18 @@ fn invalid_multibulk_length() {
             "ERR Protocol error: invalid multibulk length"
         );
     }
-    // Redis 7.0 accepts counts up to INT_MAX and waits for the arguments.
-    assert_eq!(parse(b"*1048577\r\n"), (vec![], None));
-    assert_eq!(parse(b"*2147483647\r\n"), (vec![], None));
+    // The default cap is 1,048,576 elements: that count waits for its arguments, one more is
+    // refused.
+    assert_eq!(parse(b"*1048576\r\n"), (vec![], None));
+    assert_eq!(
+        err_text(b"*1048577\r\n"),
+        "ERR Protocol error: invalid multibulk length"
+    );
+    let unlimited = Limits {
+        max_multibulk_len: i32::MAX as usize,
+        ..Limits::default()
+    };
+    assert_eq!(parse_with(unlimited, b"*2147483647\r\n").1, None);
     let small = Limits {
         max_multibulk_len: 2,
         ..Limits::default()

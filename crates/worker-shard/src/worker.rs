@@ -2,6 +2,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,8 @@ pub struct WorkerHandle {
     shard: ShardId,
     tx: flume::Sender<Msg>,
     stats: Arc<ShardStats>,
+    /// Shared by every worker of the pool, so `CONFIG SET hz` is one store.
+    hz: Arc<AtomicU32>,
 }
 
 impl WorkerHandle {
@@ -56,6 +59,12 @@ impl WorkerHandle {
     /// The shard's statistics, updated by the worker.
     pub fn stats(&self) -> &ShardStats {
         &self.stats
+    }
+
+    /// Sets the active-expiry frequency (`hz`, clamped to 1..=500) of every worker in this
+    /// handle's pool; it applies from each worker's next cycle.
+    pub fn set_hz(&self, hz: u32) {
+        self.hz.store(hz.clamp(1, 500), Ordering::Relaxed);
     }
 
     /// Queues a batch; never blocks. Returns false if the worker has stopped.
@@ -75,6 +84,7 @@ impl WorkerPool {
     /// Starts `count` workers (at least one), each on a thread named `kvd-worker-N`.
     pub fn spawn(count: usize, config: ShardConfig) -> std::io::Result<WorkerPool> {
         let count = count.max(1);
+        let hz = Arc::new(AtomicU32::new(config.hz.clamp(1, 500)));
         let mut pool = WorkerPool {
             handles: Vec::with_capacity(count),
             threads: Vec::new(),
@@ -88,7 +98,7 @@ impl WorkerPool {
                 shard: Shard::new(id, count, config.databases),
                 rx,
                 stats: Arc::clone(&stats),
-                hz: config.hz.clamp(1, 500),
+                hz: Arc::clone(&hz),
                 sinks: Vec::new(),
                 buffer: VecDeque::new(),
             };
@@ -106,6 +116,7 @@ impl WorkerPool {
                 shard: id,
                 tx,
                 stats,
+                hz: Arc::clone(&hz),
             });
         }
         Ok(pool)
@@ -148,7 +159,7 @@ struct Worker {
     shard: Shard,
     rx: flume::Receiver<Msg>,
     stats: Arc<ShardStats>,
-    hz: u32,
+    hz: Arc<AtomicU32>,
     /// Reused between passes to avoid reallocating.
     sinks: Vec<Pending>,
     /// Messages taken from the inbox while waiting for an atomic op, processed before it.
@@ -165,8 +176,10 @@ impl std::fmt::Debug for Worker {
 
 impl Worker {
     fn run(mut self) {
-        let period = Duration::from_millis((1000 / self.hz as u64).max(1));
-        let mut next_cycle = Instant::now() + period;
+        let period = |hz: &AtomicU32| {
+            Duration::from_millis(1000 / u64::from(hz.load(Ordering::Relaxed).max(1)))
+        };
+        let mut next_cycle = Instant::now() + period(&self.hz);
         loop {
             let timeout = next_cycle.saturating_duration_since(Instant::now());
             let mut stop = false;
@@ -187,7 +200,12 @@ impl Worker {
                 self.publish();
                 // While expired keys are plentiful, cycles come every 2 ms (at most a third of
                 // the shard's time, never more than 1 ms at once) instead of every 1000/hz ms.
-                next_cycle = Instant::now() + if more { FAST_CYCLE_PERIOD } else { period };
+                next_cycle = Instant::now()
+                    + if more {
+                        FAST_CYCLE_PERIOD
+                    } else {
+                        period(&self.hz)
+                    };
             }
             if stop {
                 self.publish();
