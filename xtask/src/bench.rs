@@ -336,7 +336,7 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     let title = format!("kvd benchmark {date} ({} cores)", results.machine.cores);
     std::fs::write(
         out_dir.join("chart.svg"),
-        report::svg(&summaries, &order, &names, &title),
+        report::svg(&summaries, &order, &names, &title)?,
     )?;
     std::fs::write(
         out_dir.join("table.md"),

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use plotters::coord::Shift;
+use plotters::prelude::*;
 use serde::Serialize;
 
 /// Every figure a run can produce, in table order: (key in JSON, label in the table).
@@ -280,18 +282,24 @@ pub(crate) fn markdown(
     out
 }
 
-const COLORS: &[&str] = &[
-    "#d9480f", "#1c7ed6", "#2f9e44", "#7048e8", "#f08c00", "#495057",
+/// One colour per server, in `servers` order.
+const COLORS: &[RGBColor] = &[
+    RGBColor(0xd9, 0x48, 0x0f),
+    RGBColor(0x1c, 0x7e, 0xd6),
+    RGBColor(0x2f, 0x9e, 0x44),
+    RGBColor(0x70, 0x48, 0xe8),
+    RGBColor(0xf0, 0x8c, 0x00),
+    RGBColor(0x49, 0x50, 0x57),
 ];
 
 /// An SVG chart: throughput and p99 latency per scenario, one bar per server, with min–max
-/// whiskers. Hand-written SVG keeps xtask free of a plotting library.
+/// whiskers, drawn with `plotters`.
 pub(crate) fn svg(
     summaries: &[Summary],
     scenarios: &[&str],
     servers: &[String],
     title: &str,
-) -> String {
+) -> anyhow::Result<String> {
     let scenarios: Vec<&str> = scenarios
         .iter()
         .copied()
@@ -301,128 +309,122 @@ pub(crate) fn svg(
                 .any(|s| s.scenario == *sc && s.figures.contains_key("p99_us"))
         })
         .collect();
-    let (panel_w, panel_h, left, top) = (960.0, 260.0, 80.0, 50.0);
-    let group_w = panel_w / scenarios.len().max(1) as f64;
-    let bar_w = (group_w * 0.8 / servers.len().max(1) as f64).min(40.0);
-    let height = top + 2.0 * (panel_h + 110.0) + 30.0;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="12">"#,
-        left + panel_w + 20.0
-    );
-    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="{left}" y="22" font-size="15" font-weight="bold">{}</text>"#,
-        xml(title)
-    );
-    for (i, srv) in servers.iter().enumerate() {
-        let x = left + 420.0 + i as f64 * 150.0;
-        let _ = writeln!(
-            out,
-            r#"<rect x="{x}" y="10" width="12" height="12" fill="{}"/><text x="{}" y="21">{}</text>"#,
-            COLORS[i % COLORS.len()],
-            x + 16.0,
-            xml(srv)
-        );
-    }
-    for (p, (key, label)) in [
-        (
-            "ops_per_sec",
-            "throughput (ops/s; memory: load rate), median, whiskers min–max",
-        ),
-        ("p99_us", "p99 latency (µs, log scale)"),
-    ]
-    .into_iter()
-    .enumerate()
     {
-        let y0 = top + p as f64 * (panel_h + 110.0);
-        let max = summaries
-            .iter()
-            .filter_map(|s| s.figures.get(key).map(|st| st.max))
-            .fold(0.0_f64, f64::max)
-            .max(1.0);
-        // Latencies span from tens of µs (pipeline 1) to tens of ms (1,000 connections), so
-        // that panel is logarithmic, from 10 µs up; throughput is linear from zero.
-        let _ = writeln!(
-            out,
-            r#"<text x="{left}" y="{}" font-weight="bold">{label}</text>"#,
-            y0 + 4.0
-        );
-        let log = key == "p99_us";
-        let (lo, hi) = (1.0_f64, max.log10().ceil().max(2.0));
-        let scale = |v: f64| {
-            if log {
-                panel_h * ((v.max(10.0).log10() - lo) / (hi - lo)).clamp(0.0, 1.0)
-            } else {
-                panel_h * v / max
-            }
-        };
-        let ticks: Vec<f64> = if log {
-            (1..=hi as i32).map(|e| 10f64.powi(e)).collect()
-        } else {
-            (0..=4).map(|t| max * f64::from(t) / 4.0).collect()
-        };
-        for v in ticks {
-            let y = y0 + 10.0 + panel_h - scale(v);
-            let _ = writeln!(
-                out,
-                r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-                left + panel_w,
-                left - 6.0,
-                y + 4.0,
-                fmt_value(key, v)
-            );
+        let root = SVGBackend::with_string(&mut out, (1040, 760)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let root = root.titled(title, ("sans-serif", 18))?;
+        let panels = root.split_evenly((2, 1));
+        for (panel, key) in panels.iter().zip(["ops_per_sec", "p99_us"]) {
+            draw_panel(panel, summaries, &scenarios, servers, key)?;
         }
-        for (g, sc) in scenarios.iter().enumerate() {
-            let gx = left + g as f64 * group_w + group_w * 0.1;
-            for (i, srv) in servers.iter().enumerate() {
-                let Some(st) = summaries
-                    .iter()
-                    .find(|s| s.scenario == *sc && s.server == *srv)
-                    .and_then(|s| s.figures.get(key))
-                else {
-                    continue;
-                };
-                let x = gx + i as f64 * bar_w;
-                let base = y0 + 10.0 + panel_h;
-                let _ = writeln!(
-                    out,
-                    r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {}: {}</title></rect>"#,
-                    base - scale(st.median),
-                    bar_w - 2.0,
-                    scale(st.median),
-                    COLORS[i % COLORS.len()],
-                    xml(sc),
-                    xml(srv),
-                    fmt_value(key, st.median)
-                );
-                let cx = x + (bar_w - 2.0) / 2.0;
-                let _ = writeln!(
-                    out,
-                    r#"<line x1="{cx:.1}" x2="{cx:.1}" y1="{:.1}" y2="{:.1}" stroke="black"/>"#,
-                    base - scale(st.min),
-                    base - scale(st.max)
-                );
-            }
-            let lx = left + g as f64 * group_w + group_w / 2.0;
-            let ly = y0 + 10.0 + panel_h + 12.0;
-            let _ = writeln!(
-                out,
-                r#"<text x="{lx:.1}" y="{ly:.1}" text-anchor="end" transform="rotate(-35 {lx:.1} {ly:.1})">{}</text>"#,
-                xml(sc)
-            );
-        }
+        root.present()?;
     }
-    out.push_str("</svg>\n");
-    out
+    Ok(out)
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// One panel of the chart: `key` for every scenario and server. Latencies span from tens of µs
+/// (pipeline 1) to tens of ms (1,000 connections), so that panel is logarithmic; throughput is
+/// linear from zero.
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    summaries: &[Summary],
+    scenarios: &[&str],
+    servers: &[String],
+    key: &str,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let stat = |sc: &str, srv: &str| {
+        summaries
+            .iter()
+            .find(|s| s.scenario == sc && s.server == srv)
+            .and_then(|s| s.figures.get(key))
+    };
+    let max = summaries
+        .iter()
+        .filter_map(|s| s.figures.get(key).map(|st| st.max))
+        .fold(1.0_f64, f64::max);
+    let groups = scenarios.len().max(1) as f64;
+    let bar_w = 0.8 / servers.len().max(1) as f64;
+    let caption = if key == "p99_us" {
+        "p99 latency (µs, log scale), median with min–max"
+    } else {
+        "throughput (ops/s; memory: load rate), median with min–max"
+    };
+    let label = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            scenarios.get(i as usize).copied().unwrap_or("").to_owned()
+        } else {
+            String::new()
+        }
+    };
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(caption, ("sans-serif", 14))
+        .margin(10)
+        .x_label_area_size(60)
+        .y_label_area_size(70);
+    // The two panels differ only in their y coordinate type (linear or logarithmic), which a
+    // closure cannot be generic over; a local macro draws either.
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(scenarios.len().max(1))
+                .x_label_formatter(&label)
+                .y_label_formatter(&|v: &f64| fmt_value(key, *v))
+                .draw()?;
+            for (g, sc) in scenarios.iter().enumerate() {
+                for (i, srv) in servers.iter().enumerate() {
+                    let Some(st) = stat(sc, srv) else { continue };
+                    let x0 = g as f64 - 0.4 + i as f64 * bar_w;
+                    let color = COLORS[i % COLORS.len()];
+                    chart.draw_series(std::iter::once(Rectangle::new(
+                        [(x0, floor(key)), (x0 + bar_w * 0.9, st.median)],
+                        color.filled(),
+                    )))?;
+                    let cx = x0 + bar_w * 0.45;
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        vec![(cx, st.min.max(floor(key))), (cx, st.max)],
+                        BLACK,
+                    )))?;
+                }
+            }
+            for (i, srv) in servers.iter().enumerate() {
+                let color = COLORS[i % COLORS.len()];
+                chart
+                    .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
+                    .label(srv.as_str())
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()?;
+        }};
+    }
+    let x = -0.5..groups - 0.5;
+    if key == "p99_us" {
+        let top = 10f64.powf(max.log10().ceil().max(2.0));
+        draw!(builder.build_cartesian_2d(x, (floor(key)..top).log_scale())?);
+    } else {
+        draw!(builder.build_cartesian_2d(x, 0.0..max * 1.05)?);
+    }
+    Ok(())
+}
+
+/// Where bars start: zero on a linear axis, 10 µs on the logarithmic latency axis.
+fn floor(key: &str) -> f64 {
+    if key == "p99_us" { 10.0 } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -513,8 +515,19 @@ mod tests {
         ];
         let servers = vec!["kvd".to_string(), "redis".to_string()];
         let sums = summarize(&samples, &["get"], &servers);
-        let svg = svg(&sums, &["get"], &servers, "t");
-        assert!(svg.starts_with("<svg"));
-        assert_eq!(svg.matches("<title>").count(), 4);
+        let svg = svg(&sums, &["get"], &servers, "t").unwrap();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        // Two panels, each with a bar per server in the server's colour plus its legend swatch.
+        assert_eq!(svg.matches(r##"fill="#D9480F""##).count(), 4, "{svg}");
+        assert_eq!(svg.matches(r##"fill="#1C7ED6""##).count(), 4, "{svg}");
+        let texts: Vec<&str> = svg.lines().map(str::trim).collect();
+        assert!(
+            texts.contains(&"get"),
+            "the scenario labels the x axis: {svg}"
+        );
+        assert!(
+            texts.contains(&"redis"),
+            "the legend names each server: {svg}"
+        );
     }
 }
