@@ -9,6 +9,7 @@ mod connection;
 mod errors;
 mod expiry;
 mod keys;
+mod limits;
 mod pipeline;
 mod robustness;
 mod server;

@@ -32,6 +32,30 @@ pub struct Config {
     pub hz: u32,
     /// Password clients must `AUTH` with; `None` (or `""`) for none (`requirepass`).
     pub requirepass: Option<String>,
+    /// Most clients connected at once; the next gets `-ERR max number of clients reached`
+    /// (`maxclients`).
+    pub maxclients: u64,
+    /// Seconds after which an idle client is closed, 0 for never (`timeout`).
+    pub timeout: u64,
+    /// TCP keepalive interval in seconds for new connections, 0 for off (`tcp-keepalive`).
+    pub tcp_keepalive: u64,
+    /// Most unparsed input bytes a client may have buffered (`client-query-buffer-limit`).
+    pub client_query_buffer_limit: u64,
+    /// Largest bulk string in a request (`proto-max-bulk-len`).
+    pub proto_max_bulk_len: u64,
+    /// Output buffer limits of the normal, replica and Pub/Sub classes
+    /// (`client-output-buffer-limit`).
+    pub client_output_buffer_limit: [io_reactor::OutputLimit; 3],
+    /// Refuse non-loopback clients while the default user has no password (`protected-mode`).
+    pub protected_mode: bool,
+    /// File of ACL users loaded at start and by `ACL LOAD`, written by `ACL SAVE` (`aclfile`).
+    pub aclfile: Option<std::path::PathBuf>,
+    /// `rename-command NAME NEW` lines in order; an empty new name disables the command.
+    pub rename_commands: Vec<(String, String)>,
+    /// Tests only: an address protected mode treats as remote although it is loopback, so the
+    /// refusal can be tested on a machine that has only loopback (e.g. `127.0.0.2`).
+    #[doc(hidden)]
+    pub treat_as_remote: Option<IpAddr>,
 }
 
 impl Default for Config {
@@ -49,6 +73,28 @@ impl Default for Config {
             databases: 16,
             hz: 10,
             requirepass: None,
+            maxclients: 10_000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_output_buffer_limit: [
+                io_reactor::OutputLimit::default(),
+                io_reactor::OutputLimit {
+                    hard: 256 * 1024 * 1024,
+                    soft: 64 * 1024 * 1024,
+                    soft_secs: 60,
+                },
+                io_reactor::OutputLimit {
+                    hard: 32 * 1024 * 1024,
+                    soft: 8 * 1024 * 1024,
+                    soft_secs: 60,
+                },
+            ],
+            protected_mode: true,
+            aclfile: None,
+            rename_commands: Vec::new(),
+            treat_as_remote: None,
         }
     }
 }
@@ -78,6 +124,11 @@ impl Config {
     /// when the value asks for nothing kvd lacks (`save ""`, `appendonly no`); otherwise, and
     /// for unknown names, the error names the setting.
     pub fn set(&mut self, name: &str, value: &str) -> anyhow::Result<()> {
+        if name.eq_ignore_ascii_case("rename-command")
+            || name.eq_ignore_ascii_case("rename_command")
+        {
+            return self.rename_command(value);
+        }
         match settings::lookup(name, true) {
             Some(Setting::Kvd { key, .. }) => settings::parse_into(self, key, value)
                 .map_err(|reason| anyhow::anyhow!("setting '{name}' '{value}': {reason}")),
@@ -96,6 +147,20 @@ impl Config {
             },
             None => bail!("unknown setting '{name}'"),
         }
+    }
+
+    /// `rename-command NAME NEW` (`NEW` empty or `""` disables `NAME`), as redis.conf has it;
+    /// in a `kvd.toml` the value is the two words, e.g. `rename-command = "FLUSHALL \"\""`.
+    fn rename_command(&mut self, value: &str) -> anyhow::Result<()> {
+        let words = split_redis_line(value)
+            .ok_or_else(|| anyhow::anyhow!("rename-command '{value}': unbalanced quotes"))?;
+        let (name, new) = match words.as_slice() {
+            [name] => (name.clone(), String::new()),
+            [name, new] => (name.clone(), new.clone()),
+            _ => bail!("rename-command '{value}': expected the command and its new name"),
+        };
+        self.rename_commands.push((name, new));
+        Ok(())
     }
 
     /// Checks what a single setting cannot: nothing yet, but `Server::start` calls it so a

@@ -1,7 +1,7 @@
 //! What the IO threads ask of the server: `CONFIG GET`/`SET`, the password, `SHUTDOWN`.
 use std::sync::{Arc, Mutex, PoisonError};
 
-use io_reactor::ServerHooks;
+use io_reactor::{ClientLimits, ServerHooks};
 use worker_shard::WorkerHandle;
 
 use crate::Config;
@@ -16,6 +16,22 @@ pub(crate) struct KvdHooks {
     lifecycle: Arc<Lifecycle>,
     /// Where live changes of shard settings (`hz`) go.
     workers: Vec<WorkerHandle>,
+    /// Where live changes of client limits go; the IO threads read them.
+    limits: Arc<ClientLimits>,
+}
+
+/// Copies the client limits of `config` into the atomics the IO threads read.
+pub(crate) fn apply_limits(config: &Config, limits: &ClientLimits) {
+    limits.set_maxclients(config.maxclients);
+    limits.set_timeout_secs(config.timeout);
+    limits.set_tcp_keepalive_secs(config.tcp_keepalive);
+    limits.set_query_buffer_limit(config.client_query_buffer_limit);
+    if limits.proto_max_bulk_len() != config.proto_max_bulk_len {
+        limits.set_proto_max_bulk_len(config.proto_max_bulk_len);
+    }
+    limits.set_normal_output(config.client_output_buffer_limit[0]);
+    limits.set_pubsub_output(config.client_output_buffer_limit[2]);
+    limits.set_protected_mode(config.protected_mode);
 }
 
 impl KvdHooks {
@@ -23,11 +39,14 @@ impl KvdHooks {
         config: Config,
         lifecycle: Arc<Lifecycle>,
         workers: Vec<WorkerHandle>,
+        limits: Arc<ClientLimits>,
     ) -> KvdHooks {
+        apply_limits(&config, &limits);
         KvdHooks {
             config: Mutex::new(config),
             lifecycle,
             workers,
+            limits,
         }
     }
 
@@ -71,10 +90,9 @@ impl ServerHooks for KvdHooks {
                         worker.set_hz(changed.hz);
                     }
                 }
-                if matches!(key, settings::Key::Requirepass | settings::Key::Hz)
-                    || changed == *config
-                {
+                if settings::is_live(key) || changed == *config {
                     *config = changed;
+                    apply_limits(&config, &self.limits);
                     Ok(())
                 } else {
                     Err(set_failed(name, IMMUTABLE))
@@ -110,7 +128,12 @@ mod tests {
             listeners: 2,
             ..Config::default()
         };
-        KvdHooks::new(config, Arc::new(Lifecycle::default()), Vec::new())
+        KvdHooks::new(
+            config,
+            Arc::new(Lifecycle::default()),
+            Vec::new(),
+            Arc::default(),
+        )
     }
 
     fn get(hooks: &KvdHooks, pattern: &str) -> Vec<(String, String)> {
@@ -143,9 +166,104 @@ mod tests {
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");
-        assert_eq!(all.len(), 8 + crate::settings::COMPAT.len());
+        assert_eq!(all.len(), 16 + crate::settings::COMPAT.len());
         let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
         assert_eq!(max, ["maxclients", "maxmemory", "maxmemory-policy"]);
+        assert_eq!(get(&h, "tcp-keepalive"), pair("tcp-keepalive", "300"));
+        assert_eq!(get(&h, "protected-mode"), pair("protected-mode", "yes"));
+        assert_eq!(
+            get(&h, "client-output-buffer-limit"),
+            pair(
+                "client-output-buffer-limit",
+                "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+            )
+        );
+        assert_eq!(
+            get(&h, "client-query-buffer-limit"),
+            pair("client-query-buffer-limit", "1073741824")
+        );
+        assert_eq!(
+            get(&h, "proto-max-bulk-len"),
+            pair("proto-max-bulk-len", "536870912")
+        );
+    }
+
+    #[test]
+    fn client_limits_change_live_with_redis_texts() {
+        let limits = Arc::new(ClientLimits::default());
+        let h = KvdHooks::new(
+            Config::default(),
+            Arc::new(Lifecycle::default()),
+            Vec::new(),
+            Arc::clone(&limits),
+        );
+        h.config_set("maxclients", "5").unwrap();
+        assert_eq!(limits.maxclients(), 5);
+        h.config_set("timeout", "7").unwrap();
+        assert_eq!(limits.timeout_secs(), 7);
+        h.config_set("tcp-keepalive", "60").unwrap();
+        assert_eq!(limits.tcp_keepalive_secs(), 60);
+        h.config_set("proto-max-bulk-len", "2mb").unwrap();
+        assert_eq!(limits.proto_max_bulk_len(), 2 * 1024 * 1024);
+        assert_eq!(
+            get(&h, "proto-max-bulk-len"),
+            pair("proto-max-bulk-len", "2097152")
+        );
+        h.config_set("client-query-buffer-limit", "1mb").unwrap();
+        assert_eq!(limits.query_buffer_limit(), 1024 * 1024);
+        h.config_set("client-output-buffer-limit", "normal 1mb 512k 3")
+            .unwrap();
+        assert_eq!(
+            limits.normal_output(),
+            io_reactor::OutputLimit {
+                hard: 1024 * 1024,
+                soft: 512_000,
+                soft_secs: 3
+            }
+        );
+        assert_eq!(
+            get(&h, "client-output-buffer-limit"),
+            pair(
+                "client-output-buffer-limit",
+                "normal 1048576 512000 3 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+            )
+        );
+        h.config_set("protected-mode", "no").unwrap();
+        assert!(!limits.protected_mode());
+        let failed = |name: &str, reason: &str| {
+            format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+        };
+        for (name, value, reason) in [
+            (
+                "proto-max-bulk-len",
+                "100",
+                "argument must be between 1048576 and 9223372036854775807 inclusive",
+            ),
+            (
+                "client-query-buffer-limit",
+                "100",
+                "argument must be between 1048576 and 9223372036854775807 inclusive",
+            ),
+            (
+                "client-output-buffer-limit",
+                "normal 1mb 2mb",
+                "Wrong number of arguments in buffer limit configuration.",
+            ),
+            (
+                "client-output-buffer-limit",
+                "foo 1 1 1",
+                "Invalid client class specified in buffer limit configuration.",
+            ),
+            (
+                "maxclients",
+                "0",
+                "argument must be between 1 and 4294967295 inclusive",
+            ),
+            ("protected-mode", "maybe", "argument must be 'yes' or 'no'"),
+            ("aclfile", "/tmp/x", "can't set immutable config"),
+        ] {
+            assert_eq!(h.config_set(name, value).unwrap_err(), failed(name, reason));
+        }
     }
 
     #[test]
@@ -245,7 +363,12 @@ mod tests {
     #[test]
     fn shutdown_only_requests_a_stop() {
         let lifecycle = Arc::new(Lifecycle::default());
-        let h = KvdHooks::new(Config::default(), Arc::clone(&lifecycle), Vec::new());
+        let h = KvdHooks::new(
+            Config::default(),
+            Arc::clone(&lifecycle),
+            Vec::new(),
+            Arc::default(),
+        );
         h.shutdown();
         assert!(lifecycle.stop_requested());
     }

@@ -104,6 +104,8 @@ impl Server {
         .context("cannot start the shard workers")?;
 
         let lifecycle = Arc::new(Lifecycle::default());
+        let client_limits = Arc::new(io_reactor::ClientLimits::default());
+        client_limits.treat_as_remote(config.treat_as_remote);
         let live = Config {
             port: local_addr.port(),
             ..config.clone()
@@ -112,11 +114,13 @@ impl Server {
             live,
             Arc::clone(&lifecycle),
             workers.handles().to_vec(),
+            Arc::clone(&client_limits),
         ));
         let reactor = ReactorConfig {
             io_threads: config.io_threads,
             databases: config.databases,
             limits: resp_codec::Limits::default(),
+            client_limits,
         };
         let io = match IoPool::start(reactor, workers.handles().to_vec(), hooks) {
             Ok(io) => Arc::new(io),

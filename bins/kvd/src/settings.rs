@@ -22,6 +22,14 @@ pub(crate) enum Key {
     Databases,
     Hz,
     Requirepass,
+    Maxclients,
+    Timeout,
+    TcpKeepalive,
+    ClientQueryBufferLimit,
+    ProtoMaxBulkLen,
+    ClientOutputBufferLimit,
+    ProtectedMode,
+    Aclfile,
 }
 
 /// A kvd setting: its Redis name (what `CONFIG GET` shows; files and flags also take `_` for
@@ -73,7 +81,62 @@ const KVD: &[KvdSetting] = &[
         key: Key::Requirepass,
         immutable: false,
     },
+    KvdSetting {
+        name: "maxclients",
+        key: Key::Maxclients,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "timeout",
+        key: Key::Timeout,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "tcp-keepalive",
+        key: Key::TcpKeepalive,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "client-query-buffer-limit",
+        key: Key::ClientQueryBufferLimit,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "proto-max-bulk-len",
+        key: Key::ProtoMaxBulkLen,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "client-output-buffer-limit",
+        key: Key::ClientOutputBufferLimit,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "protected-mode",
+        key: Key::ProtectedMode,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "aclfile",
+        key: Key::Aclfile,
+        immutable: true,
+    },
 ];
+
+/// Settings that change while the server runs (`CONFIG SET`); the other mutable ones accept
+/// only their current value.
+pub(crate) fn is_live(key: Key) -> bool {
+    !matches!(
+        key,
+        Key::Bind
+            | Key::Port
+            | Key::Listeners
+            | Key::IoThreads
+            | Key::Workers
+            | Key::Databases
+            | Key::Aclfile
+    )
+}
 
 /// Most threads of one kind kvd starts; more is a typo, not a machine.
 pub(crate) const MAX_THREADS: usize = 1024;
@@ -238,16 +301,6 @@ pub(crate) const COMPAT: &[Compat] = &[
         immutable: false,
     },
     Compat {
-        name: "maxclients",
-        value: || "10000".to_owned(),
-        check: |v| match integer_in(v, 1, u32::MAX.into()) {
-            Ok(10000) => Check::Accept,
-            Ok(_) => Check::Unsupported("kvd does not limit the number of clients yet"),
-            Err(reason) => Check::Invalid(reason),
-        },
-        immutable: false,
-    },
-    Compat {
         name: "maxmemory",
         value: || "0".to_owned(),
         check: |v| match memory(v) {
@@ -284,17 +337,6 @@ pub(crate) const COMPAT: &[Compat] = &[
         value: fixed_empty,
         check: |v| only_empty(v, "kvd writes no pid file"),
         immutable: true,
-    },
-    Compat {
-        name: "protected-mode",
-        value: fixed_no,
-        check: |v| {
-            only_no(
-                v,
-                "kvd has no protected mode; bind a loopback address or set requirepass",
-            )
-        },
-        immutable: false,
     },
     Compat {
         name: "save",
@@ -336,26 +378,6 @@ pub(crate) const COMPAT: &[Compat] = &[
             Err(reason) => Check::Invalid(reason),
         },
         immutable: true,
-    },
-    Compat {
-        name: "tcp-keepalive",
-        value: || "0".to_owned(),
-        check: |v| match integer_in(v, 0, i32::MAX.into()) {
-            Ok(0) => Check::Accept,
-            Ok(_) => Check::Unsupported("kvd does not set TCP keepalive"),
-            Err(reason) => Check::Invalid(reason),
-        },
-        immutable: false,
-    },
-    Compat {
-        name: "timeout",
-        value: || "0".to_owned(),
-        check: |v| match integer_in(v, 0, i32::MAX.into()) {
-            Ok(0) => Check::Accept,
-            Ok(_) => Check::Unsupported("kvd does not close idle clients yet"),
-            Err(reason) => Check::Invalid(reason),
-        },
-        immutable: false,
     },
     Compat {
         name: "unixsocket",
@@ -424,7 +446,74 @@ pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(
         Key::Requirepass => {
             config.requirepass = (!value.is_empty()).then(|| value.to_owned());
         }
+        Key::Maxclients => config.maxclients = integer_in(value, 1, u32::MAX.into())? as u64,
+        Key::Timeout => config.timeout = integer_in(value, 0, i32::MAX.into())? as u64,
+        Key::TcpKeepalive => config.tcp_keepalive = integer_in(value, 0, i32::MAX.into())? as u64,
+        Key::ClientQueryBufferLimit => config.client_query_buffer_limit = big_memory(value)?,
+        Key::ProtoMaxBulkLen => config.proto_max_bulk_len = big_memory(value)?,
+        Key::ClientOutputBufferLimit => parse_output_limits(config, value)?,
+        Key::ProtectedMode => config.protected_mode = yes_no(value).map_err(invalid_reason)?,
+        Key::Aclfile => {
+            config.aclfile = (!value.is_empty()).then(|| value.into());
+        }
     }
+    Ok(())
+}
+
+fn invalid_reason(check: Check) -> String {
+    match check {
+        Check::Invalid(reason) => reason,
+        Check::Unsupported(reason) => reason.to_owned(),
+        Check::Accept => String::new(),
+    }
+}
+
+/// A memory size of at least 1mb, as Redis bounds `client-query-buffer-limit` and
+/// `proto-max-bulk-len`.
+fn big_memory(value: &str) -> Result<u64, String> {
+    let n = memory(value).ok_or_else(|| "argument must be a memory value".to_owned())?;
+    if !(1024 * 1024..=i64::MAX as u64).contains(&n) {
+        return Err(format!(
+            "argument must be between 1048576 and {} inclusive",
+            i64::MAX
+        ));
+    }
+    Ok(n)
+}
+
+/// The classes of `client-output-buffer-limit`, in the order `CONFIG GET` lists them.
+const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// `client-output-buffer-limit <class> <hard> <soft> <soft seconds> ...`, Redis's texts for
+/// every mistake; classes not named keep their values.
+fn parse_output_limits(config: &mut Config, value: &str) -> Result<(), String> {
+    let words: Vec<&str> = value.split_ascii_whitespace().collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".to_owned());
+    }
+    let mut limits = config.client_output_buffer_limit;
+    for group in words.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err(
+                    "Invalid client class specified in buffer limit configuration.".to_owned(),
+                );
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = memory(group[1]).ok_or_else(bad)?;
+        let soft = memory(group[2]).ok_or_else(bad)?;
+        let soft_secs = group[3].parse::<u64>().map_err(|_| bad())?;
+        limits[class] = io_reactor::OutputLimit {
+            hard,
+            soft,
+            soft_secs,
+        };
+    }
+    config.client_output_buffer_limit = limits;
     Ok(())
 }
 
@@ -460,6 +549,27 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
         Key::Databases => config.databases.to_string(),
         Key::Hz => config.hz.to_string(),
         Key::Requirepass => config.requirepass.clone().unwrap_or_default(),
+        Key::Maxclients => config.maxclients.to_string(),
+        Key::Timeout => config.timeout.to_string(),
+        Key::TcpKeepalive => config.tcp_keepalive.to_string(),
+        Key::ClientQueryBufferLimit => config.client_query_buffer_limit.to_string(),
+        Key::ProtoMaxBulkLen => config.proto_max_bulk_len.to_string(),
+        Key::ClientOutputBufferLimit => {
+            let mut text = String::new();
+            for (class, l) in OUTPUT_CLASSES.iter().zip(config.client_output_buffer_limit) {
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                text.push_str(&format!("{class} {} {} {}", l.hard, l.soft, l.soft_secs));
+            }
+            text
+        }
+        Key::ProtectedMode => if config.protected_mode { "yes" } else { "no" }.to_owned(),
+        Key::Aclfile => config
+            .aclfile
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
     }
 }
 

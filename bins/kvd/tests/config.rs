@@ -67,6 +67,8 @@ fn toml_takes_rust_and_redis_names() {
             databases: 4,
             hz: 500,
             requirepass: Some("pw".to_owned()),
+            protected_mode: false,
+            ..Config::default()
         }
     );
     let config: Config = toml::from_str("io_threads = 2").unwrap();

@@ -1,4 +1,7 @@
 //! Settings of the IO layer.
+use std::sync::Arc;
+
+use crate::limits::ClientLimits;
 
 /// Settings of the IO layer.
 ///
@@ -10,8 +13,11 @@ pub struct ReactorConfig {
     pub io_threads: usize,
     /// Number of databases (`SELECT` accepts `0..databases`).
     pub databases: usize,
-    /// Protocol limits for parsing.
+    /// Protocol limits for parsing (`proto-max-bulk-len` comes from `client_limits`).
     pub limits: resp_codec::Limits,
+    /// Live client limits (`maxclients`, `timeout`, buffer limits, protected mode), shared
+    /// with the settings that change them.
+    pub client_limits: Arc<ClientLimits>,
 }
 
 impl Default for ReactorConfig {
@@ -21,6 +27,7 @@ impl Default for ReactorConfig {
             io_threads: 1,
             databases: 16,
             limits: resp_codec::Limits::default(),
+            client_limits: Arc::default(),
         }
     }
 }

@@ -31,6 +31,9 @@ pub(crate) struct ClientState {
     pub(crate) reply_cmd: bool,
     /// The last command's name, packed, published once per pass.
     pub(crate) last_cmd: [u64; 3],
+    /// Set while the client is subscribed or blocked: Redis never closes such a client for
+    /// being idle (`timeout`).
+    pub(crate) no_idle_timeout: bool,
 }
 
 /// A reply's place in a connection's pipeline.
@@ -94,6 +97,10 @@ pub(crate) struct Conn {
     pub(crate) dirty: bool,
     /// Parsing stopped with bytes left in `rbuf` (held, backpressure); parse again once free.
     pub(crate) stalled: bool,
+    /// The `proto-max-bulk-len` generation the parser was built with.
+    pub(crate) parser_epoch: u64,
+    /// Since when the output has been at or above the soft output limit.
+    pub(crate) over_soft_since: Option<std::time::Instant>,
 }
 
 impl Conn {

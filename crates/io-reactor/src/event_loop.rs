@@ -21,6 +21,8 @@ use crate::local::{self, Action};
 use crate::shared::{ClientEntry, ClientNames, Inbox, LoopHandle, LoopSink, Shared, Stats, lock};
 use crate::sys;
 
+mod limits_loop;
+
 /// Bytes asked of the socket per `read` call while the buffer is small.
 const READ_CHUNK: usize = 16 * 1024;
 /// Most bytes read from one connection in one pass, so one busy client cannot starve the rest.
@@ -100,6 +102,8 @@ pub(crate) struct EventLoop {
     net_in: u64,
     net_out: u64,
     shutdown_deadline: Option<Instant>,
+    /// When the limits sweep (idle timeout, soft output limit) last ran.
+    last_sweep: Instant,
 }
 
 impl EventLoop {
@@ -130,6 +134,7 @@ impl EventLoop {
             net_in: 0,
             net_out: 0,
             shutdown_deadline: None,
+            last_sweep: Instant::now(),
         }
     }
 
@@ -142,7 +147,9 @@ impl EventLoop {
             } else if self.shutdown_deadline.is_some() {
                 Some(Duration::from_millis(20))
             } else {
-                None
+                // Bounded, so a `timeout` or soft output limit set by `CONFIG SET` on another
+                // thread starts being enforced here within a second.
+                Some(limits_loop::sweep_interval(&self.shared))
             };
             events.clear();
             if let Err(e) = self.handle.poller.wait(&mut events, timeout)
@@ -202,6 +209,10 @@ impl EventLoop {
         }
         self.send_batches();
         self.write_dirty();
+        if self.last_sweep.elapsed() >= limits_loop::SWEEP_EVERY {
+            self.last_sweep = Instant::now();
+            self.sweep_limits();
+        }
 
         Stats::add(
             &self.shared.stats.total_commands,
@@ -235,13 +246,17 @@ impl EventLoop {
             Stats::add(&self.shared.stats.rejected_connections, 1);
             return;
         }
-        if self.over_maxclients() {
+        if let Some(refusal) = self.refusal(peer) {
             // Like Redis: tell the client why, then close. The socket is still blocking and
             // its send buffer empty, so this short write completes at once.
             let mut stream = stream;
-            let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
+            let _ = stream.write_all(refusal);
             Stats::add(&self.shared.stats.rejected_connections, 1);
             return;
+        }
+        let keepalive = self.shared.config.client_limits.tcp_keepalive_secs();
+        if keepalive > 0 {
+            let _ = crate::limits::set_keepalive(&stream, keepalive);
         }
         if stream.set_nonblocking(true).is_err() {
             return;
@@ -284,7 +299,9 @@ impl EventLoop {
         Stats::add(&shared.stats.connected_clients, 1);
         Stats::add(&shared.stats.total_connections, 1);
         let authed = shared.hooks.requirepass().is_none();
-        let mut parser = RequestParser::new(shared.config.limits);
+        let limits = &shared.config.client_limits;
+        let parser_epoch = limits.parser_epoch();
+        let mut parser = RequestParser::new(limits.parser_limits(shared.config.limits));
         // Before AUTH, requests are limited as in Redis, so a stranger cannot make us buffer
         // large requests.
         parser.set_auth_required(!authed);
@@ -303,6 +320,7 @@ impl EventLoop {
                 reply: ReplyMode::On,
                 reply_cmd: false,
                 last_cmd: [0; 3],
+                no_idle_timeout: false,
             },
             held: false,
             closing: false,
@@ -311,19 +329,10 @@ impl EventLoop {
             interest: (true, false),
             dirty: false,
             stalled: false,
+            parser_epoch,
+            over_soft_since: None,
         });
         self.live += 1;
-    }
-
-    fn over_maxclients(&self) -> bool {
-        let max = self
-            .shared
-            .hooks
-            .config_get("maxclients")
-            .into_iter()
-            .find(|(k, _)| k == "maxclients")
-            .and_then(|(_, v)| v.parse::<u64>().ok());
-        max.is_some_and(|max| Stats::load(&self.shared.stats.connected_clients) >= max)
     }
 
     fn close(&mut self, slot: usize) {
@@ -422,7 +431,7 @@ impl EventLoop {
                 }
             }
         }
-        if failed {
+        if failed || self.over_query_limit(slot) {
             self.close(slot);
             return;
         }
@@ -452,6 +461,7 @@ impl EventLoop {
     fn parse(&mut self, slot: usize) {
         let shards = self.shared.workers.len();
         let mut dispatched = false;
+        self.refresh_parser(slot);
         loop {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 return;
@@ -732,6 +742,10 @@ impl EventLoop {
                 continue;
             };
             conn.dirty = false;
+            if limits_loop::over_output_limit(&self.shared, conn) {
+                self.close(slot);
+                continue;
+            }
             if !conn.out.is_empty() {
                 // One write per pass: a short write means the socket buffer is full, so a second
                 // attempt would only return WouldBlock.

@@ -97,6 +97,7 @@ mod conn;
 mod event_loop;
 mod help;
 mod info;
+mod limits;
 mod local;
 mod shared;
 mod stats;
@@ -111,6 +112,7 @@ use std::time::Instant;
 use worker_shard::WorkerHandle;
 
 pub use config::ReactorConfig;
+pub use limits::{ClientLimits, OutputLimit, is_loopback};
 
 use shared::{Inbox, LoopHandle, Shared, Stats};
 

@@ -205,6 +205,11 @@ impl Shared {
     pub(crate) fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
+
+    /// Whether the `default` user needs no password (what protected mode looks at).
+    pub(crate) fn default_user_nopass(&self) -> bool {
+        self.hooks.requirepass().is_none()
+    }
 }
 
 pub(crate) fn unix_now() -> (u64, u32) {
