@@ -1,7 +1,7 @@
 //! kvd's settings and the ways to give them: `kvd.toml`, a redis.conf-style file, and
 //! [`Config::set`] (which the command line uses).
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -56,6 +56,15 @@ pub struct Config {
     /// refusal can be tested on a machine that has only loopback (e.g. `127.0.0.2`).
     #[doc(hidden)]
     pub treat_as_remote: Option<IpAddr>,
+    /// Directory of the RDB file (`dir`); relative paths are from the working directory.
+    pub dir: PathBuf,
+    /// File name of the RDB file, loaded at start and written by saves (`dbfilename`).
+    pub dbfilename: String,
+    /// Automatic snapshots (`save`): `(seconds, changes)` points, a snapshot being taken once
+    /// `changes` writes happened within `seconds` of the last save. Empty (kvd's default,
+    /// unlike Redis's `3600 1 300 100 60 10000`) for none; `SAVE`, `BGSAVE` and `SHUTDOWN SAVE`
+    /// work either way.
+    pub save: Vec<(u64, u64)>,
 }
 
 impl Default for Config {
@@ -95,6 +104,9 @@ impl Default for Config {
             aclfile: None,
             rename_commands: Vec::new(),
             treat_as_remote: None,
+            dir: PathBuf::from("."),
+            dbfilename: "dump.rdb".to_owned(),
+            save: Vec::new(),
         }
     }
 }
@@ -102,8 +114,19 @@ impl Default for Config {
 impl Config {
     /// A small server for tests: 127.0.0.1 on a free port, two listeners, two IO threads and
     /// two workers whatever the machine, so cross-thread paths are always exercised.
+    ///
+    /// Its `dir` is a fresh directory under the system's temporary directory (created only
+    /// when something is saved), so a test never loads or overwrites another's `dump.rdb`.
     pub fn for_tests() -> Config {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kvd-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         Config {
+            dir,
             port: 0,
             listeners: 2,
             io_threads: 2,

@@ -2,7 +2,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use io_reactor::{ClientLimits, ServerHooks};
-use worker_shard::WorkerHandle;
+use worker_shard::{Error as PersistError, PersistConfig, Persistence, WorkerHandle};
 
 use crate::Config;
 use crate::server::Lifecycle;
@@ -18,6 +18,25 @@ pub(crate) struct KvdHooks {
     workers: Vec<WorkerHandle>,
     /// Where live changes of client limits go; the IO threads read them.
     limits: Arc<ClientLimits>,
+    /// Snapshots; `None` only in unit tests of the settings.
+    persistence: Option<Arc<Persistence>>,
+}
+
+/// The snapshot settings of a configuration.
+pub(crate) fn persist_config(config: &Config) -> PersistConfig {
+    PersistConfig {
+        dir: config.dir.clone(),
+        dbfilename: config.dbfilename.clone(),
+        save_points: config.save.clone(),
+    }
+}
+
+/// Redis's reply texts for failed saves.
+fn save_error(e: &PersistError) -> String {
+    match e {
+        PersistError::InProgress => "ERR Background save already in progress".to_owned(),
+        _ => "ERR".to_owned(),
+    }
 }
 
 /// Copies the client limits of `config` into the atomics the IO threads read.
@@ -47,7 +66,14 @@ impl KvdHooks {
             lifecycle,
             workers,
             limits,
+            persistence: None,
         }
+    }
+
+    /// Answers `SAVE`, `BGSAVE`, `LASTSAVE` and `INFO persistence` from `persistence`.
+    pub(crate) fn with_persistence(mut self, persistence: Arc<Persistence>) -> KvdHooks {
+        self.persistence = Some(persistence);
+        self
     }
 
     fn config(&self) -> std::sync::MutexGuard<'_, Config> {
@@ -90,6 +116,16 @@ impl ServerHooks for KvdHooks {
                         worker.set_hz(changed.hz);
                     }
                 }
+                let persist_key = matches!(
+                    key,
+                    settings::Key::Dir | settings::Key::Dbfilename | settings::Key::Save
+                );
+                if key == settings::Key::Dir && !changed.dir.is_dir() {
+                    return Err(set_failed(name, "No such file or directory"));
+                }
+                if persist_key && let Some(p) = &self.persistence {
+                    p.set_config(persist_config(&changed));
+                }
                 if settings::is_live(key) || changed == *config {
                     *config = changed;
                     apply_limits(&config, &self.limits);
@@ -113,6 +149,45 @@ impl ServerHooks for KvdHooks {
 
     fn shutdown(&self) {
         self.lifecycle.request_stop();
+    }
+
+    fn prepare_shutdown(&self, save: Option<bool>) -> Result<(), String> {
+        let Some(p) = &self.persistence else {
+            return Ok(());
+        };
+        p.save_on_shutdown(save).map_err(|e| {
+            tracing::warn!("error trying to save the DB, can't exit: {e}");
+            "ERR Errors trying to SHUTDOWN. Check logs.".to_owned()
+        })
+    }
+
+    fn save(&self) -> Result<(), String> {
+        let Some(p) = &self.persistence else {
+            return Err("ERR".to_owned());
+        };
+        p.save().map_err(|e| save_error(&e))
+    }
+
+    fn bgsave(&self, schedule: bool) -> Result<String, String> {
+        let Some(p) = &self.persistence else {
+            return Err("ERR".to_owned());
+        };
+        match p.bgsave() {
+            Ok(()) => Ok("Background saving started".to_owned()),
+            // With SCHEDULE Redis still refuses when an RDB save is what is running.
+            Err(e) => {
+                let _ = schedule;
+                Err(save_error(&e))
+            }
+        }
+    }
+
+    fn lastsave(&self) -> Option<i64> {
+        self.persistence.as_ref().map(|p| p.lastsave())
+    }
+
+    fn persistence_info(&self) -> Option<Vec<(&'static str, String)>> {
+        self.persistence.as_ref().map(|p| p.info())
     }
 }
 
@@ -166,7 +241,7 @@ mod tests {
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");
-        assert_eq!(all.len(), 16 + crate::settings::COMPAT.len());
+        assert_eq!(all.len(), 19 + crate::settings::COMPAT.len());
         let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
         assert_eq!(max, ["maxclients", "maxmemory", "maxmemory-policy"]);
         assert_eq!(get(&h, "tcp-keepalive"), pair("tcp-keepalive", "300"));
@@ -286,7 +361,6 @@ mod tests {
             ("workers", "4"),
             ("port", "1"),
             ("appendonly", "yes"),
-            ("save", "900 1"),
         ] {
             assert_eq!(
                 set(name, value).unwrap_err(),

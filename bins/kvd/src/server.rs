@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 use anyhow::Context;
 use io_reactor::{IoPool, ReactorConfig, ServerHooks};
 use reuseport_listener::{AcceptLoops, ListenerSet};
-use worker_shard::{ShardConfig, WorkerPool};
+use worker_shard::{Persistence, ShardConfig, WorkerPool};
 
 use crate::Config;
 use crate::hooks::KvdHooks;
@@ -103,6 +103,27 @@ impl Server {
         )
         .context("cannot start the shard workers")?;
 
+        let persistence = Arc::new(Persistence::new(
+            workers.handles().to_vec(),
+            config.databases,
+            crate::hooks::persist_config(&config),
+        ));
+        let started = std::time::Instant::now();
+        match persistence.load() {
+            Ok(Some(summary)) => tracing::info!(
+                keys = summary.keys_loaded,
+                expired = summary.keys_expired,
+                elapsed = ?started.elapsed(),
+                "DB loaded from disk"
+            ),
+            Ok(None) => {}
+            Err(err) => {
+                workers.shutdown();
+                let path = persistence.config().path();
+                return Err(err).with_context(|| format!("cannot load {}", path.display()));
+            }
+        }
+
         let lifecycle = Arc::new(Lifecycle::default());
         let client_limits = Arc::new(io_reactor::ClientLimits::default());
         client_limits.treat_as_remote(config.treat_as_remote);
@@ -110,12 +131,15 @@ impl Server {
             port: local_addr.port(),
             ..config.clone()
         };
-        let hooks: Arc<dyn ServerHooks> = Arc::new(KvdHooks::new(
-            live,
-            Arc::clone(&lifecycle),
-            workers.handles().to_vec(),
-            Arc::clone(&client_limits),
-        ));
+        let hooks: Arc<dyn ServerHooks> = Arc::new(
+            KvdHooks::new(
+                live,
+                Arc::clone(&lifecycle),
+                workers.handles().to_vec(),
+                Arc::clone(&client_limits),
+            )
+            .with_persistence(Arc::clone(&persistence)),
+        );
         let reactor = ReactorConfig {
             io_threads: config.io_threads,
             databases: config.databases,
@@ -143,6 +167,21 @@ impl Server {
             }
         };
 
+        // The `save` schedule: checked ten times a second, like Redis's serverCron at hz 10.
+        let cron_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cron = {
+            let (p, stop) = (Arc::clone(&persistence), Arc::clone(&cron_stop));
+            std::thread::Builder::new()
+                .name("kvd-save-cron".to_owned())
+                .spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        p.cron();
+                    }
+                })
+                .context("cannot start the save schedule thread")?
+        };
+
         let supervised = Arc::clone(&lifecycle);
         let supervisor = std::thread::Builder::new()
             .name("kvd-supervisor".to_owned())
@@ -150,7 +189,9 @@ impl Server {
                 let _stopped = StoppedGuard(Arc::clone(&supervised));
                 supervised.wait_until(|s| s.stop_requested);
                 tracing::info!("shutting down");
-                stop(accepting, io, workers);
+                cron_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = cron.join();
+                stop(accepting, io, workers, &persistence);
                 tracing::info!("stopped");
             })
             .context("cannot start the supervisor thread")?;
@@ -165,9 +206,14 @@ impl Server {
 
 /// The shutdown order: no new connections, then the IO threads flush the replies already
 /// computed and exit, then the workers finish what they received and exit.
-fn stop(accepting: AcceptLoops, io: Arc<IoPool>, workers: WorkerPool) {
+fn stop(accepting: AcceptLoops, io: Arc<IoPool>, workers: WorkerPool, persistence: &Persistence) {
     accepting.shutdown();
     stop_io(io);
+    // A stop by signal or by `ServerHandle::shutdown` saves as `SHUTDOWN` without options
+    // does (when save points are configured); after a `SHUTDOWN` this does nothing.
+    if let Err(err) = persistence.save_on_shutdown(None) {
+        tracing::error!("error saving the DB at shutdown: {err}");
+    }
     workers.shutdown();
 }
 

@@ -30,6 +30,9 @@ pub(crate) enum Key {
     ClientOutputBufferLimit,
     ProtectedMode,
     Aclfile,
+    Dir,
+    Dbfilename,
+    Save,
 }
 
 /// A kvd setting: its Redis name (what `CONFIG GET` shows; files and flags also take `_` for
@@ -120,6 +123,21 @@ const KVD: &[KvdSetting] = &[
         name: "aclfile",
         key: Key::Aclfile,
         immutable: true,
+    },
+    KvdSetting {
+        name: "dir",
+        key: Key::Dir,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "dbfilename",
+        key: Key::Dbfilename,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "save",
+        key: Key::Save,
+        immutable: false,
     },
 ];
 
@@ -273,22 +291,6 @@ pub(crate) const COMPAT: &[Compat] = &[
         immutable: true,
     },
     Compat {
-        name: "dbfilename",
-        value: || "dump.rdb".to_owned(),
-        check: |_| Check::Accept,
-        immutable: false,
-    },
-    Compat {
-        name: "dir",
-        value: || {
-            std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default()
-        },
-        check: |_| Check::Accept,
-        immutable: false,
-    },
-    Compat {
         name: "logfile",
         value: fixed_empty,
         check: |v| only_empty(v, "kvd logs to standard error"),
@@ -337,25 +339,6 @@ pub(crate) const COMPAT: &[Compat] = &[
         value: fixed_empty,
         check: |v| only_empty(v, "kvd writes no pid file"),
         immutable: true,
-    },
-    Compat {
-        name: "save",
-        value: fixed_empty,
-        check: |v| {
-            // Redis reads `save ""` from a config file as an empty value; from a kvd.toml or
-            // a shell it arrives as "" already.
-            let v = v.trim();
-            if v.is_empty() || v == "\"\"" {
-                return Check::Accept;
-            }
-            let parts: Vec<&str> = v.split_ascii_whitespace().collect();
-            if parts.len().is_multiple_of(2) && parts.iter().all(|p| p.parse::<u32>().is_ok()) {
-                Check::Unsupported("kvd has no persistence (RDB snapshots)")
-            } else {
-                Check::Invalid("Invalid save parameters".to_owned())
-            }
-        },
-        immutable: false,
     },
     Compat {
         name: "supervised",
@@ -455,6 +438,22 @@ pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(
         Key::ProtectedMode => config.protected_mode = yes_no(value).map_err(invalid_reason)?,
         Key::Aclfile => {
             config.aclfile = (!value.is_empty()).then(|| value.into());
+        }
+        Key::Dir => {
+            if value.is_empty() {
+                return Err("No such file or directory".to_owned());
+            }
+            config.dir = value.into();
+        }
+        Key::Dbfilename => {
+            if value.contains('/') || value.is_empty() || value == "." || value == ".." {
+                return Err("dbfilename can't be a path, just a filename".to_owned());
+            }
+            config.dbfilename = value.to_owned();
+        }
+        Key::Save => {
+            config.save = worker_shard::parse_save_points(value)
+                .ok_or_else(|| "Invalid save parameters".to_owned())?;
         }
     }
     Ok(())
@@ -570,6 +569,25 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
+        Key::Dir => {
+            let dir = if config.dir.is_absolute() {
+                config.dir.clone()
+            } else {
+                std::env::current_dir()
+                    .map(|d| d.join(&config.dir))
+                    .unwrap_or_else(|_| config.dir.clone())
+            };
+            // Redis shows the directory it changed to, without a trailing `/.`.
+            let shown = dir.display().to_string();
+            shown.strip_suffix("/.").map(str::to_owned).unwrap_or(shown)
+        }
+        Key::Dbfilename => config.dbfilename.clone(),
+        Key::Save => config
+            .save
+            .iter()
+            .map(|(s, c)| format!("{s} {c}"))
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 

@@ -197,9 +197,16 @@ fn redis_settings_kvd_lacks_fail_by_name() {
         error_of(from_args(&["--appendonly", "yes"])),
         "--appendonly: setting 'appendonly yes' is not supported: kvd has no append-only file"
     );
+    // `save` points are real settings now.
     assert_eq!(
-        error_of(from_args(&["--save", "900", "1"])),
-        "--save: setting 'save 900 1' is not supported: kvd has no persistence (RDB snapshots)"
+        from_args(&["--save", "900", "1", "--dir", "/tmp"])
+            .unwrap()
+            .save,
+        vec![(900, 1)]
+    );
+    assert_eq!(
+        error_of(from_args(&["--save", "900"])),
+        "--save: setting 'save' '900': Invalid save parameters"
     );
     assert_eq!(
         error_of(from_args(&["--maxmemory", "100mb"])),

@@ -257,6 +257,12 @@ fn section(shared: &Shared, name: &str, out: &mut Vec<u8>) {
         }
         "persistence" => {
             out.extend_from_slice(b"# Persistence\r\n");
+            if let Some(fields) = shared.hooks.persistence_info() {
+                for (k, v) in fields {
+                    line(out, k, v);
+                }
+                return;
+            }
             line(out, "loading", 0);
             line(out, "async_loading", 0);
             line(out, "rdb_changes_since_last_save", 0);

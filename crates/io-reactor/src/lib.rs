@@ -130,6 +130,30 @@ pub trait ServerHooks: Send + Sync + 'static {
     /// Called on an IO thread: it must not block on the IO pool (e.g. by calling
     /// [`IoPool::shutdown`] itself); signal the thread that owns the pool instead.
     fn shutdown(&self);
+    /// Before `SHUTDOWN` stops the server: the final snapshot, `Some(true)` for `SHUTDOWN
+    /// SAVE`, `Some(false)` for `NOSAVE`, `None` for the configured default. An `Err` (the full
+    /// error text) cancels the shutdown, as Redis does when the save fails.
+    fn prepare_shutdown(&self, save: Option<bool>) -> Result<(), String> {
+        let _ = save;
+        Ok(())
+    }
+    /// `SAVE`; an `Err` is the full Redis error text.
+    fn save(&self) -> Result<(), String> {
+        Err("ERR kvd was started without persistence".to_owned())
+    }
+    /// `BGSAVE [SCHEDULE]`: `Ok` is the status reply (`Background saving started`).
+    fn bgsave(&self, schedule: bool) -> Result<String, String> {
+        let _ = schedule;
+        Err("ERR kvd was started without persistence".to_owned())
+    }
+    /// `LASTSAVE`: unix seconds of the last successful save, if persistence is wired.
+    fn lastsave(&self) -> Option<i64> {
+        None
+    }
+    /// The `INFO persistence` fields, if persistence is wired.
+    fn persistence_info(&self) -> Option<Vec<(&'static str, String)>> {
+        None
+    }
 }
 
 /// The running IO threads.

@@ -149,7 +149,22 @@ fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesM
             write_bulk(out, itoa::Buffer::new().format(secs).as_bytes());
             write_bulk(out, itoa::Buffer::new().format(micros).as_bytes());
         }
-        b"lastsave" => write_integer(out, shared.started_unix as i64),
+        b"lastsave" => write_integer(
+            out,
+            shared
+                .hooks
+                .lastsave()
+                .unwrap_or(shared.started_unix as i64),
+        ),
+        b"save" => match shared.hooks.save() {
+            Ok(()) => ok(out),
+            Err(text) => err(out, &text),
+        },
+        b"bgsave" => match args {
+            [_] => bgsave(shared, false, out),
+            [_, opt] if opt.eq_ignore_ascii_case(b"schedule") => bgsave(shared, true, out),
+            _ => syntax_error(out),
+        },
         b"wait" => wait(args, out),
         b"swapdb" => err(
             out,
@@ -160,6 +175,13 @@ fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesM
         _ => unknown_command(out, req),
     }
     Action::Continue
+}
+
+fn bgsave(shared: &Shared, schedule: bool, out: &mut BytesMut) {
+    match shared.hooks.bgsave(schedule) {
+        Ok(status) => write_simple(out, status.as_bytes()),
+        Err(text) => err(out, &text),
+    }
 }
 
 fn ping(args: &[bytes::Bytes], out: &mut BytesMut) {
@@ -416,10 +438,13 @@ fn wait(args: &[bytes::Bytes], out: &mut BytesMut) {
 
 fn shutdown(shared: &Shared, args: &[bytes::Bytes], out: &mut BytesMut) -> Action {
     let mut abort = false;
+    let mut save = None;
     for opt in &args[1..] {
         let o = opt.to_ascii_lowercase();
         match o.as_slice() {
-            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"nosave" => save = Some(false),
+            b"save" => save = Some(true),
+            b"now" | b"force" => {}
             b"abort" => abort = true,
             _ => {
                 syntax_error(out);
@@ -433,6 +458,10 @@ fn shutdown(shared: &Shared, args: &[bytes::Bytes], out: &mut BytesMut) -> Actio
         } else {
             err(out, "ERR No shutdown in progress.");
         }
+        return Action::Continue;
+    }
+    if let Err(text) = shared.hooks.prepare_shutdown(save) {
+        err(out, &text);
         return Action::Continue;
     }
     // Like Redis, a successful SHUTDOWN sends no reply: the connection just closes.

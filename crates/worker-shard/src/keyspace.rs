@@ -202,6 +202,12 @@ impl Entry {
         clock.ticks.saturating_sub(self.atime) / 10
     }
 
+    /// Sets the last access `secs` seconds back (`RESTORE ... IDLETIME`).
+    pub(crate) fn set_idle_secs(&mut self, secs: i64, clock: Clock) {
+        let ticks = secs.saturating_mul(10).clamp(0, u32::MAX as i64) as u32;
+        self.atime = clock.ticks.saturating_sub(ticks);
+    }
+
     fn is_expired(&self, now: i64) -> bool {
         self.expire_at != NO_EXPIRE && self.expire_at <= now
     }

@@ -84,6 +84,7 @@
 #![deny(missing_docs)]
 
 mod atomic;
+mod cmd_dump;
 mod cmd_keys;
 mod cmd_string;
 mod command;
@@ -93,6 +94,7 @@ mod keyspace;
 mod longdouble;
 mod message;
 mod parts;
+mod persist;
 mod rdb;
 mod route;
 mod shard;
@@ -107,6 +109,7 @@ pub use command::{CommandSpec, command_table, lookup_command};
 pub use error::Error;
 pub use message::{Batch, Op, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
 pub use partition_router::ShardId;
+pub use persist::{LoadSummary, PersistConfig, Persistence, parse_save_points};
 pub use route::{Coordinator, Part, PartReply, Route, Step, check_command, route};
 pub use stats::{CommandStat, ShardStats};
 pub use worker::{ShardConfig, WorkerHandle, WorkerPool};

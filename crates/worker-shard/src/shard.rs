@@ -10,7 +10,7 @@ use crate::ShardId;
 use crate::command::{self, CommandId, CommandSpec};
 use crate::keyspace::{Clock, Db};
 use crate::route::{Part, PartReply};
-use crate::{cmd_keys, cmd_string};
+use crate::{cmd_dump, cmd_keys, cmd_string};
 
 /// Writes one command's reply in the connection's protocol, straight into the batch buffer.
 #[derive(Debug)]
@@ -112,6 +112,9 @@ pub(crate) struct Shard {
     pub(crate) hits: u64,
     pub(crate) misses: u64,
     pub(crate) processed: u64,
+    /// Writes since the last publish: successful write commands and write parts (Redis
+    /// counts changed keys; kvd counts commands, which only matters for `save` points).
+    pub(crate) dirty: u64,
     /// Indexed by [`CommandId`].
     pub(crate) cmd_stats: Vec<LocalStat>,
     /// Ids with non-zero `cmd_stats`, so publishing touches only those.
@@ -134,6 +137,7 @@ impl Shard {
             hits: 0,
             misses: 0,
             processed: 0,
+            dirty: 0,
             cmd_stats: vec![LocalStat::default(); command::ALL_SPECS.len()],
             cmd_dirty: Vec::new(),
         };
@@ -187,6 +191,9 @@ impl Shard {
         let now = Instant::now();
         let nanos = now.saturating_duration_since(self.last).as_nanos() as u64;
         self.last = now;
+        if !out.failed && is_write(id) {
+            self.dirty += 1;
+        }
         self.record(id, nanos, out.failed, false);
     }
 
@@ -214,6 +221,13 @@ impl Shard {
         if db >= self.dbs.len() {
             return PartReply::error(err::DB_RANGE);
         }
+        use crate::route::PartKind as K;
+        if matches!(
+            part.0,
+            K::Del(_) | K::Mset(_) | K::FlushDb | K::FlushAll | K::SwapDb(..) | K::Populate(_)
+        ) {
+            self.dirty += 1;
+        }
         let reply = crate::parts::execute(self, db, part);
         self.last = Instant::now();
         reply
@@ -234,6 +248,9 @@ impl Shard {
             // any later phase: none is left waiting.
             return PartReply::error(err::DB_RANGE);
         }
+        // Counted whether the op writes or not (an atomic MGET too): a save point may then be
+        // reached a little early, never late.
+        self.dirty += 1;
         let reply = crate::parts::execute_atomic(self, db, op, step, arrival);
         self.last = Instant::now();
         reply
@@ -256,6 +273,17 @@ impl Shard {
         }
         more
     }
+}
+
+/// Whether the command with statistics id `id` writes (its spec has the `write` flag).
+fn is_write(id: CommandId) -> bool {
+    static WRITE: std::sync::LazyLock<Vec<bool>> = std::sync::LazyLock::new(|| {
+        command::ALL_SPECS
+            .iter()
+            .map(|s| s.flags.contains(&"write"))
+            .collect()
+    });
+    WRITE.get(id).copied().unwrap_or(false)
 }
 
 /// The spec (subcommand spec for containers), statistics id and handler of a request.
@@ -339,6 +367,8 @@ fn handler_for(name: &str) -> Option<Handler> {
         "flushall" => cmd_keys::flushall,
         "debug" => cmd_keys::debug,
         "swapdb" => cmd_keys::swapdb,
+        "dump" => cmd_dump::dump,
+        "restore" => cmd_dump::restore,
         _ => return None,
     };
     Some(h)

@@ -18,6 +18,8 @@ pub struct ShardStats {
     keyspace_hits: AtomicU64,
     keyspace_misses: AtomicU64,
     commands_processed: AtomicU64,
+    /// Writes executed since start (never reset), for `rdb_changes_since_last_save`.
+    dirty: AtomicU64,
     /// Indexed by the command's position in the flattened command table.
     commands: Box<[CommandCounters]>,
 }
@@ -58,6 +60,7 @@ impl ShardStats {
             keyspace_hits: AtomicU64::new(0),
             keyspace_misses: AtomicU64::new(0),
             commands_processed: AtomicU64::new(0),
+            dirty: AtomicU64::new(0),
             commands: (0..ALL_SPECS.len())
                 .map(|_| CommandCounters::default())
                 .collect(),
@@ -107,6 +110,11 @@ impl ShardStats {
     /// Commands (and parts) executed.
     pub fn commands_processed(&self) -> u64 {
         self.commands_processed.load(Ordering::Relaxed)
+    }
+
+    /// Writes executed since the shard started (Redis's `server.dirty`; never reset).
+    pub fn dirty(&self) -> u64 {
+        self.dirty.load(Ordering::Relaxed)
     }
 
     /// Per-command statistics, for commands that ran (or were rejected) at least once.
@@ -176,6 +184,7 @@ impl ShardStats {
             &self.commands_processed,
             std::mem::take(&mut shard.processed),
         );
+        add(&self.dirty, std::mem::take(&mut shard.dirty));
         for id in shard.cmd_dirty.drain(..) {
             let (Some(local), Some(c)) = (shard.cmd_stats.get_mut(id), self.commands.get(id))
             else {

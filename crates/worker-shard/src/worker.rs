@@ -37,7 +37,18 @@ impl Default for ShardConfig {
 #[derive(Debug)]
 enum Msg {
     Batch(Batch),
+    /// Work on the shard's state outside the command protocol (snapshots, loading).
+    Run(Task),
     Shutdown,
+}
+
+/// A closure run on a worker's thread with its shard.
+pub(crate) struct Task(pub(crate) Box<dyn FnOnce(&mut Shard) + Send>);
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Task")
+    }
 }
 
 /// A cheap, cloneable way to send batches to one worker.
@@ -70,6 +81,12 @@ impl WorkerHandle {
     /// Queues a batch; never blocks. Returns false if the worker has stopped.
     pub fn send(&self, batch: Batch) -> bool {
         self.tx.send(Msg::Batch(batch)).is_ok()
+    }
+
+    /// Queues `task` to run on the worker's thread, in order with batches. Returns false if
+    /// the worker has stopped.
+    pub(crate) fn run(&self, task: Box<dyn FnOnce(&mut Shard) + Send>) -> bool {
+        self.tx.send(Msg::Run(Task(task))).is_ok()
     }
 }
 
@@ -191,6 +208,7 @@ impl Worker {
                 Ok(Msg::Batch(batch)) => {
                     stop = self.pass(batch);
                 }
+                Ok(Msg::Run(task)) => self.run_task(task),
                 Ok(Msg::Shutdown) => stop = true,
                 Err(flume::RecvTimeoutError::Timeout) => {}
                 Err(flume::RecvTimeoutError::Disconnected) => stop = true,
@@ -227,6 +245,11 @@ impl Worker {
             };
             match msg {
                 Ok(Msg::Batch(batch)) => self.execute(batch),
+                // Replies gathered so far go out first: a task may block the shard for a while.
+                Ok(Msg::Run(task)) => {
+                    self.deliver();
+                    self.run_task(task);
+                }
                 Ok(Msg::Shutdown) => {
                     stop = true;
                     break;
@@ -234,6 +257,12 @@ impl Worker {
                 Err(_) => break,
             }
         }
+        self.deliver();
+        stop
+    }
+
+    /// Publishes statistics, then hands every pending reply batch to its sink.
+    fn deliver(&mut self) {
         // Statistics first, so that whoever receives a reply also sees it counted.
         self.publish();
         for p in self.sinks.drain(..) {
@@ -243,7 +272,14 @@ impl Worker {
                 replies: p.replies,
             });
         }
-        stop
+    }
+
+    fn run_task(&mut self, task: Task) {
+        let shard = &mut self.shard;
+        if catch_unwind(AssertUnwindSafe(|| (task.0)(shard))).is_err() {
+            tracing::error!(shard = self.shard.id, "shard task panicked");
+        }
+        self.publish();
     }
 
     fn execute(&mut self, batch: Batch) {
@@ -339,6 +375,8 @@ fn wait_atomic(op: &AtomicOp, rx: &flume::Receiver<Msg>, buffer: &mut VecDeque<M
                 }
                 _ => false,
             }),
+            // A snapshot is waiting for every shard: let it go first, as an older op would.
+            Msg::Run(_) => true,
             Msg::Shutdown => false,
         });
         if older || Instant::now() >= deadline {

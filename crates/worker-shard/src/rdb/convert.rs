@@ -3,7 +3,7 @@
 //! Only strings exist in the keyspace so far; the other [`RdbValue`] kinds map here as soon
 //! as their `Value` variants land, and until then a file holding one is refused by name
 //! rather than loaded partially.
-use super::RdbValue;
+use super::{RdbValue, opcodes, types, writer};
 use crate::Error;
 use crate::keyspace::{Str, Value};
 
@@ -11,6 +11,27 @@ use crate::keyspace::{Str, Value};
 pub(crate) fn from_value(value: &Value) -> RdbValue {
     match value {
         Value::Str(s) => RdbValue::String(s.to_vec()),
+    }
+}
+
+/// Appends one key's record straight from the keyspace value, without an intermediate copy
+/// of strings (the bulk of most datasets).
+pub(crate) fn put_value_entry(
+    buf: &mut Vec<u8>,
+    key: &[u8],
+    value: &Value,
+    expire_at: Option<i64>,
+) {
+    match value {
+        Value::Str(s) => {
+            if let Some(at) = expire_at {
+                buf.push(opcodes::EXPIRETIME_MS);
+                buf.extend_from_slice(&at.to_le_bytes());
+            }
+            buf.push(types::STRING);
+            writer::put_string(buf, key);
+            s.with_bytes(|b| writer::put_string(buf, b));
+        }
     }
 }
 

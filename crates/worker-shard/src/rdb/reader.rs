@@ -93,7 +93,9 @@ impl<'a> Input<'a> {
 
     fn string(&mut self) -> Result<Vec<u8>, Error> {
         match self.len_or_enc()? {
-            Len::Plain(n) => Ok(self.take(usize::try_from(n).map_err(|_| corrupt("huge"))?)?.to_vec()),
+            Len::Plain(n) => Ok(self
+                .take(usize::try_from(n).map_err(|_| corrupt("huge"))?)?
+                .to_vec()),
             Len::Encoded(0) => Ok(itoa_vec(self.u8()? as i8 as i64)),
             Len::Encoded(1) => Ok(itoa_vec(i16::from_le_bytes(self.array()?) as i64)),
             Len::Encoded(2) => Ok(itoa_vec(i32::from_le_bytes(self.array()?) as i64)),
@@ -173,7 +175,8 @@ fn parse_score(s: &str) -> Option<f64> {
 /// The elements of a listpack.
 pub(super) fn listpack_items(lp: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     let bad = || corrupt("invalid listpack");
-    if lp.len() < 7 || u32::from_le_bytes(lp[0..4].try_into().map_err(|_| bad())?) as usize != lp.len()
+    if lp.len() < 7
+        || u32::from_le_bytes(lp[0..4].try_into().map_err(|_| bad())?) as usize != lp.len()
     {
         return Err(bad());
     }
@@ -201,12 +204,14 @@ pub(super) fn listpack_items(lp: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
         } else {
             match b {
                 0xf0 => {
-                    let n = u32::from_le_bytes(get(p + 1, 4)?.try_into().map_err(|_| bad())?)
-                        as usize;
+                    let n =
+                        u32::from_le_bytes(get(p + 1, 4)?.try_into().map_err(|_| bad())?) as usize;
                     (get(p + 5, n)?.to_vec(), 5 + n)
                 }
                 0xf1 => (
-                    itoa_vec(i16::from_le_bytes(get(p + 1, 2)?.try_into().map_err(|_| bad())?) as i64),
+                    itoa_vec(
+                        i16::from_le_bytes(get(p + 1, 2)?.try_into().map_err(|_| bad())?) as i64,
+                    ),
                     3,
                 ),
                 0xf2 => {
@@ -215,11 +220,15 @@ pub(super) fn listpack_items(lp: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
                     (itoa_vec(v), 4)
                 }
                 0xf3 => (
-                    itoa_vec(i32::from_le_bytes(get(p + 1, 4)?.try_into().map_err(|_| bad())?) as i64),
+                    itoa_vec(
+                        i32::from_le_bytes(get(p + 1, 4)?.try_into().map_err(|_| bad())?) as i64,
+                    ),
                     5,
                 ),
                 0xf4 => (
-                    itoa_vec(i64::from_le_bytes(get(p + 1, 8)?.try_into().map_err(|_| bad())?)),
+                    itoa_vec(i64::from_le_bytes(
+                        get(p + 1, 8)?.try_into().map_err(|_| bad())?,
+                    )),
                     9,
                 ),
                 _ => return Err(bad()),
@@ -241,7 +250,8 @@ pub(super) fn listpack_items(lp: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
 /// The elements of a ziplist (Redis before 7.0).
 pub(super) fn ziplist_items(zl: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     let bad = || corrupt("invalid ziplist");
-    if zl.len() < 11 || u32::from_le_bytes(zl[0..4].try_into().map_err(|_| bad())?) as usize != zl.len()
+    if zl.len() < 11
+        || u32::from_le_bytes(zl[0..4].try_into().map_err(|_| bad())?) as usize != zl.len()
     {
         return Err(bad());
     }
@@ -271,20 +281,29 @@ pub(super) fn ziplist_items(zl: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
             }
             _ => match enc {
                 0xc0 => (
-                    itoa_vec(i16::from_le_bytes(get(p + 1, 2)?.try_into().map_err(|_| bad())?) as i64),
+                    itoa_vec(
+                        i16::from_le_bytes(get(p + 1, 2)?.try_into().map_err(|_| bad())?) as i64,
+                    ),
                     3,
                 ),
                 0xd0 => (
-                    itoa_vec(i32::from_le_bytes(get(p + 1, 4)?.try_into().map_err(|_| bad())?) as i64),
+                    itoa_vec(
+                        i32::from_le_bytes(get(p + 1, 4)?.try_into().map_err(|_| bad())?) as i64,
+                    ),
                     5,
                 ),
                 0xe0 => (
-                    itoa_vec(i64::from_le_bytes(get(p + 1, 8)?.try_into().map_err(|_| bad())?)),
+                    itoa_vec(i64::from_le_bytes(
+                        get(p + 1, 8)?.try_into().map_err(|_| bad())?,
+                    )),
                     9,
                 ),
                 0xf0 => {
                     let s = get(p + 1, 3)?;
-                    (itoa_vec((i32::from_le_bytes([0, s[0], s[1], s[2]]) >> 8) as i64), 4)
+                    (
+                        itoa_vec((i32::from_le_bytes([0, s[0], s[1], s[2]]) >> 8) as i64),
+                        4,
+                    )
                 }
                 0xfe => (itoa_vec(*zl.get(p + 1).ok_or_else(bad)? as i8 as i64), 2),
                 0xf1..=0xfd => (itoa_vec((enc & 0x0f) as i64 - 1), 1),
@@ -332,7 +351,10 @@ fn zipmap_pairs(zm: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
             0xff => Ok(None),
             0xfe => {
                 let n = u32::from_le_bytes(
-                    zm.get(*p + 1..*p + 5).ok_or_else(bad)?.try_into().map_err(|_| bad())?,
+                    zm.get(*p + 1..*p + 5)
+                        .ok_or_else(bad)?
+                        .try_into()
+                        .map_err(|_| bad())?,
                 );
                 *p += 5;
                 Ok(Some(n as usize))

@@ -21,7 +21,11 @@ fn dataset() -> Vec<(Vec<u8>, RdbValue, Option<i64>)> {
         (s("i32"), RdbValue::String(s("-2147483648")), None),
         (s("i64"), RdbValue::String(s("9223372036854775807")), None),
         (s("not-canonical"), RdbValue::String(s("007")), None),
-        (s("compressed"), RdbValue::String(long.clone()), Some(4102444800000)),
+        (
+            s("compressed"),
+            RdbValue::String(long.clone()),
+            Some(4102444800000),
+        ),
         (s("binary"), RdbValue::String(varied.clone()), None),
         (s("len14"), RdbValue::String(vec![b'q'; 100]), None),
         (
@@ -31,10 +35,18 @@ fn dataset() -> Vec<(Vec<u8>, RdbValue, Option<i64>)> {
         ),
         (
             s("biglist"),
-            RdbValue::List((0..1000).map(|i| format!("item-{i}").into_bytes()).collect()),
+            RdbValue::List(
+                (0..1000)
+                    .map(|i| format!("item-{i}").into_bytes())
+                    .collect(),
+            ),
             None,
         ),
-        (s("set"), RdbValue::Set(vec![s("x"), s("-5"), long.clone()]), None),
+        (
+            s("set"),
+            RdbValue::Set(vec![s("x"), s("-5"), long.clone()]),
+            None,
+        ),
         (
             s("zset"),
             RdbValue::SortedSet(vec![
@@ -116,7 +128,9 @@ fn truncated_files_are_errors_not_panics() {
     let file = write_file(&dataset(), 0);
     // Every cut near the start and end, and a sample in between, keeps the test fast.
     let n = file.len();
-    let cuts = (0..n.min(300)).chain((300..n).step_by(97)).chain(n.saturating_sub(300)..n);
+    let cuts = (0..n.min(300))
+        .chain((300..n).step_by(97))
+        .chain(n.saturating_sub(300)..n);
     for cut in cuts {
         assert!(read_rdb(&file[..cut]).is_err(), "cut at {cut}");
     }
@@ -152,7 +166,10 @@ fn redis_dump_payloads_decode() {
         RdbValue::List(["a", "b", "c", "1", "2", "300", "-5"].map(s).to_vec())
     );
     let long = include_bytes!("../../tests/fixtures/dump-long.bin");
-    assert_eq!(decode_dump(long).unwrap(), RdbValue::String(vec![b'a'; 300]));
+    assert_eq!(
+        decode_dump(long).unwrap(),
+        RdbValue::String(vec![b'a'; 300])
+    );
     let zset = include_bytes!("../../tests/fixtures/dump-zset.bin");
     assert_eq!(
         decode_dump(zset).unwrap(),
@@ -255,7 +272,10 @@ fn ziplist(items: &[&[u8]]) -> Vec<u8> {
             body.push(0xfe);
             body.extend_from_slice(&(prev as u32).to_le_bytes());
         }
-        match std::str::from_utf8(item).ok().and_then(|t| t.parse::<i64>().ok()) {
+        match std::str::from_utf8(item)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+        {
             Some(n @ 0..=12) => body.push(0xf1 + n as u8),
             Some(n) if i8::try_from(n).is_ok() => body.extend_from_slice(&[0xfe, n as u8]),
             Some(n) if i16::try_from(n).is_ok() => {
@@ -305,7 +325,15 @@ fn reads_ziplists_of_every_entry_encoding() {
     let long = vec![b'L'; 300];
     let huge = vec![b'H'; 20000];
     let items: Vec<&[u8]> = vec![
-        b"7", b"-3", b"1000", b"-100000", b"2000000000", b"-9000000000", b"str", &long, &huge,
+        b"7",
+        b"-3",
+        b"1000",
+        b"-100000",
+        b"2000000000",
+        b"-9000000000",
+        b"str",
+        &long,
+        &huge,
     ];
     assert_eq!(
         ziplist_items(&ziplist(&items)).unwrap(),
@@ -379,7 +407,10 @@ fn reads_pre_7_encodings() {
     let crc = crc64(0, &body);
     body.extend_from_slice(&crc.to_le_bytes());
     let read = read_rdb(&body).unwrap();
-    assert_eq!(read[0].value, RdbValue::List(["a", "b", "-1"].map(s).to_vec()));
+    assert_eq!(
+        read[0].value,
+        RdbValue::List(["a", "b", "-1"].map(s).to_vec())
+    );
     assert_eq!(
         read[1].value,
         RdbValue::SortedSet(vec![(s("x"), 1.5), (s("hi"), f64::INFINITY)])
@@ -400,7 +431,10 @@ fn reads_listpack_integer_encodings() {
     push(&mut lp, &[0xf1, 0x00, 0x80]); // -32768
     push(&mut lp, &[0xf2, 0xff, 0xff, 0x7f]); // 8388607
     push(&mut lp, &[0xf3, 0, 0, 0, 0x80]); // i32::MIN
-    push(&mut lp, &[0xf4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+    push(
+        &mut lp,
+        &[0xf4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+    );
     let mut s12 = vec![0xe0 | 0, 100];
     s12.extend(std::iter::repeat_n(b'w', 100));
     lp.extend_from_slice(&s12);
@@ -445,14 +479,22 @@ fn redis_check_rdb_accepts_kvd_files() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("RDB looks OK!"), "{text}");
-    assert!(text.contains("keys read: 15") || text.contains("15 keys read"), "{text}");
+    assert!(
+        text.contains("keys read: 15") || text.contains("15 keys read"),
+        "{text}"
+    );
 }
 
 /// Reads one RESP bulk reply (`$n\r\n...\r\n` or `$-1\r\n`).
 fn read_bulk(r: &mut impl std::io::BufRead) -> Option<Vec<u8>> {
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
-    let n: i64 = line.trim_end().strip_prefix('$').unwrap_or_else(|| panic!("{line}")).parse().unwrap();
+    let n: i64 = line
+        .trim_end()
+        .strip_prefix('$')
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
     if n < 0 {
         return None;
     }
@@ -467,7 +509,11 @@ fn read_bulk(r: &mut impl std::io::BufRead) -> Option<Vec<u8>> {
 #[test]
 fn redis_server_loads_kvd_files() {
     use std::io::{BufReader, Write};
-    if std::process::Command::new("redis-server").arg("--version").output().is_err() {
+    if std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("redis-server is not installed; skipping");
         return;
     }
@@ -477,7 +523,16 @@ fn redis_server_loads_kvd_files() {
     std::fs::write(dir.join("kvd.rdb"), write_file(&data, 0)).unwrap();
     let sock = dir.join("redis.sock");
     let mut child = std::process::Command::new("redis-server")
-        .args(["--port", "0", "--save", "", "--appendonly", "no", "--dbfilename", "kvd.rdb"])
+        .args([
+            "--port",
+            "0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dbfilename",
+            "kvd.rdb",
+        ])
         .arg("--dir")
         .arg(&dir)
         .arg("--unixsocket")
@@ -533,7 +588,10 @@ fn redis_server_loads_kvd_files() {
             None => ":-1\r\n".to_owned(),
         };
         if line != want {
-            failures.push(format!("{} pexpiretime {line:?}", String::from_utf8_lossy(k)));
+            failures.push(format!(
+                "{} pexpiretime {line:?}",
+                String::from_utf8_lossy(k)
+            ));
         }
     }
     let _ = child.kill();

@@ -126,8 +126,7 @@ pub(super) fn put_value(buf: &mut Vec<u8>, value: &RdbValue) -> u8 {
             while !rest.is_empty() {
                 let mut n = 0;
                 let mut bytes = 0;
-                while n < rest.len() && n < NODE_MAX_ENTRIES && (n == 0 || bytes < NODE_MAX_BYTES)
-                {
+                while n < rest.len() && n < NODE_MAX_ENTRIES && (n == 0 || bytes < NODE_MAX_BYTES) {
                     bytes += rest[n].len() + 11;
                     n += 1;
                 }
@@ -172,6 +171,7 @@ pub(super) fn put_value(buf: &mut Vec<u8>, value: &RdbValue) -> u8 {
 }
 
 /// Appends one key's record: expiry, type, key, value.
+#[cfg(test)]
 pub(crate) fn put_entry(buf: &mut Vec<u8>, key: &[u8], value: &RdbValue, expire_at: Option<i64>) {
     if let Some(at) = expire_at {
         buf.push(opcodes::EXPIRETIME_MS);

@@ -1,0 +1,554 @@
+//! Snapshots of every shard into one RDB file, loading it at start, and the save schedule.
+//!
+//! A snapshot is a consistent point in time across shards: every worker receives a task that
+//! first waits at a gate until all workers have reached it (so none is executing anything at
+//! that instant), then serializes its own partition and hands the bytes back. A worker that
+//! is waiting for the other shards of an atomic command when the snapshot task arrives aborts
+//! that command (which its coordinator retries), exactly as it would for an older atomic
+//! command, so the two can never wait for each other.
+//!
+//! Each worker serializes its whole partition in one go, in parallel with the others, so
+//! during a save every shard pauses for the time it takes to serialize its keys (about a
+//! second per million small keys in a release build); the file itself is written by the
+//! calling thread (`SAVE`) or a background thread (`BGSAVE`, the schedule) while the shards
+//! serve again. The serialized bytes are held in memory until written: a save needs about as
+//! much extra memory as the file's size.
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::keyspace::Db;
+use crate::rdb::{self, RdbWriter};
+use crate::shard::Shard;
+use crate::{Error, WorkerHandle};
+
+/// Where snapshots go and when they are taken automatically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistConfig {
+    /// Directory of the RDB file (`dir`).
+    pub dir: PathBuf,
+    /// File name of the RDB file (`dbfilename`).
+    pub dbfilename: String,
+    /// `save` points: a snapshot is taken when at least `changes` writes happened within
+    /// `seconds` since the last successful save. Empty: no automatic snapshots.
+    pub save_points: Vec<(u64, u64)>,
+}
+
+impl PersistConfig {
+    /// The RDB file's path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(&self.dbfilename)
+    }
+}
+
+/// How a finished load went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadSummary {
+    /// Keys loaded.
+    pub keys_loaded: u64,
+    /// Keys skipped because their time to live had passed.
+    pub keys_expired: u64,
+}
+
+/// Delay before an automatic save is retried after a failure, as Redis's
+/// `CONFIG_BGSAVE_RETRY_DELAY`.
+const RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// How long a snapshot waits for every worker to reach it before giving up.
+const GATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+struct SaveState {
+    in_progress: bool,
+    /// Unix seconds of the last successful save (or of the start).
+    lastsave: i64,
+    last_status_ok: bool,
+    last_bgsave_secs: i64,
+    bgsave_started: Option<Instant>,
+    last_attempt: Option<Instant>,
+    saves: u64,
+    /// The sum of the shards' change counters when the last successful snapshot was taken.
+    dirty_at_save: u64,
+    load: LoadSummary,
+}
+
+/// The persistence of one server: snapshots (`SAVE`, `BGSAVE`, the `save` schedule),
+/// `LASTSAVE`, `INFO persistence` and loading at start. Shared by the IO threads through the
+/// server hooks.
+#[derive(Debug)]
+pub struct Persistence {
+    workers: Vec<WorkerHandle>,
+    databases: usize,
+    config: Mutex<PersistConfig>,
+    state: Mutex<SaveState>,
+    finished: Condvar,
+    /// Set once the final snapshot at shutdown is decided, so it is not taken twice.
+    shutdown_handled: AtomicBool,
+}
+
+fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One database of one shard, serialized.
+#[derive(Debug, Default)]
+struct DbChunk {
+    keys: u64,
+    expires: u64,
+    bytes: Vec<u8>,
+}
+
+/// All workers meet here before any serializes, so the snapshot is one instant for all.
+#[derive(Debug)]
+struct Gate {
+    parties: usize,
+    state: Mutex<(usize, bool)>,
+    cv: Condvar,
+}
+
+impl Gate {
+    /// Arrives and waits for the others; false if the snapshot was cancelled or timed out.
+    fn arrive(&self) -> bool {
+        let mut s = lock(&self.state);
+        s.0 += 1;
+        self.cv.notify_all();
+        let deadline = Instant::now() + GATE_TIMEOUT;
+        while s.0 < self.parties && !s.1 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                s.1 = true;
+                self.cv.notify_all();
+                break;
+            }
+            s = self
+                .cv
+                .wait_timeout(s, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        !s.1
+    }
+
+    fn cancel(&self) {
+        lock(&self.state).1 = true;
+        self.cv.notify_all();
+    }
+}
+
+impl Shard {
+    /// Serializes every live key of every database, in RDB entry format.
+    fn serialize(&mut self) -> Vec<DbChunk> {
+        self.tick();
+        let now = self.clock.now_ms;
+        self.dbs
+            .iter()
+            .map(|db: &Db| {
+                let mut chunk = DbChunk {
+                    bytes: Vec::with_capacity(db.len() * 32),
+                    ..DbChunk::default()
+                };
+                db.for_each_key(now, |k, e| {
+                    chunk.keys += 1;
+                    chunk.expires += e.expire_at().is_some() as u64;
+                    rdb::put_value_entry(&mut chunk.bytes, k, &e.value, e.expire_at());
+                });
+                chunk
+            })
+            .collect()
+    }
+}
+
+impl Persistence {
+    /// Persistence for the shards of `workers`, each with `databases` databases.
+    pub fn new(workers: Vec<WorkerHandle>, databases: usize, config: PersistConfig) -> Persistence {
+        Persistence {
+            workers,
+            databases: databases.max(1),
+            config: Mutex::new(config),
+            state: Mutex::new(SaveState {
+                in_progress: false,
+                lastsave: unix_now_ms() / 1000,
+                last_status_ok: true,
+                last_bgsave_secs: -1,
+                bgsave_started: None,
+                last_attempt: None,
+                saves: 0,
+                dirty_at_save: 0,
+                load: LoadSummary::default(),
+            }),
+            finished: Condvar::new(),
+            shutdown_handled: AtomicBool::new(false),
+        }
+    }
+
+    /// The current settings.
+    pub fn config(&self) -> PersistConfig {
+        lock(&self.config).clone()
+    }
+
+    /// Changes the settings (`CONFIG SET dir|dbfilename|save`); applies from the next save.
+    pub fn set_config(&self, config: PersistConfig) {
+        *lock(&self.config) = config;
+    }
+
+    fn dirty(&self) -> u64 {
+        self.workers.iter().map(|w| w.stats().dirty()).sum()
+    }
+
+    /// Writes since the last successful save (`rdb_changes_since_last_save`).
+    pub fn changes_since_save(&self) -> u64 {
+        self.dirty().saturating_sub(lock(&self.state).dirty_at_save)
+    }
+
+    /// Unix time in seconds of the last successful save (`LASTSAVE`).
+    pub fn lastsave(&self) -> i64 {
+        lock(&self.state).lastsave
+    }
+
+    /// Whether writes are accepted: not when `save` points are configured and the last
+    /// snapshot failed (Redis's `stop-writes-on-bgsave-error yes`: `MISCONF`).
+    pub fn writes_allowed(&self) -> bool {
+        lock(&self.state).last_status_ok || lock(&self.config).save_points.is_empty()
+    }
+
+    /// Loads the RDB file, if there is one, into the (empty) shards. Keys whose time to live
+    /// has passed are skipped, as a Redis master does.
+    pub fn load(&self) -> Result<Option<LoadSummary>, Error> {
+        let path = self.config().path();
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Io(e)),
+        };
+        let entries = rdb::read_rdb(&data)?;
+        drop(data);
+        let n = self.workers.len();
+        let now = unix_now_ms();
+        let mut per_shard: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+        let mut summary = LoadSummary::default();
+        for e in entries {
+            if e.db >= self.databases {
+                return Err(Error::Corrupt(format!(
+                    "the file uses database {} but only {} are configured",
+                    e.db, self.databases
+                )));
+            }
+            let value = rdb::into_value(e.value)?;
+            if e.expire_at.is_some_and(|at| at <= now) {
+                summary.keys_expired += 1;
+                continue;
+            }
+            summary.keys_loaded += 1;
+            let shard = partition_router::shard_for(&e.key, n);
+            per_shard[shard].push((e.db, e.key, value, e.expire_at));
+        }
+        let (tx, rx) = flume::unbounded();
+        for (w, entries) in self.workers.iter().zip(per_shard) {
+            let tx = tx.clone();
+            let sent = w.run(Box::new(move |shard: &mut Shard| {
+                shard.tick();
+                let clock = shard.clock;
+                for (db, key, value, expire_at) in entries {
+                    shard.dbs[db].insert(&key, value, expire_at, clock);
+                }
+                let _ = tx.send(());
+            }));
+            if !sent {
+                return Err(Error::Stopped);
+            }
+        }
+        drop(tx);
+        for _ in 0..n {
+            rx.recv().map_err(|_| Error::Stopped)?;
+        }
+        lock(&self.state).load = summary;
+        Ok(Some(summary))
+    }
+
+    /// Takes a snapshot of every shard at one instant.
+    fn snapshot(&self) -> Result<Vec<Vec<DbChunk>>, Error> {
+        let n = self.workers.len();
+        let gate = Arc::new(Gate {
+            parties: n,
+            state: Mutex::new((0, false)),
+            cv: Condvar::new(),
+        });
+        let (tx, rx) = flume::unbounded();
+        for w in &self.workers {
+            let (g, tx) = (Arc::clone(&gate), tx.clone());
+            let sent = w.run(Box::new(move |shard: &mut Shard| {
+                let result = g.arrive().then(|| (shard.id, shard.serialize()));
+                let _ = tx.send(result);
+            }));
+            if !sent {
+                gate.cancel();
+                return Err(Error::Stopped);
+            }
+        }
+        drop(tx);
+        let mut shards: Vec<Vec<DbChunk>> = (0..n).map(|_| Vec::new()).collect();
+        for _ in 0..n {
+            match rx.recv() {
+                Ok(Some((id, chunks))) => shards[id] = chunks,
+                Ok(None) => {
+                    return Err(Error::Io(std::io::Error::other(
+                        "timed out waiting for the shards",
+                    )));
+                }
+                Err(_) => return Err(Error::Stopped),
+            }
+        }
+        Ok(shards)
+    }
+
+    /// Writes the snapshot to `path` atomically: a temporary file in the same directory,
+    /// fsync, rename over the old file, fsync of the directory.
+    fn write_file(&self, path: &Path, shards: &[Vec<DbChunk>]) -> Result<(), Error> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tmp = dir.join(format!("temp-{}-kvd.rdb", std::process::id()));
+        let result = (|| -> Result<(), Error> {
+            let file = File::create(&tmp)?;
+            let used: u64 = self.workers.iter().map(|w| w.stats().used_memory()).sum();
+            let mut w = RdbWriter::new(
+                BufWriter::with_capacity(1 << 20, file),
+                unix_now_ms() / 1000,
+                used,
+            )?;
+            for db in 0..self.databases {
+                let chunks = shards.iter().filter_map(|s| s.get(db));
+                let (keys, expires) = chunks
+                    .clone()
+                    .fold((0, 0), |(k, e), c| (k + c.keys, e + c.expires));
+                if keys == 0 {
+                    continue;
+                }
+                w.select_db(db, keys, expires)?;
+                for c in chunks {
+                    w.raw(&c.bytes)?;
+                }
+            }
+            let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            // The rename is durable only once the directory entry is.
+            File::open(dir)?.sync_all()?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Starts a save; `Err(InProgress)` if one is running.
+    fn begin(&self, background: bool) -> Result<(), Error> {
+        let mut s = lock(&self.state);
+        if s.in_progress {
+            return Err(Error::InProgress);
+        }
+        s.in_progress = true;
+        s.last_attempt = Some(Instant::now());
+        if background {
+            s.bgsave_started = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn run_save(&self, background: bool) -> Result<(), Error> {
+        let path = self.config().path();
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let dirty = self.dirty();
+        let started = Instant::now();
+        let result = self
+            .snapshot()
+            .and_then(|shards| self.write_file(&path, &shards));
+        let mut s = lock(&self.state);
+        s.in_progress = false;
+        if background {
+            s.bgsave_started = None;
+            s.last_bgsave_secs = started.elapsed().as_secs() as i64;
+        }
+        match &result {
+            Ok(()) => {
+                s.last_status_ok = true;
+                s.lastsave = unix_now_ms() / 1000;
+                s.saves += 1;
+                s.dirty_at_save = dirty;
+                tracing::info!(path = %path.display(), elapsed = ?started.elapsed(), "DB saved on disk");
+            }
+            Err(e) => {
+                s.last_status_ok = false;
+                tracing::error!(path = %path.display(), "error saving DB on disk: {e}");
+            }
+        }
+        drop(s);
+        self.finished.notify_all();
+        result
+    }
+
+    /// `SAVE`: snapshots now and returns when the file is on disk.
+    pub fn save(&self) -> Result<(), Error> {
+        self.begin(false)?;
+        self.run_save(false)
+    }
+
+    /// `BGSAVE`: starts a snapshot on a background thread and returns at once.
+    pub fn bgsave(self: &Arc<Self>) -> Result<(), Error> {
+        self.begin(true)?;
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("kvd-bgsave".into())
+            .spawn(move || {
+                let _ = me.run_save(true);
+            });
+        if let Err(e) = spawned {
+            let mut s = lock(&self.state);
+            s.in_progress = false;
+            s.bgsave_started = None;
+            s.last_status_ok = false;
+            return Err(Error::Io(e));
+        }
+        Ok(())
+    }
+
+    /// Whether a save is running.
+    pub fn in_progress(&self) -> bool {
+        lock(&self.state).in_progress
+    }
+
+    /// Waits until no save is running.
+    pub fn wait_idle(&self) {
+        let mut s = lock(&self.state);
+        while s.in_progress {
+            s = self
+                .finished
+                .wait(s)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The `save` schedule, called about every 100 ms: starts a background save when a save
+    /// point is reached (after a failure, only once the retry delay has passed).
+    pub fn cron(self: &Arc<Self>) {
+        let points = lock(&self.config).save_points.clone();
+        if points.is_empty() {
+            return;
+        }
+        let changes = self.changes_since_save();
+        let (since_save, retry_ok) = {
+            let s = lock(&self.state);
+            if s.in_progress {
+                return;
+            }
+            let since = unix_now_ms() / 1000 - s.lastsave;
+            let retry_ok =
+                s.last_status_ok || s.last_attempt.is_none_or(|t| t.elapsed() >= RETRY_DELAY);
+            (since, retry_ok)
+        };
+        let due = points
+            .iter()
+            .any(|&(secs, n)| changes >= n && since_save >= secs as i64);
+        if due && retry_ok {
+            tracing::info!(changes, "save point reached, saving");
+            let _ = self.bgsave();
+        }
+    }
+
+    /// The final snapshot at shutdown: taken when `save` is `Some(true)` (`SHUTDOWN SAVE`),
+    /// or when it is `None` and save points are configured; never with `Some(false)`
+    /// (`NOSAVE`). Runs at most once.
+    pub fn save_on_shutdown(&self, save: Option<bool>) -> Result<(), Error> {
+        if self.shutdown_handled.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let wanted = save.unwrap_or_else(|| !lock(&self.config).save_points.is_empty());
+        if !wanted {
+            return Ok(());
+        }
+        // A background save in flight is superseded: wait for it, then save the final state.
+        self.wait_idle();
+        let result = self.save();
+        if result.is_err() {
+            // Let a later attempt (another SHUTDOWN) try again.
+            self.shutdown_handled.store(false, Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// The `INFO persistence` fields, with Redis 7.0's names, in its order.
+    pub fn info(&self) -> Vec<(&'static str, String)> {
+        let changes = self.changes_since_save();
+        let s = lock(&self.state);
+        let current = s
+            .bgsave_started
+            .map_or(-1, |t| t.elapsed().as_secs() as i64);
+        let status = if s.last_status_ok { "ok" } else { "err" };
+        vec![
+            ("loading", "0".into()),
+            ("async_loading", "0".into()),
+            ("current_cow_peak", "0".into()),
+            ("current_cow_size", "0".into()),
+            ("current_cow_size_age", "0".into()),
+            ("current_fork_perc", "0.00".into()),
+            ("current_save_keys_processed", "0".into()),
+            ("current_save_keys_total", "0".into()),
+            ("rdb_changes_since_last_save", changes.to_string()),
+            (
+                "rdb_bgsave_in_progress",
+                (s.bgsave_started.is_some() as u8).to_string(),
+            ),
+            ("rdb_last_save_time", s.lastsave.to_string()),
+            ("rdb_last_bgsave_status", status.into()),
+            ("rdb_last_bgsave_time_sec", s.last_bgsave_secs.to_string()),
+            ("rdb_current_bgsave_time_sec", current.to_string()),
+            ("rdb_saves", s.saves.to_string()),
+            ("rdb_last_cow_size", "0".into()),
+            (
+                "rdb_last_load_keys_expired",
+                s.load.keys_expired.to_string(),
+            ),
+            ("rdb_last_load_keys_loaded", s.load.keys_loaded.to_string()),
+            ("aof_enabled", "0".into()),
+            ("aof_rewrite_in_progress", "0".into()),
+            ("aof_rewrite_scheduled", "0".into()),
+            ("aof_last_rewrite_time_sec", "-1".into()),
+            ("aof_current_rewrite_time_sec", "-1".into()),
+            ("aof_last_bgrewrite_status", "ok".into()),
+            ("aof_rewrites", "0".into()),
+            ("aof_rewrites_consecutive_failures", "0".into()),
+            ("aof_last_write_status", "ok".into()),
+            ("aof_last_cow_size", "0".into()),
+            ("module_fork_in_progress", "0".into()),
+            ("module_fork_last_cow_size", "0".into()),
+        ]
+    }
+}
+
+/// Parses Redis's `save` value: pairs of seconds and changes (`"3600 1 300 100"`), or empty.
+pub fn parse_save_points(value: &str) -> Option<Vec<(u64, u64)>> {
+    let v = value.trim();
+    if v.is_empty() || v == "\"\"" {
+        return Some(Vec::new());
+    }
+    let nums: Vec<u64> = v
+        .split_ascii_whitespace()
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    if nums.len() % 2 != 0 {
+        return None;
+    }
+    Some(nums.chunks(2).map(|c| (c[0], c[1])).collect())
+}
