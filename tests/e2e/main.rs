@@ -10,6 +10,7 @@ mod errors;
 mod expiry;
 mod keys;
 mod limits;
+mod persistence;
 mod pipeline;
 mod robustness;
 mod server;

@@ -247,10 +247,14 @@ pub(crate) struct Db {
 pub(crate) struct Clock {
     /// Unix time in milliseconds.
     pub(crate) now_ms: i64,
-    /// Tenths of a second since the shard started: access times need no more, and a `u32`
-    /// of them lasts 13 years.
+    /// Tenths of a second since the shard started, plus [`TICKS_BASE`]: access times need no
+    /// more, and a `u32` of them lasts 10 years.
     pub(crate) ticks: u32,
 }
+
+/// Where [`Clock::ticks`] starts, so that an access time can lie before the shard started
+/// (`RESTORE ... IDLETIME` up to 3.4 years).
+pub(crate) const TICKS_BASE: u32 = 1 << 30;
 
 impl Db {
     /// Number of keys (including expired ones not yet reclaimed).

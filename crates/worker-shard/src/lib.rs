@@ -23,7 +23,14 @@
 //! * `keyspace.rs`: one database — 16384 slot maps keyed by Redis Cluster's key slot (which makes
 //!   SCAN complete under growth), values, times to live, lazy and active expiry, glob matching.
 //! * `stats.rs` ([`ShardStats`], [`CommandStat`]): counters published once per worker pass, for
-//!   `INFO` (keyspace with `avg_ttl`, memory, hits and misses, expired keys, commandstats).
+//!   `INFO` (keyspace with `avg_ttl`, memory, hits and misses, expired keys, commandstats, and
+//!   the count of writes behind `rdb_changes_since_last_save`).
+//! * `rdb/`: Redis's RDB format as Redis 7.0 writes it (`REDIS0010`, CRC64 trailer) and reads
+//!   every older encoding; `cmd_dump.rs`: `DUMP` and `RESTORE` with the same encoder.
+//! * `persist.rs` ([`Persistence`], [`PersistConfig`], [`Error`]): snapshots of all shards at
+//!   one instant into one RDB file (`SAVE`, `BGSAVE`, the `save` schedule, the final save at
+//!   shutdown), written atomically, and loading at start. Workers run a snapshot as a task
+//!   between batches; see the module for how the point in time is made consistent.
 //!
 //! # The message protocol
 //!

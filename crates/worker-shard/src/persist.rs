@@ -365,16 +365,19 @@ impl Persistence {
 
     fn run_save(&self, background: bool) -> Result<(), Error> {
         let path = self.config().path();
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)?;
-        }
         let dirty = self.dirty();
         let started = Instant::now();
-        let result = self
-            .snapshot()
-            .and_then(|shards| self.write_file(&path, &shards));
+        // Every outcome, an early error included, goes through the bookkeeping below, which
+        // also ends the save.
+        let result = (|| {
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)?;
+            }
+            let shards = self.snapshot()?;
+            self.write_file(&path, &shards)
+        })();
         let mut s = lock(&self.state);
         s.in_progress = false;
         if background {

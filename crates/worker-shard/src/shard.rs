@@ -129,7 +129,7 @@ impl Shard {
             dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
             clock: Clock {
                 now_ms: 0,
-                ticks: 0,
+                ticks: crate::keyspace::TICKS_BASE,
             },
             started: Instant::now(),
             last: Instant::now(),
@@ -151,8 +151,8 @@ impl Shard {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
         self.last = Instant::now();
-        let ticks =
-            (self.last.duration_since(self.started).as_millis() / 100).min(u32::MAX as u128) as u32;
+        let elapsed = self.last.duration_since(self.started).as_millis() / 100;
+        let ticks = (elapsed + crate::keyspace::TICKS_BASE as u128).min(u32::MAX as u128) as u32;
         self.clock = Clock { now_ms, ticks };
     }
 
