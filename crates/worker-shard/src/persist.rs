@@ -550,7 +550,7 @@ pub fn parse_save_points(value: &str) -> Option<Vec<(u64, u64)>> {
         .split_ascii_whitespace()
         .map(|p| p.parse().ok())
         .collect::<Option<_>>()?;
-    if nums.len() % 2 != 0 {
+    if !nums.len().is_multiple_of(2) {
         return None;
     }
     Some(nums.chunks(2).map(|c| (c[0], c[1])).collect())

@@ -134,13 +134,16 @@ impl<'a> Input<'a> {
     }
 }
 
+/// Field/value pairs of a hash.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 fn itoa_vec(n: i64) -> Vec<u8> {
     itoa::Buffer::new().format(n).as_bytes().to_vec()
 }
 
 /// Splits a flat list of alternating fields and values into pairs.
-fn pairs(flat: Vec<Vec<u8>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
-    if flat.len() % 2 != 0 {
+fn pairs(flat: Vec<Vec<u8>>) -> Result<Pairs, Error> {
+    if !flat.len().is_multiple_of(2) {
         return Err(corrupt("odd number of elements in a hash"));
     }
     let mut out = Vec::with_capacity(flat.len() / 2);
@@ -341,7 +344,7 @@ fn intset_items(is: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
 }
 
 /// The field/value pairs of a zipmap (hashes before Redis 2.6).
-fn zipmap_pairs(zm: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+fn zipmap_pairs(zm: &[u8]) -> Result<Pairs, Error> {
     let bad = || corrupt("invalid zipmap");
     let mut p = 1;
     let mut flat = Vec::new();
@@ -365,8 +368,7 @@ fn zipmap_pairs(zm: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
             }
         }
     };
-    loop {
-        let Some(klen) = len_at(&mut p)? else { break };
+    while let Some(klen) = len_at(&mut p)? {
         flat.push(zm.get(p..p + klen).ok_or_else(bad)?.to_vec());
         p += klen;
         let vlen = len_at(&mut p)?.ok_or_else(bad)?;

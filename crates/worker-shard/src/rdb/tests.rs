@@ -1,7 +1,7 @@
 //! Round trips of every type and encoding, and files written by redis-server 7.0.15.
 use std::collections::BTreeMap;
 
-use super::reader::{listpack_items, ziplist_items};
+use super::reader::{RdbEntry, listpack_items, ziplist_items};
 use super::*;
 
 fn s(v: &str) -> Vec<u8> {
@@ -435,7 +435,8 @@ fn reads_listpack_integer_encodings() {
         &mut lp,
         &[0xf4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
     );
-    let mut s12 = vec![0xe0 | 0, 100];
+    // A 12-bit string header: 0xe0 | (len >> 8), then len & 0xff.
+    let mut s12 = vec![0xe0, 100];
     s12.extend(std::iter::repeat_n(b'w', 100));
     lp.extend_from_slice(&s12);
     lp.push(102);
