@@ -16,3 +16,4 @@ mod robustness;
 mod server;
 mod strings;
 mod tools;
+mod transactions;

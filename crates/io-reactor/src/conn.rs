@@ -34,6 +34,12 @@ pub(crate) struct ClientState {
     /// Set while the client is subscribed or blocked: Redis never closes such a client for
     /// being idle (`timeout`).
     pub(crate) no_idle_timeout: bool,
+    /// Commands queued since `MULTI`; `None` outside a transaction.
+    pub(crate) multi: Option<Vec<resp_codec::Request>>,
+    /// A command failed to queue: `EXEC` answers `EXECABORT`.
+    pub(crate) multi_error: bool,
+    /// Keys this connection watches (database, key), until `EXEC`, `DISCARD` or `UNWATCH`.
+    pub(crate) watches: Vec<(u16, Bytes)>,
 }
 
 /// A reply's place in a connection's pipeline.

@@ -321,6 +321,9 @@ impl EventLoop {
                 reply_cmd: false,
                 last_cmd: [0; 3],
                 no_idle_timeout: false,
+                multi: None,
+                multi_error: false,
+                watches: Vec::new(),
             },
             held: false,
             closing: false,
@@ -336,9 +339,24 @@ impl EventLoop {
     }
 
     fn close(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
             return;
         };
+        // What the connection still holds on shards (a transaction's locks, watched keys) is
+        // released; the replies come back under this generation and are dropped.
+        let tag = make_tag(slot, self.generations[slot], 0);
+        let shards = self.shared.workers.len();
+        for p in conn.pending.iter_mut() {
+            if let Slot::Fan { coord, .. } = &mut p.slot {
+                let parts = coord.abandon();
+                Self::queue_parts(&mut self.ops, tag, 0, Protocol::Resp2, parts);
+            }
+        }
+        if !conn.state.watches.is_empty() {
+            let parts =
+                worker_shard::unwatch_parts(conn.state.entry.id, &conn.state.watches, shards);
+            Self::queue_parts(&mut self.ops, tag, 0, Protocol::Resp2, parts);
+        }
         // The poller must forget the socket before it is closed (see `sys::register`).
         let _ = self.handle.poller.delete(&conn.stream);
         lock(&self.shared.clients).remove(&conn.state.entry.id);
@@ -505,7 +523,6 @@ impl EventLoop {
 
     /// Runs, routes or answers one command.
     fn dispatch(&mut self, slot: usize, req: Request, shards: usize) {
-        let generation = self.generations[slot];
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
@@ -529,6 +546,13 @@ impl EventLoop {
             return;
         }
 
+        let Some(req) = self.transaction(slot, req, shards, discard) else {
+            return;
+        };
+        let generation = self.generations[slot];
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
         match worker_shard::route(&req, shards) {
             Err(text) => {
                 self.scratch.clear();
@@ -569,33 +593,225 @@ impl EventLoop {
                     None => Self::fail_op(conn),
                 }
             }
-            Ok(Route::FanOut(mut coord)) => {
-                let tag = make_tag(slot, generation, conn.next_seq());
-                let parts = coord.start();
-                let barrier = coord.is_barrier();
-                let (db, proto) = (conn.state.db, conn.state.proto);
-                let stat = self
-                    .shared
-                    .command_stats
-                    .slot(req.args())
-                    .map(|s| (s, Instant::now()));
-                conn.pending.push_back(Pending {
-                    slot: Slot::Fan {
-                        coord,
-                        outstanding: parts.len(),
-                        proto,
-                        db,
-                        barrier,
-                        stat,
-                    },
-                    discard,
-                });
-                conn.held = barrier;
-                if !Self::queue_parts(&mut self.ops, tag, db, proto, parts) {
-                    Self::fail_op(conn);
+            Ok(Route::FanOut(coord)) => self.fan_out(slot, coord, &req, discard),
+        }
+    }
+
+    /// Starts a coordinator for the connection in `slot`: its reply takes the next place in
+    /// the pipeline.
+    fn fan_out(
+        &mut self,
+        slot: usize,
+        mut coord: Box<dyn worker_shard::Coordinator>,
+        req: &Request,
+        discard: bool,
+    ) {
+        let generation = self.generations[slot];
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let tag = make_tag(slot, generation, conn.next_seq());
+        let parts = coord.start();
+        let barrier = coord.is_barrier();
+        let (db, proto) = (conn.state.db, conn.state.proto);
+        let stat = self
+            .shared
+            .command_stats
+            .slot(req.args())
+            .map(|s| (s, Instant::now()));
+        conn.pending.push_back(Pending {
+            slot: Slot::Fan {
+                coord,
+                outstanding: parts.len(),
+                proto,
+                db,
+                barrier,
+                stat,
+            },
+            discard,
+        });
+        conn.held = barrier;
+        if !Self::queue_parts(&mut self.ops, tag, db, proto, parts) {
+            Self::fail_op(conn);
+        }
+    }
+
+    /// `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH`, and queuing inside a transaction.
+    /// Returns the request if it is none of these and runs normally.
+    fn transaction(
+        &mut self,
+        slot: usize,
+        req: Request,
+        shards: usize,
+        discard: bool,
+    ) -> Option<Request> {
+        let conn = self.conns.get_mut(slot).and_then(Option::as_mut)?;
+        let name = req.name();
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        // The common case pays one length test: none of these names is 4 bytes or shorter
+        // but `EXEC`, which is checked only then.
+        let candidate = conn.state.multi.is_some() || matches!(name.len(), 4..=7);
+        if !candidate {
+            return Some(req);
+        }
+        self.scratch.clear();
+        let out = &mut self.scratch;
+        let state = &mut conn.state;
+        let in_multi = state.multi.is_some();
+        if is("multi") {
+            if in_multi {
+                resp_codec::write_error(out, b"ERR MULTI calls can not be nested");
+            } else if req.args().len() != 1 {
+                resp_codec::write_error(out, b"ERR wrong number of arguments for 'multi' command");
+            } else {
+                state.multi = Some(Vec::new());
+                state.multi_error = false;
+                out.extend_from_slice(b"+OK\r\n");
+            }
+        } else if is("discard") || is("unwatch") {
+            let discard_cmd = is("discard");
+            if !discard_cmd && in_multi {
+                return self.queue(slot, req, discard);
+            }
+            if req.args().len() != 1 {
+                let msg = format!(
+                    "ERR wrong number of arguments for '{}' command",
+                    if discard_cmd { "discard" } else { "unwatch" }
+                );
+                resp_codec::write_error(out, msg.as_bytes());
+                if in_multi {
+                    state.multi_error = true;
                 }
+            } else if discard_cmd && !in_multi {
+                resp_codec::write_error(out, b"ERR DISCARD without MULTI");
+            } else {
+                state.multi = None;
+                out.extend_from_slice(b"+OK\r\n");
+                let watches = std::mem::take(&mut state.watches);
+                let parts = worker_shard::unwatch_parts(state.entry.id, &watches, shards);
+                Self::unanswered(&mut self.ops, slot, self.generations[slot], conn, parts);
+            }
+        } else if is("watch") {
+            if in_multi {
+                resp_codec::write_error(out, b"ERR WATCH inside MULTI is not allowed");
+            } else if req.args().len() < 2 {
+                resp_codec::write_error(out, b"ERR wrong number of arguments for 'watch' command");
+            } else {
+                let keys = &req.args()[1..];
+                let db = state.db;
+                for k in keys {
+                    if !state.watches.iter().any(|(d, w)| *d == db && w == k) {
+                        state.watches.push((db, k.clone()));
+                    }
+                }
+                let coord = worker_shard::watch(state.entry.id, keys, shards);
+                self.fan_out(slot, coord, &req, discard);
+                return None;
+            }
+        } else if is("exec") {
+            if !in_multi {
+                resp_codec::write_error(out, b"ERR EXEC without MULTI");
+            } else if req.args().len() != 1 {
+                resp_codec::write_error(out, b"ERR wrong number of arguments for 'exec' command");
+                state.multi_error = true;
+            } else {
+                return self.exec(slot, req, shards, discard);
+            }
+        } else if in_multi {
+            if is("quit") {
+                return Some(req);
+            }
+            if is("reset") {
+                state.multi = None;
+                let watches = std::mem::take(&mut state.watches);
+                let parts = worker_shard::unwatch_parts(state.entry.id, &watches, shards);
+                Self::unanswered(&mut self.ops, slot, self.generations[slot], conn, parts);
+                return Some(req);
+            }
+            return self.queue(slot, req, discard);
+        } else {
+            return Some(req);
+        }
+        conn.push_ready(&self.scratch, discard);
+        None
+    }
+
+    /// Queues a command inside `MULTI` (`+QUEUED`), or flags the transaction if the command
+    /// does not exist or has the wrong arity, as Redis checks before queuing.
+    fn queue(&mut self, slot: usize, req: Request, discard: bool) -> Option<Request> {
+        let conn = self.conns.get_mut(slot).and_then(Option::as_mut)?;
+        self.scratch.clear();
+        match worker_shard::check_command(&req) {
+            Err(text) => {
+                resp_codec::write_error(&mut self.scratch, &text);
+                conn.state.multi_error = true;
+            }
+            Ok(_) => {
+                if let Some(q) = conn.state.multi.as_mut() {
+                    q.push(req);
+                }
+                self.scratch.extend_from_slice(b"+QUEUED\r\n");
             }
         }
+        conn.push_ready(&self.scratch, discard);
+        None
+    }
+
+    /// `EXEC`: local commands answer now, in order; the rest runs as one scheduled
+    /// transaction across the shards it touches.
+    fn exec(&mut self, slot: usize, req: Request, shards: usize, discard: bool) -> Option<Request> {
+        let conn = self.conns.get_mut(slot).and_then(Option::as_mut)?;
+        let queued = conn.state.multi.take().unwrap_or_default();
+        let watches = std::mem::take(&mut conn.state.watches);
+        let id = conn.state.entry.id;
+        if std::mem::take(&mut conn.state.multi_error) {
+            let parts = worker_shard::unwatch_parts(id, &watches, shards);
+            Self::unanswered(&mut self.ops, slot, self.generations[slot], conn, parts);
+            self.scratch.clear();
+            resp_codec::write_error(
+                &mut self.scratch,
+                b"EXECABORT Transaction discarded because of previous errors.",
+            );
+            conn.push_ready(&self.scratch, discard);
+            return None;
+        }
+        let mut items = Vec::with_capacity(queued.len());
+        for q in queued {
+            match worker_shard::route(&q, shards) {
+                Ok(Route::Local) => {
+                    self.scratch.clear();
+                    let _ = local::execute(&self.shared, &mut conn.state, &q, &mut self.scratch);
+                    items.push(worker_shard::Queued::Reply(self.scratch.split().freeze()));
+                }
+                _ => items.push(worker_shard::Queued::Command {
+                    db: conn.state.db,
+                    req: q,
+                }),
+            }
+        }
+        let proto = conn.state.proto;
+        match worker_shard::exec(id, proto, items, &watches, shards) {
+            Ok(coord) => self.fan_out(slot, coord, &req, discard),
+            Err(frame) => {
+                self.scratch.clear();
+                frame.encode(proto, &mut self.scratch);
+                conn.push_ready(&self.scratch, discard);
+            }
+        }
+        None
+    }
+
+    /// Sends parts whose replies nobody waits for (`UNWATCH`): their tag sits just behind the
+    /// pipeline's front, so the reply matches no pending place and is dropped.
+    fn unanswered(
+        ops: &mut [Vec<Op>],
+        slot: usize,
+        generation: u32,
+        conn: &Conn,
+        parts: Vec<(ShardId, Part)>,
+    ) {
+        let tag = make_tag(slot, generation, conn.front_seq.wrapping_sub(1));
+        Self::queue_parts(ops, tag, conn.state.db, conn.state.proto, parts);
     }
 
     /// Appends a coordinator's parts to this pass's per-shard batches.

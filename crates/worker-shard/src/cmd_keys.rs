@@ -309,7 +309,12 @@ pub(crate) fn swap_dbs(shard: &mut Shard, a: i64, b: i64) -> Result<(), &'static
     if !(0..n).contains(&a) || !(0..n).contains(&b) {
         return Err(err::DB_RANGE);
     }
-    shard.dbs.swap(a as usize, b as usize);
+    let (a, b) = (a as usize, b as usize);
+    if a != b {
+        shard.dbs.swap(a, b);
+        let (lo, hi) = shard.dbs.split_at_mut(a.max(b));
+        crate::keyspace::Db::swapped(&mut lo[a.min(b)], &mut hi[0]);
+    }
     Ok(())
 }
 

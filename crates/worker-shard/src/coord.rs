@@ -1,18 +1,15 @@
 //! Coordinators: commands whose keys span shards, or that cover the whole keyspace.
 //!
 //! Every coordinator waits for all the parts it sent before it answers, so the IO layer never
-//! receives a part reply for a finished command. Key commands spread over shards use the
-//! [`Atomic`] coordinator (see `atomic.rs`); whole-keyspace scans and flushes use [`Multi`],
-//! [`Scan`] and [`RandomKey`], which are not atomic.
+//! receives a part reply for a finished command. Key commands spread over shards are scheduled
+//! transactions (see `txn.rs`); whole-keyspace scans and flushes use [`Multi`], [`Scan`] and
+//! [`RandomKey`], which are not atomic.
 use bytes::Bytes;
 use partition_router::shard_for;
 use rand::Rng;
 use resp_codec::Frame;
 
-use std::sync::Arc;
-
 use crate::ShardId;
-use crate::atomic::{self, AtomicOp, AtomicStep};
 use crate::cmd_keys::{self, ScanArgs};
 use crate::cmd_string::{self, LcsOpts};
 use crate::command::CommandSpec;
@@ -37,7 +34,7 @@ pub(crate) fn plan(
             if let Some(shard) = single_shard(keys.iter(), n) {
                 return Ok(Route::Shard(shard));
             }
-            return Ok(Route::FanOut(Box::new(atomic_or_bug(name, args, n)?)));
+            return Ok(Route::FanOut(atomic_or_bug(name, args, n)?));
         }
         "mset" | "msetnx" => {
             if args.len().is_multiple_of(2) {
@@ -48,7 +45,7 @@ pub(crate) fn plan(
             if let Some(shard) = single_shard(args[1..].iter().step_by(2), n) {
                 return Ok(Route::Shard(shard));
             }
-            return Ok(Route::FanOut(Box::new(atomic_or_bug(name, args, n)?)));
+            return Ok(Route::FanOut(atomic_or_bug(name, args, n)?));
         }
         "rename" | "renamenx" | "copy" | "lcs" => {
             let (src, dst) = (&args[1], &args[2]);
@@ -69,10 +66,10 @@ pub(crate) fn plan(
                     })
                 }
                 // `COPY`'s `DB n` upper bound is checked by the destination shard.
-                _ => return Ok(Route::FanOut(Box::new(atomic_or_bug(name, args, n)?))),
+                _ => return Ok(Route::FanOut(atomic_or_bug(name, args, n)?)),
             }
         }
-        "dbsize" => return Ok(Route::FanOut(Box::new(atomic_or_bug(name, args, n)?))),
+        "dbsize" => return Ok(Route::FanOut(atomic_or_bug(name, args, n)?)),
         "flushdb" | "flushall" => {
             cmd_keys::parse_flush(&args[1..]).map_err(err_bytes)?;
             if name == "flushdb" {
@@ -394,144 +391,11 @@ impl Coordinator for RandomKey {
     }
 }
 
-/// How an [`Atomic`] coordinator combines its parts' results.
-#[derive(Debug, Clone)]
-enum AtomicMerge {
-    /// `MGET`: values back at their original positions (`positions[i]` lists the key indexes
-    /// sent to the i-th step's shard).
-    Gather {
-        positions: Vec<Vec<usize>>,
-        keys: usize,
-    },
-    /// `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, `DBSIZE`.
-    Sum,
-    /// `MSET`.
-    Ok,
-    /// `MSETNX`: 1 only if every shard set its keys.
-    AllOrNothing,
-    /// `RENAME`: `OK` unless a shard failed.
-    Rename,
-    /// `RENAMENX` and `COPY`: the count of the step at this index, unless a shard failed.
-    CountOf(usize),
-}
-
-/// A command spread over shards and applied atomically (see `atomic.rs`): one round, sent
-/// again after an abort.
-#[derive(Debug)]
-struct Atomic {
-    ticket: u64,
-    steps: Vec<(ShardId, AtomicStep)>,
-    merge: AtomicMerge,
-    results: Vec<Option<PartResult>>,
-    pending: usize,
-}
-
-impl Atomic {
-    fn new(steps: Vec<(ShardId, AtomicStep)>, merge: AtomicMerge) -> Atomic {
-        Atomic {
-            ticket: atomic::new_ticket(),
-            steps,
-            merge,
-            results: Vec::new(),
-            pending: 0,
-        }
-    }
-
-    fn parts(&mut self) -> Vec<(ShardId, Part)> {
-        // A new barrier for every attempt; the ticket (the op's age) stays, so a retried op
-        // eventually is the oldest and cannot be aborted again.
-        let op = AtomicOp::new(self.ticket, self.steps.len());
-        self.results = (0..self.steps.len()).map(|_| None).collect();
-        self.pending = self.steps.len();
-        self.steps
-            .iter()
-            .map(|(shard, step)| {
-                let kind = PartKind::Atomic {
-                    op: Arc::clone(&op),
-                    step: step.clone(),
-                };
-                (*shard, Part(kind))
-            })
-            .collect()
-    }
-
-    fn finish(&mut self) -> Frame {
-        let results: Vec<PartResult> = std::mem::take(&mut self.results)
-            .into_iter()
-            .map(|r| r.unwrap_or(PartResult::Ok))
-            .collect();
-        if let Some(e) = results.iter().find_map(|r| match r {
-            PartResult::Error(e) => Some(e.clone()),
-            _ => None,
-        }) {
-            return Frame::Error(e);
-        }
-        let count = |r: &PartResult| if let PartResult::Count(c) = r { *c } else { 0 };
-        match &self.merge {
-            AtomicMerge::Gather { positions, keys } => {
-                let mut out = vec![Frame::Null; *keys];
-                for (result, idx) in results.into_iter().zip(positions) {
-                    if let PartResult::Values(values) = result {
-                        for (&i, v) in idx.iter().zip(values) {
-                            if let (Some(slot), Some(v)) = (out.get_mut(i), v) {
-                                *slot = Frame::Bulk(v);
-                            }
-                        }
-                    }
-                }
-                Frame::Array(out)
-            }
-            AtomicMerge::Sum => Frame::Integer(results.iter().map(count).sum()),
-            AtomicMerge::Ok | AtomicMerge::Rename => Frame::simple("OK"),
-            AtomicMerge::AllOrNothing => {
-                Frame::Integer(results.iter().all(|r| count(r) == 1) as i64)
-            }
-            AtomicMerge::CountOf(i) => Frame::Integer(results.get(*i).map_or(0, count)),
-        }
-    }
-}
-
-impl Coordinator for Atomic {
-    fn start(&mut self) -> Vec<(ShardId, Part)> {
-        self.parts()
-    }
-
-    fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
-        self.pending = self.pending.saturating_sub(1);
-        // Each shard has exactly one step per attempt.
-        if let Some(slot) = self
-            .steps
-            .iter()
-            .position(|(s, _)| *s == shard)
-            .and_then(|i| self.results.get_mut(i))
-        {
-            *slot = Some(reply.0);
-        }
-        if self.pending > 0 {
-            return Step::Wait;
-        }
-        if self
-            .results
-            .iter()
-            .any(|r| matches!(r, Some(PartResult::Aborted)))
-        {
-            return Step::Send(self.parts());
-        }
-        Step::Done(self.finish())
-    }
-
-    /// Always: a retried attempt must not be overtaken by the connection's next commands.
-    fn is_barrier(&self) -> bool {
-        true
-    }
-}
-
-/// Groups `keys` by shard for an atomic command: the steps and, per step, the key indexes.
-fn group_keys(
+/// Groups `keys` by shard: per shard its keys and, per group, the keys' indexes in `keys`.
+pub(crate) fn group_keys(
     keys: &[Bytes],
     n: usize,
-    step: impl Fn(Vec<Bytes>) -> AtomicStep,
-) -> (Vec<(ShardId, AtomicStep)>, Vec<Vec<usize>>) {
+) -> (Vec<(ShardId, Vec<Bytes>)>, Vec<Vec<usize>>) {
     let mut groups: Vec<(ShardId, Vec<usize>)> = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let shard = shard_for(key, n);
@@ -542,13 +406,13 @@ fn group_keys(
     }
     let steps = groups
         .iter()
-        .map(|(shard, idx)| (*shard, step(idx.iter().map(|&i| keys[i].clone()).collect())))
+        .map(|(shard, idx)| (*shard, idx.iter().map(|&i| keys[i].clone()).collect()))
         .collect();
     (steps, groups.into_iter().map(|(_, idx)| idx).collect())
 }
 
 /// Groups key/value pairs by the shard of each key, flattened per shard.
-fn group_pairs(pairs: &[Bytes], n: usize) -> Vec<(ShardId, Vec<Bytes>)> {
+pub(crate) fn group_pairs(pairs: &[Bytes], n: usize) -> Vec<(ShardId, Vec<Bytes>)> {
     let mut groups: Vec<(ShardId, Vec<Bytes>)> = Vec::new();
     for pair in pairs.chunks_exact(2) {
         let shard = shard_for(&pair[0], n);
@@ -564,94 +428,8 @@ fn group_pairs(pairs: &[Bytes], n: usize) -> Vec<(ShardId, Vec<Bytes>)> {
     groups
 }
 
-/// The atomic coordinator of a spread key command, or `None` for commands that are not
-/// applied atomically.
-fn atomic_plan(name: &str, args: &[Bytes], n: usize) -> Result<Option<Atomic>, Bytes> {
-    let atomic = match name {
-        "mget" | "del" | "unlink" | "exists" | "touch" => {
-            let step = match name {
-                "mget" => AtomicStep::Mget,
-                "exists" => AtomicStep::Exists,
-                "touch" => AtomicStep::Touch,
-                _ => AtomicStep::Del,
-            };
-            let (steps, positions) = group_keys(&args[1..], n, step);
-            let merge = if name == "mget" {
-                AtomicMerge::Gather {
-                    positions,
-                    keys: args.len() - 1,
-                }
-            } else {
-                AtomicMerge::Sum
-            };
-            Atomic::new(steps, merge)
-        }
-        "mset" | "msetnx" => {
-            let nx = name == "msetnx";
-            let steps = group_pairs(&args[1..], n)
-                .into_iter()
-                .map(|(s, kv)| {
-                    (
-                        s,
-                        if nx {
-                            AtomicStep::MsetNx(kv)
-                        } else {
-                            AtomicStep::Mset(kv)
-                        },
-                    )
-                })
-                .collect();
-            Atomic::new(
-                steps,
-                if nx {
-                    AtomicMerge::AllOrNothing
-                } else {
-                    AtomicMerge::Ok
-                },
-            )
-        }
-        "rename" | "renamenx" => {
-            let nx = name == "renamenx";
-            let (src, dst) = (args[1].clone(), args[2].clone());
-            let steps = vec![
-                (shard_for(&src, n), AtomicStep::RenameSrc { key: src, nx }),
-                (shard_for(&dst, n), AtomicStep::RenameDst { key: dst, nx }),
-            ];
-            Atomic::new(
-                steps,
-                if nx {
-                    AtomicMerge::CountOf(0)
-                } else {
-                    AtomicMerge::Rename
-                },
-            )
-        }
-        "copy" => {
-            let opts = cmd_keys::parse_copy(&args[3..], usize::MAX).map_err(err_bytes)?;
-            let (src, dst) = (args[1].clone(), args[2].clone());
-            let steps = vec![
-                (shard_for(&src, n), AtomicStep::CopySrc { key: src }),
-                (
-                    shard_for(&dst, n),
-                    AtomicStep::CopyDst {
-                        key: dst,
-                        db: opts.db,
-                        replace: opts.replace,
-                    },
-                ),
-            ];
-            Atomic::new(steps, AtomicMerge::CountOf(1))
-        }
-        "dbsize" => Atomic::new(
-            (0..n).map(|s| (s, AtomicStep::Dbsize)).collect(),
-            AtomicMerge::Sum,
-        ),
-        _ => return Ok(None),
-    };
-    Ok(Some(atomic))
-}
-
-fn atomic_or_bug(name: &str, args: &[Bytes], n: usize) -> Result<Atomic, Bytes> {
-    atomic_plan(name, args, n)?
+/// The scheduled coordinator of a spread key command (see `txn.rs`).
+fn atomic_or_bug(name: &str, args: &[Bytes], n: usize) -> Result<Box<dyn Coordinator>, Bytes> {
+    crate::txn::key_command(name, args, n)?
         .ok_or_else(|| err_bytes(format!("ERR '{name}' cannot be applied atomically")))
 }

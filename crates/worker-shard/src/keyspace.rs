@@ -240,6 +240,26 @@ pub(crate) struct Db {
     expire_cursor: usize,
     /// Sum of the expiry times of volatile keys, for the exact average time to live.
     expire_sum: i128,
+    /// `WATCH`: who watches which key, and who saw a watched key touched.
+    watches: Watches,
+}
+
+/// The `WATCH` registry of one database: clients watching each key, and the clients whose
+/// transaction must fail because one of their keys was touched (changed, deleted, expired).
+#[derive(Debug, Default)]
+pub(crate) struct Watches {
+    by_key: HashMap<Box<[u8]>, Vec<u64>>,
+    dirty: std::collections::HashSet<u64>,
+}
+
+impl Watches {
+    fn touch(&mut self, key: &[u8]) {
+        if !self.by_key.is_empty()
+            && let Some(clients) = self.by_key.get(key)
+        {
+            self.dirty.extend(clients.iter().copied());
+        }
+    }
 }
 
 /// Time context of one command: `now` for expiry and the coarse clock for access times.
@@ -257,6 +277,81 @@ pub(crate) struct Clock {
 pub(crate) const TICKS_BASE: u32 = 1 << 30;
 
 impl Db {
+    /// Whether `key` is held and not expired at `now`, without reclaiming it.
+    fn holds_live(&self, key: &[u8], now: i64) -> bool {
+        self.slots
+            .get(keyslot(key))
+            .and_then(|s| s.map.get(key))
+            .is_some_and(|e| !e.is_expired(now))
+    }
+
+    /// `WATCH`: `client` watches `key`.
+    pub(crate) fn watch(&mut self, key: &[u8], client: u64) {
+        let clients = self.watches.by_key.entry(key.into()).or_default();
+        if !clients.contains(&client) {
+            clients.push(client);
+        }
+    }
+
+    /// `client` stops watching `key` (and forgets that a key it watched was touched).
+    pub(crate) fn unwatch(&mut self, key: &[u8], client: u64) {
+        if let Some(clients) = self.watches.by_key.get_mut(key) {
+            clients.retain(|c| *c != client);
+            if clients.is_empty() {
+                self.watches.by_key.remove(key);
+            }
+        }
+        self.watches.dirty.remove(&client);
+    }
+
+    /// After `SWAPDB` swapped the contents of `a` and `b`: puts the watch registries back with
+    /// their database indexes and, as Redis 7.0 does, touches every watched key that is live in
+    /// the database's old or new contents.
+    pub(crate) fn swapped(a: &mut Db, b: &mut Db) {
+        std::mem::swap(&mut a.watches, &mut b.watches);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let hits = |this: &Db, other: &Db| -> Vec<Box<[u8]>> {
+            this.watches
+                .by_key
+                .keys()
+                .filter(|k| this.holds_live(k, now) || other.holds_live(k, now))
+                .cloned()
+                .collect()
+        };
+        let (in_a, in_b) = (hits(a, b), hits(b, a));
+        in_a.iter().for_each(|k| a.watches.touch(k));
+        in_b.iter().for_each(|k| b.watches.touch(k));
+    }
+
+    /// Marks `key` touched for its watchers (a command changed it in place).
+    pub(crate) fn touch_watched(&mut self, key: &[u8]) {
+        self.watches.touch(key);
+    }
+
+    /// Whether anyone watches a key of this database (the cheap check before touching).
+    pub(crate) fn has_watches(&self) -> bool {
+        !self.watches.by_key.is_empty()
+    }
+
+    /// Whether a key `client` watches here was touched. A watched key that expired since is
+    /// reclaimed first, which touches it, as Redis 7.0 fails `EXEC` on a watched key that
+    /// expired.
+    pub(crate) fn watch_touched(&mut self, client: u64, clock: Clock) -> bool {
+        let mine: Vec<Box<[u8]>> = self
+            .watches
+            .by_key
+            .iter()
+            .filter(|(_, c)| c.contains(&client))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &mine {
+            let _ = self.lookup(k, clock, false);
+        }
+        self.watches.dirty.contains(&client)
+    }
+
     /// Number of keys (including expired ones not yet reclaimed).
     pub(crate) fn len(&self) -> usize {
         self.keys
@@ -317,6 +412,7 @@ impl Db {
             EntryRef::Vacant(_) => None,
             EntryRef::Occupied(o) if o.get().is_expired(clock.now_ms) => {
                 let (k, e) = o.remove_entry();
+                self.watches.touch(&k);
                 slot.volatile -= 1;
                 self.keys -= 1;
                 self.expires -= 1;
@@ -362,6 +458,7 @@ impl Db {
         let new_mem = key.len() + ENTRY_OVERHEAD + entry.value.mem();
         let volatile = entry.expire_at != NO_EXPIRE;
         let new_at = entry.expire_at;
+        self.watches.touch(key);
         let slot = &mut self.slots_mut()[keyslot(key)];
         let old = match slot.map.entry_ref(key) {
             EntryRef::Occupied(mut o) => Some(std::mem::replace(o.get_mut(), entry)),
@@ -412,6 +509,7 @@ impl Db {
     pub(crate) fn remove(&mut self, key: &[u8], clock: Clock) -> Option<Entry> {
         let slot = self.slots.get_mut(keyslot(key))?;
         let (k, e) = slot.map.remove_entry(key)?;
+        self.watches.touch(&k);
         if e.expire_at != NO_EXPIRE {
             slot.volatile -= 1;
             self.expires -= 1;
@@ -434,6 +532,7 @@ impl Db {
         };
         let (old_at, new_at) = (e.expire_at, expire_at.unwrap_or(NO_EXPIRE));
         e.expire_at = new_at;
+        self.watches.touch(key);
         let (was, is) = (old_at != NO_EXPIRE, new_at != NO_EXPIRE);
         if was {
             self.expire_sum -= old_at as i128;
@@ -463,10 +562,25 @@ impl Db {
 
     /// Removes every key.
     pub(crate) fn clear(&mut self) {
+        // Like Redis 7.0, emptying a database touches the watched keys it held, and only those.
+        let mut watches = std::mem::take(&mut self.watches);
+        if !watches.by_key.is_empty() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let held: Vec<Box<[u8]>> = watches
+                .by_key
+                .keys()
+                .filter(|k| self.holds_live(k, now))
+                .cloned()
+                .collect();
+            held.iter().for_each(|k| watches.touch(k));
+        }
         let old = std::mem::replace(
             self,
             Db {
                 expired: self.expired,
+                watches,
                 ..Db::default()
             },
         );
@@ -570,9 +684,11 @@ impl Db {
                 sampled += slot.volatile as usize;
                 let (mut freed_mem, mut freed_at) = (0, 0i128);
                 let before = slot.map.len();
+                let watches = &mut self.watches;
                 slot.map.retain(|k, e| {
                     let dead = e.is_expired(now);
                     if dead {
+                        watches.touch(k);
                         freed_mem += entry_mem(k, e);
                         freed_at += e.expire_at as i128;
                     }

@@ -90,7 +90,6 @@
 //! ```
 #![deny(missing_docs)]
 
-mod atomic;
 mod cmd_dump;
 mod cmd_keys;
 mod cmd_string;
@@ -104,9 +103,11 @@ mod parts;
 mod persist;
 mod rdb;
 mod route;
+mod sched;
 mod shard;
 mod stats;
 mod table;
+mod txn;
 mod worker;
 
 #[cfg(test)]
@@ -119,4 +120,5 @@ pub use partition_router::ShardId;
 pub use persist::{LoadSummary, PersistConfig, Persistence, parse_save_points};
 pub use route::{Coordinator, Part, PartReply, Route, Step, check_command, route};
 pub use stats::{CommandStat, ShardStats};
+pub use txn::{Queued, exec, unwatch_parts, watch};
 pub use worker::{ShardConfig, WorkerHandle, WorkerPool};

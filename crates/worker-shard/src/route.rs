@@ -39,6 +39,12 @@ pub trait Coordinator: Send + fmt::Debug {
     fn is_barrier(&self) -> bool {
         false
     }
+    /// The connection went away before the command finished: the parts that release what the
+    /// command still holds on shards (a scheduled transaction's locks). Their replies can be
+    /// dropped. Most coordinators hold nothing.
+    fn abandon(&mut self) -> Vec<(ShardId, Part)> {
+        Vec::new()
+    }
 }
 
 /// What a coordinator wants after a part's result.
@@ -98,10 +104,27 @@ pub(crate) enum PartKind {
     Read(Bytes),
     /// Swap two databases (`SWAPDB`), on every shard.
     SwapDb(i64, i64),
-    /// One shard's share of an atomic command (see `atomic.rs`).
-    Atomic {
-        op: std::sync::Arc<crate::atomic::AtomicOp>,
-        step: crate::atomic::AtomicStep,
+    /// One hop of a scheduled transaction (see `sched.rs` and the crate docs).
+    Tx {
+        seq: u64,
+        action: Box<crate::sched::TxAction>,
+    },
+    /// Write a value moved from another shard: `RENAME` and `COPY`'s destination. Counts 1 if
+    /// written, 0 if the key exists and `replace` is false.
+    Put {
+        key: Bytes,
+        value: Value,
+        expire_at: Option<i64>,
+        /// `COPY ... DB n`: the target database instead of the op's.
+        db: Option<usize>,
+        replace: bool,
+    },
+    /// `WATCH` these keys of the op's database for this client.
+    Watch { client: u64, keys: Vec<Bytes> },
+    /// Forget what this client watches here.
+    Unwatch {
+        client: u64,
+        keys: Vec<crate::sched::LockKey>,
     },
     /// The `DEBUG POPULATE` keys that route to this shard.
     Populate(Populate),
@@ -126,9 +149,18 @@ pub(crate) enum PartResult {
     Moved(Option<(Value, Option<i64>)>),
     /// An error reply (the full text, e.g. `ERR ...`).
     Error(Bytes),
-    /// The atomic op was aborted (to break a wait cycle) before anything was applied: the
-    /// coordinator sends it again.
-    Aborted,
+    /// A transaction heads every queue it joined on the shard; the probe's result if it had
+    /// one.
+    Ready(Option<Box<PartResult>>),
+    /// A transaction on one shard ran at once: one result per item.
+    Ran(Vec<crate::sched::TxOut>),
+    /// The run items' results.
+    Run(Vec<crate::sched::TxOut>),
+    /// The shard rejected the transaction (a younger conflicting one went ahead there): cancel
+    /// it everywhere and schedule it again under a new number.
+    Rejected,
+    /// The transaction's locks were released without running it.
+    Cancelled,
 }
 
 /// Checks the command name and arity (of the subcommand, for containers such as `CONFIG`).

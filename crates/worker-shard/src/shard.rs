@@ -185,6 +185,17 @@ impl Shard {
             return;
         }
         handler(self, db, args, out);
+        if self.dbs[db].has_watches() && spec.flags.contains(&"write") {
+            // Commands that change a value in place bypass the database's insert and remove,
+            // so every key a write command names counts as touched for WATCH (a write that
+            // changed nothing may thus fail a watcher's EXEC, never the reverse).
+            let d = &mut self.dbs[db];
+            for i in spec.key_positions(args.len()) {
+                if let Some(k) = args.get(i) {
+                    d.touch_watched(k);
+                }
+            }
+        }
         // One clock read per command: the time since the previous command (or the start of
         // the pass) is this command's, which also charges it the few instructions of reply
         // bookkeeping in between.
@@ -224,34 +235,17 @@ impl Shard {
         use crate::route::PartKind as K;
         if matches!(
             part.0,
-            K::Del(_) | K::Mset(_) | K::FlushDb | K::FlushAll | K::SwapDb(..) | K::Populate(_)
+            K::Del(_)
+                | K::Mset(_)
+                | K::FlushDb
+                | K::FlushAll
+                | K::SwapDb(..)
+                | K::Populate(_)
+                | K::Put { .. }
         ) {
             self.dirty += 1;
         }
         let reply = crate::parts::execute(self, db, part);
-        self.last = Instant::now();
-        reply
-    }
-
-    /// Executes one shard's step of an atomic command (see `atomic.rs`).
-    pub(crate) fn execute_atomic(
-        &mut self,
-        db: u16,
-        op: &crate::atomic::AtomicOp,
-        step: crate::atomic::AtomicStep,
-        arrival: crate::atomic::Arrival,
-    ) -> PartReply {
-        self.processed += 1;
-        let db = db as usize;
-        if db >= self.dbs.len() {
-            // Every part of an op has the same database, so every shard stops here, before
-            // any later phase: none is left waiting.
-            return PartReply::error(err::DB_RANGE);
-        }
-        // Counted whether the op writes or not (an atomic MGET too): a save point may then be
-        // reached a little early, never late.
-        self.dirty += 1;
-        let reply = crate::parts::execute_atomic(self, db, op, step, arrival);
         self.last = Instant::now();
         reply
     }

@@ -378,19 +378,26 @@ fn two_keys_on_different_shards(n: usize) -> (String, String) {
     (a, b)
 }
 
-/// Executes a part the way a worker does, waiting (without an inbox) for atomic parts.
+/// Executes a part the way a worker does. Transaction hops find no other transaction here
+/// (one command at a time), so they are ready at once.
 fn execute_part_blocking(shard: &mut Shard, part: crate::Part) -> PartReply {
-    use crate::route::PartKind;
+    use crate::route::{PartKind, PartResult};
+    use crate::sched::{TxAction, TxOut};
+    use crate::worker::run_items;
     match part.0 {
-        PartKind::Atomic { op, step } => {
-            let arrival = match op.arrive() {
-                Some(a) => a,
-                None => op
-                    .wait_first(Duration::from_secs(10))
-                    .expect("other shards arrive"),
-            };
-            shard.execute_atomic(0, &op, step, arrival)
-        }
+        PartKind::Tx { action, .. } => PartReply(match *action {
+            TxAction::Schedule {
+                run: Some(items), ..
+            } => PartResult::Ran(run_items(shard, 0, items)),
+            TxAction::Schedule { probe, .. } => PartResult::Ready(probe.map(|item| {
+                Box::new(match run_items(shard, 0, vec![item]).pop() {
+                    Some(TxOut::Part(r)) => r,
+                    _ => PartResult::Ok,
+                })
+            })),
+            TxAction::Run(items) => PartResult::Run(run_items(shard, 0, items)),
+            TxAction::Cancel => PartResult::Cancelled,
+        }),
         kind => shard.execute_part(0, crate::Part(kind)),
     }
 }
@@ -816,26 +823,32 @@ fn worker_replies_once_per_sink_per_pass_and_publishes_stats() {
         other => panic!("{other:?}"),
     };
     let mut total = None;
-    for (shard, part) in coord.start() {
-        let ops = vec![Op {
-            tag: 1,
-            db: 0,
-            proto: Protocol::Resp2,
-            kind: OpKind::Part(part),
-        }];
-        pool.handles()[shard].send(Batch {
-            reply_to: Arc::clone(&sink),
-            ops,
-        });
-    }
+    let send = |parts: Vec<(crate::ShardId, crate::Part)>| {
+        for (shard, part) in parts {
+            let ops = vec![Op {
+                tag: 1,
+                db: 0,
+                proto: Protocol::Resp2,
+                kind: OpKind::Part(part),
+            }];
+            pool.handles()[shard].send(Batch {
+                reply_to: Arc::clone(&sink),
+                ops,
+            });
+        }
+    };
+    send(coord.start());
+    // A scheduled transaction: a scheduling hop, then a run hop.
     while total.is_none() {
         let batch = rx.recv_timeout(Duration::from_secs(5)).expect("part reply");
         for reply in batch.replies {
             let ReplyBody::Part(p) = reply.body else {
                 panic!("part")
             };
-            if let Step::Done(f) = coord.on_reply(batch.shard, p) {
-                total = Some(f);
+            match coord.on_reply(batch.shard, p) {
+                Step::Done(f) => total = Some(f),
+                Step::Send(parts) => send(parts),
+                Step::Wait => {}
             }
         }
     }

@@ -9,11 +9,14 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use crate::ShardId;
-use crate::atomic::{self, Arrival, AtomicOp};
-use crate::message::{Batch, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
-use crate::route::{Part, PartKind, PartReply};
+use bytes::Bytes;
+
+use crate::message::{Batch, Op, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
+use crate::route::{Part, PartKind, PartReply, PartResult};
+use crate::sched::{Scheduled, Scheduler, TxAction, TxItem, TxOut, Waiter};
 use crate::shard::{Out, Shard};
 use crate::stats::ShardStats;
+use crate::txn::OP_DB;
 
 /// Settings shared by all shards.
 #[derive(Debug, Clone)]
@@ -117,7 +120,7 @@ impl WorkerPool {
                 stats: Arc::clone(&stats),
                 hz: Arc::clone(&hz),
                 sinks: Vec::new(),
-                buffer: VecDeque::new(),
+                sched: Scheduler::default(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("kvd-worker-{id}"))
@@ -179,8 +182,8 @@ struct Worker {
     hz: Arc<AtomicU32>,
     /// Reused between passes to avoid reallocating.
     sinks: Vec<Pending>,
-    /// Messages taken from the inbox while waiting for an atomic op, processed before it.
-    buffer: VecDeque<Msg>,
+    /// Intent locks, scheduled transactions and the ops waiting for them.
+    sched: Scheduler,
 }
 
 impl std::fmt::Debug for Worker {
@@ -200,10 +203,7 @@ impl Worker {
         loop {
             let timeout = next_cycle.saturating_duration_since(Instant::now());
             let mut stop = false;
-            let msg = match self.buffer.pop_front() {
-                Some(msg) => Ok(msg),
-                None => self.rx.recv_timeout(timeout),
-            };
+            let msg = self.rx.recv_timeout(timeout);
             match msg {
                 Ok(Msg::Batch(batch)) => {
                     stop = self.pass(batch);
@@ -239,10 +239,7 @@ impl Worker {
         self.execute(first);
         let mut stop = false;
         for _ in 1..MAX_BATCHES_PER_PASS {
-            let msg = match self.buffer.pop_front() {
-                Some(msg) => Ok(msg),
-                None => self.rx.try_recv(),
-            };
+            let msg = self.rx.try_recv();
             match msg {
                 Ok(Msg::Batch(batch)) => self.execute(batch),
                 // Replies gathered so far go out first: a task may block the shard for a while.
@@ -283,9 +280,17 @@ impl Worker {
     }
 
     fn execute(&mut self, batch: Batch) {
+        let idx = self.sink_index(&batch.reply_to);
+        for op in batch.ops {
+            self.run_op(idx, op);
+        }
+    }
+
+    /// The index in `sinks` of this pass's replies for `sink`.
+    fn sink_index(&mut self, sink: &Arc<dyn ReplySink>) -> usize {
         // Compare data pointers only: the same sink may be seen through different vtables.
-        let key = Arc::as_ptr(&batch.reply_to) as *const ();
-        let idx = match self
+        let key = Arc::as_ptr(sink) as *const ();
+        match self
             .sinks
             .iter()
             .position(|p| Arc::as_ptr(&p.sink) as *const () == key)
@@ -293,61 +298,184 @@ impl Worker {
             Some(i) => i,
             None => {
                 self.sinks.push(Pending {
-                    sink: batch.reply_to,
+                    sink: Arc::clone(sink),
                     buf: BytesMut::with_capacity(4096),
-                    replies: Vec::with_capacity(batch.ops.len()),
+                    replies: Vec::with_capacity(16),
                 });
                 self.sinks.len() - 1
             }
-        };
-        let shard = &mut self.shard;
-        let pending = &mut self.sinks[idx];
-        let (rx, buffer) = (&self.rx, &mut self.buffer);
-        for op in batch.ops {
-            let body = match op.kind {
-                OpKind::Command(req) => {
-                    let start = pending.buf.len();
-                    let ok = catch_unwind(AssertUnwindSafe(|| {
-                        let mut out = Out::new(&mut pending.buf, op.proto);
-                        shard.execute(op.db, &req, &mut out);
-                    }));
-                    if ok.is_err() {
-                        // A bug in a command must not kill the shard: drop the partial reply
-                        // and answer with an error instead.
-                        tracing::error!(
-                            shard = shard.id,
-                            command = %String::from_utf8_lossy(req.name()),
-                            "command panicked"
-                        );
-                        pending.buf.truncate(start);
-                        resp_codec::write_error(&mut pending.buf, b"ERR internal error");
-                    }
-                    ReplyBody::Encoded(start..pending.buf.len())
-                }
-                OpKind::Part(Part(PartKind::Atomic { op: atomic, step })) => {
-                    let arrival = match atomic.arrive() {
-                        Some(arrival) => arrival,
-                        None => wait_atomic(&atomic, rx, buffer),
-                    };
-                    let db = op.db;
-                    let reply = catch_unwind(AssertUnwindSafe(|| {
-                        shard.execute_atomic(db, &atomic, step, arrival)
-                    }));
-                    ReplyBody::Part(reply.unwrap_or_else(|_| {
-                        tracing::error!(shard = shard.id, "atomic part panicked");
-                        PartReply::error("ERR internal error")
-                    }))
-                }
-                OpKind::Part(part) => {
-                    let reply = catch_unwind(AssertUnwindSafe(|| shard.execute_part(op.db, part)));
-                    ReplyBody::Part(reply.unwrap_or_else(|_| {
-                        tracing::error!(shard = shard.id, "part panicked");
-                        PartReply::error("ERR internal error")
-                    }))
-                }
-            };
-            pending.replies.push(Reply { tag: op.tag, body });
         }
+    }
+
+    fn run_op(&mut self, idx: usize, op: Op) {
+        if self.sched.has_ready() && must_defer(&self.sched, &op) {
+            // A ready transaction holds a key this op touches: the op runs once it released.
+            let sink = Arc::clone(&self.sinks[idx].sink);
+            self.sched.deferred.push_back((sink, op));
+            return;
+        }
+        let shard = &mut self.shard;
+        let body = match op.kind {
+            OpKind::Command(req) => {
+                let pending = &mut self.sinks[idx];
+                let start = pending.buf.len();
+                let ok = catch_unwind(AssertUnwindSafe(|| {
+                    let mut out = Out::new(&mut pending.buf, op.proto);
+                    shard.execute(op.db, &req, &mut out);
+                }));
+                if ok.is_err() {
+                    // A bug in a command must not kill the shard: drop the partial reply
+                    // and answer with an error instead.
+                    tracing::error!(
+                        shard = shard.id,
+                        command = %String::from_utf8_lossy(req.name()),
+                        "command panicked"
+                    );
+                    pending.buf.truncate(start);
+                    resp_codec::write_error(&mut pending.buf, b"ERR internal error");
+                }
+                ReplyBody::Encoded(start..pending.buf.len())
+            }
+            OpKind::Part(Part(PartKind::Tx { seq, action })) => {
+                match self.tx_hop(idx, op.tag, op.db, seq, *action) {
+                    Some(reply) => ReplyBody::Part(reply),
+                    None => return,
+                }
+            }
+            OpKind::Part(part) => {
+                let reply = catch_unwind(AssertUnwindSafe(|| shard.execute_part(op.db, part)));
+                ReplyBody::Part(reply.unwrap_or_else(|_| {
+                    tracing::error!(shard = shard.id, "part panicked");
+                    PartReply::error("ERR internal error")
+                }))
+            }
+        };
+        self.sinks[idx].replies.push(Reply { tag: op.tag, body });
+    }
+
+    /// One hop of a scheduled transaction. Returns the reply, or `None` when it comes later
+    /// (the transaction is queued behind older ones).
+    fn tx_hop(
+        &mut self,
+        idx: usize,
+        tag: u64,
+        op_db: u16,
+        seq: u64,
+        action: TxAction,
+    ) -> Option<PartReply> {
+        let reply = match action {
+            TxAction::Schedule {
+                locks,
+                whole,
+                probe,
+                run,
+            } => {
+                let locks = locks
+                    .into_iter()
+                    .map(|(db, k)| (resolve_db(db, op_db), k))
+                    .collect();
+                let waiter = Waiter {
+                    sink: Arc::clone(&self.sinks[idx].sink),
+                    tag,
+                    db: op_db,
+                    probe,
+                    run,
+                };
+                match self.sched.schedule(seq, locks, whole, waiter) {
+                    Scheduled::Rejected => PartResult::Rejected,
+                    Scheduled::Queued => return None,
+                    Scheduled::Ready(w) => {
+                        let reply = self.on_ready(seq, w);
+                        // A transaction that ran and released at once may have let others go.
+                        self.after_release();
+                        reply
+                    }
+                }
+            }
+            TxAction::Run(items) => {
+                if !self.sched.is_ready(seq) {
+                    PartResult::Error(Bytes::from_static(b"ERR transaction is not scheduled"))
+                } else {
+                    let outs = self.run_items(op_db, items);
+                    let (_, now_ready) = self.sched.release(seq);
+                    self.wake(now_ready);
+                    self.after_release();
+                    PartResult::Run(outs)
+                }
+            }
+            TxAction::Cancel => {
+                let (_, now_ready) = self.sched.release(seq);
+                self.wake(now_ready);
+                self.after_release();
+                PartResult::Cancelled
+            }
+        };
+        Some(PartReply(reply))
+    }
+
+    /// A transaction became ready: runs its probe (the reply is [`PartResult::Ready`]) or, for
+    /// a transaction on this shard only, its items, releasing it at once.
+    fn on_ready(&mut self, seq: u64, w: Waiter) -> PartResult {
+        match w.run {
+            Some(items) => {
+                let outs = self.run_items(w.db, items);
+                let (_, now_ready) = self.sched.release(seq);
+                self.wake(now_ready);
+                PartResult::Ran(outs)
+            }
+            None => {
+                let probe = w.probe.map(|item| {
+                    let out = self.run_items(w.db, vec![item]).pop();
+                    Box::new(match out {
+                        Some(TxOut::Part(r)) => r,
+                        _ => PartResult::Ok,
+                    })
+                });
+                PartResult::Ready(probe)
+            }
+        }
+    }
+
+    /// Replies to transactions that just became ready, in sequence order.
+    fn wake(&mut self, waiters: Vec<(u64, Waiter)>) {
+        let mut queue: VecDeque<(u64, Waiter)> = waiters.into();
+        while let Some((seq, w)) = queue.pop_front() {
+            let (sink, tag) = (Arc::clone(&w.sink), w.tag);
+            let ran = w.run.is_some();
+            let reply = if ran {
+                // Runs and releases, which may make more transactions ready.
+                let items = w.run;
+                let outs = self.run_items(w.db, items.unwrap_or_default());
+                let (_, more) = self.sched.release(seq);
+                queue.extend(more);
+                PartResult::Ran(outs)
+            } else {
+                self.on_ready(seq, w)
+            };
+            let idx = self.sink_index(&sink);
+            self.sinks[idx].replies.push(Reply {
+                tag,
+                body: ReplyBody::Part(PartReply(reply)),
+            });
+        }
+    }
+
+    /// Runs the ops deferred behind transactions that have released their keys, in arrival
+    /// order; ops still blocked stay queued.
+    fn after_release(&mut self) {
+        if self.sched.deferred.is_empty() {
+            return;
+        }
+        let deferred = std::mem::take(&mut self.sched.deferred);
+        for (sink, op) in deferred {
+            let idx = self.sink_index(&sink);
+            // `run_op` defers the op again if it is still blocked, keeping the order.
+            self.run_op(idx, op);
+        }
+    }
+
+    fn run_items(&mut self, op_db: u16, items: Vec<TxItem>) -> Vec<TxOut> {
+        run_items(&mut self.shard, op_db, items)
     }
 
     fn publish(&mut self) {
@@ -355,32 +483,86 @@ impl Worker {
     }
 }
 
-/// How often a shard waiting for an atomic op looks at its inbox for an older op.
-const ATOMIC_POLL: Duration = Duration::from_micros(200);
+/// The database an item or lock names: [`OP_DB`] stands for the op's.
+fn resolve_db(db: u16, op_db: u16) -> u16 {
+    if db == OP_DB { op_db } else { db }
+}
 
-/// Waits until every shard of `op` has arrived, while watching the inbox (moved into
-/// `buffer`, to be processed afterwards in order) for an older atomic op that this shard
-/// must reach first: then `op`, the younger, is aborted (wait-die; see `atomic.rs`).
-fn wait_atomic(op: &AtomicOp, rx: &flume::Receiver<Msg>, buffer: &mut VecDeque<Msg>) -> Arrival {
-    let deadline = atomic::deadline();
-    loop {
-        if let Some(arrival) = op.wait_first(ATOMIC_POLL) {
-            return arrival;
-        }
-        buffer.extend(rx.try_iter());
-        let older = buffer.iter().any(|msg| match msg {
-            Msg::Batch(batch) => batch.ops.iter().any(|o| match &o.kind {
-                OpKind::Part(Part(PartKind::Atomic { op: other, .. })) => {
-                    atomic::older_op_waiting(op.ticket(), other)
+/// Whether `op` touches what a ready transaction holds. Transaction hops and `WATCH`
+/// bookkeeping never wait; a command waits if one of its keys is held (or, for a command over
+/// the whole keyspace, if anything is); other parts are whole-keyspace commands.
+fn must_defer(sched: &Scheduler, op: &Op) -> bool {
+    match &op.kind {
+        OpKind::Command(req) => {
+            let args = req.args();
+            match crate::route::validate(args) {
+                Ok((_, spec)) if spec.first_key > 0 => {
+                    let mut keys = spec
+                        .key_positions(args.len())
+                        .filter_map(|i| args.get(i))
+                        .map(|k| &k[..]);
+                    sched.blocks(op.db, Some(&mut keys))
                 }
-                _ => false,
-            }),
-            // A snapshot is waiting for every shard: let it go first, as an older op would.
-            Msg::Run(_) => true,
-            Msg::Shutdown => false,
-        });
-        if older || Instant::now() >= deadline {
-            return op.try_abort();
+                _ => sched.blocks(op.db, None),
+            }
         }
+        OpKind::Part(Part(
+            PartKind::Tx { .. } | PartKind::Watch { .. } | PartKind::Unwatch { .. },
+        )) => false,
+        OpKind::Part(_) => sched.blocks(op.db, None),
     }
+}
+
+/// Runs a transaction's items in order against this shard.
+pub(crate) fn run_items(shard: &mut Shard, op_db: u16, items: Vec<TxItem>) -> Vec<TxOut> {
+    let mut skip = false;
+    let mut outs = Vec::with_capacity(items.len());
+    for item in items {
+        let out = match item {
+            TxItem::Command { .. } | TxItem::Part { .. } if skip => TxOut::Skipped,
+            TxItem::Command { db, proto, req } => {
+                let mut buf = BytesMut::new();
+                let db = resolve_db(db, op_db);
+                let ok = catch_unwind(AssertUnwindSafe(|| {
+                    let mut out = Out::new(&mut buf, proto);
+                    shard.execute(db, &req, &mut out);
+                }));
+                if ok.is_err() {
+                    buf.clear();
+                    resp_codec::write_error(&mut buf, b"ERR internal error");
+                }
+                TxOut::Encoded(buf.freeze())
+            }
+            TxItem::Part { db, kind } => {
+                let db = resolve_db(db, op_db);
+                let reply = catch_unwind(AssertUnwindSafe(|| shard.execute_part(db, Part(kind))));
+                TxOut::Part(
+                    reply
+                        .unwrap_or_else(|_| PartReply::error("ERR internal error"))
+                        .0,
+                )
+            }
+            TxItem::WatchCheck { client, dbs } => {
+                let clock = shard.clock;
+                let touched = dbs.iter().any(|&db| {
+                    shard
+                        .dbs
+                        .get_mut(resolve_db(db, op_db) as usize)
+                        .is_some_and(|d| d.watch_touched(client, clock))
+                });
+                skip |= touched;
+                TxOut::Part(PartResult::Count(touched as i64))
+            }
+            TxItem::Unwatch { client, keys } => {
+                for (db, key) in &keys {
+                    if let Some(d) = shard.dbs.get_mut(resolve_db(*db, op_db) as usize) {
+                        d.unwatch(key, client);
+                    }
+                }
+                TxOut::Part(PartResult::Ok)
+            }
+        };
+        outs.push(out);
+    }
+    outs
 }

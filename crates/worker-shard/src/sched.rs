@@ -1,0 +1,318 @@
+//! The per-shard half of the transaction scheduler: intent locks, the queue of scheduled
+//! transactions and the ops deferred behind them (see the crate docs for the design).
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use resp_codec::{Protocol, Request};
+
+use crate::message::{Op, ReplySink};
+use crate::route::{PartKind, PartResult};
+
+/// The global transaction sequence: a lower number is an older transaction, which every shard
+/// orders first.
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh transaction number, larger than every number handed out before.
+pub(crate) fn next_seq() -> u64 {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// One key a transaction locks on a shard: database and key.
+pub(crate) type LockKey = (u16, Bytes);
+
+/// One step a transaction runs on a shard while it holds its locks.
+#[derive(Debug)]
+pub(crate) enum TxItem {
+    /// A whole command whose keys live on this shard; its reply comes back encoded.
+    Command {
+        db: u16,
+        proto: Protocol,
+        req: Request,
+    },
+    /// A primitive of a spread command.
+    Part { db: u16, kind: PartKind },
+    /// `EXEC`'s check of `WATCH`: `Count(1)` if a key the client watches in one of these
+    /// databases was touched. Inside a run, a touched key skips every later item but
+    /// [`TxItem::Unwatch`].
+    WatchCheck { client: u64, dbs: Vec<u16> },
+    /// Forgets the client's watched keys.
+    Unwatch { client: u64, keys: Vec<LockKey> },
+}
+
+/// The result of one [`TxItem`].
+#[derive(Debug)]
+pub(crate) enum TxOut {
+    /// A command's reply, encoded in its protocol.
+    Encoded(Bytes),
+    /// A part's (or a check's) result.
+    Part(PartResult),
+    /// Not run: a watched key was touched.
+    Skipped,
+}
+
+/// What a transaction asks of one shard.
+#[derive(Debug)]
+pub(crate) enum TxAction {
+    /// Hop 1: queue the transaction and take its intent locks. The reply comes once the
+    /// transaction heads the queue of every lock it takes here (which may be later): then
+    /// `probe` runs and its result is the reply, [`PartResult::Ready`]. If `run` is set the
+    /// transaction also runs those items and releases at once (a transaction on one shard
+    /// needs no second hop), and the reply is [`PartResult::Ran`].
+    Schedule {
+        locks: Vec<LockKey>,
+        whole: bool,
+        probe: Option<TxItem>,
+        run: Option<Vec<TxItem>>,
+    },
+    /// Hop 2: run these items, then release the locks.
+    Run(Vec<TxItem>),
+    /// Release the locks without running anything.
+    Cancel,
+}
+
+/// A scheduled transaction's state on one shard.
+#[derive(Debug)]
+struct TxState {
+    locks: Vec<LockKey>,
+    whole: bool,
+    ready: bool,
+    /// Where the schedule reply goes once the transaction is ready, with what it then runs.
+    waiter: Option<Waiter>,
+}
+
+/// A schedule reply not sent yet.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    pub(crate) sink: Arc<dyn ReplySink>,
+    pub(crate) tag: u64,
+    /// The database of the scheduling op, for items naming "the op's".
+    pub(crate) db: u16,
+    pub(crate) probe: Option<TxItem>,
+    pub(crate) run: Option<Vec<TxItem>>,
+}
+
+/// How scheduling went.
+#[derive(Debug)]
+pub(crate) enum Scheduled {
+    /// Heads every queue it joined: run the probe and reply now.
+    Ready(Waiter),
+    /// Queued behind older transactions; the reply comes when it is ready.
+    Queued,
+    /// A younger conflicting transaction is already ready here: the coordinator must cancel
+    /// and retry with a new number (see the crate docs on ordering).
+    Rejected,
+}
+
+/// The intent locks and transaction queue of one shard.
+#[derive(Default)]
+pub(crate) struct Scheduler {
+    txs: BTreeMap<u64, TxState>,
+    /// Per database and key, the numbers of the transactions holding an intent, oldest first.
+    locks: HashMap<u16, HashMap<Bytes, Vec<u64>>>,
+    /// Transactions that lock the whole shard (`FLUSHALL`, `KEYS`, ... inside `EXEC`).
+    wholes: BTreeSet<u64>,
+    /// Ready transactions: they hold their locks and no other op may touch their keys.
+    ready: usize,
+    /// Ops that touched a key held by a ready transaction, in arrival order.
+    pub(crate) deferred: VecDeque<(Arc<dyn ReplySink>, Op)>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("txs", &self.txs.len())
+            .field("ready", &self.ready)
+            .field("deferred", &self.deferred.len())
+            .finish()
+    }
+}
+
+impl Scheduler {
+    /// Whether any transaction holds locks here: the single fast check on the path of every
+    /// plain command.
+    pub(crate) fn has_ready(&self) -> bool {
+        self.ready > 0
+    }
+
+    /// Whether an op on `keys` of `db` must wait for a ready transaction. `keys == None` means
+    /// the op covers the whole shard.
+    pub(crate) fn blocks<'a>(
+        &self,
+        db: u16,
+        keys: Option<&mut dyn Iterator<Item = &'a [u8]>>,
+    ) -> bool {
+        if self.ready == 0 {
+            return false;
+        }
+        if self.wholes.iter().any(|s| self.is_ready_tx(*s)) {
+            return true;
+        }
+        let Some(keys) = keys else {
+            return true;
+        };
+        let Some(map) = self.locks.get(&db) else {
+            return false;
+        };
+        for k in keys {
+            if map
+                .get(k)
+                .and_then(|q| q.first())
+                .is_some_and(|s| self.is_ready_tx(*s))
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn is_ready_tx(&self, seq: u64) -> bool {
+        self.txs.get(&seq).is_some_and(|t| t.ready)
+    }
+
+    /// Hop 1 of transaction `seq` on this shard.
+    pub(crate) fn schedule(
+        &mut self,
+        seq: u64,
+        locks: Vec<LockKey>,
+        whole: bool,
+        waiter: Waiter,
+    ) -> Scheduled {
+        if self.txs.contains_key(&seq) || self.conflicts_with_younger_ready(seq, &locks, whole) {
+            return Scheduled::Rejected;
+        }
+        for (db, key) in &locks {
+            let queue = self
+                .locks
+                .entry(*db)
+                .or_default()
+                .entry(key.clone())
+                .or_default();
+            let at = queue.partition_point(|s| *s < seq);
+            // A transaction may name a key twice; one intent is enough.
+            if queue.get(at) != Some(&seq) {
+                queue.insert(at, seq);
+            }
+        }
+        if whole {
+            self.wholes.insert(seq);
+        }
+        self.txs.insert(
+            seq,
+            TxState {
+                locks,
+                whole,
+                ready: false,
+                waiter: None,
+            },
+        );
+        if self.check_ready(seq) {
+            self.mark_ready(seq);
+            Scheduled::Ready(waiter)
+        } else {
+            if let Some(t) = self.txs.get_mut(&seq) {
+                t.waiter = Some(waiter);
+            }
+            Scheduled::Queued
+        }
+    }
+
+    /// A ready transaction younger than `seq` that conflicts with it. Such a transaction went
+    /// ahead of `seq` here; letting `seq` queue behind it could close a wait cycle with a shard
+    /// where `seq` is ahead of it, so `seq` is rejected instead.
+    fn conflicts_with_younger_ready(&self, seq: u64, locks: &[LockKey], whole: bool) -> bool {
+        let younger_ready = |s: &u64| *s > seq && self.is_ready_tx(*s);
+        if whole {
+            return self.txs.keys().any(younger_ready);
+        }
+        if self.wholes.iter().any(younger_ready) {
+            return true;
+        }
+        locks.iter().any(|(db, key)| {
+            self.locks
+                .get(db)
+                .and_then(|m| m.get(key))
+                .and_then(|q| q.first())
+                .is_some_and(younger_ready)
+        })
+    }
+
+    /// Whether `seq` heads every queue it is in.
+    fn check_ready(&self, seq: u64) -> bool {
+        let Some(t) = self.txs.get(&seq) else {
+            return false;
+        };
+        if t.whole {
+            return self.txs.keys().next() == Some(&seq);
+        }
+        if self.wholes.range(..seq).next().is_some() {
+            return false;
+        }
+        t.locks.iter().all(|(db, key)| {
+            self.locks
+                .get(db)
+                .and_then(|m| m.get(key))
+                .and_then(|q| q.first())
+                == Some(&seq)
+        })
+    }
+
+    fn mark_ready(&mut self, seq: u64) {
+        if let Some(t) = self.txs.get_mut(&seq)
+            && !t.ready
+        {
+            t.ready = true;
+            self.ready += 1;
+        }
+    }
+
+    /// Whether `seq` is scheduled and ready here.
+    pub(crate) fn is_ready(&self, seq: u64) -> bool {
+        self.is_ready_tx(seq)
+    }
+
+    /// Removes transaction `seq` and its locks. Returns its pending schedule reply, if it never
+    /// became ready, and the waiters of the transactions that are ready now, oldest first.
+    pub(crate) fn release(&mut self, seq: u64) -> (Option<Waiter>, Vec<(u64, Waiter)>) {
+        let Some(t) = self.txs.remove(&seq) else {
+            return (None, Vec::new());
+        };
+        if t.ready {
+            self.ready -= 1;
+        }
+        if t.whole {
+            self.wholes.remove(&seq);
+        }
+        for (db, key) in &t.locks {
+            if let Some(map) = self.locks.get_mut(db) {
+                if let Some(queue) = map.get_mut(key) {
+                    queue.retain(|s| *s != seq);
+                    if queue.is_empty() {
+                        map.remove(key);
+                    }
+                }
+                if map.is_empty() {
+                    self.locks.remove(db);
+                }
+            }
+        }
+        // Every waiting transaction is checked again, oldest first: few are queued at once.
+        let waiting: Vec<u64> = self
+            .txs
+            .iter()
+            .filter(|(_, t)| !t.ready)
+            .map(|(s, _)| *s)
+            .collect();
+        let mut now_ready = Vec::new();
+        for s in waiting {
+            if self.check_ready(s) {
+                self.mark_ready(s);
+                if let Some(w) = self.txs.get_mut(&s).and_then(|t| t.waiter.take()) {
+                    now_ready.push((s, w));
+                }
+            }
+        }
+        (t.waiter, now_ready)
+    }
+}

@@ -1,0 +1,1067 @@
+//! The coordinator half of the transaction scheduler: [`Scheduled`] drives one transaction
+//! through its hops, and its bodies say what the transaction does: [`KeyCmd`] for the
+//! multi-key commands (`MGET`, `MSET`, `RENAME`, ...), [`Exec`] for `MULTI`/`EXEC`.
+use bytes::Bytes;
+use partition_router::shard_for;
+use resp_codec::{Frame, Protocol, Request};
+
+use crate::ShardId;
+use crate::coord::{group_keys, group_pairs};
+use crate::keyspace::Value;
+use crate::route::{Coordinator, Part, PartKind, PartReply, PartResult, Route, Step};
+use crate::sched::{LockKey, TxAction, TxItem, TxOut, next_seq};
+
+/// Stands for "the op's database" in locks and items of commands that do not know which
+/// database their connection selected; the shard substitutes the op's.
+pub(crate) const OP_DB: u16 = u16::MAX;
+
+/// What one shard does in a transaction's scheduling hop.
+#[derive(Debug)]
+pub(crate) struct ShardPlan {
+    pub(crate) shard: ShardId,
+    pub(crate) locks: Vec<LockKey>,
+    pub(crate) whole: bool,
+    pub(crate) probe: Option<TxItem>,
+}
+
+/// What a scheduled transaction does once it holds its locks everywhere.
+pub(crate) trait TxBody: Send + std::fmt::Debug {
+    /// The shards, their locks and probes (one entry per shard).
+    fn plan(&mut self) -> Vec<ShardPlan>;
+    /// For a transaction on one shard: the items to run as soon as it is ready, so it needs a
+    /// single hop. `None` if it needs its probe results first.
+    fn single(&mut self) -> Option<Vec<TxItem>> {
+        None
+    }
+    /// Given the probes' results (per shard, in plan order), the items each shard runs.
+    fn run(&mut self, probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)>;
+    /// The reply, from every shard's run results.
+    fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Schedule,
+    Cancel,
+    Run,
+}
+
+/// Drives a [`TxBody`]: hop 1 schedules on every shard (the reply comes when the transaction
+/// heads its queues there), hop 2 runs and releases. A shard that rejects the transaction makes
+/// it cancel everywhere and start over with a new number.
+#[derive(Debug)]
+pub(crate) struct Scheduled<B: TxBody> {
+    body: B,
+    seq: u64,
+    phase: Phase,
+    shards: Vec<ShardId>,
+    probes: Vec<Option<Option<PartResult>>>,
+    rejected: bool,
+    pending: usize,
+    results: Vec<(ShardId, Vec<TxOut>)>,
+    error: Option<Bytes>,
+}
+
+impl<B: TxBody> Scheduled<B> {
+    pub(crate) fn new(body: B) -> Scheduled<B> {
+        Scheduled {
+            body,
+            seq: 0,
+            phase: Phase::Schedule,
+            shards: Vec::new(),
+            probes: Vec::new(),
+            rejected: false,
+            pending: 0,
+            results: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn attempt(&mut self) -> Vec<(ShardId, Part)> {
+        self.seq = next_seq();
+        self.rejected = false;
+        self.results.clear();
+        let plan = self.body.plan();
+        self.shards = plan.iter().map(|p| p.shard).collect();
+        self.probes = plan.iter().map(|_| None).collect();
+        self.pending = plan.len();
+        let single = if plan.len() == 1 {
+            self.body.single()
+        } else {
+            None
+        };
+        self.phase = if single.is_some() {
+            Phase::Run
+        } else {
+            Phase::Schedule
+        };
+        let seq = self.seq;
+        let mut single = single;
+        plan.into_iter()
+            .map(|p| {
+                let action = TxAction::Schedule {
+                    locks: p.locks,
+                    whole: p.whole,
+                    probe: p.probe,
+                    run: single.take(),
+                };
+                (
+                    p.shard,
+                    Part(PartKind::Tx {
+                        seq,
+                        action: Box::new(action),
+                    }),
+                )
+            })
+            .collect()
+    }
+
+    fn to_all(&self, action: impl Fn() -> TxAction) -> Vec<(ShardId, Part)> {
+        self.shards
+            .iter()
+            .map(|&s| {
+                (
+                    s,
+                    Part(PartKind::Tx {
+                        seq: self.seq,
+                        action: Box::new(action()),
+                    }),
+                )
+            })
+            .collect()
+    }
+}
+
+impl<B: TxBody> Coordinator for Scheduled<B> {
+    fn start(&mut self) -> Vec<(ShardId, Part)> {
+        self.attempt()
+    }
+
+    fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
+        self.pending = self.pending.saturating_sub(1);
+        match (self.phase, reply.0) {
+            (Phase::Schedule, PartResult::Ready(probe)) => {
+                if let Some(i) = self.shards.iter().position(|s| *s == shard) {
+                    self.probes[i] = Some(probe.map(|b| *b));
+                }
+            }
+            (Phase::Schedule | Phase::Run, PartResult::Rejected) => self.rejected = true,
+            (Phase::Run, PartResult::Run(outs) | PartResult::Ran(outs)) => {
+                self.results.push((shard, outs))
+            }
+            (_, PartResult::Error(e)) => {
+                self.error.get_or_insert(e);
+            }
+            _ => {}
+        }
+        if self.pending > 0 {
+            return Step::Wait;
+        }
+        if let Some(e) = self.error.take() {
+            // Only a wiring bug gets here (e.g. a database index out of range); whatever
+            // still holds locks is released before the error is reported.
+            if self.phase == Phase::Schedule {
+                let held: Vec<ShardId> = self
+                    .shards
+                    .iter()
+                    .zip(&self.probes)
+                    .filter(|(_, p)| p.is_some())
+                    .map(|(s, _)| *s)
+                    .collect();
+                self.shards = held;
+                self.phase = Phase::Cancel;
+                self.error = Some(e);
+                self.pending = self.shards.len();
+                if self.pending > 0 {
+                    return Step::Send(self.to_all(|| TxAction::Cancel));
+                }
+                return Step::Done(Frame::Error(self.error.take().unwrap_or_default()));
+            }
+            return Step::Done(Frame::Error(e));
+        }
+        match self.phase {
+            Phase::Schedule if self.rejected => {
+                // Release the shards that accepted; the retry starts once they have.
+                let held: Vec<ShardId> = self
+                    .shards
+                    .iter()
+                    .zip(&self.probes)
+                    .filter(|(_, p)| p.is_some())
+                    .map(|(s, _)| *s)
+                    .collect();
+                if held.is_empty() {
+                    return Step::Send(self.attempt());
+                }
+                self.shards = held;
+                self.phase = Phase::Cancel;
+                self.pending = self.shards.len();
+                Step::Send(self.to_all(|| TxAction::Cancel))
+            }
+            Phase::Schedule => {
+                let probes = self
+                    .shards
+                    .iter()
+                    .zip(self.probes.iter_mut())
+                    .map(|(s, p)| (*s, p.take().flatten()))
+                    .collect();
+                let mut runs = self.body.run(probes);
+                let seq = self.seq;
+                let parts: Vec<(ShardId, Part)> = self
+                    .shards
+                    .iter()
+                    .map(|&s| {
+                        let items = runs
+                            .iter_mut()
+                            .find(|(r, _)| *r == s)
+                            .map(|(_, items)| std::mem::take(items))
+                            .unwrap_or_default();
+                        let action = Box::new(TxAction::Run(items));
+                        (s, Part(PartKind::Tx { seq, action }))
+                    })
+                    .collect();
+                self.phase = Phase::Run;
+                self.pending = parts.len();
+                Step::Send(parts)
+            }
+            Phase::Cancel => match self.error.take() {
+                Some(e) => Step::Done(Frame::Error(e)),
+                None => Step::Send(self.attempt()),
+            },
+            Phase::Run if self.rejected => Step::Send(self.attempt()),
+            Phase::Run => {
+                let results = std::mem::take(&mut self.results);
+                Step::Done(self.body.finish(results))
+            }
+        }
+    }
+
+    /// Always: the next command of the connection must see the transaction's effects.
+    fn is_barrier(&self) -> bool {
+        true
+    }
+
+    fn abandon(&mut self) -> Vec<(ShardId, Part)> {
+        // Only the scheduling hop leaves locks behind that no later message releases: a run
+        // releases by itself, and so does a cancel.
+        if self.phase == Phase::Schedule {
+            self.to_all(|| TxAction::Cancel)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+fn op_locks(keys: impl IntoIterator<Item = Bytes>) -> Vec<LockKey> {
+    keys.into_iter().map(|k| (OP_DB, k)).collect()
+}
+
+fn part(kind: PartKind) -> TxItem {
+    TxItem::Part { db: OP_DB, kind }
+}
+
+fn count_of(r: &PartResult) -> i64 {
+    match r {
+        PartResult::Count(c) => *c,
+        _ => 0,
+    }
+}
+
+/// The first part result of each shard's run, in shard order of `results`.
+fn first_results(results: Vec<(ShardId, Vec<TxOut>)>) -> Vec<(ShardId, PartResult)> {
+    results
+        .into_iter()
+        .filter_map(|(s, outs)| match outs.into_iter().next() {
+            Some(TxOut::Part(r)) => Some((s, r)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn first_error(results: &[(ShardId, PartResult)]) -> Option<Frame> {
+    results.iter().find_map(|(_, r)| match r {
+        PartResult::Error(e) => Some(Frame::Error(e.clone())),
+        _ => None,
+    })
+}
+
+/// A multi-key command spread over shards, applied atomically through the scheduler.
+#[derive(Debug)]
+pub(crate) enum KeyCmd {
+    /// `MGET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH`: one primitive per shard.
+    Keys {
+        name: &'static str,
+        groups: Vec<(ShardId, Vec<Bytes>)>,
+        positions: Vec<Vec<usize>>,
+        keys: usize,
+    },
+    /// `MSET` (and `MSETNX`, which probes for existing keys first).
+    Mset {
+        nx: bool,
+        groups: Vec<(ShardId, Vec<Bytes>)>,
+        set: bool,
+    },
+    /// `RENAME`, `RENAMENX`, `COPY`: the source is read while locked, then removed (not for
+    /// `COPY`) and written to the destination in the same hop.
+    Move {
+        kind: MoveKind,
+        src: (ShardId, Bytes),
+        dst: (ShardId, Bytes),
+        outcome: Option<Frame>,
+    },
+    /// `DBSIZE`: every shard, whole-shard locks.
+    Dbsize { shards: usize },
+}
+
+/// Which of the moving commands a [`KeyCmd::Move`] is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MoveKind {
+    Rename,
+    RenameNx,
+    Copy { db: Option<usize>, replace: bool },
+}
+
+impl TxBody for KeyCmd {
+    fn plan(&mut self) -> Vec<ShardPlan> {
+        match self {
+            KeyCmd::Keys { groups, .. } => groups
+                .iter()
+                .map(|(s, keys)| ShardPlan {
+                    shard: *s,
+                    locks: op_locks(keys.iter().cloned()),
+                    whole: false,
+                    probe: None,
+                })
+                .collect(),
+            KeyCmd::Mset { nx, groups, .. } => groups
+                .iter()
+                .map(|(s, kv)| ShardPlan {
+                    shard: *s,
+                    locks: op_locks(kv.iter().step_by(2).cloned()),
+                    whole: false,
+                    probe: nx
+                        .then(|| part(PartKind::Exists(kv.iter().step_by(2).cloned().collect()))),
+                })
+                .collect(),
+            KeyCmd::Move { kind, src, dst, .. } => {
+                let dst_db = match kind {
+                    MoveKind::Copy { db: Some(db), .. } => (*db).min(OP_DB as usize - 1) as u16,
+                    _ => OP_DB,
+                };
+                vec![
+                    ShardPlan {
+                        shard: src.0,
+                        locks: op_locks([src.1.clone()]),
+                        whole: false,
+                        probe: Some(part(PartKind::Read(src.1.clone()))),
+                    },
+                    ShardPlan {
+                        shard: dst.0,
+                        locks: vec![(dst_db, dst.1.clone())],
+                        whole: false,
+                        probe: matches!(kind, MoveKind::RenameNx)
+                            .then(|| part(PartKind::Exists(vec![dst.1.clone()]))),
+                    },
+                ]
+            }
+            KeyCmd::Dbsize { shards } => (0..*shards)
+                .map(|s| ShardPlan {
+                    shard: s,
+                    locks: Vec::new(),
+                    whole: true,
+                    probe: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn run(&mut self, probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        match self {
+            KeyCmd::Keys { name, groups, .. } => groups
+                .iter()
+                .map(|(s, keys)| {
+                    let keys = keys.clone();
+                    let kind = match *name {
+                        "mget" => PartKind::Mget(keys),
+                        "exists" => PartKind::Exists(keys),
+                        "touch" => PartKind::Touch(keys),
+                        _ => PartKind::Del(keys),
+                    };
+                    (*s, vec![part(kind)])
+                })
+                .collect(),
+            KeyCmd::Mset { nx, groups, set } => {
+                *set = !*nx
+                    || probes
+                        .iter()
+                        .all(|(_, p)| p.as_ref().is_none_or(|r| count_of(r) == 0));
+                if !*set {
+                    return Vec::new();
+                }
+                groups
+                    .iter()
+                    .map(|(s, kv)| (*s, vec![part(PartKind::Mset(kv.clone()))]))
+                    .collect()
+            }
+            KeyCmd::Move {
+                kind,
+                src,
+                dst,
+                outcome,
+            } => {
+                let mut moved = None;
+                let mut dst_exists = false;
+                let mut error = None;
+                for (s, p) in probes {
+                    match p {
+                        Some(PartResult::Moved(m)) if s == src.0 => moved = m,
+                        Some(PartResult::Count(c)) => dst_exists = c > 0,
+                        Some(PartResult::Error(e)) => error = Some(e),
+                        _ => {}
+                    }
+                }
+                if let Some(e) = error {
+                    *outcome = Some(Frame::Error(e));
+                    return Vec::new();
+                }
+                let Some((value, at)) = moved else {
+                    *outcome = Some(match kind {
+                        MoveKind::Copy { .. } => Frame::Integer(0),
+                        _ => Frame::error("ERR no such key"),
+                    });
+                    return Vec::new();
+                };
+                if dst_exists {
+                    *outcome = Some(Frame::Integer(0));
+                    return Vec::new();
+                }
+                let (db, replace) = match *kind {
+                    MoveKind::Copy { db, replace } => (db, replace),
+                    _ => (None, true),
+                };
+                let put = part(put_kind(dst.1.clone(), value, at, db, replace));
+                match kind {
+                    MoveKind::Copy { .. } => vec![(dst.0, vec![put])],
+                    _ => {
+                        *outcome = Some(match kind {
+                            MoveKind::RenameNx => Frame::Integer(1),
+                            _ => Frame::simple("OK"),
+                        });
+                        vec![
+                            (src.0, vec![part(PartKind::Del(vec![src.1.clone()]))]),
+                            (dst.0, vec![put]),
+                        ]
+                    }
+                }
+            }
+            KeyCmd::Dbsize { shards } => (0..*shards)
+                .map(|s| (s, vec![part(PartKind::Dbsize)]))
+                .collect(),
+        }
+    }
+
+    fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame {
+        let results = first_results(results);
+        if let Some(e) = first_error(&results) {
+            return e;
+        }
+        match self {
+            KeyCmd::Keys {
+                name,
+                groups,
+                positions,
+                keys,
+            } => {
+                if *name != "mget" {
+                    return Frame::Integer(results.iter().map(|(_, r)| count_of(r)).sum());
+                }
+                let mut out = vec![Frame::Null; *keys];
+                for (shard, result) in results {
+                    let Some(i) = groups.iter().position(|(s, _)| *s == shard) else {
+                        continue;
+                    };
+                    if let PartResult::Values(values) = result {
+                        for (&at, v) in positions[i].iter().zip(values) {
+                            if let (Some(slot), Some(v)) = (out.get_mut(at), v) {
+                                *slot = Frame::Bulk(v);
+                            }
+                        }
+                    }
+                }
+                Frame::Array(out)
+            }
+            KeyCmd::Mset { nx, set, .. } => {
+                if *nx {
+                    Frame::Integer(*set as i64)
+                } else {
+                    Frame::simple("OK")
+                }
+            }
+            KeyCmd::Move { kind, outcome, .. } => match (kind, outcome.take()) {
+                (MoveKind::Copy { .. }, None) => {
+                    Frame::Integer(results.first().map_or(0, |(_, r)| count_of(r)))
+                }
+                (_, Some(frame)) => frame,
+                (_, None) => Frame::simple("OK"),
+            },
+            KeyCmd::Dbsize { .. } => Frame::Integer(results.iter().map(|(_, r)| count_of(r)).sum()),
+        }
+    }
+}
+
+fn put_kind(
+    key: Bytes,
+    value: Value,
+    at: Option<i64>,
+    db: Option<usize>,
+    replace: bool,
+) -> PartKind {
+    PartKind::Put {
+        key,
+        value,
+        expire_at: at,
+        db,
+        replace,
+    }
+}
+
+/// The scheduled coordinator of a spread multi-key command, or `None` for other commands.
+pub(crate) fn key_command(
+    name: &str,
+    args: &[Bytes],
+    n: usize,
+) -> Result<Option<Box<dyn Coordinator>>, Bytes> {
+    let body = match name {
+        "mget" | "del" | "unlink" | "exists" | "touch" => {
+            let (groups, positions) = group_keys(&args[1..], n);
+            KeyCmd::Keys {
+                name: match name {
+                    "mget" => "mget",
+                    "exists" => "exists",
+                    "touch" => "touch",
+                    _ => "del",
+                },
+                groups,
+                positions,
+                keys: args.len() - 1,
+            }
+        }
+        "mset" | "msetnx" => KeyCmd::Mset {
+            nx: name == "msetnx",
+            groups: group_pairs(&args[1..], n),
+            set: false,
+        },
+        "rename" | "renamenx" | "copy" => {
+            let kind = match name {
+                "rename" => MoveKind::Rename,
+                "renamenx" => MoveKind::RenameNx,
+                _ => {
+                    let opts = crate::cmd_keys::parse_copy(&args[3..], usize::MAX)
+                        .map_err(|e| Bytes::from_static(e.as_bytes()))?;
+                    MoveKind::Copy {
+                        db: opts.db,
+                        replace: opts.replace,
+                    }
+                }
+            };
+            KeyCmd::Move {
+                kind,
+                src: (shard_for(&args[1], n), args[1].clone()),
+                dst: (shard_for(&args[2], n), args[2].clone()),
+                outcome: None,
+            }
+        }
+        "dbsize" => KeyCmd::Dbsize { shards: n },
+        _ => return Ok(None),
+    };
+    Ok(Some(Box::new(Scheduled::new(body))))
+}
+
+/// One command queued by `MULTI`, as the connection layer hands it to [`exec`].
+#[derive(Debug)]
+pub enum Queued {
+    /// A command the connection layer already answered (`PING`, `SELECT`, ...): its reply,
+    /// encoded in the connection's protocol.
+    Reply(Bytes),
+    /// A command for the shards, with the database selected when it runs.
+    Command {
+        /// The database.
+        db: u16,
+        /// The command.
+        req: Request,
+    },
+}
+
+/// Where one queued command's reply comes from.
+#[derive(Debug)]
+enum Source {
+    Local(Bytes),
+    /// Item `pos` of `shard`'s run.
+    One(ShardId, usize),
+    /// A spread command split into one primitive per shard.
+    Split {
+        name: &'static str,
+        parts: Vec<(ShardId, usize)>,
+        positions: Vec<Vec<usize>>,
+        keys: usize,
+    },
+    Error(Bytes),
+}
+
+/// `EXEC`: the queued commands run atomically on every shard they touch.
+#[derive(Debug)]
+struct Exec {
+    client: u64,
+    proto: Protocol,
+    /// Per shard: locks, whole, and the items it runs.
+    shards: Vec<ShardWork>,
+    sources: Vec<Source>,
+    watches: Vec<(ShardId, LockKey)>,
+    aborted: bool,
+}
+
+#[derive(Debug, Default)]
+struct ShardWork {
+    shard: ShardId,
+    locks: Vec<LockKey>,
+    whole: bool,
+    items: Vec<TxItem>,
+}
+
+impl Exec {
+    fn work(&mut self, shard: ShardId) -> &mut ShardWork {
+        let i = match self.shards.iter().position(|w| w.shard == shard) {
+            Some(i) => i,
+            None => {
+                self.shards.push(ShardWork {
+                    shard,
+                    ..ShardWork::default()
+                });
+                self.shards.len() - 1
+            }
+        };
+        &mut self.shards[i]
+    }
+
+    /// Appends an item to `shard`'s run; returns its position.
+    fn push(&mut self, shard: ShardId, item: TxItem) -> usize {
+        let w = self.work(shard);
+        w.items.push(item);
+        w.items.len() - 1
+    }
+
+    fn watch_dbs(&self, shard: ShardId) -> Vec<u16> {
+        let mut dbs: Vec<u16> = self
+            .watches
+            .iter()
+            .filter(|(s, _)| *s == shard)
+            .map(|(_, (db, _))| *db)
+            .collect();
+        dbs.sort_unstable();
+        dbs.dedup();
+        dbs
+    }
+
+    fn unwatch_item(&self, shard: ShardId) -> Option<TxItem> {
+        let keys: Vec<LockKey> = self
+            .watches
+            .iter()
+            .filter(|(s, _)| *s == shard)
+            .map(|(_, k)| k.clone())
+            .collect();
+        (!keys.is_empty()).then_some(TxItem::Unwatch {
+            client: self.client,
+            keys,
+        })
+    }
+}
+
+impl TxBody for Exec {
+    fn plan(&mut self) -> Vec<ShardPlan> {
+        let shards: Vec<(ShardId, Vec<LockKey>, bool)> = self
+            .shards
+            .iter()
+            .map(|w| (w.shard, w.locks.clone(), w.whole))
+            .collect();
+        shards
+            .into_iter()
+            .map(|(shard, locks, whole)| {
+                let dbs = self.watch_dbs(shard);
+                ShardPlan {
+                    shard,
+                    locks,
+                    whole,
+                    probe: (!dbs.is_empty()).then_some(TxItem::WatchCheck {
+                        client: self.client,
+                        dbs,
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    fn single(&mut self) -> Option<Vec<TxItem>> {
+        let shard = self.shards.first()?.shard;
+        let dbs = self.watch_dbs(shard);
+        let unwatch = self.unwatch_item(shard);
+        let mut items = vec![TxItem::WatchCheck {
+            client: self.client,
+            dbs,
+        }];
+        items.append(&mut self.shards[0].items);
+        items.extend(unwatch);
+        Some(items)
+    }
+
+    fn run(&mut self, probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        self.aborted = probes
+            .iter()
+            .any(|(_, p)| p.as_ref().is_some_and(|r| count_of(r) > 0));
+        let mut runs = Vec::new();
+        let shards: Vec<ShardId> = self.shards.iter().map(|w| w.shard).collect();
+        for (i, shard) in shards.into_iter().enumerate() {
+            // A placeholder keeps item positions identical to the single-shard layout.
+            let mut items = vec![TxItem::WatchCheck {
+                client: self.client,
+                dbs: Vec::new(),
+            }];
+            if !self.aborted {
+                items.append(&mut self.shards[i].items);
+            }
+            items.extend(self.unwatch_item(shard));
+            runs.push((shard, items));
+        }
+        runs
+    }
+
+    fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame {
+        let touched = results.iter().any(|(_, outs)| {
+            matches!(outs.first(), Some(TxOut::Part(r)) if count_of(r) > 0)
+                || outs.iter().any(|o| matches!(o, TxOut::Skipped))
+        });
+        if self.aborted || touched {
+            return Frame::NullArray;
+        }
+        let mut results: Vec<(ShardId, Vec<Option<TxOut>>)> = results
+            .into_iter()
+            .map(|(s, outs)| (s, outs.into_iter().map(Some).collect()))
+            .collect();
+        let mut take = |shard: ShardId, pos: usize| -> Option<TxOut> {
+            results
+                .iter_mut()
+                .find(|(s, _)| *s == shard)
+                .and_then(|(_, outs)| outs.get_mut(pos + 1))
+                .and_then(Option::take)
+        };
+        let mut out = Vec::with_capacity(self.sources.len());
+        for source in std::mem::take(&mut self.sources) {
+            let frame = match source {
+                Source::Local(bytes) => decode(&bytes),
+                Source::Error(e) => Frame::Error(e),
+                Source::One(shard, pos) => match take(shard, pos) {
+                    Some(TxOut::Encoded(bytes)) => decode(&bytes),
+                    Some(TxOut::Part(PartResult::Error(e))) => Frame::Error(e),
+                    _ => Frame::error("ERR internal error"),
+                },
+                Source::Split {
+                    name,
+                    parts,
+                    positions,
+                    keys,
+                } => {
+                    let results: Vec<(ShardId, PartResult)> = parts
+                        .iter()
+                        .filter_map(|&(s, pos)| match take(s, pos) {
+                            Some(TxOut::Part(r)) => Some((s, r)),
+                            _ => None,
+                        })
+                        .collect();
+                    merge_split(name, results, &parts, &positions, keys)
+                }
+            };
+            out.push(frame);
+        }
+        Frame::Array(out)
+    }
+}
+
+fn merge_split(
+    name: &str,
+    results: Vec<(ShardId, PartResult)>,
+    parts: &[(ShardId, usize)],
+    positions: &[Vec<usize>],
+    keys: usize,
+) -> Frame {
+    if let Some(e) = first_error(&results) {
+        return e;
+    }
+    match name {
+        "mget" => {
+            let mut out = vec![Frame::Null; keys];
+            for (shard, result) in results {
+                let Some(i) = parts.iter().position(|(s, _)| *s == shard) else {
+                    continue;
+                };
+                if let PartResult::Values(values) = result {
+                    for (&at, v) in positions[i].iter().zip(values) {
+                        if let (Some(slot), Some(v)) = (out.get_mut(at), v) {
+                            *slot = Frame::Bulk(v);
+                        }
+                    }
+                }
+            }
+            Frame::Array(out)
+        }
+        "keys" => Frame::Array(
+            results
+                .into_iter()
+                .flat_map(|(_, r)| match r {
+                    PartResult::Keys(k) => k,
+                    _ => Vec::new(),
+                })
+                .map(Frame::Bulk)
+                .collect(),
+        ),
+        "mset" | "flushdb" | "flushall" | "swapdb" => Frame::simple("OK"),
+        _ => Frame::Integer(results.iter().map(|(_, r)| count_of(r)).sum()),
+    }
+}
+
+/// A reply a shard (or the connection layer) encoded, back as a frame for the `EXEC` array.
+fn decode(bytes: &[u8]) -> Frame {
+    match resp_codec::decode_frame(bytes) {
+        Ok(Some((frame, _))) => frame,
+        _ => Frame::error("ERR internal error"),
+    }
+}
+
+/// `EXEC` of the commands `MULTI` queued, for the client with id `client` speaking `proto`,
+/// which watches `watches` (database and key). Commands run atomically across shards: no
+/// other client sees any of their effects before all of them, and a watched key touched
+/// since `WATCH` makes the reply a null array.
+///
+/// Returns the coordinator to drive, or `Err` with the complete reply when no shard is
+/// involved (only commands the connection layer answered, nothing watched).
+pub fn exec(
+    client: u64,
+    proto: Protocol,
+    queued: Vec<Queued>,
+    watches: &[(u16, Bytes)],
+    n: usize,
+) -> Result<Box<dyn Coordinator>, Frame> {
+    let n = n.max(1);
+    let mut exec = Exec {
+        client,
+        proto,
+        shards: Vec::new(),
+        sources: Vec::with_capacity(queued.len()),
+        watches: watches
+            .iter()
+            .map(|(db, k)| (shard_for(k, n), (*db, k.clone())))
+            .collect(),
+        aborted: false,
+    };
+    for (shard, key) in exec.watches.clone() {
+        exec.work(shard).locks.push(key);
+    }
+    for q in queued {
+        let (db, req) = match q {
+            Queued::Reply(bytes) => {
+                exec.sources.push(Source::Local(bytes));
+                continue;
+            }
+            Queued::Command { db, req } => (db, req),
+        };
+        let source = plan_queued(&mut exec, db, req, n);
+        exec.sources.push(source);
+    }
+    if exec.shards.is_empty() {
+        let mut frames = Vec::new();
+        for s in std::mem::take(&mut exec.sources) {
+            frames.push(match s {
+                Source::Local(b) => decode(&b),
+                Source::Error(e) => Frame::Error(e),
+                _ => Frame::error("ERR internal error"),
+            });
+        }
+        return Err(Frame::Array(frames));
+    }
+    Ok(Box::new(Scheduled::new(exec)))
+}
+
+fn plan_queued(exec: &mut Exec, db: u16, req: Request, n: usize) -> Source {
+    let proto = exec.proto;
+    match crate::route(&req, n) {
+        Err(e) => Source::Error(e),
+        Ok(Route::Local) => Source::Error(Bytes::from_static(b"ERR internal error")),
+        Ok(Route::Shard(shard)) => {
+            let w = exec.work(shard);
+            let keys = command_keys(&req);
+            match keys {
+                Some(keys) => w.locks.extend(keys.into_iter().map(|k| (db, k))),
+                None => w.whole = true,
+            }
+            Source::One(shard, exec.push(shard, TxItem::Command { db, proto, req }))
+        }
+        Ok(Route::FanOut(_)) => split_queued(exec, db, &req, n),
+    }
+}
+
+/// The keys a single-shard command touches, or `None` for commands over the whole keyspace.
+fn command_keys(req: &Request) -> Option<Vec<Bytes>> {
+    let (_, spec) = crate::route::validate(req.args()).ok()?;
+    if spec.first_key <= 0 {
+        return None;
+    }
+    let args = req.args();
+    Some(
+        spec.key_positions(args.len())
+            .filter_map(|i| args.get(i).cloned())
+            .collect(),
+    )
+}
+
+/// A spread command inside `EXEC`: split into one primitive per shard.
+fn split_queued(exec: &mut Exec, db: u16, req: &Request, n: usize) -> Source {
+    let args = req.args();
+    let name = req.name().to_ascii_lowercase();
+    let whole = |exec: &mut Exec, name: &'static str, kind: &dyn Fn() -> PartKind| {
+        let parts = (0..n)
+            .map(|s| {
+                exec.work(s).whole = true;
+                (s, exec.push(s, TxItem::Part { db, kind: kind() }))
+            })
+            .collect();
+        Source::Split {
+            name,
+            parts,
+            positions: Vec::new(),
+            keys: 0,
+        }
+    };
+    match name.as_slice() {
+        b"mget" | b"del" | b"unlink" | b"exists" | b"touch" => {
+            let (groups, positions) = group_keys(&args[1..], n);
+            let name: &'static str = match name.as_slice() {
+                b"mget" => "mget",
+                b"exists" => "exists",
+                b"touch" => "touch",
+                _ => "del",
+            };
+            let parts = groups
+                .into_iter()
+                .map(|(s, keys)| {
+                    exec.work(s)
+                        .locks
+                        .extend(keys.iter().map(|k| (db, k.clone())));
+                    let kind = match name {
+                        "mget" => PartKind::Mget(keys),
+                        "exists" => PartKind::Exists(keys),
+                        "touch" => PartKind::Touch(keys),
+                        _ => PartKind::Del(keys),
+                    };
+                    (s, exec.push(s, TxItem::Part { db, kind }))
+                })
+                .collect();
+            Source::Split {
+                name,
+                parts,
+                positions,
+                keys: args.len() - 1,
+            }
+        }
+        b"mset" => {
+            let parts = group_pairs(&args[1..], n)
+                .into_iter()
+                .map(|(s, kv)| {
+                    let locks: Vec<LockKey> =
+                        kv.iter().step_by(2).map(|k| (db, k.clone())).collect();
+                    exec.work(s).locks.extend(locks);
+                    (
+                        s,
+                        exec.push(
+                            s,
+                            TxItem::Part {
+                                db,
+                                kind: PartKind::Mset(kv),
+                            },
+                        ),
+                    )
+                })
+                .collect();
+            Source::Split {
+                name: "mset",
+                parts,
+                positions: Vec::new(),
+                keys: 0,
+            }
+        }
+        b"dbsize" => whole(exec, "dbsize", &|| PartKind::Dbsize),
+        b"flushdb" => whole(exec, "flushdb", &|| PartKind::FlushDb),
+        b"flushall" => whole(exec, "flushall", &|| PartKind::FlushAll),
+        b"keys" => {
+            let pattern = args[1].clone();
+            whole(exec, "keys", &|| PartKind::Keys(pattern.clone()))
+        }
+        b"swapdb" => match crate::cmd_keys::parse_swapdb(args) {
+            Ok((a, b)) => whole(exec, "swapdb", &|| PartKind::SwapDb(a, b)),
+            Err(e) => Source::Error(Bytes::from_static(e.as_bytes())),
+        },
+        _ => Source::Error(Bytes::from(format!(
+            "ERR '{}' with keys on different shards is not supported inside MULTI",
+            String::from_utf8_lossy(&name)
+        ))),
+    }
+}
+
+/// `WATCH` of `keys` in database `db` for client `client`: registers the keys on their shards.
+/// The reply is `+OK`.
+pub fn watch(client: u64, keys: &[Bytes], n: usize) -> Box<dyn Coordinator> {
+    let n = n.max(1);
+    let (groups, _) = group_keys(keys, n);
+    Box::new(WatchCoord {
+        parts: groups
+            .into_iter()
+            .map(|(s, keys)| (s, Part(PartKind::Watch { client, keys })))
+            .collect(),
+        pending: 0,
+    })
+}
+
+/// The parts that make the shards forget what `client` watches (`UNWATCH`, `DISCARD`, a
+/// closed connection); their replies carry nothing and may be ignored.
+pub fn unwatch_parts(client: u64, watches: &[(u16, Bytes)], n: usize) -> Vec<(ShardId, Part)> {
+    let n = n.max(1);
+    let mut out: Vec<(ShardId, Vec<LockKey>)> = Vec::new();
+    for (db, key) in watches {
+        let s = shard_for(key, n);
+        match out.iter_mut().find(|(x, _)| *x == s) {
+            Some((_, keys)) => keys.push((*db, key.clone())),
+            None => out.push((s, vec![(*db, key.clone())])),
+        }
+    }
+    out.into_iter()
+        .map(|(s, keys)| (s, Part(PartKind::Unwatch { client, keys })))
+        .collect()
+}
+
+#[derive(Debug)]
+struct WatchCoord {
+    parts: Vec<(ShardId, Part)>,
+    pending: usize,
+}
+
+impl Coordinator for WatchCoord {
+    fn start(&mut self) -> Vec<(ShardId, Part)> {
+        self.pending = self.parts.len();
+        std::mem::take(&mut self.parts)
+    }
+
+    fn on_reply(&mut self, _shard: ShardId, _reply: PartReply) -> Step {
+        self.pending = self.pending.saturating_sub(1);
+        if self.pending > 0 {
+            Step::Wait
+        } else {
+            Step::Done(Frame::simple("OK"))
+        }
+    }
+}

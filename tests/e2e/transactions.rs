@@ -1,0 +1,494 @@
+//! `MULTI`/`EXEC`/`DISCARD`/`WATCH`/`UNWATCH`, and atomicity across shards under concurrency.
+//!
+//! The stress tests fail on any partial state a client could observe: a transaction or a
+//! multi-key command half applied on one shard and not yet on another.
+
+use std::thread;
+
+use kvd_tests::*;
+use partition_router::shard_for;
+
+const WORKERS: usize = 4;
+
+fn server() -> TestServer {
+    TestServer::with(ServerOptions {
+        workers: WORKERS,
+        io_threads: 2,
+        ..ServerOptions::default()
+    })
+}
+
+/// `count` keys named `prefix:N`, each on a different shard.
+fn keys_on_different_shards(prefix: &str, count: usize) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut shards = Vec::new();
+    for i in 0.. {
+        let k = format!("{prefix}:{i}");
+        let s = shard_for(k.as_bytes(), WORKERS);
+        if !shards.contains(&s) {
+            shards.push(s);
+            keys.push(k);
+            if keys.len() == count {
+                break;
+            }
+        }
+    }
+    keys
+}
+
+const QUEUED: &[u8] = b"+QUEUED\r\n";
+const NULL_ARRAY: &[u8] = b"*-1\r\n";
+
+#[test]
+fn exec_returns_every_reply_in_order_across_shards() {
+    let server = server();
+    let mut c = server.conn();
+    let k = keys_on_different_shards("tx", 3);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SET", &k[0], "1"]), QUEUED);
+    assert_reply!(c.cmd(&["INCR", &k[1]]), QUEUED);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["MSET", &k[0], "x", &k[2], "y"]), QUEUED);
+    assert_reply!(c.cmd(&["MGET", &k[0], &k[1], &k[2], "nokey"]), QUEUED);
+    assert_reply!(c.cmd(&["DEL", &k[0], &k[1], &k[2]]), QUEUED);
+    assert_reply!(c.cmd(&["ECHO", "hi"]), QUEUED);
+    assert_reply!(
+        c.cmd(&["EXEC"]),
+        b"*7\r\n+OK\r\n:1\r\n+PONG\r\n+OK\r\n*4\r\n$1\r\nx\r\n$1\r\n1\r\n$1\r\ny\r\n$-1\r\n:3\r\n$2\r\nhi\r\n"
+    );
+    // The connection is back to normal.
+    assert_reply!(c.cmd(&["GET", &k[0]]), b"$-1\r\n");
+}
+
+#[test]
+fn empty_transaction_and_local_only_transaction() {
+    let server = server();
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["EXEC"]), b"*0\r\n");
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING", "x"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"*1\r\n$1\r\nx\r\n");
+}
+
+#[test]
+fn state_errors_have_redis_texts() {
+    let server = server();
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["EXEC"]), err("ERR EXEC without MULTI"));
+    assert_reply!(c.cmd(&["DISCARD"]), err("ERR DISCARD without MULTI"));
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    // Neither of these flags the transaction.
+    assert_reply!(c.cmd(&["MULTI"]), err("ERR MULTI calls can not be nested"));
+    assert_reply!(
+        c.cmd(&["WATCH", "x"]),
+        err("ERR WATCH inside MULTI is not allowed")
+    );
+    assert_reply!(c.cmd(&["SET", "a", "b"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"*1\r\n+OK\r\n");
+}
+
+#[test]
+fn queuing_errors_abort_the_transaction() {
+    let server = server();
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["SET", "a", "old"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SET", "a", "new"]), QUEUED);
+    assert_reply!(
+        c.cmd(&["FOO", "bar"]),
+        err("ERR unknown command 'FOO', with args beginning with: 'bar' ")
+    );
+    assert_reply!(
+        c.cmd(&["EXEC"]),
+        err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_reply!(c.cmd(&["GET", "a"]), bulk("old"));
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(
+        c.cmd(&["GET"]),
+        err("ERR wrong number of arguments for 'get' command")
+    );
+    assert_reply!(c.cmd(&["SET", "a", "new"]), QUEUED);
+    assert_reply!(
+        c.cmd(&["EXEC"]),
+        err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_reply!(c.cmd(&["GET", "a"]), bulk("old"));
+    // EXECABORT ended the transaction.
+    assert_reply!(c.cmd(&["EXEC"]), err("ERR EXEC without MULTI"));
+}
+
+#[test]
+fn runtime_errors_do_not_abort_the_rest() {
+    let server = server();
+    let mut c = server.conn();
+    let k = keys_on_different_shards("rt", 2);
+    assert_reply!(c.cmd(&["SET", &k[0], "notanumber"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["INCR", &k[0]]), QUEUED);
+    assert_reply!(c.cmd(&["SET", &k[1], "1"]), QUEUED);
+    // Arity -3 passes when queued; the odd pair count fails when it runs.
+    assert_reply!(c.cmd(&["MSET", &k[0], "1", &k[1]]), QUEUED);
+    assert_reply!(c.cmd(&["INCR", &k[1]]), QUEUED);
+    assert_reply!(
+        c.cmd(&["EXEC"]),
+        b"*4\r\n-ERR value is not an integer or out of range\r\n+OK\r\n-ERR wrong number of arguments for 'mset' command\r\n:2\r\n"
+    );
+}
+
+#[test]
+fn discard_drops_the_queue_and_unwatches() {
+    let server = server();
+    let mut c = server.conn();
+    let mut other = server.conn();
+    assert_reply!(c.cmd(&["WATCH", "w"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SET", "d", "1"]), QUEUED);
+    assert_reply!(c.cmd(&["DISCARD"]), OK);
+    assert_reply!(c.cmd(&["GET", "d"]), b"$-1\r\n");
+    assert_reply!(other.cmd(&["SET", "w", "changed"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"*1\r\n+PONG\r\n");
+}
+
+#[test]
+fn select_inside_multi_applies_to_later_commands() {
+    let server = server();
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SELECT", "1"]), QUEUED);
+    assert_reply!(c.cmd(&["SET", "in1", "v"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"*2\r\n+OK\r\n+OK\r\n");
+    assert_reply!(c.cmd(&["GET", "in1"]), bulk("v"));
+    assert_reply!(c.cmd(&["SELECT", "0"]), OK);
+    assert_reply!(c.cmd(&["GET", "in1"]), b"$-1\r\n");
+}
+
+#[test]
+fn watch_fails_exec_when_another_client_changes_a_key_on_any_shard() {
+    let server = server();
+    let mut c = server.conn();
+    let mut other = server.conn();
+    let k = keys_on_different_shards("w", 3);
+    assert_reply!(c.cmd(&["SET", &k[0], "0"]), OK);
+    assert_reply!(c.cmd(&["WATCH", &k[0], &k[1]]), OK);
+    assert_reply!(other.cmd(&["SET", &k[1], "1"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SET", &k[2], "x"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), NULL_ARRAY);
+    assert_reply!(c.cmd(&["GET", &k[2]]), b"$-1\r\n");
+    // EXEC unwatched everything, failed or not.
+    assert_reply!(other.cmd(&["SET", &k[1], "2"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SET", &k[2], "x"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"*1\r\n+OK\r\n");
+    // Deletion counts as a change.
+    assert_reply!(c.cmd(&["WATCH", &k[0]]), OK);
+    assert_reply!(other.cmd(&["DEL", &k[0]]), int(1));
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), NULL_ARRAY);
+    // So does a change by the watching client itself, and an in-place change.
+    assert_reply!(c.cmd(&["SET", &k[0], "s"]), OK);
+    assert_reply!(c.cmd(&["WATCH", &k[0]]), OK);
+    assert_reply!(c.cmd(&["APPEND", &k[0], "t"]), int(2));
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), NULL_ARRAY);
+}
+
+#[test]
+fn watch_untouched_keys_let_exec_run() {
+    let server = server();
+    let mut c = server.conn();
+    let mut other = server.conn();
+    let k = keys_on_different_shards("u", 2);
+    assert_reply!(c.cmd(&["WATCH", &k[0], &k[1]]), OK);
+    assert_reply!(other.cmd(&["SET", "unrelated", "1"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SET", &k[0], "a"]), QUEUED);
+    assert_reply!(c.cmd(&["SET", &k[1], "b"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"*2\r\n+OK\r\n+OK\r\n");
+    // UNWATCH forgets the keys.
+    assert_reply!(c.cmd(&["WATCH", &k[0]]), OK);
+    assert_reply!(c.cmd(&["UNWATCH"]), OK);
+    assert_reply!(other.cmd(&["SET", &k[0], "z"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["GET", &k[0]]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"*1\r\n$1\r\nz\r\n");
+    assert_reply!(c.cmd(&["UNWATCH"]), OK);
+}
+
+#[test]
+fn watch_fails_exec_after_the_key_expired() {
+    let server = server();
+    let mut c = server.conn();
+    let mut other = server.conn();
+    assert_reply!(c.cmd(&["SET", "exp", "v", "PX", "30"]), OK);
+    assert_reply!(c.cmd(&["WATCH", "exp"]), OK);
+    // Another client sees the key gone once its time has passed.
+    poll_until(|| (other.cmd(&["EXISTS", "exp"]) == int(0)).then_some(()));
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), NULL_ARRAY);
+}
+
+#[test]
+fn flushall_touches_watched_keys_that_exist_only() {
+    let server = server();
+    let mut c = server.conn();
+    let mut other = server.conn();
+    assert_reply!(c.cmd(&["SET", "fx", "30"]), OK);
+    assert_reply!(c.cmd(&["WATCH", "fx"]), OK);
+    assert_reply!(other.cmd(&["FLUSHALL"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), NULL_ARRAY);
+
+    assert_reply!(c.cmd(&["WATCH", "fy"]), OK);
+    assert_reply!(other.cmd(&["FLUSHALL"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"*1\r\n+PONG\r\n");
+
+    assert_reply!(c.cmd(&["SET", "fz", "1"]), OK);
+    assert_reply!(c.cmd(&["WATCH", "fz"]), OK);
+    assert_reply!(other.cmd(&["FLUSHDB"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), NULL_ARRAY);
+}
+
+#[test]
+fn failed_exec_is_a_null_in_resp3() {
+    let server = server();
+    let mut c = server.conn();
+    let mut other = server.conn();
+    c.cmd(&["HELLO", "3"]);
+    assert_reply!(c.cmd(&["WATCH", "r3"]), OK);
+    assert_reply!(other.cmd(&["SET", "r3", "1"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"_\r\n");
+}
+
+#[test]
+fn queued_replies_are_pipelined_in_order() {
+    let server = server();
+    let mut c = server.conn();
+    let k = keys_on_different_shards("p", 2);
+    for args in [
+        vec!["MULTI"],
+        vec!["SET", &k[0], "1"],
+        vec!["SET", &k[1], "2"],
+        vec!["EXEC"],
+        vec!["MGET", &k[0], &k[1]],
+    ] {
+        c.send_cmd(&args);
+    }
+    assert_reply!(c.read_reply(), OK);
+    assert_reply!(c.read_reply(), QUEUED);
+    assert_reply!(c.read_reply(), QUEUED);
+    assert_reply!(c.read_reply(), b"*2\r\n+OK\r\n+OK\r\n");
+    assert_reply!(c.read_reply(), bulk_array(&["1", "2"]));
+}
+
+/// (1) Transfers between two keys on different shards inside `MULTI`, while readers `MGET`
+/// both keys: the sum never changes.
+#[test]
+fn transfers_in_transactions_keep_the_sum() {
+    let server = server();
+    let addr = server.addr();
+    let k = keys_on_different_shards("acct", 2);
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["MSET", &k[0], "1000", &k[1], "1000"]), OK);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (k, stop) = (k.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                let mut reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                    let items = bulk_items(&c.cmd(&["MGET", &k[0], &k[1]]));
+                    let sum: i64 = items
+                        .iter()
+                        .map(|v| std::str::from_utf8(v).unwrap().parse::<i64>().unwrap())
+                        .sum();
+                    assert_eq!(sum, 2000, "partial transfer observed: {items:?}");
+                    reads += 1;
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..8)
+        .map(|t| {
+            let k = k.clone();
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                for i in 0..100 {
+                    let amount = ((t * 7 + i) % 13 + 1).to_string();
+                    let (from, to) = if (t + i) % 2 == 0 {
+                        (&k[0], &k[1])
+                    } else {
+                        (&k[1], &k[0])
+                    };
+                    c.send_cmd(&["MULTI"]);
+                    c.send_cmd(&["DECRBY", from, &amount]);
+                    c.send_cmd(&["INCRBY", to, &amount]);
+                    c.send_cmd(&["EXEC"]);
+                    assert_reply!(c.read_reply(), OK);
+                    assert_reply!(c.read_reply(), QUEUED);
+                    assert_reply!(c.read_reply(), QUEUED);
+                    let exec = c.read_reply();
+                    assert!(exec.starts_with(b"*2\r\n:"), "{}", escape(&exec));
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("reader");
+    }
+    let items = bulk_items(&c.cmd(&["MGET", &k[0], &k[1]]));
+    let sum: i64 = items
+        .iter()
+        .map(|v| std::str::from_utf8(v).unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(sum, 2000);
+}
+
+/// (2) `MSET` of keys on different shards against concurrent `MGET`: a read never mixes two
+/// writes.
+#[test]
+fn mset_across_shards_is_never_seen_half_applied() {
+    let server = server();
+    let addr = server.addr();
+    let k = keys_on_different_shards("pair", 3);
+    let mut c = server.conn();
+    assert_reply!(
+        c.cmd(&["MSET", &k[0], "init", &k[1], "init", &k[2], "init"]),
+        OK
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (k, stop) = (k.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                let mut reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                    let items = bulk_items(&c.cmd(&["MGET", &k[0], &k[1], &k[2]]));
+                    assert!(
+                        items.iter().all(|v| *v == items[0]),
+                        "mixed writes observed: {items:?}"
+                    );
+                    reads += 1;
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..5)
+        .map(|t| {
+            let k = k.clone();
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                for i in 0..150 {
+                    let v = format!("w{t}-{i}");
+                    assert_reply!(c.cmd(&["MSET", &k[0], &v, &k[1], &v, &k[2], &v]), OK);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("reader");
+    }
+}
+
+/// (3) Optimistic increments with `WATCH` from 8 clients, each also counting in a key on
+/// another shard: both end at the exact total.
+#[test]
+fn watch_based_increments_reach_the_exact_total() {
+    let server = server();
+    let addr = server.addr();
+    let k = keys_on_different_shards("opt", 2);
+    const CLIENTS: usize = 8;
+    const EACH: usize = 40;
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let k = k.clone();
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                let mut done = 0;
+                let mut attempts = 0;
+                while done < EACH {
+                    attempts += 1;
+                    assert!(attempts < 100_000, "no progress");
+                    assert_reply!(c.cmd(&["WATCH", &k[0]]), OK);
+                    let current = c.cmd(&["GET", &k[0]]);
+                    let v: i64 = if current == b"$-1\r\n" {
+                        0
+                    } else {
+                        std::str::from_utf8(&bulk_payload(&current))
+                            .unwrap()
+                            .parse()
+                            .unwrap()
+                    };
+                    let next = (v + 1).to_string();
+                    c.send_cmd(&["MULTI"]);
+                    c.send_cmd(&["SET", &k[0], &next]);
+                    c.send_cmd(&["INCR", &k[1]]);
+                    c.send_cmd(&["EXEC"]);
+                    assert_reply!(c.read_reply(), OK);
+                    assert_reply!(c.read_reply(), QUEUED);
+                    assert_reply!(c.read_reply(), QUEUED);
+                    let exec = c.read_reply();
+                    if exec != NULL_ARRAY {
+                        assert!(exec.starts_with(b"*2\r\n+OK\r\n:"), "{}", escape(&exec));
+                        done += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+    let mut c = server.conn();
+    let total = (CLIENTS * EACH).to_string();
+    assert_reply!(
+        c.cmd(&["MGET", &k[0], &k[1]]),
+        bulk_array(&[total.as_str(), total.as_str()])
+    );
+}
+
+/// Multi-key commands across shards stay atomic: `RENAME`, `RENAMENX`, `COPY`, `MSETNX`.
+#[test]
+fn moving_commands_across_shards() {
+    let server = server();
+    let mut c = server.conn();
+    let k = keys_on_different_shards("mv", 2);
+    assert_reply!(c.cmd(&["SET", &k[0], "v", "EX", "100"]), OK);
+    assert_reply!(c.cmd(&["RENAME", &k[0], &k[1]]), OK);
+    assert_reply!(c.cmd(&["GET", &k[1]]), bulk("v"));
+    assert_reply!(c.cmd(&["EXISTS", &k[0], &k[1]]), int(1));
+    assert!(as_int(&c.cmd(&["TTL", &k[1]])) > 0);
+    assert_reply!(c.cmd(&["RENAME", &k[0], &k[1]]), err("ERR no such key"));
+    assert_reply!(c.cmd(&["COPY", &k[1], &k[0]]), int(1));
+    assert_reply!(c.cmd(&["COPY", &k[1], &k[0]]), int(0));
+    assert_reply!(c.cmd(&["RENAMENX", &k[1], &k[0]]), int(0));
+    assert_reply!(c.cmd(&["DEL", &k[0]]), int(1));
+    assert_reply!(c.cmd(&["RENAMENX", &k[1], &k[0]]), int(1));
+    assert_reply!(c.cmd(&["MSETNX", &k[0], "a", &k[1], "b"]), int(0));
+    assert_reply!(c.cmd(&["MSETNX", &k[1], "a", "{other}", "b"]), int(1));
+    assert_reply!(c.cmd(&["MGET", &k[0], &k[1]]), bulk_array(&["v", "a"]));
+}
