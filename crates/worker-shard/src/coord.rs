@@ -391,11 +391,11 @@ impl Coordinator for RandomKey {
     }
 }
 
-/// Groups `keys` by shard: per shard its keys and, per group, the keys' indexes in `keys`.
-pub(crate) fn group_keys(
-    keys: &[Bytes],
-    n: usize,
-) -> (Vec<(ShardId, Vec<Bytes>)>, Vec<Vec<usize>>) {
+/// Keys grouped by shard: per shard its keys, and per group the keys' indexes in the input.
+pub(crate) type KeyGroups = (Vec<(ShardId, Vec<Bytes>)>, Vec<Vec<usize>>);
+
+/// Groups `keys` by shard.
+pub(crate) fn group_keys(keys: &[Bytes], n: usize) -> KeyGroups {
     let mut groups: Vec<(ShardId, Vec<usize>)> = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let shard = shard_for(key, n);

@@ -12,9 +12,10 @@
 //!   [`Route::FanOut`].
 //! * `coord.rs`: the coordinators of spread commands (MGET, MSET, MSETNX, DEL, UNLINK, EXISTS,
 //!   TOUCH, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, RENAME, RENAMENX, COPY,
-//!   LCS, DEBUG POPULATE); `parts.rs` executes their parts on a shard; `atomic.rs` makes the
-//!   key commands among them atomic across shards (a barrier per command, wait-die between
-//!   commands).
+//!   LCS, DEBUG POPULATE); `parts.rs` executes their parts on a shard.
+//! * `txn.rs` ([`exec`], [`watch`], [`unwatch_parts`], [`Queued`]) and `sched.rs`: the
+//!   transaction scheduler that makes the multi-key commands and `MULTI`/`EXEC` atomic across
+//!   shards (see below).
 //! * `worker.rs` ([`WorkerPool`], [`WorkerHandle`], [`ShardConfig`]): one thread per shard, its
 //!   inbox and its loop; `message.rs`: the [`Batch`]/[`ReplyBatch`] protocol.
 //! * `shard.rs`: the state a worker owns and command dispatch; `cmd_string.rs` and
@@ -50,6 +51,57 @@
 //! active expiry: at most 1 ms per cycle, every `1000 / hz` ms, or every 2 ms while expired
 //! keys are plentiful. A panic inside a command is caught and answered with `ERR internal
 //! error`; the worker carries on.
+//!
+//! # Transactions across shards
+//!
+//! `MSET`, `MSETNX`, `MGET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, `DBSIZE`, `RENAME`,
+//! `RENAMENX` and `COPY` over keys on several shards, and every `EXEC` (even on one shard),
+//! run as *scheduled transactions*, after Dragonfly's VLL-based design: a global sequence, per-shard
+//! intent locks, one scheduling hop and one execution hop. The IO thread drives them as
+//! ordinary [`Coordinator`]s; a worker never waits for another shard.
+//!
+//! * **Sequence.** A transaction takes a number from one global `AtomicU64`: lower is older.
+//! * **Hop 1, schedule.** Every involved shard gets the transaction's locks: per key (database
+//!   and key) a queue of transaction numbers kept in number order, or the whole shard for
+//!   `FLUSHALL`, `KEYS`, `DBSIZE` ... inside `EXEC`. The transaction is *ready* on a shard
+//!   when it heads every queue it joined (and no older whole-shard transaction is queued).
+//!   The shard answers the scheduling part only then, after running the transaction's probe
+//!   under the locks (`EXEC`'s `WATCH` check, `MSETNX`'s existence check, the value `RENAME`
+//!   and `COPY` move). Meanwhile it keeps serving everything else.
+//! * **Hop 2, run.** Once every shard answered, the coordinator sends each its items (commands,
+//!   primitives, the moved value) in one part; the shard runs them and releases the locks in
+//!   the same step, which may make the next queued transactions ready. A transaction that
+//!   touches one shard (an `EXEC` on hash-tagged keys) sends its items with the schedule and
+//!   needs a single hop.
+//! * **Isolation.** While a transaction is ready, any other command or part that touches one
+//!   of its keys (or, for a whole-shard lock, anything) is deferred in a per-shard FIFO and
+//!   runs right after the release, so no client observes a state between a transaction's
+//!   first and last effect. Commands on other keys run as usual; when no transaction is
+//!   ready on a shard, the only cost on the single-key path is one integer test.
+//!
+//! **Ordering.** On each shard, conflicting transactions become ready in number order: a
+//! queue is ordered by number, and a transaction arriving at a shard where a *younger*
+//! conflicting transaction is already ready is rejected (it cancels everywhere and retries
+//! with a new, larger number). So every pair of conflicting transactions runs in the same
+//! order on every shard they share, and each runs with all its locks held on all its shards:
+//! the execution is equivalent to running them one after the other (serializable). Plain
+//! commands are ordered against a transaction by the moment they reach the shard: before it
+//! is ready, or after its release.
+//!
+//! **No deadlock.** A transaction that is not ready on a shard waits only for transactions
+//! with smaller numbers that head its queues there; a ready transaction waits for nothing on
+//! that shard. Every wait therefore points from a larger number to a smaller one, so there is
+//! no cycle, and the oldest scheduled transaction is ready everywhere it was accepted. The
+//! rejection rule is what keeps this true: without it a transaction could queue behind a
+//! younger one that already went ahead on one shard while being ahead of it on another.
+//! Workers never block; the only waiting is a transaction's coordinator, on an IO thread,
+//! collecting replies. A client that disconnects mid-transaction has its scheduling hop
+//! cancelled ([`Coordinator::abandon`]); a run hop releases by itself.
+//!
+//! **WATCH.** Each database keeps, for watched keys only, the clients watching them; every
+//! insert, removal, expiry change, lazy or active expiry, `FLUSHALL`/`FLUSHDB`/`SWAPDB` of a
+//! watched key (and every write command naming it, for in-place changes) marks its watchers.
+//! `EXEC` checks the marks under its locks, in its scheduling hop, before any shard runs.
 //!
 //! # Example
 //!

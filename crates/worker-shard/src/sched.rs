@@ -138,11 +138,7 @@ impl Scheduler {
 
     /// Whether an op on `keys` of `db` must wait for a ready transaction. `keys == None` means
     /// the op covers the whole shard.
-    pub(crate) fn blocks<'a>(
-        &self,
-        db: u16,
-        keys: Option<&mut dyn Iterator<Item = &'a [u8]>>,
-    ) -> bool {
+    pub(crate) fn blocks(&self, db: u16, keys: Option<&mut dyn Iterator<Item = &[u8]>>) -> bool {
         if self.ready == 0 {
             return false;
         }
