@@ -4,6 +4,7 @@
 //! `redis-server` (`KVD_TEST_ADDR=127.0.0.1:PORT cargo test -p kvd-tests`), and CI runs it
 //! against kvd started in-process. See `kvd_tests` for the harness.
 
+mod acl;
 mod concurrency;
 mod connection;
 mod errors;

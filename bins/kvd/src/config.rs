@@ -222,6 +222,13 @@ impl Config {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(n) => n.to_string(),
                 toml::Value::Boolean(b) => if b { "yes" } else { "no" }.to_owned(),
+                // Settings given more than once in redis.conf (`rename-command`) take a list.
+                toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => {
+                    for item in items {
+                        self.set(&name, item.as_str().unwrap_or_default())?;
+                    }
+                    continue;
+                }
                 other => bail!(
                     "setting '{name}' must be a string, an integer or a boolean, not {}",
                     other.type_str()

@@ -1,7 +1,7 @@
 //! What the IO threads ask of the server: `CONFIG GET`/`SET`, the password, `SHUTDOWN`.
 use std::sync::{Arc, Mutex, PoisonError};
 
-use io_reactor::{ClientLimits, ServerHooks};
+use io_reactor::{Acl, ClientLimits, ServerHooks};
 use worker_shard::{Error as PersistError, PersistConfig, Persistence, WorkerHandle};
 
 use crate::Config;
@@ -18,6 +18,8 @@ pub(crate) struct KvdHooks {
     workers: Vec<WorkerHandle>,
     /// Where live changes of client limits go; the IO threads read them.
     limits: Arc<ClientLimits>,
+    /// The ACL users: `requirepass` is the `default` user's password.
+    acl: Arc<Acl>,
     /// Snapshots; `None` only in unit tests of the settings.
     persistence: Option<Arc<Persistence>>,
 }
@@ -59,6 +61,7 @@ impl KvdHooks {
         lifecycle: Arc<Lifecycle>,
         workers: Vec<WorkerHandle>,
         limits: Arc<ClientLimits>,
+        acl: Arc<Acl>,
     ) -> KvdHooks {
         apply_limits(&config, &limits);
         KvdHooks {
@@ -67,6 +70,7 @@ impl KvdHooks {
             workers,
             limits,
             persistence: None,
+            acl,
         }
     }
 
@@ -127,6 +131,10 @@ impl ServerHooks for KvdHooks {
                     p.set_config(persist_config(&changed));
                 }
                 if settings::is_live(key) || changed == *config {
+                    if key == settings::Key::Requirepass {
+                        self.acl
+                            .set_default_password(changed.requirepass.as_deref());
+                    }
                     *config = changed;
                     apply_limits(&config, &self.limits);
                     Ok(())
@@ -208,6 +216,7 @@ mod tests {
             Arc::new(Lifecycle::default()),
             Vec::new(),
             Arc::default(),
+            Arc::default(),
         )
     }
 
@@ -271,6 +280,7 @@ mod tests {
             Arc::new(Lifecycle::default()),
             Vec::new(),
             Arc::clone(&limits),
+            Arc::default(),
         );
         h.config_set("maxclients", "5").unwrap();
         assert_eq!(limits.maxclients(), 5);
@@ -441,6 +451,7 @@ mod tests {
             Config::default(),
             Arc::clone(&lifecycle),
             Vec::new(),
+            Arc::default(),
             Arc::default(),
         );
         h.shutdown();

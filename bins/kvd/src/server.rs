@@ -127,6 +127,17 @@ impl Server {
         let lifecycle = Arc::new(Lifecycle::default());
         let client_limits = Arc::new(io_reactor::ClientLimits::default());
         client_limits.treat_as_remote(config.treat_as_remote);
+        let acl = Arc::new(io_reactor::Acl::new());
+        if let Some(path) = &config.aclfile {
+            acl.set_aclfile(Some(path.clone()));
+            if let Err(e) = acl.load_file() {
+                workers.shutdown();
+                anyhow::bail!("{e}");
+            }
+        }
+        if config.requirepass.is_some() {
+            acl.set_default_password(config.requirepass.as_deref());
+        }
         let live = Config {
             port: local_addr.port(),
             ..config.clone()
@@ -137,6 +148,7 @@ impl Server {
                 Arc::clone(&lifecycle),
                 workers.handles().to_vec(),
                 Arc::clone(&client_limits),
+                Arc::clone(&acl),
             )
             .with_persistence(Arc::clone(&persistence)),
         );
@@ -145,6 +157,8 @@ impl Server {
             databases: config.databases,
             limits: resp_codec::Limits::default(),
             client_limits,
+            acl,
+            renamed_commands: config.rename_commands.clone(),
         };
         let io = match IoPool::start(reactor, workers.handles().to_vec(), hooks) {
             Ok(io) => Arc::new(io),

@@ -225,3 +225,28 @@ fn redis_settings_kvd_lacks_fail_by_name() {
         "--replicaof: unknown setting 'replicaof'"
     );
 }
+
+#[test]
+fn rename_command_in_both_file_formats() {
+    let mut config = Config::default();
+    config
+        .apply_redis_conf("rename-command FLUSHALL \"\"\nrename-command CONFIG XYZ\n")
+        .unwrap();
+    config
+        .apply_toml("rename-command = ['DEBUG \"\"', \"KEYS\"]\n")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let pairs: Vec<(&str, &str)> = config
+        .rename_commands
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("FLUSHALL", ""),
+            ("CONFIG", "XYZ"),
+            ("DEBUG", ""),
+            ("KEYS", "")
+        ]
+    );
+}

@@ -230,6 +230,7 @@ fn kill(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut
     let mut type_matches = true;
     let mut skipme = true;
     let mut maxage: Option<u64> = None;
+    let mut user: Option<String> = None;
     for pair in args[2..].chunks(2) {
         let (opt, val) = (pair[0].to_ascii_lowercase(), &pair[1]);
         match opt.as_slice() {
@@ -244,9 +245,10 @@ fn kill(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut
             b"addr" => addr = Some(lossy(val)),
             b"laddr" => laddr = Some(lossy(val)),
             b"user" => {
-                if val.as_ref() != b"default" {
+                if shared.config.acl.user(&lossy(val)).is_none() {
                     return err(out, &format!("ERR No such user '{}'", lossy(val)));
                 }
+                user = Some(lossy(val));
             }
             b"skipme" => {
                 if val.eq_ignore_ascii_case(b"yes") {
@@ -273,6 +275,7 @@ fn kill(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut
                     .as_ref()
                     .is_none_or(|a| Some(a.as_str()) == fmt_addr(entry.laddr).as_deref())
                 && maxage.is_none_or(|m| entry.created.elapsed().as_secs() >= m)
+                && user.as_ref().is_none_or(|u| *u == lock(&entry.names).user)
                 && !(skipme && entry.id == state.entry.id);
             if matches {
                 flag_kill(shared, &entry);
@@ -285,6 +288,25 @@ fn kill(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut
 
 fn fmt_addr(a: Option<SocketAddr>) -> Option<String> {
     a.map(|a| a.to_string())
+}
+
+/// Closes every client authenticated as one of `names` (`ACL DELUSER`).
+pub(crate) fn kill_users(shared: &Shared, names: &[String]) {
+    for entry in snapshot(shared) {
+        let user = lock(&entry.names).user.clone();
+        if names.contains(&user) {
+            flag_kill(shared, &entry);
+        }
+    }
+}
+
+/// Closes every client not authenticated as `default` (`ACL LOAD`).
+pub(crate) fn kill_users_except_default(shared: &Shared) {
+    for entry in snapshot(shared) {
+        if lock(&entry.names).user != "default" {
+            flag_kill(shared, &entry);
+        }
+    }
 }
 
 /// Marks a client for closing and wakes its loop, which closes it on its next pass.

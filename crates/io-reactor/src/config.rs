@@ -1,6 +1,7 @@
 //! Settings of the IO layer.
 use std::sync::Arc;
 
+use crate::acl::Acl;
 use crate::limits::ClientLimits;
 
 /// Settings of the IO layer.
@@ -18,6 +19,10 @@ pub struct ReactorConfig {
     /// Live client limits (`maxclients`, `timeout`, buffer limits, protected mode), shared
     /// with the settings that change them.
     pub client_limits: Arc<ClientLimits>,
+    /// ACL users (`requirepass` is the `default` user's password), shared with the settings.
+    pub acl: Arc<Acl>,
+    /// `rename-command OLD NEW` pairs applied at start; an empty `NEW` disables `OLD`.
+    pub renamed_commands: Vec<(String, String)>,
 }
 
 impl Default for ReactorConfig {
@@ -28,6 +33,8 @@ impl Default for ReactorConfig {
             databases: 16,
             limits: resp_codec::Limits::default(),
             client_limits: Arc::default(),
+            acl: Arc::default(),
+            renamed_commands: Vec::new(),
         }
     }
 }

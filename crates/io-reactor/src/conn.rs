@@ -31,6 +31,9 @@ pub(crate) struct ClientState {
     pub(crate) reply_cmd: bool,
     /// The last command's name, packed, published once per pass.
     pub(crate) last_cmd: [u64; 3],
+    /// The ACL user, and the registry epoch it was looked up at (see `acl_cmd::gate`).
+    pub(crate) user: Arc<crate::acl::User>,
+    pub(crate) acl_epoch: u64,
     /// Set while the client is subscribed or blocked: Redis never closes such a client for
     /// being idle (`timeout`).
     pub(crate) no_idle_timeout: bool,

@@ -290,7 +290,10 @@ impl EventLoop {
             last_cmd: Default::default(),
             kill: AtomicBool::new(false),
             authenticated: AtomicBool::new(false),
-            names: std::sync::Mutex::new(ClientNames::default()),
+            names: std::sync::Mutex::new(ClientNames {
+                user: "default".to_owned(),
+                ..ClientNames::default()
+            }),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
             buffers: Default::default(),
@@ -298,7 +301,10 @@ impl EventLoop {
         lock(&shared.clients).insert(id, entry.clone());
         Stats::add(&shared.stats.connected_clients, 1);
         Stats::add(&shared.stats.total_connections, 1);
-        let authed = shared.hooks.requirepass().is_none();
+        shared.sync_requirepass();
+        let user = shared.config.acl.default_user();
+        let acl_epoch = shared.config.acl.epoch();
+        let authed = user.auto_auth();
         let limits = &shared.config.client_limits;
         let parser_epoch = limits.parser_epoch();
         let mut parser = RequestParser::new(limits.parser_limits(shared.config.limits));
@@ -324,6 +330,8 @@ impl EventLoop {
                 multi: None,
                 multi_error: false,
                 watches: Vec::new(),
+                user,
+                acl_epoch,
             },
             held: false,
             closing: false,
@@ -526,6 +534,15 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
+        let req = match self.shared.renames.apply(req) {
+            crate::rename::Renamed::Run(req) => req,
+            crate::rename::Renamed::Unknown(req) => {
+                self.scratch.clear();
+                local::unknown_command(&mut self.scratch, &req);
+                conn.push_ready(&self.scratch, conn.state.reply != ReplyMode::On);
+                return;
+            }
+        };
         conn.state.last_cmd = crate::shared::pack_name(req.name());
         let mode = conn.state.reply;
         if mode == ReplyMode::Skip {
@@ -544,6 +561,29 @@ impl EventLoop {
             }
             conn.push_ready(&self.scratch, discard);
             return;
+        }
+
+        match crate::acl_cmd::gate(&self.shared, &mut conn.state, req.args()) {
+            crate::acl_cmd::Gate::Allowed => {}
+            crate::acl_cmd::Gate::Denied(text) => {
+                // Redis reports a wrong name or arity before a permission problem.
+                self.scratch.clear();
+                match worker_shard::check_command(&req) {
+                    Err(text) => resp_codec::write_error(&mut self.scratch, &text),
+                    Ok(_) => resp_codec::write_error(&mut self.scratch, text.as_bytes()),
+                }
+                conn.push_ready(&self.scratch, discard);
+                // Like Redis, a refused command inside MULTI makes EXEC fail.
+                if conn.state.multi.is_some() {
+                    conn.state.multi_error = true;
+                }
+                return;
+            }
+            crate::acl_cmd::Gate::Gone => {
+                conn.closing = true;
+                conn.rbuf.clear();
+                return;
+            }
         }
 
         let Some(req) = self.transaction(slot, req, shards, discard) else {

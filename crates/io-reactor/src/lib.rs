@@ -8,7 +8,14 @@
 //!   to them round-robin ([`IoPool::register`]) and stops them ([`IoPool::shutdown`]).
 //! - [`ServerHooks`] is what the server around the pool provides: `CONFIG GET/SET`, the
 //!   password, and `SHUTDOWN`.
-//! - [`ReactorConfig`] holds the pool's settings.
+//! - [`ReactorConfig`] holds the pool's settings, among them the live [`ClientLimits`]
+//!   (`maxclients`, `timeout`, `tcp-keepalive`, buffer limits, protected mode) and the [`Acl`]
+//!   users, both shared with the server's `CONFIG SET`.
+//! - `acl`/`acl_cmd`: ACL users and `ACL`; every command passes `acl_cmd::gate`, which for an
+//!   unrestricted user (the `default` user out of the box) is one atomic load and a flag test.
+//! - `limits` and `event_loop::limits_loop`: the client limits and their enforcement (refusals
+//!   at accept, buffer limits after reads and writes, a sweep for idle clients).
+//! - `rename`: `rename-command`, applied to each request's name before anything else.
 //! - Inside: `event_loop` (the loop pass), `conn` (a connection's buffers and pipeline), `local`,
 //!   `client`, `commands` and `info` (commands answered here), `shared` (counters and the client
 //!   registry shared by all loops, touched on connect/disconnect and by `CLIENT`/`INFO`, never
@@ -90,6 +97,8 @@
 //! ```
 #![deny(missing_docs)]
 
+mod acl;
+mod acl_cmd;
 mod client;
 mod commands;
 mod config;
@@ -99,6 +108,7 @@ mod help;
 mod info;
 mod limits;
 mod local;
+mod rename;
 mod shared;
 mod stats;
 mod sys;
@@ -111,6 +121,7 @@ use std::time::Instant;
 
 use worker_shard::WorkerHandle;
 
+pub use acl::Acl;
 pub use config::ReactorConfig;
 pub use limits::{ClientLimits, OutputLimit, is_loopback};
 
@@ -190,7 +201,10 @@ impl IoPool {
             }));
             receivers.push(rx);
         }
+        let renames = rename::Renames::new(&config.renamed_commands);
         let shared = Arc::new(Shared {
+            renames,
+            requirepass_seen: Mutex::new(None),
             config,
             workers,
             hooks,
@@ -205,6 +219,7 @@ impl IoPool {
             memory_peak: AtomicU64::new(0),
             command_stats: Default::default(),
         });
+        shared.sync_requirepass();
         let mut threads = Vec::with_capacity(count);
         for (index, (handle, rx)) in handles.into_iter().zip(receivers).enumerate() {
             let ev = event_loop::EventLoop::new(index, shared.clone(), handle, rx);

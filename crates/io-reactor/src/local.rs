@@ -130,16 +130,24 @@ fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesM
             ok(out);
             return Action::Close;
         }
-        b"hello" => hello(shared, state, args, out),
-        b"auth" => auth(shared, state, args, out),
+        b"hello" => {
+            shared.sync_requirepass();
+            hello(shared, state, args, out)
+        }
+        b"auth" => {
+            shared.sync_requirepass();
+            auth(shared, state, args, out)
+        }
         b"select" => select(shared, state, args, out),
         b"reset" => {
+            shared.sync_requirepass();
             reset(shared, state);
             // RESET turns replies back on before it answers, as in Redis.
             state.reply_cmd = true;
             write_simple(out, b"RESET");
         }
         b"client" => crate::client::client(shared, state, args, out),
+        b"acl" => crate::acl_cmd::acl(shared, state, args, out),
         b"config" => config(shared, state, args, out),
         b"command" => crate::commands::command(state, args, out),
         b"info" => crate::info::info(shared, state, args, out),
@@ -226,12 +234,10 @@ fn hello(shared: &Shared, state: &mut ClientState, args: &[bytes::Bytes], out: &
             );
         }
     }
-    if let Some((user, pass)) = credentials {
-        if !check_password(shared, Some(user), pass) {
-            return err(out, WRONGPASS);
-        }
-        state.authed = true;
-        state.entry.authenticated.store(true, Ordering::Relaxed);
+    if let Some((user, pass)) = credentials
+        && !crate::acl_cmd::authenticate(shared, state, user, pass)
+    {
+        return err(out, WRONGPASS);
     }
     if !state.authed {
         return err(
@@ -281,20 +287,6 @@ pub(crate) fn valid_name(name: &[u8]) -> bool {
     name.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }
 
-/// Checks credentials against `requirepass`, as Redis's `default` user does: with no password
-/// configured the default user accepts any password.
-fn check_password(shared: &Shared, user: Option<&bytes::Bytes>, pass: &[u8]) -> bool {
-    if let Some(user) = user
-        && user.as_ref() != b"default"
-    {
-        return false;
-    }
-    match shared.hooks.requirepass() {
-        None => true,
-        Some(expected) => expected.as_bytes() == pass,
-    }
-}
-
 fn auth(shared: &Shared, state: &mut ClientState, args: &[bytes::Bytes], out: &mut BytesMut) {
     let (user, pass) = match args {
         [_, pass] => (None, pass),
@@ -302,16 +294,15 @@ fn auth(shared: &Shared, state: &mut ClientState, args: &[bytes::Bytes], out: &m
         [_] => return wrong_args(out, "auth"),
         _ => return syntax_error(out),
     };
-    if user.is_none() && shared.hooks.requirepass().is_none() {
+    if user.is_none() && shared.config.acl.default_user().nopass() {
         return err(
             out,
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
         );
     }
-    if check_password(shared, user, pass) {
-        state.authed = true;
-        state.entry.authenticated.store(true, Ordering::Relaxed);
+    let user = user.map_or(&b"default"[..], |u| u);
+    if crate::acl_cmd::authenticate(shared, state, user, pass) {
         ok(out);
     } else {
         err(out, WRONGPASS);
@@ -338,7 +329,10 @@ fn reset(shared: &Shared, state: &mut ClientState) {
     state.db = 0;
     state.proto = Protocol::Resp2;
     state.reply = ReplyMode::On;
-    state.authed = shared.hooks.requirepass().is_none();
+    let user = shared.config.acl.default_user();
+    state.authed = user.auto_auth();
+    state.acl_epoch = shared.config.acl.epoch();
+    crate::acl_cmd::set_user(state, user);
     let entry = &state.entry;
     entry.db.store(0, Ordering::Relaxed);
     entry.resp.store(2, Ordering::Relaxed);
@@ -526,7 +520,7 @@ pub(crate) fn client_line(shared: &Shared, entry: &ClientEntry, out: &mut String
         out,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
          multi=-1 qbuf={qbuf} qbuf-free={qbuf_free} argv-mem=0 multi-mem=0 rbs={} rbp={qbuf} \
-         obl={obl} oll={} omem={omem} tot-mem={} events={events} cmd={} user=default redir=-1 \
+         obl={obl} oll={} omem={omem} tot-mem={} events={events} cmd={} user={} redir=-1 \
          resp={}",
         entry.id,
         entry.addr,
@@ -541,6 +535,7 @@ pub(crate) fn client_line(shared: &Shared, entry: &ClientEntry, out: &mut String
         u64::from(omem > 0),
         qbuf + qbuf_free + output + 20 * 1024,
         entry.last_cmd(),
+        names.user,
         entry.resp.load(Ordering::Relaxed),
     );
     if !names.lib_name.is_empty() || !names.lib_ver.is_empty() {

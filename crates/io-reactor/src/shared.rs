@@ -88,6 +88,8 @@ pub(crate) struct BufferSizes {
 /// Text fields of a client, set rarely.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ClientNames {
+    /// The ACL user the client is authenticated as (`CLIENT LIST`'s `user=`).
+    pub(crate) user: String,
     pub(crate) name: String,
     pub(crate) lib_name: String,
     pub(crate) lib_ver: String,
@@ -174,6 +176,10 @@ impl ReplySink for LoopSink {
 /// Everything the loops share.
 pub(crate) struct Shared {
     pub(crate) config: ReactorConfig,
+    /// `rename-command`s in effect.
+    pub(crate) renames: crate::rename::Renames,
+    /// The `requirepass` last copied into the `default` user (see `sync_requirepass`).
+    pub(crate) requirepass_seen: Mutex<Option<String>>,
     pub(crate) workers: Vec<WorkerHandle>,
     pub(crate) hooks: Arc<dyn ServerHooks>,
     pub(crate) stats: Stats,
@@ -206,9 +212,21 @@ impl Shared {
         self.started.elapsed().as_millis() as u64
     }
 
+    /// Makes the `default` user's password follow [`ServerHooks::requirepass`] when it changed
+    /// since the last look (called on connect and on `AUTH`/`HELLO`/`RESET`, never per
+    /// command), so a server that only implements `requirepass` behaves as before ACLs.
+    pub(crate) fn sync_requirepass(&self) {
+        let current = self.hooks.requirepass();
+        let mut seen = lock(&self.requirepass_seen);
+        if *seen != current {
+            self.config.acl.set_default_password(current.as_deref());
+            *seen = current;
+        }
+    }
+
     /// Whether the `default` user needs no password (what protected mode looks at).
     pub(crate) fn default_user_nopass(&self) -> bool {
-        self.hooks.requirepass().is_none()
+        self.config.acl.default_user().nopass()
     }
 }
 

@@ -174,3 +174,10 @@ pub use route::{Coordinator, Part, PartReply, Route, Step, check_command, route}
 pub use stats::{CommandStat, ShardStats};
 pub use txn::{Queued, exec, unwatch_parts, watch};
 pub use worker::{ShardConfig, WorkerHandle, WorkerPool};
+
+/// Redis's `stringmatchlen`: the glob matching of `KEYS`/`SCAN MATCH` (`*`, `?`, `[a-z]`,
+/// `[^...]`, `\` escapes), optionally ignoring ASCII case. Exported so that other layers (ACL
+/// key and channel patterns) match exactly as the keyspace does.
+pub fn string_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
+    keyspace::glob_match(pattern, text, nocase)
+}

@@ -1,0 +1,1208 @@
+//! ACL users, as Redis 7.0 has them (without selectors): who may run which commands on which
+//! keys and channels, with which passwords.
+//!
+//! [`Acl`] is the registry shared by every IO thread and the server's settings (`requirepass`
+//! is the `default` user's password). A connection holds an `Arc<User>` snapshot and the
+//! registry's epoch; when an `ACL SETUSER`/`DELUSER`/`LOAD` bumps the epoch, the connection
+//! looks its user up again before its next command. The per-command check is one relaxed
+//! atomic load for an unrestricted user (`+@all ~* &*`, the `default` user out of the box);
+//! otherwise a bit test on a precomputed per-user bitmap of command ids plus a glob match of
+//! each key against the user's patterns, with no allocation.
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use worker_shard::{CommandSpec, command_table, lookup_command, string_match};
+
+use crate::shared::lock;
+
+/// Redis's ACL categories, in Redis's order (`ACL CAT`, and the order rules are described in).
+pub(crate) const CATEGORIES: [&str; 21] = [
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// Key permissions: read (the command reads the value), write (it changes or deletes it).
+const PERM_R: u8 = 1;
+const PERM_W: u8 = 2;
+const PERM_RW: u8 = PERM_R | PERM_W;
+
+/// Every command and subcommand under a dense id: a top-level command, then its subcommands.
+struct CommandIds {
+    /// Id of each top-level command, by its index in `command_table()`.
+    base: Vec<usize>,
+    /// The spec of each id.
+    specs: Vec<&'static CommandSpec>,
+    /// Category bits of each id.
+    categories: Vec<u32>,
+}
+
+static IDS: LazyLock<CommandIds> = LazyLock::new(|| {
+    let mut ids = CommandIds {
+        base: Vec::new(),
+        specs: Vec::new(),
+        categories: Vec::new(),
+    };
+    for spec in command_table() {
+        ids.base.push(ids.specs.len());
+        for s in std::iter::once(spec).chain(spec.subcommands.iter()) {
+            ids.specs.push(s);
+            ids.categories.push(category_mask(s.acl_categories));
+        }
+    }
+    ids
+});
+
+fn category_mask(categories: &[&str]) -> u32 {
+    categories
+        .iter()
+        .filter_map(|c| category_bit(c.trim_start_matches('@')))
+        .fold(0, |m, b| m | b)
+}
+
+fn category_bit(name: &str) -> Option<u32> {
+    CATEGORIES
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case(name))
+        .map(|i| 1 << i)
+}
+
+fn command_count() -> usize {
+    IDS.specs.len()
+}
+
+/// The index of `spec` in `items`, found by address: specs are statics, so this is O(1).
+fn index_in(items: &'static [CommandSpec], spec: &CommandSpec) -> Option<usize> {
+    let size = std::mem::size_of::<CommandSpec>();
+    let start = items.as_ptr() as usize;
+    let at = spec as *const CommandSpec as usize;
+    let offset = at.checked_sub(start)?;
+    let i = offset / size;
+    (offset % size == 0 && i < items.len()).then_some(i)
+}
+
+/// The id of a top-level command, or of its subcommand `sub`.
+fn command_id(top: &'static CommandSpec, sub: Option<&'static CommandSpec>) -> Option<usize> {
+    let base = *IDS.base.get(index_in(command_table(), top)?)?;
+    match sub {
+        None => Some(base),
+        Some(sub) => Some(base + 1 + index_in(top.subcommands, sub)?),
+    }
+}
+
+/// What the rules of `ACL SETUSER` can fail with: Redis's reason texts.
+pub(crate) mod reason {
+    pub(crate) const SYNTAX: &str = "Syntax error";
+    pub(crate) const UNKNOWN: &str = "Unknown command or category name in ACL";
+    pub(crate) const KEYS_AFTER_ALL: &str = "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns";
+    pub(crate) const CHANNELS_AFTER_ALL: &str = "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels";
+    pub(crate) const NO_SUCH_PASSWORD: &str =
+        "The password you are trying to remove from the user does not exist";
+    pub(crate) const BAD_HASH: &str = "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters";
+    pub(crate) const SUBCOMMAND_FIRSTARG: &str =
+        "Allowing first-arg of a subcommand is not supported";
+    pub(crate) const SELECTORS: &str = "Selectors are not supported by kvd";
+}
+
+/// One ACL user.
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub(crate) name: String,
+    enabled: bool,
+    nopass: bool,
+    /// `sanitize-payload` (Some(true)) or `skip-sanitize-payload` (Some(false)).
+    sanitize: Option<bool>,
+    /// SHA-256 digests of the passwords, in the order they were added.
+    passwords: Vec<[u8; 32]>,
+    /// Allowed command ids.
+    bits: Vec<u64>,
+    /// Set by `+@all`/`allcommands`: Redis's reserved "future commands" bit.
+    future: bool,
+    /// Every command is allowed (cleared as soon as any bit is cleared).
+    all_commands: bool,
+    /// First arguments allowed for a command whose bit is clear (`+select|0`).
+    firstargs: Vec<(usize, Vec<Vec<u8>>)>,
+    keys: Vec<(Vec<u8>, u8)>,
+    all_keys: bool,
+    channels: Vec<Vec<u8>>,
+    all_channels: bool,
+    /// `all_commands && all_keys && all_channels`: no check needed per command.
+    pub(crate) unrestricted: bool,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Denied {
+    Command,
+    /// The argument at this index is a key the user may not access.
+    Key(usize),
+    /// The argument at this index is a channel the user may not access.
+    Channel(usize),
+}
+
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+fn hex(digest: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+fn parse_hash(text: &[u8]) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let nibble = |c: u8| if c <= b'9' { c - b'0' } else { c - b'a' + 10 };
+    let mut out = [0u8; 32];
+    for (i, pair) in text.chunks(2).enumerate() {
+        out[i] = (nibble(pair[0]) << 4) | nibble(pair[1]);
+    }
+    Some(out)
+}
+
+/// Compares two digests in time independent of where they differ.
+fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Key permissions a command needs on its keys: (first key, every other key), from Redis
+/// 7.0's key specs (`ACCESS` needs read, `INSERT`/`UPDATE`/`DELETE` need write).
+fn key_perms(name: &str, flags: &[&str]) -> (u8, u8) {
+    let (first, rest) = match name {
+        "append" | "mset" | "msetnx" | "psetex" | "setex" | "setnx" | "setrange" | "del"
+        | "unlink" | "expire" | "expireat" | "pexpire" | "pexpireat" | "persist" | "set" => {
+            (PERM_W, PERM_W)
+        }
+        "copy" => (PERM_R, PERM_W),
+        "rename" | "renamenx" => (PERM_RW, PERM_W),
+        "exists" | "strlen" | "touch" | "type" | "object|encoding" | "object|freq"
+        | "object|idletime" | "object|refcount" => (0, 0),
+        "decr" | "decrby" | "incr" | "incrby" | "incrbyfloat" | "getdel" | "getex" | "getset" => {
+            (PERM_RW, PERM_RW)
+        }
+        _ if flags.contains(&"write") => (PERM_RW, PERM_RW),
+        _ => (PERM_R, PERM_R),
+    };
+    (first, rest)
+}
+
+impl User {
+    /// A new user as `ACL SETUSER` creates it: off, no passwords, no keys, no channels, no
+    /// commands.
+    pub(crate) fn new(name: &str) -> User {
+        let mut u = User {
+            name: name.to_owned(),
+            enabled: false,
+            nopass: false,
+            sanitize: None,
+            passwords: Vec::new(),
+            bits: vec![0; command_count().div_ceil(64)],
+            future: false,
+            all_commands: false,
+            firstargs: Vec::new(),
+            keys: Vec::new(),
+            all_keys: false,
+            channels: Vec::new(),
+            all_channels: false,
+            unrestricted: false,
+        };
+        u.refresh();
+        u
+    }
+
+    /// The `default` user out of the box: `on nopass ~* &* +@all`.
+    pub(crate) fn default_user() -> User {
+        let mut u = User::new("default");
+        for rule in ["on", "nopass", "~*", "&*", "+@all"] {
+            let _ = u.apply(rule.as_bytes());
+        }
+        u
+    }
+
+    fn refresh(&mut self) {
+        self.unrestricted = self.all_commands && self.all_keys && self.all_channels;
+    }
+
+    pub(crate) fn nopass(&self) -> bool {
+        self.nopass
+    }
+
+    /// Whether a fresh connection of this user starts authenticated (Redis: the user has
+    /// `nopass` and is enabled).
+    pub(crate) fn auto_auth(&self) -> bool {
+        self.nopass && self.enabled
+    }
+
+    fn bit(&self, id: usize) -> bool {
+        self.bits
+            .get(id / 64)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    fn set_bit(&mut self, id: usize, on: bool) {
+        if let Some(w) = self.bits.get_mut(id / 64) {
+            if on {
+                *w |= 1 << (id % 64);
+            } else {
+                *w &= !(1 << (id % 64));
+                self.all_commands = false;
+            }
+        }
+    }
+
+    /// Allows or forbids a command and all its subcommands (Redis's `ACLChangeSelectorPerm`).
+    fn change_command(&mut self, id: usize, allow: bool) {
+        self.set_bit(id, allow);
+        self.firstargs.retain(|(i, _)| *i != id);
+        let spec = IDS.specs[id];
+        for i in 0..spec.subcommands.len() {
+            self.set_bit(id + 1 + i, allow);
+        }
+    }
+
+    fn change_category(&mut self, mask: u32, allow: bool) {
+        for id in 0..command_count() {
+            if IDS.categories[id] & mask != 0 {
+                self.change_command(id, allow);
+            }
+        }
+    }
+
+    fn all(&mut self, allow: bool) {
+        for w in &mut self.bits {
+            *w = if allow { u64::MAX } else { 0 };
+        }
+        self.firstargs.clear();
+        self.future = allow;
+        self.all_commands = allow;
+    }
+
+    /// Applies one `ACL SETUSER` rule; an `Err` is Redis's reason text.
+    pub(crate) fn apply(&mut self, rule: &[u8]) -> Result<(), &'static str> {
+        let result = self.apply_inner(rule);
+        self.refresh();
+        result
+    }
+
+    fn apply_inner(&mut self, rule: &[u8]) -> Result<(), &'static str> {
+        let lower = rule.to_ascii_lowercase();
+        match lower.as_slice() {
+            b"on" => self.enabled = true,
+            b"off" => self.enabled = false,
+            b"nopass" => {
+                self.nopass = true;
+                self.passwords.clear();
+            }
+            b"resetpass" => {
+                self.nopass = false;
+                self.passwords.clear();
+            }
+            b"sanitize-payload" => self.sanitize = Some(true),
+            b"skip-sanitize-payload" => self.sanitize = Some(false),
+            b"allkeys" => {
+                self.all_keys = true;
+                self.keys.clear();
+            }
+            b"resetkeys" => {
+                self.all_keys = false;
+                self.keys.clear();
+            }
+            b"allchannels" => {
+                self.all_channels = true;
+                self.channels.clear();
+            }
+            b"resetchannels" => {
+                self.all_channels = false;
+                self.channels.clear();
+            }
+            b"allcommands" | b"+@all" => self.all(true),
+            b"nocommands" | b"-@all" => self.all(false),
+            b"clearselectors" => {}
+            b"reset" => {
+                for r in [
+                    "resetpass",
+                    "resetkeys",
+                    "resetchannels",
+                    "off",
+                    "sanitize-payload",
+                    "-@all",
+                ] {
+                    self.apply_inner(r.as_bytes())?;
+                }
+            }
+            _ => return self.apply_valued(rule),
+        }
+        Ok(())
+    }
+
+    fn apply_valued(&mut self, rule: &[u8]) -> Result<(), &'static str> {
+        let (&first, rest) = rule.split_first().ok_or(reason::SYNTAX)?;
+        match first {
+            b'>' => {
+                let digest = sha256(rest);
+                if !self.passwords.contains(&digest) {
+                    self.passwords.push(digest);
+                }
+                self.nopass = false;
+            }
+            b'#' => {
+                let digest = parse_hash(rest).ok_or(reason::BAD_HASH)?;
+                if !self.passwords.contains(&digest) {
+                    self.passwords.push(digest);
+                }
+                self.nopass = false;
+            }
+            b'<' | b'!' => {
+                let digest = if first == b'<' {
+                    sha256(rest)
+                } else {
+                    parse_hash(rest).ok_or(reason::BAD_HASH)?
+                };
+                let before = self.passwords.len();
+                self.passwords.retain(|p| *p != digest);
+                if self.passwords.len() == before {
+                    return Err(reason::NO_SUCH_PASSWORD);
+                }
+            }
+            b'~' => self.add_key_pattern(rest, PERM_RW)?,
+            b'%' => {
+                let tilde = rest.iter().position(|&c| c == b'~').ok_or(reason::SYNTAX)?;
+                let mut perms = 0;
+                for &c in &rest[..tilde] {
+                    perms |= match c {
+                        b'R' | b'r' => PERM_R,
+                        b'W' | b'w' => PERM_W,
+                        _ => return Err(reason::SYNTAX),
+                    };
+                }
+                if perms == 0 {
+                    return Err(reason::SYNTAX);
+                }
+                self.add_key_pattern(&rest[tilde + 1..], perms)?;
+            }
+            b'&' => {
+                if self.all_channels {
+                    return Err(reason::CHANNELS_AFTER_ALL);
+                }
+                if rest == b"*" {
+                    self.all_channels = true;
+                    self.channels.clear();
+                } else if !self.channels.iter().any(|c| c == rest) {
+                    self.channels.push(rest.to_vec());
+                }
+            }
+            b'+' | b'-' => self.apply_command_rule(first == b'+', rest)?,
+            b'(' => return Err(reason::SELECTORS),
+            _ => return Err(reason::SYNTAX),
+        }
+        Ok(())
+    }
+
+    fn add_key_pattern(&mut self, pattern: &[u8], perms: u8) -> Result<(), &'static str> {
+        if self.all_keys {
+            return Err(reason::KEYS_AFTER_ALL);
+        }
+        if pattern == b"*" && perms == PERM_RW {
+            self.all_keys = true;
+            self.keys.clear();
+            return Ok(());
+        }
+        match self.keys.iter_mut().find(|(p, _)| p == pattern) {
+            Some((_, existing)) => *existing |= perms,
+            None => self.keys.push((pattern.to_vec(), perms)),
+        }
+        Ok(())
+    }
+
+    fn apply_command_rule(&mut self, allow: bool, rest: &[u8]) -> Result<(), &'static str> {
+        if let Some(category) = rest.strip_prefix(b"@") {
+            let name = std::str::from_utf8(category).map_err(|_| reason::UNKNOWN)?;
+            let bit = category_bit(name).ok_or(reason::UNKNOWN)?;
+            self.change_category(bit, allow);
+            return Ok(());
+        }
+        let mut parts = rest.splitn(2, |&c| c == b'|');
+        let name = parts.next().unwrap_or_default();
+        let top = lookup_command(name).ok_or(reason::UNKNOWN)?;
+        let top_id = command_id(top, None).ok_or(reason::UNKNOWN)?;
+        let Some(sub) = parts.next() else {
+            self.change_command(top_id, allow);
+            return Ok(());
+        };
+        if !top.subcommands.is_empty() {
+            if sub.contains(&b'|') {
+                return Err(reason::SUBCOMMAND_FIRSTARG);
+            }
+            let spec = top.subcommand(sub).ok_or(reason::UNKNOWN)?;
+            let id = command_id(top, Some(spec)).ok_or(reason::UNKNOWN)?;
+            self.change_command(id, allow);
+            return Ok(());
+        }
+        // A first argument of a plain command (`+select|0`): only allowing is meaningful.
+        if !allow || sub.is_empty() || sub.contains(&b'|') {
+            return Err(reason::SYNTAX);
+        }
+        if self.bit(top_id) {
+            return Ok(());
+        }
+        match self.firstargs.iter_mut().find(|(i, _)| *i == top_id) {
+            Some((_, list)) => {
+                if !list.iter().any(|a| a.eq_ignore_ascii_case(sub)) {
+                    list.push(sub.to_vec());
+                }
+            }
+            None => self.firstargs.push((top_id, vec![sub.to_vec()])),
+        }
+        Ok(())
+    }
+
+    /// Whether `password` is one of the user's (or the user needs none). Every stored digest
+    /// is compared in constant time.
+    pub(crate) fn password_ok(&self, password: &[u8]) -> bool {
+        if self.nopass {
+            return true;
+        }
+        let digest = sha256(password);
+        self.passwords
+            .iter()
+            .fold(false, |ok, p| ok | same_digest(p, &digest))
+    }
+
+    /// Checks a request against this user's commands, keys and channels. Commands kvd does not
+    /// know, or with a wrong argument count, pass: routing answers them with Redis's error,
+    /// which Redis sends before any ACL check.
+    pub(crate) fn check(&self, args: &[Bytes]) -> Result<(), Denied> {
+        if self.unrestricted {
+            return Ok(());
+        }
+        let Some(top) = args.first().and_then(|n| lookup_command(n)) else {
+            return Ok(());
+        };
+        let sub = match (top.subcommands.is_empty(), args.get(1)) {
+            (false, Some(name)) => match top.subcommand(name) {
+                Some(sub) => Some(sub),
+                None => return Ok(()),
+            },
+            _ => None,
+        };
+        let spec = sub.unwrap_or(top);
+        if !spec.accepts_argc(args.len()) {
+            return Ok(());
+        }
+        if !self.all_commands && !spec.flags.contains(&"no_auth") {
+            let id = command_id(top, sub).ok_or(Denied::Command)?;
+            if !self.bit(id) {
+                let arg = args.get(if sub.is_some() { 2 } else { 1 });
+                let allowed = arg.is_some_and(|arg| {
+                    self.firstargs.iter().any(|(i, list)| {
+                        *i == id && list.iter().any(|a| a.eq_ignore_ascii_case(arg))
+                    })
+                });
+                if !allowed {
+                    return Err(Denied::Command);
+                }
+            }
+        }
+        if !self.all_keys {
+            let (first, rest) = key_perms(spec.name, spec.flags);
+            let mut set_get = false;
+            if spec.name == "set" {
+                set_get = args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
+            }
+            for (n, i) in spec.key_positions(args.len()).enumerate() {
+                let Some(key) = args.get(i) else {
+                    continue;
+                };
+                let need = if set_get {
+                    PERM_RW
+                } else if n == 0 {
+                    first
+                } else {
+                    rest
+                };
+                if !self.key_allowed(key, need) {
+                    return Err(Denied::Key(i));
+                }
+            }
+        }
+        if !self.all_channels {
+            self.check_channels(spec.name, args)?;
+        }
+        Ok(())
+    }
+
+    fn key_allowed(&self, key: &[u8], need: u8) -> bool {
+        self.keys
+            .iter()
+            .any(|(p, perms)| perms & need == need && string_match(p, key, false))
+    }
+
+    /// Channels of the Pub/Sub commands: `PUBLISH`/`SPUBLISH` name one, `[S]SUBSCRIBE` many
+    /// (each must match a pattern), `PSUBSCRIBE` patterns (each must equal an allowed one).
+    fn check_channels(&self, name: &str, args: &[Bytes]) -> Result<(), Denied> {
+        let (range, literal) = match name {
+            "publish" | "spublish" => (1..2.min(args.len()), false),
+            "subscribe" | "ssubscribe" => (1..args.len(), false),
+            "psubscribe" => (1..args.len(), true),
+            _ => return Ok(()),
+        };
+        for i in range {
+            if !self.channel_allowed(&args[i], literal) {
+                return Err(Denied::Channel(i));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn channel_allowed(&self, channel: &[u8], literal: bool) -> bool {
+        self.all_channels
+            || self.channels.iter().any(|p| {
+                if literal {
+                    p == channel
+                } else {
+                    string_match(p, channel, false)
+                }
+            })
+    }
+
+    /// The flags `ACL GETUSER` lists.
+    pub(crate) fn flags(&self) -> Vec<&'static str> {
+        let mut flags = vec![if self.enabled { "on" } else { "off" }];
+        if self.nopass {
+            flags.push("nopass");
+        }
+        match self.sanitize {
+            Some(false) => flags.push("skip-sanitize-payload"),
+            Some(true) => flags.push("sanitize-payload"),
+            None => {}
+        }
+        flags
+    }
+
+    /// Password digests in hex, as `ACL GETUSER` lists them.
+    pub(crate) fn password_hashes(&self) -> Vec<String> {
+        self.passwords.iter().map(hex).collect()
+    }
+
+    /// The key rules (`~*`, `~a %R~b`), as `ACL GETUSER` shows them.
+    pub(crate) fn describe_keys(&self) -> String {
+        if self.all_keys {
+            return "~*".to_owned();
+        }
+        let mut out = Vec::new();
+        for (p, perms) in &self.keys {
+            let prefix = match *perms {
+                PERM_R => "%R~",
+                PERM_W => "%W~",
+                _ => "~",
+            };
+            out.push(format!("{prefix}{}", String::from_utf8_lossy(p)));
+        }
+        out.join(" ")
+    }
+
+    /// The channel rules (`&*`, `&a &b`), as `ACL GETUSER` shows them.
+    pub(crate) fn describe_channels(&self) -> String {
+        if self.all_channels {
+            return "&*".to_owned();
+        }
+        self.channels
+            .iter()
+            .map(|c| format!("&{}", String::from_utf8_lossy(c)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn category_counts(bits: &[u64], mask: u32) -> (usize, usize) {
+        let (mut on, mut off) = (0, 0);
+        for id in 0..command_count() {
+            if IDS.categories[id] & mask != 0 {
+                if bits[id / 64] & (1 << (id % 64)) != 0 {
+                    on += 1;
+                } else {
+                    off += 1;
+                }
+            }
+        }
+        (on, off)
+    }
+
+    /// The command rules, Redis 7.0's way (`ACLDescribeSelectorCommandRules`): `+@all` or
+    /// `-@all`, then the best-fitting categories one at a time, then single commands.
+    pub(crate) fn describe_commands(&self) -> String {
+        let additive = !self.future;
+        let mut rules = vec![if additive { "-@all" } else { "+@all" }.to_owned()];
+        let mut fake = User::new("");
+        fake.all(!additive);
+        let mut temp = self.bits.clone();
+        let mut applied = [false; CATEGORIES.len()];
+        loop {
+            let mut best = None;
+            let (mut mindiff, mut maxsame) = (usize::MAX, 0);
+            for (j, done) in applied.iter().enumerate() {
+                if *done {
+                    continue;
+                }
+                let (on, off) = Self::category_counts(&temp, 1 << j);
+                let (diff, same) = if additive { (off, on) } else { (on, off) };
+                if same > diff && (diff < mindiff || (diff == mindiff && same > maxsame)) {
+                    best = Some(j);
+                    mindiff = diff;
+                    maxsame = same;
+                }
+            }
+            let Some(j) = best else {
+                break;
+            };
+            let sign = if additive { "+" } else { "-" };
+            rules.push(format!("{sign}@{}", CATEGORIES[j]));
+            fake.change_category(1 << j, additive);
+            // Apply the inverse to the temporary bitmap so the category is not counted again.
+            for id in 0..command_count() {
+                if IDS.categories[id] & (1 << j) != 0 {
+                    let spec = IDS.specs[id];
+                    for k in std::iter::once(id).chain(id + 1..id + 1 + spec.subcommands.len()) {
+                        if !additive {
+                            temp[k / 64] |= 1 << (k % 64);
+                        } else {
+                            temp[k / 64] &= !(1 << (k % 64));
+                        }
+                    }
+                }
+            }
+            applied[j] = true;
+        }
+        for id in 0..command_count() {
+            let mine = self.bit(id);
+            if mine != fake.bit(id) {
+                rules.push(format!(
+                    "{}{}",
+                    if mine { "+" } else { "-" },
+                    IDS.specs[id].name
+                ));
+                fake.change_command(id, mine);
+            }
+            if !mine && let Some((_, list)) = self.firstargs.iter().find(|(i, _)| *i == id) {
+                for a in list {
+                    rules.push(format!(
+                        "+{}|{}",
+                        IDS.specs[id].name,
+                        String::from_utf8_lossy(a)
+                    ));
+                }
+            }
+        }
+        rules.join(" ")
+    }
+
+    /// The user as an `ACL LIST` line and an ACL file line: `user default on nopass ~* &* +@all`.
+    pub(crate) fn describe(&self) -> String {
+        let mut parts = vec!["user".to_owned(), self.name.clone()];
+        parts.extend(self.flags().into_iter().map(str::to_owned));
+        parts.extend(self.passwords.iter().map(|p| format!("#{}", hex(p))));
+        let keys = self.describe_keys();
+        if !keys.is_empty() {
+            parts.push(keys);
+        }
+        if self.all_channels {
+            parts.push("&*".to_owned());
+        } else {
+            parts.push("resetchannels".to_owned());
+            let channels = self.describe_channels();
+            if !channels.is_empty() {
+                parts.push(channels);
+            }
+        }
+        parts.push(self.describe_commands());
+        parts.join(" ")
+    }
+}
+
+/// Every command of a category (subcommands as `name|sub`), for `ACL CAT <category>`.
+pub(crate) fn category_commands(category: &str) -> Option<Vec<&'static str>> {
+    let bit = category_bit(category)?;
+    Some(
+        (0..command_count())
+            .filter(|&id| IDS.categories[id] & bit != 0)
+            .map(|id| IDS.specs[id].name)
+            .collect(),
+    )
+}
+
+/// Whether a user name is acceptable: no spaces or NUL bytes.
+pub(crate) fn valid_username(name: &[u8]) -> bool {
+    !name
+        .iter()
+        .any(|&c| c.is_ascii_whitespace() || c == 0 || c == 0x0b)
+}
+
+/// One `ACL LOG` entry.
+#[derive(Debug, Clone)]
+pub(crate) struct LogEntry {
+    pub(crate) count: u64,
+    pub(crate) reason: &'static str,
+    pub(crate) object: String,
+    pub(crate) username: String,
+    pub(crate) created: Instant,
+    pub(crate) client_info: String,
+}
+
+/// Most entries `ACL LOG` keeps (Redis's `acllog-max-len` default).
+const LOG_MAX: usize = 128;
+
+/// The ACL users of a server.
+#[derive(Debug)]
+pub struct Acl {
+    users: RwLock<BTreeMap<String, Arc<User>>>,
+    epoch: AtomicU64,
+    log: Mutex<VecDeque<LogEntry>>,
+    aclfile: Mutex<Option<PathBuf>>,
+}
+
+impl Default for Acl {
+    fn default() -> Self {
+        Acl::new()
+    }
+}
+
+impl Acl {
+    /// A registry with Redis's `default` user only: `on nopass ~* &* +@all`.
+    pub fn new() -> Acl {
+        let mut users = BTreeMap::new();
+        users.insert("default".to_owned(), Arc::new(User::default_user()));
+        Acl {
+            users: RwLock::new(users),
+            epoch: AtomicU64::new(0),
+            log: Mutex::new(VecDeque::new()),
+            aclfile: Mutex::new(None),
+        }
+    }
+
+    /// Sets the `default` user's password as `requirepass` does in Redis: `resetpass` then
+    /// `>password`, or `nopass` for none.
+    pub fn set_default_password(&self, password: Option<&str>) {
+        self.update("default", |u| {
+            let _ = u.apply(b"resetpass");
+            match password {
+                Some(p) => {
+                    let mut rule = b">".to_vec();
+                    rule.extend_from_slice(p.as_bytes());
+                    let _ = u.apply(&rule);
+                }
+                None => {
+                    let _ = u.apply(b"nopass");
+                }
+            }
+        });
+    }
+
+    /// The file `ACL LOAD` reads and `ACL SAVE` writes (`aclfile`).
+    pub fn set_aclfile(&self, path: Option<PathBuf>) {
+        *lock(&self.aclfile) = path;
+    }
+
+    pub(crate) fn aclfile(&self) -> Option<PathBuf> {
+        lock(&self.aclfile).clone()
+    }
+
+    /// Loads the users of the `aclfile`, replacing every user (the `default` user is reset to
+    /// its out-of-the-box rules unless the file defines it). On any error nothing changes;
+    /// the error names the file and line as Redis does.
+    pub fn load_file(&self) -> Result<(), String> {
+        let Some(path) = self.aclfile() else {
+            return Err(NO_ACLFILE.to_owned());
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("Error loading ACLs, opening file '{}': {e}", path.display()))?;
+        let users = parse_acl_file(&text).map_err(|(line, why)| {
+            format!(
+                "{}:{line}: {why}. WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
+                path.display()
+            )
+        })?;
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = users;
+        self.bump();
+        Ok(())
+    }
+
+    /// Writes every user to the `aclfile` (through a temporary file, renamed into place).
+    pub(crate) fn save_file(&self) -> Result<(), String> {
+        let Some(path) = self.aclfile() else {
+            return Err(NO_ACLFILE.to_owned());
+        };
+        let mut text = String::new();
+        for user in self.users() {
+            text.push_str(&user.describe());
+            text.push('\n');
+        }
+        let tmp = path.with_extension("tmp-kvd");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("There was an error trying to save the ACLs. Please check the server logs for more information: {e}"))
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn user(&self, name: &str) -> Option<Arc<User>> {
+        self.users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub(crate) fn default_user(&self) -> Arc<User> {
+        self.user("default")
+            .unwrap_or_else(|| Arc::new(User::default_user()))
+    }
+
+    /// Every user, sorted by name.
+    pub(crate) fn users(&self) -> Vec<Arc<User>> {
+        self.users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Changes a user (creating it if absent) and publishes the change.
+    pub(crate) fn update(&self, name: &str, change: impl FnOnce(&mut User)) {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let mut user = users
+            .get(name)
+            .map(|u| (**u).clone())
+            .unwrap_or_else(|| User::new(name));
+        change(&mut user);
+        users.insert(name.to_owned(), Arc::new(user));
+        drop(users);
+        self.bump();
+    }
+
+    /// `ACL SETUSER`: applies every rule to a copy; on the first error nothing changes.
+    pub(crate) fn set_user(&self, name: &str, rules: &[Bytes]) -> Result<(), String> {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let mut user = users
+            .get(name)
+            .map(|u| (**u).clone())
+            .unwrap_or_else(|| User::new(name));
+        for rule in rules {
+            user.apply(rule).map_err(|why| {
+                format!(
+                    "ERR Error in ACL SETUSER modifier '{}': {why}",
+                    String::from_utf8_lossy(rule)
+                )
+            })?;
+        }
+        users.insert(name.to_owned(), Arc::new(user));
+        drop(users);
+        self.bump();
+        Ok(())
+    }
+
+    /// Deletes users; returns how many existed.
+    pub(crate) fn delete(&self, names: &[&str]) -> usize {
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        let removed = names.iter().filter(|n| users.remove(**n).is_some()).count();
+        drop(users);
+        self.bump();
+        removed
+    }
+
+    /// The user `name` if it exists, is enabled and `password` is one of its passwords.
+    pub(crate) fn authenticate(&self, name: &[u8], password: &[u8]) -> Option<Arc<User>> {
+        let name = std::str::from_utf8(name).ok()?;
+        let user = self.user(name)?;
+        // The password is checked even for a disabled user, so timing tells nothing.
+        let ok = user.password_ok(password);
+        (ok && user.enabled).then_some(user)
+    }
+
+    /// Records a denial in `ACL LOG`. As in Redis, an identical entry from the last minute is
+    /// counted up and moved to the front instead of adding a new one.
+    pub(crate) fn log(&self, reason: &'static str, object: String, username: &str, client: String) {
+        let mut log = lock(&self.log);
+        let same = log.iter().position(|e| {
+            e.reason == reason
+                && e.object == object
+                && e.username == username
+                && e.created.elapsed().as_secs() < 60
+        });
+        let count = match same.and_then(|i| log.remove(i)) {
+            Some(old) => old.count + 1,
+            None => 1,
+        };
+        log.push_front(LogEntry {
+            count,
+            reason,
+            object,
+            username: username.to_owned(),
+            created: Instant::now(),
+            client_info: client,
+        });
+        log.truncate(LOG_MAX);
+    }
+
+    pub(crate) fn log_entries(&self, count: usize) -> Vec<LogEntry> {
+        lock(&self.log).iter().take(count).cloned().collect()
+    }
+
+    pub(crate) fn reset_log(&self) {
+        lock(&self.log).clear();
+    }
+}
+
+pub(crate) const NO_ACLFILE: &str = "This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+
+/// Parses an ACL file: `user <name> <rule>...` lines; blank lines and `#` comments skipped.
+fn parse_acl_file(text: &str) -> Result<BTreeMap<String, Arc<User>>, (usize, String)> {
+    let mut users: BTreeMap<String, Arc<User>> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line_no = n + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<&str> = line.split_ascii_whitespace().collect();
+        if words[0] != "user" || words.len() < 2 {
+            return Err((line_no, "line should start with user keyword".to_owned()));
+        }
+        let name = words[1];
+        if users.contains_key(name) {
+            return Err((line_no, format!("Duplicate user '{name}' found")));
+        }
+        let mut user = User::new(name);
+        for rule in &words[2..] {
+            user.apply(rule.as_bytes()).map_err(|why| {
+                (
+                    line_no,
+                    format!("Error in applying operation '{rule}': {why}"),
+                )
+            })?;
+        }
+        users.insert(name.to_owned(), Arc::new(user));
+    }
+    users
+        .entry("default".to_owned())
+        .or_insert_with(|| Arc::new(User::default_user()));
+    Ok(users)
+}
+
+/// Fills `out` with random bytes from the kernel (`ACL GENPASS`, as Redis reads
+/// `/dev/urandom`).
+pub(crate) fn random_bytes(out: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(rules: &[&str]) -> User {
+        let mut u = User::new("u");
+        for r in rules {
+            u.apply(r.as_bytes()).unwrap();
+        }
+        u
+    }
+
+    fn args(list: &[&str]) -> Vec<Bytes> {
+        list.iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn default_user_is_described_like_redis() {
+        assert_eq!(
+            User::default_user().describe(),
+            "user default on nopass ~* &* +@all"
+        );
+        assert!(User::default_user().unrestricted);
+    }
+
+    #[test]
+    fn new_and_reset_users_are_described_like_redis() {
+        assert_eq!(User::new("u").describe(), "user u off resetchannels -@all");
+        assert_eq!(
+            user(&["reset"]).describe(),
+            "user u off sanitize-payload resetchannels -@all"
+        );
+    }
+
+    #[test]
+    fn passwords_are_sha256_and_listed_in_hex() {
+        let u = user(&["on", ">p1"]);
+        assert_eq!(
+            u.password_hashes(),
+            ["f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a"]
+        );
+        assert!(u.password_ok(b"p1"));
+        assert!(!u.password_ok(b"p2"));
+        let mut u2 = user(&["#f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a"]);
+        assert!(u2.password_ok(b"p1"));
+        assert_eq!(u2.apply(b"<p2"), Err(reason::NO_SUCH_PASSWORD));
+        assert_eq!(u2.apply(b"#abc"), Err(reason::BAD_HASH));
+        u2.apply(b"<p1").unwrap();
+        assert!(!u2.password_ok(b"p1"));
+    }
+
+    #[test]
+    fn command_rules_are_checked_by_bit() {
+        let u = user(&["+get", "~*", "&*"]);
+        assert_eq!(u.check(&args(&["get", "k"])), Ok(()));
+        assert_eq!(u.check(&args(&["GET", "k"])), Ok(()));
+        assert_eq!(u.check(&args(&["set", "k", "v"])), Err(Denied::Command));
+        // Wrong arity and unknown commands are left to routing, as Redis checks them first.
+        assert_eq!(u.check(&args(&["set", "k"])), Ok(()));
+        assert_eq!(u.check(&args(&["nosuch"])), Ok(()));
+        // AUTH and HELLO need no permission.
+        assert_eq!(u.check(&args(&["auth", "x"])), Ok(()));
+        let c = user(&["+config|get", "~*"]);
+        assert_eq!(c.check(&args(&["config", "get", "x"])), Ok(()));
+        assert_eq!(
+            c.check(&args(&["config", "set", "x", "y"])),
+            Err(Denied::Command)
+        );
+        let s = user(&["+select|0"]);
+        assert_eq!(s.check(&args(&["select", "0"])), Ok(()));
+        assert_eq!(s.check(&args(&["select", "1"])), Err(Denied::Command));
+        assert_eq!(s.describe_commands(), "-@all +select|0");
+    }
+
+    #[test]
+    fn key_patterns_follow_read_and_write_permissions() {
+        let u = user(&["+@all", "~foo*", "%R~r*", "%W~w*"]);
+        assert_eq!(u.check(&args(&["get", "foo1"])), Ok(()));
+        assert_eq!(u.check(&args(&["get", "bar"])), Err(Denied::Key(1)));
+        assert_eq!(u.check(&args(&["get", "r1"])), Ok(()));
+        assert_eq!(u.check(&args(&["set", "r1", "v"])), Err(Denied::Key(1)));
+        assert_eq!(u.check(&args(&["set", "w1", "v"])), Ok(()));
+        assert_eq!(u.check(&args(&["get", "w1"])), Err(Denied::Key(1)));
+        assert_eq!(
+            u.check(&args(&["set", "w1", "v", "GET"])),
+            Err(Denied::Key(1))
+        );
+        assert_eq!(u.check(&args(&["incr", "w1"])), Err(Denied::Key(1)));
+        assert_eq!(
+            u.check(&args(&["mget", "foo", "r", "w"])),
+            Err(Denied::Key(3))
+        );
+        assert_eq!(u.check(&args(&["copy", "r1", "w1"])), Ok(()));
+        assert_eq!(u.check(&args(&["exists", "w1"])), Ok(()));
+        // Patterns are case-sensitive globs.
+        assert_eq!(u.check(&args(&["get", "FOO"])), Err(Denied::Key(1)));
+        assert_eq!(u.describe_keys(), "~foo* %R~r* %W~w*");
+    }
+
+    #[test]
+    fn channel_patterns() {
+        let u = user(&["+@all", "~*", "&news.*"]);
+        assert!(u.channel_allowed(b"news.a", false));
+        assert!(!u.channel_allowed(b"sport", false));
+        assert!(!u.channel_allowed(b"news.*x", true));
+        assert!(u.channel_allowed(b"news.*", true));
+        assert_eq!(u.describe_channels(), "&news.*");
+        let mut all = user(&["allchannels"]);
+        assert_eq!(all.apply(b"&x"), Err(reason::CHANNELS_AFTER_ALL));
+    }
+
+    #[test]
+    fn errors_are_redis_reasons() {
+        let mut u = User::new("u");
+        assert_eq!(u.apply(b"foo"), Err(reason::SYNTAX));
+        assert_eq!(u.apply(b"+nosuch"), Err(reason::UNKNOWN));
+        assert_eq!(u.apply(b"+@nosuch"), Err(reason::UNKNOWN));
+        assert_eq!(u.apply(b"+config|nosuch"), Err(reason::UNKNOWN));
+        assert_eq!(u.apply(b"%X~a"), Err(reason::SYNTAX));
+        u.apply(b"allkeys").unwrap();
+        assert_eq!(u.apply(b"~x"), Err(reason::KEYS_AFTER_ALL));
+    }
+
+    #[test]
+    fn command_rules_are_described_like_redis() {
+        assert_eq!(
+            user(&["+@all", "-@dangerous"]).describe_commands(),
+            "+@all -@dangerous"
+        );
+        assert_eq!(user(&["+get"]).describe_commands(), "-@all +get");
+        assert_eq!(user(&["+@all", "-get"]).describe_commands(), "+@all -get");
+        assert_eq!(
+            user(&["+@string", "-set"]).describe_commands(),
+            "-@all +@string -set"
+        );
+        assert_eq!(
+            user(&["+config|get"]).describe_commands(),
+            "-@all +config|get"
+        );
+        assert_eq!(
+            user(&["on", ">p1", "~foo*", "%R~bar*", "&ch*", "+@string", "-set"]).describe(),
+            "user u on #f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a ~foo* %R~bar* resetchannels &ch* -@all +@string -set"
+        );
+    }
+
+    #[test]
+    fn acl_files_round_trip() {
+        let text = "user bob on #f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a ~k* resetchannels -@all +get\nuser default on nopass ~* &* +@all\n";
+        let users = parse_acl_file(text).unwrap();
+        let described: Vec<String> = users.values().map(|u| u.describe()).collect();
+        assert_eq!(described.join("\n") + "\n", text);
+        assert_eq!(
+            parse_acl_file("user x +nosuch").unwrap_err(),
+            (
+                1,
+                "Error in applying operation '+nosuch': Unknown command or category name in ACL"
+                    .to_owned()
+            )
+        );
+        assert!(parse_acl_file("").unwrap().contains_key("default"));
+    }
+
+    #[test]
+    fn every_command_and_subcommand_has_an_id() {
+        for spec in command_table() {
+            let id = command_id(spec, None).unwrap();
+            assert_eq!(IDS.specs[id].name, spec.name);
+            for sub in spec.subcommands {
+                let id = command_id(spec, Some(sub)).unwrap();
+                assert_eq!(IDS.specs[id].name, sub.name);
+            }
+        }
+    }
+}
