@@ -556,3 +556,48 @@ mod kvd_only {
         server.shutdown();
     }
 }
+
+#[test]
+fn a_refused_command_inside_multi_aborts_exec() {
+    let server = private();
+    let mut admin = server.conn();
+    setuser(
+        &mut admin,
+        &["m", "on", ">pw", "~*", "+get", "+multi", "+exec"],
+    );
+    let mut m = login(&server, "m", "pw");
+    assert_reply!(m.cmd(&["MULTI"]), ok());
+    assert_reply!(m.cmd(&["SET", "k", "v"]), noperm_cmd("set"));
+    assert_reply!(m.cmd(&["GET", "k"]), b"+QUEUED\r\n");
+    assert_reply!(
+        m.cmd(&["EXEC"]),
+        err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_reply!(m.cmd(&["MULTI"]), ok());
+    assert_reply!(m.cmd(&["GET", "k"]), b"+QUEUED\r\n");
+    assert_reply!(m.cmd(&["EXEC"]), b"*1\r\n$-1\r\n");
+}
+
+#[cfg(feature = "kvd")]
+#[test]
+fn users_declared_in_the_configuration() {
+    let mut config = kvd::Config::for_tests();
+    config
+        .apply_redis_conf("user alice on >p1 ~cache:* +@read\n")
+        .unwrap();
+    let server = kvd::Server::start(config).unwrap();
+    let mut alice = RawConn::connect(server.local_addr());
+    assert_reply!(alice.cmd(&["AUTH", "alice", "p1"]), ok());
+    assert_reply!(alice.cmd(&["GET", "cache:1"]), b"$-1\r\n");
+    assert_reply!(alice.cmd(&["GET", "other"]), err(NOPERM_KEYS));
+    assert_reply!(alice.cmd(&["SET", "cache:1", "v"]), noperm_cmd("set"));
+    server.shutdown();
+
+    let mut bad = kvd::Config::for_tests();
+    bad.apply_redis_conf("user bob +nosuch\n").unwrap();
+    let e = kvd::Server::start(bad).unwrap_err();
+    assert_eq!(
+        format!("{e:#}"),
+        "error in user declaration 'user bob +nosuch': Error in ACL SETUSER modifier '+nosuch': Unknown command or category name in ACL"
+    );
+}

@@ -52,6 +52,9 @@ pub struct Config {
     pub aclfile: Option<std::path::PathBuf>,
     /// `rename-command NAME NEW` lines in order; an empty new name disables the command.
     pub rename_commands: Vec<(String, String)>,
+    /// `user <name> <rule>...` lines (without `user`): ACL users defined in the configuration,
+    /// as redis.conf allows (not together with `aclfile`).
+    pub users: Vec<String>,
     /// Tests only: an address protected mode treats as remote although it is loopback, so the
     /// refusal can be tested on a machine that has only loopback (e.g. `127.0.0.2`).
     #[doc(hidden)]
@@ -103,6 +106,7 @@ impl Default for Config {
             protected_mode: true,
             aclfile: None,
             rename_commands: Vec::new(),
+            users: Vec::new(),
             treat_as_remote: None,
             dir: PathBuf::from("."),
             dbfilename: "dump.rdb".to_owned(),
@@ -152,6 +156,10 @@ impl Config {
         {
             return self.rename_command(value);
         }
+        if name.eq_ignore_ascii_case("user") {
+            self.users.push(value.to_owned());
+            return Ok(());
+        }
         match settings::lookup(name, true) {
             Some(Setting::Kvd { key, .. }) => settings::parse_into(self, key, value)
                 .map_err(|reason| anyhow::anyhow!("setting '{name}' '{value}': {reason}")),
@@ -200,6 +208,11 @@ impl Config {
                     settings::MAX_THREADS
                 );
             }
+        }
+        if self.aclfile.is_some() && !self.users.is_empty() {
+            bail!(
+                "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both."
+            );
         }
         if self.databases == 0 || self.databases > i32::MAX as usize {
             bail!(

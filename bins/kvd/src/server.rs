@@ -135,6 +135,12 @@ impl Server {
                 anyhow::bail!("{e}");
             }
         }
+        for line in &config.users {
+            if let Err(e) = acl.define_user(line) {
+                workers.shutdown();
+                anyhow::bail!("error in user declaration 'user {line}': {e}");
+            }
+        }
         if config.requirepass.is_some() {
             acl.set_default_password(config.requirepass.as_deref());
         }

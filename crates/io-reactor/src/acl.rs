@@ -854,6 +854,23 @@ impl Acl {
         Ok(())
     }
 
+    /// Defines a user from a redis.conf `user <name> <rule>...` line (without `user`), as
+    /// Redis does at startup. The error is Redis's reason for the first bad rule.
+    pub fn define_user(&self, line: &str) -> Result<(), String> {
+        let mut words = line.split_ascii_whitespace();
+        let name = words
+            .next()
+            .ok_or_else(|| "a user name is required".to_owned())?;
+        if !valid_username(name.as_bytes()) {
+            return Err("Usernames can't contain spaces or null characters".to_owned());
+        }
+        let rules: Vec<Bytes> = words
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
+        self.set_user(name, &rules)
+            .map_err(|e| e.trim_start_matches("ERR ").to_owned())
+    }
+
     /// Writes every user to the `aclfile` (through a temporary file, renamed into place).
     pub(crate) fn save_file(&self) -> Result<(), String> {
         let Some(path) = self.aclfile() else {
