@@ -576,6 +576,9 @@ fn a_refused_command_inside_multi_aborts_exec() {
     assert_reply!(m.cmd(&["MULTI"]), ok());
     assert_reply!(m.cmd(&["GET", "k"]), b"+QUEUED\r\n");
     assert_reply!(m.cmd(&["EXEC"]), b"*1\r\n$-1\r\n");
+    let entries = bulk_items_of_log(&mut admin, &["ACL", "LOG"]);
+    assert_eq!(entries[0][5], "multi");
+    assert_eq!(entries[0][7], "set");
 }
 
 #[cfg(feature = "kvd")]

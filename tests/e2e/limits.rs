@@ -320,3 +320,20 @@ mod protected {
         server.shutdown();
     }
 }
+
+#[test]
+fn a_client_still_sending_a_command_is_not_idle() {
+    let server = private();
+    let mut admin = server.conn();
+    assert_reply!(admin.cmd(&["CONFIG", "SET", "timeout", "1"]), b"+OK\r\n");
+    let mut slow = server.conn();
+    slow.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n");
+    // Ten bytes over 2.5 s: longer than the timeout in total, never idle for a second. The
+    // pauses are the behaviour under test (a slow sender), not a wait for a condition.
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        slow.send(b"v");
+    }
+    slow.send(b"\r\n");
+    assert_reply!(slow.read_reply(), b"+OK\r\n");
+}

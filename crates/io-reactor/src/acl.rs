@@ -770,6 +770,8 @@ pub(crate) fn valid_username(name: &[u8]) -> bool {
 pub(crate) struct LogEntry {
     pub(crate) count: u64,
     pub(crate) reason: &'static str,
+    /// `toplevel`, or `multi` for a command refused while queuing a transaction.
+    pub(crate) context: &'static str,
     pub(crate) object: String,
     pub(crate) username: String,
     pub(crate) created: Instant,
@@ -972,10 +974,17 @@ impl Acl {
 
     /// Records a denial in `ACL LOG`. As in Redis, an identical entry from the last minute is
     /// counted up and moved to the front instead of adding a new one.
-    pub(crate) fn log(&self, reason: &'static str, object: String, username: &str, client: String) {
+    pub(crate) fn log(
+        &self,
+        (reason, context): (&'static str, &'static str),
+        object: String,
+        username: &str,
+        client: String,
+    ) {
         let mut log = lock(&self.log);
         let same = log.iter().position(|e| {
             e.reason == reason
+                && e.context == context
                 && e.object == object
                 && e.username == username
                 && e.created.elapsed().as_secs() < 60
@@ -987,6 +996,7 @@ impl Acl {
         log.push_front(LogEntry {
             count,
             reason,
+            context,
             object,
             username: username.to_owned(),
             created: Instant::now(),

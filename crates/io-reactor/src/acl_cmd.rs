@@ -49,12 +49,17 @@ pub(crate) fn gate(shared: &Shared, state: &mut ClientState, args: &[Bytes]) -> 
         Ok(()) => Gate::Allowed,
         Err(denied) => {
             let (reason, object) = log_object(&denied, args);
+            let context = if state.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            };
             let mut info = String::new();
             client_line(shared, &state.entry, &mut info);
             shared
                 .config
                 .acl
-                .log(reason, object, &state.user.name, info);
+                .log((reason, context), object, &state.user.name, info);
             Gate::Denied(noperm(&denied, args))
         }
     }
@@ -133,10 +138,12 @@ pub(crate) fn authenticate(
         None => {
             let mut info = String::new();
             client_line(shared, &state.entry, &mut info);
-            shared
-                .config
-                .acl
-                .log("auth", "AUTH".to_owned(), &lossy(username), info);
+            shared.config.acl.log(
+                ("auth", "toplevel"),
+                "AUTH".to_owned(),
+                &lossy(username),
+                info,
+            );
             false
         }
     }
@@ -348,7 +355,7 @@ fn log(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut)
         write_bulk(out, b"reason");
         write_bulk(out, e.reason.as_bytes());
         write_bulk(out, b"context");
-        write_bulk(out, b"toplevel");
+        write_bulk(out, e.context.as_bytes());
         write_bulk(out, b"object");
         write_bulk(out, e.object.as_bytes());
         write_bulk(out, b"username");

@@ -462,6 +462,17 @@ impl EventLoop {
             return;
         }
         self.parse(slot);
+        if let Some(conn) = self.conns.get(slot).and_then(Option::as_ref)
+            && budget < READ_BUDGET
+            && !conn.rbuf.is_empty()
+        {
+            // Part of a command arrived: the client is not idle (`timeout`), as in Redis,
+            // where any read counts as an interaction.
+            conn.state
+                .entry
+                .last_active_ms
+                .store(self.shared.now_ms(), Ordering::Relaxed);
+        }
         if eof && let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
             conn.eof = true;
             self.finish_eof(slot);
