@@ -3,17 +3,20 @@
 use bytes::Bytes;
 
 use crate::keyspace::{Str, Value, glob_match};
+use crate::notify::NotifyClass;
 use crate::shard::{Out, Shard, err, parse_i64};
 
 /// # Format
 /// `DEL key [key ...]` (and `UNLINK`)
 pub(crate) fn del(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>) {
     let clock = shard.clock;
-    let d = &mut shard.dbs[db];
-    let n = args[1..]
-        .iter()
-        .filter(|k| d.remove(k, clock).is_some())
-        .count();
+    let mut n = 0;
+    for key in &args[1..] {
+        if shard.dbs[db].remove(key, clock).is_some() {
+            n += 1;
+            shard.notify(db, NotifyClass::GENERIC, "del", key);
+        }
+    }
     out.int(n as i64);
 }
 
@@ -126,11 +129,14 @@ fn expire_generic(
     if refused {
         return out.int(0);
     }
-    if when <= clock.now_ms {
+    let event = if when <= clock.now_ms {
         d.remove(&args[1], clock);
+        "del"
     } else {
         d.set_expire(&args[1], Some(when), clock);
-    }
+        "expire"
+    };
+    shard.notify(db, NotifyClass::GENERIC, event, &args[1]);
     out.int(1);
 }
 
@@ -211,6 +217,7 @@ pub(crate) fn persist(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Ou
         .is_some();
     if has_ttl {
         d.set_expire(&args[1], None, clock);
+        shard.notify(db, NotifyClass::GENERIC, "persist", &args[1]);
     }
     out.int(has_ttl as i64);
 }
@@ -397,6 +404,8 @@ fn rename_generic(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_
     if let Some(e) = d.remove(src, clock) {
         let at = e.expire_at();
         d.insert(dst, e.value, at, clock);
+        shard.notify(db, NotifyClass::GENERIC, "rename_from", src);
+        shard.notify(db, NotifyClass::GENERIC, "rename_to", dst);
     }
     if nx { out.int(1) } else { out.ok() }
 }
@@ -423,6 +432,7 @@ pub(crate) fn copy(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
         return out.int(0);
     }
     target.insert(dst, value, at, clock);
+    shard.notify(dst_db, NotifyClass::GENERIC, "copy_to", dst);
     out.int(1);
 }
 

@@ -3,6 +3,7 @@ use bytes::Bytes;
 
 use crate::keyspace::{Str, Value};
 use crate::longdouble::{self, F80, Parsed};
+use crate::notify::NotifyClass;
 use crate::shard::{Out, Shard, err, parse_i64};
 
 /// Largest string Redis allows (`proto-max-bulk-len`, 512 MiB).
@@ -169,6 +170,10 @@ pub(crate) fn set(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_
             }
         }
     }
+    shard.notify(db, NotifyClass::STRING, "set", key);
+    if let Ttl::At(_) = ttl {
+        shard.notify(db, NotifyClass::GENERIC, "expire", key);
+    }
     if !get {
         out.ok();
     }
@@ -183,6 +188,7 @@ pub(crate) fn setnx(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
         return out.int(0);
     }
     d.insert(&args[1], Value::Str(Str::from_bytes(&args[2])), None, clock);
+    shard.notify(db, NotifyClass::STRING, "set", &args[1]);
     out.int(1);
 }
 
@@ -203,6 +209,8 @@ fn setex_generic(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>
         Some(ms),
         clock,
     );
+    shard.notify(db, NotifyClass::STRING, "set", &args[1]);
+    shard.notify(db, NotifyClass::GENERIC, "expire", &args[1]);
     out.ok();
 }
 
@@ -228,6 +236,7 @@ pub(crate) fn getset(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
     }
     let clock = shard.clock;
     shard.dbs[db].insert(&args[1], Value::Str(Str::from_bytes(&args[2])), None, clock);
+    shard.notify(db, NotifyClass::STRING, "set", &args[1]);
 }
 
 /// # Format
@@ -240,6 +249,7 @@ pub(crate) fn getdel(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
     }
     let clock = shard.clock;
     shard.dbs[db].remove(&args[1], clock);
+    shard.notify(db, NotifyClass::GENERIC, "del", &args[1]);
 }
 
 /// # Format
@@ -292,18 +302,29 @@ pub(crate) fn getex(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
     }
     let clock = shard.clock;
     let d = &mut shard.dbs[db];
-    match ttl {
+    let event = match ttl {
         Ttl::At(ms) if ms <= clock.now_ms => {
             d.remove(&args[1], clock);
+            "del"
         }
         Ttl::At(ms) => {
             d.set_expire(&args[1], Some(ms), clock);
+            "expire"
         }
         Ttl::Persist => {
+            let had = d
+                .peek(&args[1], clock)
+                .and_then(|e| e.expire_at())
+                .is_some();
             d.set_expire(&args[1], None, clock);
+            if !had {
+                return;
+            }
+            "persist"
         }
-        Ttl::Keep | Ttl::Clear => {}
-    }
+        Ttl::Keep | Ttl::Clear => return,
+    };
+    shard.notify(db, NotifyClass::GENERIC, event, &args[1]);
 }
 
 /// # Format
@@ -328,6 +349,7 @@ pub(crate) fn mset(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     let clock = shard.clock;
     for pair in args[1..].chunks_exact(2) {
         shard.dbs[db].insert(&pair[0], Value::Str(Str::from_bytes(&pair[1])), None, clock);
+        shard.notify(db, NotifyClass::STRING, "set", &pair[0]);
     }
     out.ok();
 }
@@ -347,7 +369,8 @@ pub(crate) fn msetnx(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
         return out.int(0);
     }
     for pair in args[1..].chunks_exact(2) {
-        d.insert(&pair[0], Value::Str(Str::from_bytes(&pair[1])), None, clock);
+        shard.dbs[db].insert(&pair[0], Value::Str(Str::from_bytes(&pair[1])), None, clock);
+        shard.notify(db, NotifyClass::STRING, "set", &pair[0]);
     }
     out.int(1);
 }
@@ -373,6 +396,7 @@ fn incr_generic(shard: &mut Shard, db: usize, key: &[u8], by: i64, out: &mut Out
             d.insert(key, Value::Str(Str::Int(new)), None, clock);
         }
     }
+    shard.notify(db, NotifyClass::STRING, "incrby", key);
     out.int(new);
 }
 
@@ -433,6 +457,7 @@ pub(crate) fn incrbyfloat(shard: &mut Shard, db: usize, args: &[Bytes], out: &mu
     // says embstr even for "3").
     let data = text.into_bytes();
     d.set_keep_ttl(key, Value::Str(Str::Bytes { data, raw: false }), clock);
+    shard.notify(db, NotifyClass::STRING, "incrbyfloat", key);
 }
 
 /// # Format
@@ -460,6 +485,7 @@ pub(crate) fn append(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
             out.int(total as i64);
         }
     }
+    shard.notify(db, NotifyClass::STRING, "append", key);
 }
 
 /// # Format
@@ -553,6 +579,7 @@ pub(crate) fn setrange(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut O
             out.int(len as i64);
         }
     }
+    shard.notify(db, NotifyClass::STRING, "setrange", key);
 }
 
 /// Options of `LCS`.

@@ -240,6 +240,12 @@ pub(crate) struct Db {
     expire_cursor: usize,
     /// Sum of the expiry times of volatile keys, for the exact average time to live.
     expire_sum: i128,
+    /// Keyspace events to log for notifications (`expired`, `new`): empty when notifications
+    /// for them are off, so the fast path only tests a boolean.
+    pub(crate) log_expired: bool,
+    pub(crate) log_new: bool,
+    /// Logged `(event, key)` pairs, drained by the shard after each command.
+    pub(crate) events: Vec<(&'static str, Box<[u8]>)>,
     /// `WATCH`: who watches which key, and who saw a watched key touched.
     watches: Watches,
 }
@@ -419,6 +425,9 @@ impl Db {
                 self.expire_sum -= e.expire_at as i128;
                 self.expired += 1;
                 self.mem = self.mem.saturating_sub(entry_mem(&k, &e));
+                if self.log_expired {
+                    self.events.push(("expired", k));
+                }
                 None
             }
             EntryRef::Occupied(o) => {
@@ -470,6 +479,9 @@ impl Db {
         if volatile {
             slot.volatile += 1;
         }
+        if old.is_none() && self.log_new {
+            self.events.push(("new", key.into()));
+        }
         self.mem += new_mem;
         if volatile {
             self.expires += 1;
@@ -491,6 +503,12 @@ impl Db {
                 }
                 if old.is_expired(clock.now_ms) {
                     self.expired += 1;
+                    if self.log_expired {
+                        self.events.push(("expired", key.into()));
+                    }
+                    if self.log_new {
+                        self.events.push(("new", key.into()));
+                    }
                     None
                 } else {
                     Some(old)
@@ -519,6 +537,9 @@ impl Db {
         self.mem = self.mem.saturating_sub(entry_mem(&k, &e));
         if e.is_expired(clock.now_ms) {
             self.expired += 1;
+            if self.log_expired {
+                self.events.push(("expired", k));
+            }
             None
         } else {
             Some(e)
@@ -576,11 +597,15 @@ impl Db {
                 .collect();
             held.iter().for_each(|k| watches.touch(k));
         }
+        let events = std::mem::take(&mut self.events);
         let old = std::mem::replace(
             self,
             Db {
                 expired: self.expired,
                 watches,
+                log_expired: self.log_expired,
+                log_new: self.log_new,
+                events,
                 ..Db::default()
             },
         );
@@ -677,6 +702,7 @@ impl Db {
                 let i = self.expire_cursor;
                 self.expire_cursor = (i + 1) % SLOTS;
                 slots_left -= 1;
+                let (log, events) = (self.log_expired, &mut self.events);
                 let slot = &mut self.slots[i];
                 if slot.volatile == 0 {
                     continue;
@@ -691,6 +717,9 @@ impl Db {
                         watches.touch(k);
                         freed_mem += entry_mem(k, e);
                         freed_at += e.expire_at as i128;
+                        if log {
+                            events.push(("expired", k.clone()));
+                        }
                     }
                     !dead
                 });
@@ -722,7 +751,7 @@ fn entry_mem(key: &[u8], e: &Entry) -> usize {
 
 /// Redis's `stringmatchlen`: glob-style matching with `*`, `?`, `[...]` (with `^` negation and
 /// `a-z` ranges) and `\` escapes, optionally ignoring ASCII case.
-pub(crate) fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
+pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
     let mut skip_longer = false;
     glob_impl(pattern, string, nocase, &mut skip_longer, 0)
 }

@@ -23,6 +23,7 @@
 //!   `longdouble.rs`: x87 `long double` emulation so `INCRBYFLOAT` prints Redis's digits.
 //! * `keyspace.rs`: one database — 16384 slot maps keyed by Redis Cluster's key slot (which makes
 //!   SCAN complete under growth), values, times to live, lazy and active expiry, glob matching.
+//! * `notify.rs` ([`NotifyClass`], [`EventSink`]): keyspace notifications (see below).
 //! * `stats.rs` ([`ShardStats`], [`CommandStat`]): counters published once per worker pass, for
 //!   `INFO` (keyspace with `avg_ttl`, memory, hits and misses, expired keys, commandstats, and
 //!   the count of writes behind `rdb_changes_since_last_save`).
@@ -103,6 +104,26 @@
 //! watched key (and every write command naming it, for in-place changes) marks its watchers.
 //! `EXEC` checks the marks under its locks, in its scheduling hop, before any shard runs.
 //!
+//! # Keyspace notifications
+//!
+//! `notify-keyspace-events` is one flags word shared by the pool
+//! ([`WorkerHandle::set_notify_flags`]); each worker loads it once per batch, so with
+//! notifications off a command pays one comparison of a plain field. A command reports what it
+//! did through the hook
+//!
+//! ```text
+//! shard.notify(db, NotifyClass::LIST, "lpush", key);
+//! ```
+//!
+//! with Redis's class and event name (`notifyKeyspaceEvent(NOTIFY_LIST, "lpush", key, db)` in
+//! Redis's source), called after the change. The database itself logs `expired` (lazy and
+//! active expiry) and `new` (a key created), and the shard turns those into events before the
+//! event of the command that caused them. Events are buffered per shard and published through
+//! the pool's [`EventSink`] (installed by the IO layer with [`WorkerHandle::set_event_sink`])
+//! as one batch per worker pass, before that pass's replies. Events for keys on different
+//! shards are not ordered with each other (a cross-shard `RENAME` may report `rename_to`
+//! before `rename_from`).
+//!
 //! # Example
 //!
 //! ```
@@ -151,6 +172,7 @@ mod error;
 mod keyspace;
 mod longdouble;
 mod message;
+mod notify;
 mod parts;
 mod persist;
 mod rdb;
@@ -167,7 +189,9 @@ mod tests;
 
 pub use command::{CommandSpec, command_table, lookup_command};
 pub use error::Error;
+pub use keyspace::glob_match;
 pub use message::{Batch, Op, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
+pub use notify::{EventSink, Message, NotifyClass};
 pub use partition_router::ShardId;
 pub use persist::{LoadSummary, PersistConfig, Persistence, parse_save_points};
 pub use route::{Coordinator, Part, PartReply, Route, Step, check_command, route};

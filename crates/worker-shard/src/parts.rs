@@ -4,6 +4,7 @@ use bytes::Bytes;
 use crate::cmd_keys;
 use crate::keyspace::Clock;
 use crate::keyspace::{Str, Value};
+use crate::notify::NotifyClass;
 use crate::route::{Part, PartKind, PartReply, PartResult};
 use crate::shard::Shard;
 
@@ -25,8 +26,14 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
             PartResult::Values(values)
         }
         PartKind::Del(keys) => {
-            let d = &mut shard.dbs[db];
-            PartResult::Count(keys.iter().filter(|k| d.remove(k, clock).is_some()).count() as i64)
+            let mut n = 0;
+            for key in &keys {
+                if shard.dbs[db].remove(key, clock).is_some() {
+                    n += 1;
+                    shard.notify(db, NotifyClass::GENERIC, "del", key);
+                }
+            }
+            PartResult::Count(n)
         }
         PartKind::Exists(keys) => {
             let d = &mut shard.dbs[db];
@@ -41,9 +48,9 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
             )
         }
         PartKind::Mset(pairs) => {
-            let d = &mut shard.dbs[db];
             for pair in pairs.chunks_exact(2) {
-                d.insert(&pair[0], Value::Str(Str::from_bytes(&pair[1])), None, clock);
+                shard.dbs[db].insert(&pair[0], Value::Str(Str::from_bytes(&pair[1])), None, clock);
+                shard.notify(db, NotifyClass::STRING, "set", &pair[0]);
             }
             PartResult::Ok
         }

@@ -257,7 +257,8 @@ fn unknown_command(args: &[Bytes]) -> Bytes {
 ///
 /// Commands the IO layer answers itself ([`Route::Local`]): `PING`, `ECHO`, `QUIT`, `HELLO`,
 /// `AUTH`, `SELECT`, `RESET`, `CLIENT`, `COMMAND`, `INFO`, `CONFIG`, `TIME`, `SHUTDOWN`,
-/// `LASTSAVE`, `WAIT`, and `DEBUG` other than `DEBUG POPULATE`. `SWAPDB` is not local: the
+/// `LASTSAVE`, `WAIT`, the Pub/Sub commands (`SUBSCRIBE`, `PUBLISH`, `PUBSUB`, ...), and `DEBUG`
+/// other than `DEBUG POPULATE`. `SWAPDB` is not local: the
 /// databases live in the shards, so it fans out to every shard like `FLUSHALL`.
 pub fn route(req: &Request, shard_count: usize) -> Result<Route, Bytes> {
     let args = req.args();

@@ -9,6 +9,7 @@ use resp_codec::{Protocol, Request};
 use crate::ShardId;
 use crate::command::{self, CommandId, CommandSpec};
 use crate::keyspace::{Clock, Db};
+use crate::notify::{Notifier, NotifyClass};
 use crate::route::{Part, PartReply};
 use crate::{cmd_dump, cmd_keys, cmd_string};
 
@@ -119,6 +120,8 @@ pub(crate) struct Shard {
     pub(crate) cmd_stats: Vec<LocalStat>,
     /// Ids with non-zero `cmd_stats`, so publishing touches only those.
     pub(crate) cmd_dirty: Vec<CommandId>,
+    /// Keyspace notifications: the flags of this batch and the events of this pass.
+    pub(crate) notifier: Notifier,
 }
 
 impl Shard {
@@ -140,6 +143,7 @@ impl Shard {
             dirty: 0,
             cmd_stats: vec![LocalStat::default(); command::ALL_SPECS.len()],
             cmd_dirty: Vec::new(),
+            notifier: Notifier::default(),
         };
         shard.tick();
         shard
@@ -154,6 +158,61 @@ impl Shard {
         let elapsed = self.last.duration_since(self.started).as_millis() / 100;
         let ticks = (elapsed + crate::keyspace::TICKS_BASE as u128).min(u32::MAX as u128) as u32;
         self.clock = Clock { now_ms, ticks };
+        if self.notifier.refresh() {
+            let expired = self.notifier.wants(NotifyClass::EXPIRED);
+            let new = self.notifier.wants(NotifyClass::NEW);
+            for db in &mut self.dbs {
+                db.log_expired = expired;
+                db.log_new = new;
+            }
+        }
+    }
+
+    /// Reports a keyspace event, as Redis's `notifyKeyspaceEvent(class, event, key, db)`:
+    /// published on `__keyspace@<db>__:<key>` and/or `__keyevent@<db>__:<event>` when
+    /// `notify-keyspace-events` enables `class`. Costs one comparison when notifications are
+    /// off. Call it after the change, with Redis's event name (`"lpush"`, `"hset"`, ...).
+    pub(crate) fn notify(&mut self, db: usize, class: NotifyClass, event: &str, key: &[u8]) {
+        if self.notifier.flags == 0 {
+            return;
+        }
+        self.drain_logged(db);
+        if self.notifier.wants(class) {
+            self.notifier.push(db, event, key);
+        }
+    }
+
+    /// Turns the `expired`/`new` events the database logged into notifications, so they come
+    /// before the event of the command that caused them, as in Redis.
+    fn drain_logged(&mut self, db: usize) {
+        let Some(d) = self.dbs.get_mut(db) else {
+            return;
+        };
+        if d.events.is_empty() {
+            return;
+        }
+        let class = |event: &str| {
+            if event == "new" {
+                NotifyClass::NEW
+            } else {
+                NotifyClass::EXPIRED
+            }
+        };
+        for (event, key) in std::mem::take(&mut d.events) {
+            if self.notifier.wants(class(event)) {
+                self.notifier.push(db, event, &key);
+            }
+        }
+    }
+
+    /// After a command, part or expiry cycle: drains what the databases logged.
+    pub(crate) fn drain_all_logged(&mut self) {
+        if self.notifier.flags == 0 {
+            return;
+        }
+        for db in 0..self.dbs.len() {
+            self.drain_logged(db);
+        }
     }
 
     /// Executes one command whose keys all live here, writing its reply into `out`.
@@ -195,6 +254,9 @@ impl Shard {
                     d.touch_watched(k);
                 }
             }
+        }
+        if self.notifier.flags != 0 {
+            self.drain_logged(db);
         }
         // One clock read per command: the time since the previous command (or the start of
         // the pass) is this command's, which also charges it the few instructions of reply
@@ -246,6 +308,7 @@ impl Shard {
             self.dirty += 1;
         }
         let reply = crate::parts::execute(self, db, part);
+        self.drain_all_logged();
         self.last = Instant::now();
         reply
     }
@@ -265,6 +328,7 @@ impl Shard {
             }
             more |= db.active_expire(now, deadline).1;
         }
+        self.drain_all_logged();
         more
     }
 }

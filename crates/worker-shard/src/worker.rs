@@ -12,6 +12,7 @@ use crate::ShardId;
 use bytes::Bytes;
 
 use crate::message::{Batch, Op, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
+use crate::notify::{EventSink, NotifyClass, NotifyShared};
 use crate::route::{Part, PartKind, PartReply, PartResult};
 use crate::sched::{Scheduled, Scheduler, TxAction, TxItem, TxOut, Waiter};
 use crate::shard::{Out, Shard};
@@ -25,6 +26,8 @@ pub struct ShardConfig {
     pub databases: usize,
     /// Active-expiry cycles per second (`hz`, 10 by default).
     pub hz: u32,
+    /// `notify-keyspace-events` at start (none by default).
+    pub notify: NotifyClass,
 }
 
 impl Default for ShardConfig {
@@ -32,6 +35,7 @@ impl Default for ShardConfig {
         ShardConfig {
             databases: 16,
             hz: 10,
+            notify: NotifyClass::default(),
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct WorkerHandle {
     stats: Arc<ShardStats>,
     /// Shared by every worker of the pool, so `CONFIG SET hz` is one store.
     hz: Arc<AtomicU32>,
+    /// Keyspace notification flags and sink, shared by every worker of the pool.
+    notify: Arc<NotifyShared>,
 }
 
 impl WorkerHandle {
@@ -79,6 +85,23 @@ impl WorkerHandle {
     /// handle's pool; it applies from each worker's next cycle.
     pub fn set_hz(&self, hz: u32) {
         self.hz.store(hz.clamp(1, 500), Ordering::Relaxed);
+    }
+
+    /// Sets `notify-keyspace-events` for every worker of this handle's pool; each worker
+    /// picks it up with its next batch.
+    pub fn set_notify_flags(&self, flags: NotifyClass) {
+        self.notify.flags.store(flags.0, Ordering::Relaxed);
+    }
+
+    /// The pool's current `notify-keyspace-events`.
+    pub fn notify_flags(&self) -> NotifyClass {
+        NotifyClass(self.notify.flags.load(Ordering::Relaxed))
+    }
+
+    /// Installs where the pool's workers publish keyspace notifications (the IO layer's
+    /// Pub/Sub). Only the first call counts; returns false if a sink was already installed.
+    pub fn set_event_sink(&self, sink: Arc<dyn EventSink>) -> bool {
+        self.notify.sink.set(sink).is_ok()
     }
 
     /// Queues a batch; never blocks. Returns false if the worker has stopped.
@@ -105,6 +128,8 @@ impl WorkerPool {
     pub fn spawn(count: usize, config: ShardConfig) -> std::io::Result<WorkerPool> {
         let count = count.max(1);
         let hz = Arc::new(AtomicU32::new(config.hz.clamp(1, 500)));
+        let notify = Arc::new(NotifyShared::default());
+        notify.flags.store(config.notify.0, Ordering::Relaxed);
         let mut pool = WorkerPool {
             handles: Vec::with_capacity(count),
             threads: Vec::new(),
@@ -114,8 +139,11 @@ impl WorkerPool {
             // against a worker delivering to them); their batching bounds the queue in practice.
             let (tx, rx) = flume::unbounded();
             let stats = Arc::new(ShardStats::new(config.databases.max(1)));
+            let mut shard = Shard::new(id, count, config.databases);
+            shard.notifier.shared = Arc::clone(&notify);
+            shard.tick();
             let worker = Worker {
-                shard: Shard::new(id, count, config.databases),
+                shard,
                 rx,
                 stats: Arc::clone(&stats),
                 hz: Arc::clone(&hz),
@@ -137,6 +165,7 @@ impl WorkerPool {
                 tx,
                 stats,
                 hz: Arc::clone(&hz),
+                notify: Arc::clone(&notify),
             });
         }
         Ok(pool)
@@ -215,6 +244,7 @@ impl Worker {
             }
             if Instant::now() >= next_cycle {
                 let more = self.shard.active_expire(EXPIRE_BUDGET);
+                self.shard.notifier.flush();
                 self.publish();
                 // While expired keys are plentiful, cycles come every 2 ms (at most a third of
                 // the shard's time, never more than 1 ms at once) instead of every 1000/hz ms.
@@ -260,6 +290,8 @@ impl Worker {
 
     /// Publishes statistics, then hands every pending reply batch to its sink.
     fn deliver(&mut self) {
+        // Notifications before replies, as Redis publishes them before it answers.
+        self.shard.notifier.flush();
         // Statistics first, so that whoever receives a reply also sees it counted.
         self.publish();
         for p in self.sinks.drain(..) {
