@@ -156,23 +156,42 @@ fn snapshot(shared: &Shared) -> Vec<Arc<ClientEntry>> {
     lock(&shared.clients).values().cloned().collect()
 }
 
-fn valid_type(t: &[u8]) -> Option<bool> {
-    // Some(true): the type of every kvd client; Some(false): a type no kvd client has.
+/// A `TYPE` filter of `CLIENT LIST`/`CLIENT KILL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Pubsub,
+    /// Replicas and masters: kvd has none.
+    Never,
+}
+
+impl ClientType {
+    fn matches(self, entry: &ClientEntry) -> bool {
+        match self {
+            ClientType::Normal => !entry.is_pubsub(),
+            ClientType::Pubsub => entry.is_pubsub(),
+            ClientType::Never => false,
+        }
+    }
+}
+
+fn valid_type(t: &[u8]) -> Option<ClientType> {
     let t = t.to_ascii_lowercase();
     match t.as_slice() {
-        b"normal" => Some(true),
-        b"master" | b"replica" | b"slave" | b"pubsub" => Some(false),
+        b"normal" => Some(ClientType::Normal),
+        b"pubsub" => Some(ClientType::Pubsub),
+        b"master" | b"replica" | b"slave" => Some(ClientType::Never),
         _ => None,
     }
 }
 
 fn list(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut) {
     let mut ids: Option<Vec<u64>> = None;
-    let mut type_matches = true;
+    let mut filter = None;
     match args.len() {
         2 => {}
         4 if args[2].eq_ignore_ascii_case(b"type") => match valid_type(&args[3]) {
-            Some(m) => type_matches = m,
+            Some(t) => filter = Some(t),
             None => {
                 return err(
                     out,
@@ -193,14 +212,14 @@ fn list(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut
         _ => return err(out, "ERR syntax error"),
     }
     let mut text = String::new();
-    if type_matches {
-        for entry in snapshot(shared) {
-            if ids.as_ref().is_some_and(|ids| !ids.contains(&entry.id)) {
-                continue;
-            }
-            client_line(shared, &entry, &mut text);
-            text.push('\n');
+    for entry in snapshot(shared) {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&entry.id))
+            || filter.is_some_and(|t| !t.matches(&entry))
+        {
+            continue;
         }
+        client_line(shared, &entry, &mut text);
+        text.push('\n');
     }
     crate::local::write_text(out, text.as_bytes(), state.proto);
 }
@@ -227,7 +246,7 @@ fn kill(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut
     let mut id: Option<u64> = None;
     let mut addr: Option<String> = None;
     let mut laddr: Option<String> = None;
-    let mut type_matches = true;
+    let mut filters: Vec<ClientType> = Vec::new();
     let mut skipme = true;
     let mut maxage: Option<u64> = None;
     let mut user: Option<String> = None;
@@ -239,7 +258,7 @@ fn kill(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut
                 _ => return err(out, "ERR client-id should be greater than 0"),
             },
             b"type" => match valid_type(val) {
-                Some(m) => type_matches &= m,
+                Some(t) => filters.push(t),
                 None => return err(out, &format!("ERR Unknown client type '{}'", lossy(val))),
             },
             b"addr" => addr = Some(lossy(val)),
@@ -267,20 +286,19 @@ fn kill(shared: &Shared, state: &ClientState, args: &[Bytes], out: &mut BytesMut
         }
     }
     let mut killed = 0;
-    if type_matches {
-        for entry in snapshot(shared) {
-            let matches = id.is_none_or(|i| i == entry.id)
-                && addr.as_ref().is_none_or(|a| *a == entry.addr.to_string())
-                && laddr
-                    .as_ref()
-                    .is_none_or(|a| Some(a.as_str()) == fmt_addr(entry.laddr).as_deref())
-                && maxage.is_none_or(|m| entry.created.elapsed().as_secs() >= m)
-                && user.as_ref().is_none_or(|u| *u == lock(&entry.names).user)
-                && !(skipme && entry.id == state.entry.id);
-            if matches {
-                flag_kill(shared, &entry);
-                killed += 1;
-            }
+    for entry in snapshot(shared) {
+        let matches = filters.iter().all(|t| t.matches(&entry))
+            && id.is_none_or(|i| i == entry.id)
+            && addr.as_ref().is_none_or(|a| *a == entry.addr.to_string())
+            && laddr
+                .as_ref()
+                .is_none_or(|a| Some(a.as_str()) == fmt_addr(entry.laddr).as_deref())
+            && maxage.is_none_or(|m| entry.created.elapsed().as_secs() >= m)
+            && user.as_ref().is_none_or(|u| *u == lock(&entry.names).user)
+            && !(skipme && entry.id == state.entry.id);
+        if matches {
+            flag_kill(shared, &entry);
+            killed += 1;
         }
     }
     write_integer(out, killed);

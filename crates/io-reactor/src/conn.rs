@@ -110,6 +110,8 @@ pub(crate) struct Conn {
     pub(crate) parser_epoch: u64,
     /// Since when the output has been at or above the soft output limit.
     pub(crate) over_soft_since: Option<std::time::Instant>,
+    /// Pub/Sub subscriptions.
+    pub(crate) subs: crate::pubsub::Subs,
 }
 
 impl Conn {

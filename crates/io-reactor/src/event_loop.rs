@@ -18,6 +18,7 @@ use worker_shard::{
 
 use crate::conn::{ClientState, Conn, Pending, ReplyMode, Slot};
 use crate::local::{self, Action};
+use crate::pubsub::{self, LoopPubSub};
 use crate::shared::{ClientEntry, ClientNames, Inbox, LoopHandle, LoopSink, Shared, Stats, lock};
 use crate::sys;
 
@@ -104,6 +105,8 @@ pub(crate) struct EventLoop {
     shutdown_deadline: Option<Instant>,
     /// When the limits sweep (idle timeout, soft output limit) last ran.
     last_sweep: Instant,
+    /// This loop's subscribers and the messages published here this pass.
+    pubsub: LoopPubSub,
 }
 
 impl EventLoop {
@@ -115,7 +118,13 @@ impl EventLoop {
     ) -> EventLoop {
         let shards = shared.workers.len();
         let sink: Arc<dyn ReplySink> = Arc::new(LoopSink(handle.clone()));
+        let pubsub = LoopPubSub::new(
+            index,
+            Arc::clone(&shared.pubsub),
+            Arc::clone(&shared.config.client_limits),
+        );
         EventLoop {
+            pubsub,
             index,
             shared,
             handle,
@@ -176,8 +185,13 @@ impl EventLoop {
             match msg {
                 Inbox::Connection(stream, peer, id) => self.accept(stream, peer, id),
                 Inbox::Replies(batch) => self.on_replies(batch),
+                Inbox::Messages(batch) => {
+                    self.pubsub
+                        .deliver(&batch, &mut self.conns, &mut self.dirty);
+                }
             }
         }
+        self.close_over_limit();
         if self.handle.kill_pending.swap(false, Ordering::AcqRel) {
             self.apply_kills();
         }
@@ -206,6 +220,12 @@ impl EventLoop {
         resume.clear();
         if self.resume.is_empty() {
             self.resume = resume;
+        }
+        // Messages published in this pass: one batch to every other loop with receivers, and
+        // this loop's own subscribers served right here.
+        if let Some(mine) = self.pubsub.flush() {
+            self.pubsub.deliver(&mine, &mut self.conns, &mut self.dirty);
+            self.close_over_limit();
         }
         self.send_batches();
         self.write_dirty();
@@ -297,6 +317,7 @@ impl EventLoop {
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
             buffers: Default::default(),
+            subs: Default::default(),
         });
         lock(&shared.clients).insert(id, entry.clone());
         Stats::add(&shared.stats.connected_clients, 1);
@@ -342,8 +363,17 @@ impl EventLoop {
             stalled: false,
             parser_epoch,
             over_soft_since: None,
+            subs: Default::default(),
         });
         self.live += 1;
+    }
+
+    /// Subscribers that passed their output buffer limit are closed at once, dropping what
+    /// they have not read, as Redis does.
+    fn close_over_limit(&mut self) {
+        while let Some(slot) = self.pubsub.over_limit.pop() {
+            self.close(slot);
+        }
     }
 
     fn close(&mut self, slot: usize) {
@@ -365,6 +395,7 @@ impl EventLoop {
                 worker_shard::unwatch_parts(conn.state.entry.id, &conn.state.watches, shards);
             Self::queue_parts(&mut self.ops, tag, 0, Protocol::Resp2, parts);
         }
+        self.pubsub.forget(slot, &mut conn);
         // The poller must forget the socket before it is closed (see `sys::register`).
         let _ = self.handle.poller.delete(&conn.stream);
         lock(&self.shared.clients).remove(&conn.state.entry.id);
@@ -597,6 +628,18 @@ impl EventLoop {
             }
         }
 
+        if conn.subs.active()
+            && conn.state.proto == Protocol::Resp2
+            && !pubsub::allowed_while_subscribed(req.name())
+            && let Ok(spec) = worker_shard::check_command(&req)
+        {
+            // After the name and arity checks, before MULTI queues anything, as in Redis.
+            self.scratch.clear();
+            let text = pubsub::subscribed_mode_error(spec.name);
+            resp_codec::write_error(&mut self.scratch, text.as_bytes());
+            conn.push_ready(&self.scratch, discard);
+            return;
+        }
         let Some(req) = self.transaction(slot, req, shards, discard) else {
             return;
         };
@@ -612,6 +655,18 @@ impl EventLoop {
             }
             Ok(Route::Local) => {
                 self.scratch.clear();
+                if self.pubsub.execute(slot, conn, &req, &mut self.scratch) {
+                    if let Some(stat) = self.shared.command_stats.slot(req.args()) {
+                        let failed = self.scratch.first() == Some(&b'-');
+                        self.shared.command_stats.record(stat, 0, failed);
+                    }
+                    conn.push_ready(&self.scratch, discard);
+                    return;
+                }
+                if req.name().eq_ignore_ascii_case(b"reset") {
+                    // RESET leaves Pub/Sub mode without unsubscribe replies.
+                    self.pubsub.forget(slot, conn);
+                }
                 conn.state.reply_cmd = false;
                 let action = local::execute(&self.shared, &mut conn.state, &req, &mut self.scratch);
                 let discard = discard && !conn.state.reply_cmd;

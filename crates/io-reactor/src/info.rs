@@ -311,8 +311,10 @@ fn section(shared: &Shared, name: &str, out: &mut Vec<u8>) {
             line(out, "evicted_keys", 0);
             line(out, "keyspace_hits", sum(|s| s.keyspace_hits()));
             line(out, "keyspace_misses", sum(|s| s.keyspace_misses()));
-            line(out, "pubsub_channels", 0);
-            line(out, "pubsub_patterns", 0);
+            let (channels, patterns, shard_channels) = shared.pubsub.sizes();
+            line(out, "pubsub_channels", channels);
+            line(out, "pubsub_patterns", patterns);
+            line(out, "pubsubshard_channels", shard_channels);
             line(out, "total_forks", 0);
         }
         "replication" => {

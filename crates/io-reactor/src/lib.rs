@@ -17,7 +17,8 @@
 //!   at accept, buffer limits after reads and writes, a sweep for idle clients).
 //! - `rename`: `rename-command`, applied to each request's name before anything else.
 //! - Inside: `event_loop` (the loop pass), `conn` (a connection's buffers and pipeline), `local`,
-//!   `client`, `commands` and `info` (commands answered here), `shared` (counters and the client
+//!   `client`, `commands` and `info` (commands answered here), `pubsub` (Pub/Sub across loops
+//!   and keyspace notifications; its docs describe the design), `shared` (counters and the client
 //!   registry shared by all loops, touched on connect/disconnect and by `CLIENT`/`INFO`, never
 //!   per command), `sys` (the one `unsafe` call, registering a socket with epoll).
 //!
@@ -34,7 +35,8 @@
 //!    commands are answered here, `Shard(id)` commands become an [`worker_shard::Op`] appended to
 //!    that shard's batch for this pass, `FanOut` coordinators append their parts to the same
 //!    per-shard batches (so each shard sees one connection's commands in order);
-//! 4. sends **one [`worker_shard::Batch`] per shard** that has ops;
+//! 4. sends **one [`worker_shard::Batch`] per shard** that has ops, and the messages `PUBLISH`ed
+//!    in the pass as one batch to every loop with subscribers for them;
 //! 5. writes every connection with output **once** (one `write` per connection per pass; if the
 //!    socket takes less, the loop asks for writability and stops reading that client while its
 //!    output is above 8 MiB).
@@ -108,6 +110,7 @@ mod help;
 mod info;
 mod limits;
 mod local;
+mod pubsub;
 mod rename;
 mod shared;
 mod stats;
@@ -202,6 +205,7 @@ impl IoPool {
             receivers.push(rx);
         }
         let renames = rename::Renames::new(&config.renamed_commands);
+        let hub = Arc::new(pubsub::Hub::new(handles.clone()));
         let shared = Arc::new(Shared {
             renames,
             requirepass_seen: Mutex::new(None),
@@ -218,8 +222,11 @@ impl IoPool {
             ops_sample: Mutex::new(None),
             memory_peak: AtomicU64::new(0),
             command_stats: Default::default(),
+            pubsub: Arc::clone(&hub),
         });
         shared.sync_requirepass();
+        // Keyspace notifications from every shard reach subscribers through the hub.
+        shared.workers[0].set_event_sink(hub);
         let mut threads = Vec::with_capacity(count);
         for (index, (handle, rx)) in handles.into_iter().zip(receivers).enumerate() {
             let ev = event_loop::EventLoop::new(index, shared.clone(), handle, rx);

@@ -492,6 +492,10 @@ pub(crate) fn client_line(shared: &Shared, entry: &ClientEntry, out: &mut String
     let now_ms = shared.now_ms();
     let idle = now_ms.saturating_sub(entry.last_active_ms.load(Ordering::Relaxed)) / 1000;
     let mut flags = String::new();
+    let subs = entry.subs.each_ref().map(|c| c.load(Ordering::Relaxed));
+    if entry.is_pubsub() {
+        flags.push('P');
+    }
     if entry.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }
@@ -518,7 +522,7 @@ pub(crate) fn client_line(shared: &Shared, entry: &ClientEntry, out: &mut String
     };
     let _ = write!(
         out,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} \
          multi=-1 qbuf={qbuf} qbuf-free={qbuf_free} argv-mem=0 multi-mem=0 rbs={} rbp={qbuf} \
          obl={obl} oll={} omem={omem} tot-mem={} events={events} cmd={} user={} redir=-1 \
          resp={}",
@@ -531,6 +535,9 @@ pub(crate) fn client_line(shared: &Shared, entry: &ClientEntry, out: &mut String
         idle,
         flags,
         entry.db.load(Ordering::Relaxed),
+        subs[0],
+        subs[1],
+        subs[2],
         qbuf + qbuf_free,
         u64::from(omem > 0),
         qbuf + qbuf_free + output + 20 * 1024,

@@ -6,7 +6,7 @@
 //! commands that read it.
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -74,6 +74,8 @@ pub(crate) struct ClientEntry {
     pub(crate) no_touch: AtomicBool,
     /// Buffer sizes for `CLIENT LIST`, published once per pass by the owning loop.
     pub(crate) buffers: BufferSizes,
+    /// Channels, patterns and shard channels subscribed (`sub=`, `psub=`, `ssub=`).
+    pub(crate) subs: [AtomicU32; 3],
 }
 
 /// Sizes of a connection's buffers as last published by its loop.
@@ -96,6 +98,11 @@ pub(crate) struct ClientNames {
 }
 
 impl ClientEntry {
+    /// Whether the client has a subscription (Redis's `CLIENT_PUBSUB`, client type `pubsub`).
+    pub(crate) fn is_pubsub(&self) -> bool {
+        self.subs.iter().any(|c| c.load(Ordering::Relaxed) > 0)
+    }
+
     pub(crate) fn last_cmd(&self) -> String {
         let mut raw = [0u8; 24];
         for (i, w) in self.last_cmd.iter().enumerate() {
@@ -133,6 +140,8 @@ pub(crate) enum Inbox {
     Connection(std::net::TcpStream, SocketAddr, u64),
     /// Replies from a worker.
     Replies(ReplyBatch),
+    /// Pub/Sub messages for this loop's subscribers (see `pubsub`).
+    Messages(Arc<Vec<crate::pubsub::Published>>),
 }
 
 /// How other threads reach one event loop.
@@ -195,6 +204,8 @@ pub(crate) struct Shared {
     pub(crate) memory_peak: AtomicU64,
     /// Local and spread commands, for `INFO commandstats`.
     pub(crate) command_stats: crate::stats::CommandStats,
+    /// The Pub/Sub registry shared by every loop.
+    pub(crate) pubsub: Arc<crate::pubsub::Hub>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -24,11 +24,17 @@ pub(super) fn sweep_interval(shared: &Shared) -> Duration {
     }
 }
 
-/// Whether `conn`'s pending output breaks the normal class's `client-output-buffer-limit`:
-/// at or over the hard limit, or over the soft limit for longer than its seconds. Like
-/// Redis, the client is then closed without the rest of its output.
+/// Whether `conn`'s pending output breaks its class's `client-output-buffer-limit` (`pubsub`
+/// for a subscribed client, else `normal`): at or over the hard limit, or over the soft limit
+/// for longer than its seconds. Like Redis, the client is then closed without the rest of its
+/// output.
 pub(super) fn over_output_limit(shared: &Shared, conn: &mut Conn) -> bool {
-    let limit = shared.config.client_limits.normal_output();
+    let limits = &shared.config.client_limits;
+    let limit = if conn.subs.active() {
+        limits.pubsub_output()
+    } else {
+        limits.normal_output()
+    };
     let used = conn.out.len() as u64;
     if limit.hard > 0 && used >= limit.hard {
         log_output_closed(conn, used, "hard");
@@ -121,7 +127,12 @@ impl EventLoop {
                 doomed.push(slot);
                 continue;
             }
-            if timeout_ms == 0 || !conn.pending.is_empty() || !conn.out.is_empty() {
+            // Like Redis, subscribers are never idle: they wait for messages.
+            if timeout_ms == 0
+                || !conn.pending.is_empty()
+                || !conn.out.is_empty()
+                || conn.subs.active()
+            {
                 continue;
             }
             let last = conn.state.entry.last_active_ms.load(Ordering::Relaxed);
