@@ -32,6 +32,8 @@ pub struct Config {
     pub hz: u32,
     /// Password clients must `AUTH` with; `None` (or `""`) for none (`requirepass`).
     pub requirepass: Option<String>,
+    /// Keyspace notification classes (`notify-keyspace-events`, none by default).
+    pub notify_keyspace_events: worker_shard::NotifyClass,
     /// Most clients connected at once; the next gets `-ERR max number of clients reached`
     /// (`maxclients`).
     pub maxclients: u64,
@@ -85,6 +87,7 @@ impl Default for Config {
             databases: 16,
             hz: 10,
             requirepass: None,
+            notify_keyspace_events: worker_shard::NotifyClass::default(),
             maxclients: 10_000,
             timeout: 0,
             tcp_keepalive: 300,

@@ -130,6 +130,12 @@ impl ServerHooks for KvdHooks {
                 if persist_key && let Some(p) = &self.persistence {
                     p.set_config(persist_config(&changed));
                 }
+                if key == settings::Key::NotifyKeyspaceEvents
+                    && let Some(worker) = self.workers.first()
+                {
+                    // One pool-wide store, like hz; workers load it once per batch.
+                    worker.set_notify_flags(changed.notify_keyspace_events);
+                }
                 if settings::is_live(key) || changed == *config {
                     if key == settings::Key::Requirepass {
                         self.acl
@@ -250,7 +256,7 @@ mod tests {
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");
-        assert_eq!(all.len(), 19 + crate::settings::COMPAT.len());
+        assert_eq!(all.len(), 20 + crate::settings::COMPAT.len());
         let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
         assert_eq!(max, ["maxclients", "maxmemory", "maxmemory-policy"]);
         assert_eq!(get(&h, "tcp-keepalive"), pair("tcp-keepalive", "300"));
@@ -403,6 +409,21 @@ mod tests {
         assert_eq!(
             set("save", "1").unwrap_err(),
             "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"
+        );
+    }
+
+    #[test]
+    fn notify_keyspace_events_changes_live() {
+        let h = hooks();
+        assert_eq!(h.config_set("notify-keyspace-events", "KEA"), Ok(()));
+        assert_eq!(
+            get(&h, "notify-keyspace-events"),
+            pair("notify-keyspace-events", "AKE")
+        );
+        assert_eq!(
+            h.config_set("notify-keyspace-events", "x!").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
+             Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
         );
     }
 

@@ -99,6 +99,7 @@ impl Server {
             ShardConfig {
                 databases: config.databases,
                 hz: config.hz,
+                notify: config.notify_keyspace_events,
             },
         )
         .context("cannot start the shard workers")?;

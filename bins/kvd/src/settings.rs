@@ -9,6 +9,8 @@
 //!   silently ignored.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use worker_shard::NotifyClass;
+
 use crate::Config;
 
 /// kvd's own settings.
@@ -22,6 +24,7 @@ pub(crate) enum Key {
     Databases,
     Hz,
     Requirepass,
+    NotifyKeyspaceEvents,
     Maxclients,
     Timeout,
     TcpKeepalive,
@@ -82,6 +85,11 @@ const KVD: &[KvdSetting] = &[
     KvdSetting {
         name: "requirepass",
         key: Key::Requirepass,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "notify-keyspace-events",
+        key: Key::NotifyKeyspaceEvents,
         immutable: false,
     },
     KvdSetting {
@@ -429,6 +437,11 @@ pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(
         Key::Requirepass => {
             config.requirepass = (!value.is_empty()).then(|| value.to_owned());
         }
+        Key::NotifyKeyspaceEvents => {
+            config.notify_keyspace_events = NotifyClass::parse(value).ok_or_else(|| {
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_owned()
+            })?;
+        }
         Key::Maxclients => config.maxclients = integer_in(value, 1, u32::MAX.into())? as u64,
         Key::Timeout => config.timeout = integer_in(value, 0, i32::MAX.into())? as u64,
         Key::TcpKeepalive => config.tcp_keepalive = integer_in(value, 0, i32::MAX.into())? as u64,
@@ -548,6 +561,7 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
         Key::Databases => config.databases.to_string(),
         Key::Hz => config.hz.to_string(),
         Key::Requirepass => config.requirepass.clone().unwrap_or_default(),
+        Key::NotifyKeyspaceEvents => config.notify_keyspace_events.to_string(),
         Key::Maxclients => config.maxclients.to_string(),
         Key::Timeout => config.timeout.to_string(),
         Key::TcpKeepalive => config.tcp_keepalive.to_string(),
