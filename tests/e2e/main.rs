@@ -13,6 +13,7 @@ mod keys;
 mod limits;
 mod persistence;
 mod pipeline;
+mod pubsub;
 mod robustness;
 mod server;
 mod strings;

@@ -1,0 +1,610 @@
+//! Pub/Sub: subscriptions and messages across IO threads, patterns, shard channels, RESP2
+//! subscribed mode and RESP3 push frames, introspection, keyspace notifications, and the
+//! output buffer limit that cuts off a slow subscriber.
+
+use kvd_tests::*;
+
+/// A frame of `n` bulk strings: an array, or a push frame (`>`) for RESP3.
+fn frame(push: bool, items: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("{}{}\r\n", if push { '>' } else { '*' }, items.len()).into_bytes();
+    for item in items {
+        out.extend_from_slice(&bulk(item));
+    }
+    out
+}
+
+fn message(channel: &str, payload: &str) -> Vec<u8> {
+    frame(false, &[b"message", channel.as_bytes(), payload.as_bytes()])
+}
+
+fn pmessage(pattern: &str, channel: &str, payload: &str) -> Vec<u8> {
+    frame(
+        false,
+        &[
+            b"pmessage",
+            pattern.as_bytes(),
+            channel.as_bytes(),
+            payload.as_bytes(),
+        ],
+    )
+}
+
+/// A (un)subscribe confirmation: `*3 <kind> <name> :<count>` (`>3` in RESP3).
+fn confirm(push: bool, kind: &str, name: Option<&str>, count: i64) -> Vec<u8> {
+    let mut out = format!("{}3\r\n", if push { '>' } else { '*' }).into_bytes();
+    out.extend_from_slice(&bulk(kind));
+    match name {
+        Some(name) => out.extend_from_slice(&bulk(name)),
+        None if push => out.extend_from_slice(b"_\r\n"),
+        None => out.extend_from_slice(NIL),
+    }
+    out.extend_from_slice(&int(count));
+    out
+}
+
+fn three_threads() -> TestServer {
+    TestServer::with(ServerOptions {
+        io_threads: 3,
+        ..ServerOptions::default()
+    })
+}
+
+#[test]
+fn subscribers_on_every_io_thread_get_every_message_in_order() {
+    let server = three_threads();
+    // Connections land on IO threads round-robin: these four cover all three threads, and the
+    // publisher shares a thread with one subscriber.
+    let mut subs: Vec<RawConn> = (0..3).map(|_| server.conn()).collect();
+    let mut publisher = server.conn();
+    for s in &mut subs {
+        assert_reply!(
+            s.cmd(&["SUBSCRIBE", "news"]),
+            confirm(false, "subscribe", Some("news"), 1)
+        );
+    }
+    assert_reply!(publisher.cmd(&["PUBLISH", "news", "first"]), int(3));
+    assert_reply!(publisher.cmd(&["PUBLISH", "nobody", "x"]), int(0));
+    for s in &mut subs {
+        assert_reply!(s.read_reply(), message("news", "first"));
+    }
+
+    // A pipelined burst arrives whole and in publish order on every thread.
+    let mut burst = Vec::new();
+    for i in 0..200 {
+        burst.extend_from_slice(&encode_command(&["PUBLISH", "news", &i.to_string()]));
+    }
+    publisher.send(&burst);
+    for _ in 0..200 {
+        assert_reply!(publisher.read_reply(), int(3));
+    }
+    for s in &mut subs {
+        for i in 0..200 {
+            assert_reply!(s.read_reply(), message("news", &i.to_string()));
+        }
+    }
+
+    // A subscriber that leaves is no longer counted, wherever it was.
+    assert_reply!(
+        subs[1].cmd(&["UNSUBSCRIBE", "news"]),
+        confirm(false, "unsubscribe", Some("news"), 0)
+    );
+    subs.pop().expect("three subscribers").close();
+    poll_until(|| (publisher.cmd(&["PUBLISH", "news", "last"]) == int(1)).then_some(()));
+}
+
+#[test]
+fn several_publishers_keep_their_own_order() {
+    let server = three_threads();
+    let mut sub = server.conn();
+    assert_reply!(
+        sub.cmd(&["SUBSCRIBE", "a", "b"]),
+        confirm(false, "subscribe", Some("a"), 1)
+    );
+    assert_reply!(sub.read_reply(), confirm(false, "subscribe", Some("b"), 2));
+    let mut pubs: Vec<RawConn> = (0..2).map(|_| server.conn()).collect();
+    for (p, channel) in pubs.iter_mut().zip(["a", "b"]) {
+        let mut burst = Vec::new();
+        for i in 0..100 {
+            burst.extend_from_slice(&encode_command(&["PUBLISH", channel, &i.to_string()]));
+        }
+        p.send(&burst);
+    }
+    let mut next = [0, 0];
+    for _ in 0..200 {
+        let reply = sub.read_reply();
+        let items = bulk_items(&reply);
+        let which = usize::from(items[1] == b"b");
+        assert_eq!(items[2], next[which].to_string().as_bytes());
+        next[which] += 1;
+    }
+    for p in &mut pubs {
+        for _ in 0..100 {
+            assert_reply!(p.read_reply(), int(1));
+        }
+    }
+}
+
+#[test]
+fn pattern_subscriptions_follow_glob_rules() {
+    let server = three_threads();
+    let mut sub = server.conn();
+    let mut both = server.conn();
+    let mut publisher = server.conn();
+    assert_reply!(
+        sub.cmd(&["PSUBSCRIBE", "news.[ab]*"]),
+        confirm(false, "psubscribe", Some("news.[ab]*"), 1)
+    );
+    // A client subscribed to a channel and to a pattern matching it gets the message twice,
+    // and PUBLISH counts both.
+    assert_reply!(
+        both.cmd(&["SUBSCRIBE", "news.art"]),
+        confirm(false, "subscribe", Some("news.art"), 1)
+    );
+    assert_reply!(
+        both.cmd(&["PSUBSCRIBE", "*art"]),
+        confirm(false, "psubscribe", Some("*art"), 2)
+    );
+    assert_reply!(publisher.cmd(&["PUBLISH", "news.art", "m1"]), int(3));
+    assert_reply!(publisher.cmd(&["PUBLISH", "news.cars", "m2"]), int(0));
+    assert_reply!(publisher.cmd(&["PUBLISH", "news.b", "m3"]), int(1));
+    assert_reply!(publisher.cmd(&["PUBLISH", "h\\art", "m4"]), int(1));
+    assert_reply!(sub.read_reply(), pmessage("news.[ab]*", "news.art", "m1"));
+    assert_reply!(sub.read_reply(), pmessage("news.[ab]*", "news.b", "m3"));
+    assert_reply!(both.read_reply(), message("news.art", "m1"));
+    assert_reply!(both.read_reply(), pmessage("*art", "news.art", "m1"));
+    assert_reply!(both.read_reply(), pmessage("*art", "h\\art", "m4"));
+
+    assert_reply!(
+        sub.cmd(&["PUNSUBSCRIBE"]),
+        confirm(false, "punsubscribe", Some("news.[ab]*"), 0)
+    );
+    assert_reply!(publisher.cmd(&["PUBLISH", "news.b", "m5"]), int(0));
+    assert_reply!(publisher.cmd(&["PUBSUB", "NUMPAT"]), int(1));
+}
+
+#[test]
+fn subscribe_and_unsubscribe_reply_like_redis() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    // Nothing to leave: one reply with a null name.
+    assert_reply!(
+        c.cmd(&["UNSUBSCRIBE"]),
+        confirm(false, "unsubscribe", None, 0)
+    );
+    assert_reply!(
+        c.cmd(&["PUNSUBSCRIBE"]),
+        confirm(false, "punsubscribe", None, 0)
+    );
+    assert_reply!(
+        c.cmd(&["SUNSUBSCRIBE"]),
+        confirm(false, "sunsubscribe", None, 0)
+    );
+    c.send_cmd(&["SUBSCRIBE", "a", "b", "a"]);
+    assert_reply!(c.read_reply(), confirm(false, "subscribe", Some("a"), 1));
+    assert_reply!(c.read_reply(), confirm(false, "subscribe", Some("b"), 2));
+    assert_reply!(c.read_reply(), confirm(false, "subscribe", Some("a"), 2));
+    // Channels and patterns share one count; shard channels have their own.
+    assert_reply!(
+        c.cmd(&["PSUBSCRIBE", "p*"]),
+        confirm(false, "psubscribe", Some("p*"), 3)
+    );
+    assert_reply!(
+        c.cmd(&["SSUBSCRIBE", "s1"]),
+        confirm(false, "ssubscribe", Some("s1"), 1)
+    );
+    c.send_cmd(&["UNSUBSCRIBE", "a", "zz"]);
+    assert_reply!(c.read_reply(), confirm(false, "unsubscribe", Some("a"), 2));
+    assert_reply!(c.read_reply(), confirm(false, "unsubscribe", Some("zz"), 2));
+    assert_reply!(
+        c.cmd(&["SUNSUBSCRIBE"]),
+        confirm(false, "sunsubscribe", Some("s1"), 0)
+    );
+    assert_reply!(
+        c.cmd(&["PUNSUBSCRIBE"]),
+        confirm(false, "punsubscribe", Some("p*"), 1)
+    );
+    assert_reply!(
+        c.cmd(&["UNSUBSCRIBE"]),
+        confirm(false, "unsubscribe", Some("b"), 0)
+    );
+    // Out of subscribed mode, PING is a plain PONG again.
+    assert_reply!(c.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(
+        c.cmd(&["SUBSCRIBE"]),
+        err("ERR wrong number of arguments for 'subscribe' command")
+    );
+}
+
+#[test]
+fn resp2_subscribed_mode_allows_only_pubsub_commands() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    let refused = |name: &str| {
+        err(&format!(
+            "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+             RESET are allowed in this context"
+        ))
+    };
+    assert_reply!(
+        c.cmd(&["SUBSCRIBE", "a"]),
+        confirm(false, "subscribe", Some("a"), 1)
+    );
+    assert_reply!(c.cmd(&["GET", "a"]), refused("get"));
+    assert_reply!(c.cmd(&["config", "get", "x"]), refused("config|get"));
+    assert_reply!(c.cmd(&["PUBLISH", "a", "x"]), refused("publish"));
+    // Unknown commands and wrong arity are reported first, as in Redis.
+    assert_reply!(
+        c.cmd(&["FOO"]),
+        err("ERR unknown command 'FOO', with args beginning with: ")
+    );
+    assert_reply!(
+        c.cmd(&["GET"]),
+        err("ERR wrong number of arguments for 'get' command")
+    );
+    // PING answers in the shape of a message.
+    assert_reply!(c.cmd(&["PING"]), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    assert_reply!(c.cmd(&["PING", "hi"]), b"*2\r\n$4\r\npong\r\n$2\r\nhi\r\n");
+    // RESET leaves subscribed mode without unsubscribe replies.
+    assert_reply!(c.cmd(&["RESET"]), b"+RESET\r\n");
+    assert_reply!(c.cmd(&["GET", "a"]), NIL);
+    let mut publisher = server.conn();
+    assert_reply!(publisher.cmd(&["PUBLISH", "a", "x"]), int(0));
+    // QUIT is allowed and closes.
+    assert_reply!(
+        c.cmd(&["PSUBSCRIBE", "*"]),
+        confirm(false, "psubscribe", Some("*"), 1)
+    );
+    assert_reply!(c.cmd(&["QUIT"]), OK);
+    c.expect_closed();
+}
+
+#[test]
+fn resp3_push_frames_interleave_with_replies() {
+    let server = three_threads();
+    let mut c = server.conn();
+    let mut publisher = server.conn();
+    c.cmd(&["HELLO", "3"]);
+    assert_reply!(
+        c.cmd(&["SUBSCRIBE", "ch"]),
+        confirm(true, "subscribe", Some("ch"), 1)
+    );
+    // Normal commands keep working while subscribed.
+    assert_reply!(c.cmd(&["SET", "k", "v"]), OK);
+    assert_reply!(publisher.cmd(&["PUBLISH", "ch", "hello"]), int(1));
+    assert_reply!(c.read_reply(), frame(true, &[b"message", b"ch", b"hello"]));
+    assert_reply!(c.cmd(&["GET", "k"]), bulk("v"));
+    assert_reply!(c.cmd(&["PING"]), b"+PONG\r\n");
+    // A message published between two commands lands between their replies.
+    c.send_cmd(&["GET", "k"]);
+    assert_reply!(c.read_reply(), bulk("v"));
+    assert_reply!(publisher.cmd(&["PUBLISH", "ch", "again"]), int(1));
+    c.send_cmd(&["GET", "k"]);
+    assert_reply!(c.read_reply(), frame(true, &[b"message", b"ch", b"again"]));
+    assert_reply!(c.read_reply(), bulk("v"));
+    assert_reply!(
+        c.cmd(&["SSUBSCRIBE", "s"]),
+        confirm(true, "ssubscribe", Some("s"), 1)
+    );
+    assert_reply!(publisher.cmd(&["SPUBLISH", "s", "x"]), int(1));
+    assert_reply!(c.read_reply(), frame(true, &[b"smessage", b"s", b"x"]));
+    assert_reply!(
+        c.cmd(&["UNSUBSCRIBE"]),
+        confirm(true, "unsubscribe", Some("ch"), 0)
+    );
+    assert_reply!(
+        c.cmd(&["UNSUBSCRIBE"]),
+        confirm(true, "unsubscribe", None, 0)
+    );
+}
+
+#[test]
+fn shard_channels_are_their_own_namespace() {
+    let server = three_threads();
+    let mut s = server.conn();
+    let mut p = server.conn();
+    let mut publisher = server.conn();
+    assert_reply!(
+        s.cmd(&["SSUBSCRIBE", "orders"]),
+        confirm(false, "ssubscribe", Some("orders"), 1)
+    );
+    assert_reply!(
+        p.cmd(&["PSUBSCRIBE", "*"]),
+        confirm(false, "psubscribe", Some("*"), 1)
+    );
+    // Patterns and plain channels never see shard messages, and vice versa.
+    assert_reply!(publisher.cmd(&["SPUBLISH", "orders", "o1"]), int(1));
+    assert_reply!(publisher.cmd(&["PUBLISH", "orders", "o2"]), int(1));
+    assert_reply!(
+        s.read_reply(),
+        frame(false, &[b"smessage", b"orders", b"o1"])
+    );
+    assert_reply!(p.read_reply(), pmessage("*", "orders", "o2"));
+    s.expect_silence(std::time::Duration::from_millis(50));
+}
+
+#[test]
+fn pubsub_introspection() {
+    let server = three_threads();
+    let mut a = server.conn();
+    let mut b = server.conn();
+    let mut c = server.conn();
+    a.send_cmd(&["SUBSCRIBE", "news", "sport"]);
+    a.read_reply();
+    a.read_reply();
+    assert_reply!(
+        b.cmd(&["SUBSCRIBE", "news"]),
+        confirm(false, "subscribe", Some("news"), 1)
+    );
+    b.send_cmd(&["PSUBSCRIBE", "n*", "s*"]);
+    b.read_reply();
+    b.read_reply();
+    assert_reply!(
+        b.cmd(&["SSUBSCRIBE", "orders"]),
+        confirm(false, "ssubscribe", Some("orders"), 1)
+    );
+    let mut channels = bulk_items(&c.cmd(&["PUBSUB", "CHANNELS"]));
+    channels.sort();
+    assert_eq!(channels, [b"news".to_vec(), b"sport".to_vec()]);
+    assert_reply!(c.cmd(&["PUBSUB", "CHANNELS", "n*"]), bulk_array(&["news"]));
+    assert_reply!(
+        c.cmd(&["PUBSUB", "NUMSUB", "news", "sport", "none"]),
+        b"*6\r\n$4\r\nnews\r\n:2\r\n$5\r\nsport\r\n:1\r\n$4\r\nnone\r\n:0\r\n"
+    );
+    assert_reply!(c.cmd(&["PUBSUB", "NUMSUB"]), b"*0\r\n");
+    assert_reply!(c.cmd(&["PUBSUB", "NUMPAT"]), int(2));
+    assert_reply!(c.cmd(&["PUBSUB", "SHARDCHANNELS"]), bulk_array(&["orders"]));
+    assert_reply!(c.cmd(&["PUBSUB", "SHARDCHANNELS", "x*"]), b"*0\r\n");
+    assert_reply!(
+        c.cmd(&["PUBSUB", "SHARDNUMSUB", "orders", "news"]),
+        b"*4\r\n$6\r\norders\r\n:1\r\n$4\r\nnews\r\n:0\r\n"
+    );
+    assert_reply!(
+        c.cmd(&["PUBSUB", "CHANNELS", "a", "b"]),
+        err("ERR unknown subcommand or wrong number of arguments for 'CHANNELS'. Try PUBSUB HELP.")
+    );
+    assert_reply!(
+        c.cmd(&["PUBSUB", "NUMPAT", "x"]),
+        err("ERR wrong number of arguments for 'pubsub|numpat' command")
+    );
+    let info = String::from_utf8(bulk_payload(&c.cmd(&["INFO", "stats"]))).expect("utf-8");
+    for line in [
+        "pubsub_channels:2",
+        "pubsub_patterns:2",
+        "pubsubshard_channels:1",
+    ] {
+        assert!(info.contains(&format!("{line}\r\n")), "{line} in {info}");
+    }
+
+    let list = String::from_utf8(bulk_payload(&c.cmd(&["CLIENT", "LIST"]))).expect("utf-8");
+    let fields = |line: &str| -> (String, String) {
+        let get = |name: &str| {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix(name))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        (
+            get("flags="),
+            format!("{} {} {}", get("sub="), get("psub="), get("ssub=")),
+        )
+    };
+    let mut rows: Vec<(String, String)> = list.lines().map(fields).collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("N".to_owned(), "0 0 0".to_owned()),
+            ("P".to_owned(), "1 2 1".to_owned()),
+            ("P".to_owned(), "2 0 0".to_owned()),
+        ]
+    );
+    let pubsub_clients = bulk_payload(&c.cmd(&["CLIENT", "LIST", "TYPE", "pubsub"]));
+    assert_eq!(pubsub_clients.iter().filter(|&&b| b == b'\n').count(), 2);
+
+    // Leaving (here by disconnecting) empties the registry.
+    a.close();
+    b.close();
+    poll_until(|| (c.cmd(&["PUBSUB", "NUMPAT"]) == int(0)).then_some(()));
+    poll_until(|| (c.cmd(&["PUBSUB", "CHANNELS"]) == b"*0\r\n").then_some(()));
+    assert_reply!(c.cmd(&["PUBSUB", "SHARDCHANNELS"]), b"*0\r\n");
+}
+
+/// A server whose settings a test may change without affecting others.
+fn private_server() -> TestServer {
+    TestServer::with(ServerOptions {
+        io_threads: 3,
+        private: true,
+        ..ServerOptions::default()
+    })
+}
+
+/// The keyspace and keyevent messages of one event, as a `__key*@0__:*` pattern sees them.
+fn key_events(event: &str, key: &str) -> [Vec<u8>; 2] {
+    let pattern = "__key*@0__:*";
+    [
+        pmessage(pattern, &format!("__keyspace@0__:{key}"), event),
+        pmessage(pattern, &format!("__keyevent@0__:{event}"), key),
+    ]
+}
+
+fn expect_events(sub: &mut RawConn, events: &[(&str, &str)]) {
+    for (event, key) in events {
+        for want in key_events(event, key) {
+            assert_reply!(sub.read_reply(), want);
+        }
+    }
+}
+
+#[test]
+fn keyspace_notifications_for_string_and_key_commands() {
+    let server = private_server();
+    let mut c = server.conn();
+    let mut sub = server.conn();
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        bulk_array(&["notify-keyspace-events", ""])
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Q"]),
+        err(
+            "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - \
+             Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+        )
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+        OK
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        bulk_array(&["notify-keyspace-events", "AKE"])
+    );
+    assert_reply!(
+        sub.cmd(&["PSUBSCRIBE", "__key*@0__:*"]),
+        confirm(false, "psubscribe", Some("__key*@0__:*"), 1)
+    );
+    // One key, so every event comes from one shard, in command order.
+    for cmd in [
+        &["SET", "k", "v"][..],
+        &["SETRANGE", "k", "1", "xy"],
+        &["APPEND", "k", "z"],
+        &["EXPIRE", "k", "100"],
+        &["PERSIST", "k"],
+        &["DEL", "k"],
+        &["INCRBY", "k", "5"],
+        &["INCRBYFLOAT", "k", "1.5"],
+        &["SET", "k", "v", "EX", "100"],
+        &["GETDEL", "k"],
+        &["DEL", "k"],
+    ] {
+        c.cmd(cmd);
+    }
+    expect_events(
+        &mut sub,
+        &[
+            ("set", "k"),
+            ("setrange", "k"),
+            ("append", "k"),
+            ("expire", "k"),
+            ("persist", "k"),
+            ("del", "k"),
+            ("incrby", "k"),
+            ("incrbyfloat", "k"),
+            ("set", "k"),
+            ("expire", "k"),
+            ("del", "k"),
+        ],
+    );
+    // RENAME within one hash tag, so both keys live on one shard.
+    c.cmd(&["SET", "{t}a", "1"]);
+    assert_reply!(c.cmd(&["RENAME", "{t}a", "{t}b"]), OK);
+    expect_events(
+        &mut sub,
+        &[
+            ("set", "{t}a"),
+            ("rename_from", "{t}a"),
+            ("rename_to", "{t}b"),
+        ],
+    );
+
+    // Only the classes asked for: with `Eg`, string commands say nothing and DEL says `del` on
+    // the keyevent channel only.
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Eg"]),
+        OK
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        bulk_array(&["notify-keyspace-events", "gE"])
+    );
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["DEL", "k"]);
+    assert_reply!(
+        sub.read_reply(),
+        pmessage("__key*@0__:*", "__keyevent@0__:del", "k")
+    );
+    assert_reply!(c.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]), OK);
+    c.cmd(&["SET", "k", "v"]);
+    c.cmd(&["DEL", "k"]);
+    sub.expect_silence(std::time::Duration::from_millis(100));
+}
+
+#[test]
+fn keyspace_notifications_for_expired_keys() {
+    let server = private_server();
+    let mut c = server.conn();
+    let mut sub = server.conn();
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Ex"]),
+        OK
+    );
+    assert_reply!(
+        sub.cmd(&["SUBSCRIBE", "__keyevent@0__:expired"]),
+        confirm(false, "subscribe", Some("__keyevent@0__:expired"), 1)
+    );
+    // Active expiry: nobody touches the key.
+    assert_reply!(c.cmd(&["SET", "gone", "v", "PX", "10"]), OK);
+    assert_reply!(sub.read_reply(), message("__keyevent@0__:expired", "gone"));
+    // Lazy expiry or active expiry, whichever comes first: exactly one event.
+    assert_reply!(c.cmd(&["SET", "read", "v", "PX", "10"]), OK);
+    poll_until(|| (c.cmd(&["GET", "read"]) == NIL).then_some(()));
+    assert_reply!(sub.read_reply(), message("__keyevent@0__:expired", "read"));
+    sub.expect_silence(std::time::Duration::from_millis(100));
+}
+
+#[test]
+fn slow_subscriber_is_disconnected_at_the_pubsub_limit() {
+    let server = private_server();
+    let mut c = server.conn();
+    let mut slow = server.conn();
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "client-output-buffer-limit"]),
+        bulk_array(&[
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        ])
+    );
+    assert_reply!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "pubsub 256kb 128kb 60"
+        ]),
+        OK
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "client-output-buffer-limit"]),
+        bulk_array(&[
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 262144 131072 60"
+        ])
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1"]),
+        err(
+            "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - \
+             Wrong number of arguments in buffer limit configuration."
+        )
+    );
+    assert_reply!(
+        slow.cmd(&["SUBSCRIBE", "firehose"]),
+        confirm(false, "subscribe", Some("firehose"), 1)
+    );
+    // The subscriber never reads: once the socket buffers are full, its output grows in the
+    // server until the hard limit cuts it off and PUBLISH stops counting it.
+    let payload = "x".repeat(64 * 1024);
+    poll_until(|| (c.cmd(&["PUBLISH", "firehose", payload.as_str()]) == int(0)).then_some(()));
+    assert_reply!(
+        c.cmd(&["PUBSUB", "NUMSUB", "firehose"]),
+        b"*2\r\n$8\r\nfirehose\r\n:0\r\n"
+    );
+    // What the kernel already held still arrives, then the connection ends.
+    loop {
+        match slow.try_read_reply(REPLY_TIMEOUT) {
+            Ok(Some(reply)) => assert_reply!(reply, message("firehose", &payload)),
+            Ok(None) => break,
+            Err(e) => panic!("the slow subscriber was not disconnected: {e}"),
+        }
+    }
+}
