@@ -30,6 +30,10 @@ fn read_str<'a>(
             shard.hits += 1;
             Ok(Some(s))
         }
+        Some(_) => {
+            shard.hits += 1;
+            Err(err::WRONGTYPE)
+        }
     }
 }
 
@@ -143,8 +147,13 @@ pub(crate) fn set(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_
     let key = &args[1][..];
     let clock = shard.clock;
     let d = &mut shard.dbs[db];
-    let old = d.value(key, clock).map(|Value::Str(s)| s);
-    let found = old.is_some();
+    let (old, found) = match d.value(key, clock) {
+        Some(Value::Str(s)) => (Some(s), true),
+        // SET replaces a value of any type, but cannot return one that is not a string.
+        Some(_) if get => return out.error(err::WRONGTYPE),
+        Some(_) => (None, true),
+        None => (None, false),
+    };
     if get {
         match &old {
             Some(s) => write_str(out, s),
@@ -385,6 +394,7 @@ fn incr_generic(shard: &mut Shard, db: usize, key: &[u8], by: i64, out: &mut Out
             Some(n) => n,
             None => return out.error(err::NOT_INT),
         },
+        Some(_) => return out.error(err::WRONGTYPE),
     };
     let Some(new) = current.checked_add(by) else {
         return out.error("ERR increment or decrement would overflow");
@@ -392,6 +402,7 @@ fn incr_generic(shard: &mut Shard, db: usize, key: &[u8], by: i64, out: &mut Out
     match d.value(key, clock) {
         // In place keeps the time to live and avoids a second hash of the key.
         Some(Value::Str(s)) => *s = Str::Int(new),
+        Some(_) => {}
         None => {
             d.insert(key, Value::Str(Str::Int(new)), None, clock);
         }
@@ -440,6 +451,7 @@ pub(crate) fn incrbyfloat(shard: &mut Shard, db: usize, args: &[Bytes], out: &mu
     let current = match d.value(key, clock) {
         None => Some(Parsed::Finite(F80::ZERO)),
         Some(Value::Str(s)) => s.with_bytes(longdouble::parse),
+        Some(_) => return out.error(err::WRONGTYPE),
     };
     let (Some(current), Some(by)) = (current, longdouble::parse(&args[2])) else {
         return out.error(err::NOT_FLOAT);
@@ -484,6 +496,7 @@ pub(crate) fn append(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
             d.resized(old_cap, new_cap);
             out.int(total as i64);
         }
+        Some(_) => out.error(err::WRONGTYPE),
     }
     shard.notify(db, NotifyClass::STRING, "append", key);
 }
@@ -578,6 +591,7 @@ pub(crate) fn setrange(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut O
             d.resized(old_cap, new_cap);
             out.int(len as i64);
         }
+        Some(_) => out.error(err::WRONGTYPE),
     }
     shard.notify(db, NotifyClass::STRING, "setrange", key);
 }

@@ -260,6 +260,10 @@ impl Coordinator for Lcs {
         match reply.0 {
             PartResult::Moved(None) => self.got[i] = Some(Vec::new()),
             PartResult::Moved(Some((Value::Str(s), _))) => self.got[i] = Some(s.to_vec()),
+            PartResult::Moved(Some(_)) => {
+                self.error
+                    .get_or_insert(Bytes::from_static(cmd_string::LCS_WRONGTYPE.as_bytes()));
+            }
             PartResult::Error(e) => {
                 self.error.get_or_insert(e);
             }

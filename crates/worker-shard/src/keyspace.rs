@@ -54,6 +54,8 @@ pub(crate) fn crc16(bytes: &[u8]) -> u16 {
 pub(crate) enum Value {
     /// A string.
     Str(Str),
+    /// A list.
+    List(crate::list::List),
 }
 
 /// A string value, in the encoding Redis would use for it.
@@ -125,6 +127,7 @@ impl Value {
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
         }
     }
 
@@ -132,14 +135,17 @@ impl Value {
     pub(crate) fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            // Redis 7.0 stores every list as a quicklist, however short.
+            Value::List(_) => "quicklist",
         }
     }
 
     /// Rough heap bytes of the value, for `used_memory`.
-    fn mem(&self) -> usize {
+    pub(crate) fn mem(&self) -> usize {
         match self {
             Value::Str(Str::Int(_)) => 0,
             Value::Str(Str::Bytes { data, .. }) => data.capacity(),
+            Value::List(l) => l.mem(),
         }
     }
 }

@@ -165,11 +165,13 @@
 
 mod cmd_dump;
 mod cmd_keys;
+mod cmd_list;
 mod cmd_string;
 mod command;
 mod coord;
 mod error;
 mod keyspace;
+mod list;
 mod longdouble;
 mod message;
 mod notify;

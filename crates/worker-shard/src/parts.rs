@@ -15,9 +15,10 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
             let d = &mut shard.dbs[db];
             let values: Vec<Option<Bytes>> = keys
                 .iter()
-                .map(|k| {
-                    d.value(k, clock)
-                        .map(|Value::Str(s)| s.with_bytes(Bytes::copy_from_slice))
+                .map(|k| match d.value(k, clock) {
+                    // MGET answers nil for keys of other types.
+                    Some(Value::Str(s)) => Some(s.with_bytes(Bytes::copy_from_slice)),
+                    _ => None,
                 })
                 .collect();
             let hits = values.iter().filter(|v| v.is_some()).count() as u64;

@@ -11,7 +11,7 @@ use crate::command::{self, CommandId, CommandSpec};
 use crate::keyspace::{Clock, Db};
 use crate::notify::{Notifier, NotifyClass};
 use crate::route::{Part, PartReply};
-use crate::{cmd_dump, cmd_keys, cmd_string};
+use crate::{cmd_dump, cmd_keys, cmd_list, cmd_string};
 
 /// Writes one command's reply in the connection's protocol, straight into the batch buffer.
 #[derive(Debug)]
@@ -61,6 +61,11 @@ impl<'a> Out<'a> {
         resp_codec::write_null(self.buf, self.proto);
     }
 
+    /// A null array: `*-1` in RESP2, `_` in RESP3.
+    pub(crate) fn null_array(&mut self) {
+        resp_codec::write_null_array(self.buf, self.proto);
+    }
+
     pub(crate) fn array_len(&mut self, n: usize) {
         resp_codec::write_array_len(self.buf, n);
     }
@@ -75,8 +80,6 @@ pub(crate) mod err {
     pub(crate) const SYNTAX: &str = "ERR syntax error";
     pub(crate) const NOT_INT: &str = "ERR value is not an integer or out of range";
     pub(crate) const NOT_FLOAT: &str = "ERR value is not a valid float";
-    // Used by read_str once lists, hashes, sets and sorted sets exist.
-    #[allow(dead_code)]
     pub(crate) const WRONGTYPE: &str =
         "WRONGTYPE Operation against a key holding the wrong kind of value";
     pub(crate) const DB_RANGE: &str = "ERR DB index is out of range";
@@ -427,6 +430,23 @@ fn handler_for(name: &str) -> Option<Handler> {
         "swapdb" => cmd_keys::swapdb,
         "dump" => cmd_dump::dump,
         "restore" => cmd_dump::restore,
+        "lpush" => cmd_list::lpush,
+        "rpush" => cmd_list::rpush,
+        "lpushx" => cmd_list::lpushx,
+        "rpushx" => cmd_list::rpushx,
+        "lpop" => cmd_list::lpop,
+        "rpop" => cmd_list::rpop,
+        "llen" => cmd_list::llen,
+        "lrange" => cmd_list::lrange,
+        "lindex" => cmd_list::lindex,
+        "lset" => cmd_list::lset,
+        "linsert" => cmd_list::linsert,
+        "lrem" => cmd_list::lrem,
+        "ltrim" => cmd_list::ltrim,
+        "lpos" => cmd_list::lpos,
+        "lmove" => cmd_list::lmove,
+        "rpoplpush" => cmd_list::rpoplpush,
+        "lmpop" => cmd_list::lmpop,
         _ => return None,
     };
     Some(h)

@@ -1,6 +1,6 @@
 //! Between kvd's in-memory values and the RDB representation.
 //!
-//! Only strings exist in the keyspace so far; the other [`RdbValue`] kinds map here as soon
+//! Strings and lists exist in the keyspace so far; the other [`RdbValue`] kinds map here as soon
 //! as their `Value` variants land, and until then a file holding one is refused by name
 //! rather than loaded partially.
 use super::{RdbValue, opcodes, types, writer};
@@ -11,6 +11,7 @@ use crate::keyspace::{Str, Value};
 pub(crate) fn from_value(value: &Value) -> RdbValue {
     match value {
         Value::Str(s) => RdbValue::String(s.to_vec()),
+        Value::List(l) => RdbValue::List(l.iter().map(<[u8]>::to_vec).collect()),
     }
 }
 
@@ -32,6 +33,16 @@ pub(crate) fn put_value_entry(
             writer::put_string(buf, key);
             s.with_bytes(|b| writer::put_string(buf, b));
         }
+        other => {
+            if let Some(at) = expire_at {
+                buf.push(opcodes::EXPIRETIME_MS);
+                buf.extend_from_slice(&at.to_le_bytes());
+            }
+            let type_at = buf.len();
+            buf.push(0);
+            writer::put_string(buf, key);
+            buf[type_at] = writer::put_value(buf, &from_value(other));
+        }
     }
 }
 
@@ -39,7 +50,7 @@ pub(crate) fn put_value_entry(
 pub(crate) fn into_value(value: RdbValue) -> Result<Value, Error> {
     match value {
         RdbValue::String(s) => Ok(Value::Str(Str::from_bytes(&s))),
-        RdbValue::List(_) => Err(Error::Unsupported("list values (not yet in kvd)".into())),
+        RdbValue::List(items) => Ok(Value::List(crate::list::List::from_items(items))),
         RdbValue::Set(_) => Err(Error::Unsupported("set values (not yet in kvd)".into())),
         RdbValue::SortedSet(_) => Err(Error::Unsupported(
             "sorted set values (not yet in kvd)".into(),
