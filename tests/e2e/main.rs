@@ -5,12 +5,14 @@
 //! against kvd started in-process. See `kvd_tests` for the harness.
 
 mod acl;
+mod blocking;
 mod concurrency;
 mod connection;
 mod errors;
 mod expiry;
 mod keys;
 mod limits;
+mod lists;
 mod persistence;
 mod pipeline;
 mod pubsub;

@@ -120,13 +120,7 @@ pub(crate) fn client(shared: &Shared, state: &mut ClientState, args: &[Bytes], o
             write_simple(out, b"OK");
         }
         b"getredir" if argc == 2 => write_integer(out, -1),
-        b"unblock" if argc == 3 || argc == 4 => {
-            // Nothing ever blocks in kvd, so no client can be unblocked.
-            if parse_i64(&args[2]).is_none() {
-                return err(out, "ERR value is not an integer or out of range");
-            }
-            write_integer(out, 0);
-        }
+        b"unblock" if argc == 3 || argc == 4 => unblock(shared, args, out),
         b"unpause" if argc == 2 => write_simple(out, b"OK"),
         b"pause" | b"tracking" | b"caching" | b"trackinginfo" => err(
             out,
@@ -324,6 +318,35 @@ pub(crate) fn kill_users_except_default(shared: &Shared) {
         if lock(&entry.names).user != "default" {
             flag_kill(shared, &entry);
         }
+    }
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT | ERROR]`: flags a blocked client and wakes its loop, which
+/// ends the wait on its next pass. The reply says whether the client was blocked; if a shard
+/// serves it in the meantime, it gets its element instead.
+fn unblock(shared: &Shared, args: &[Bytes], out: &mut BytesMut) {
+    let how = match args.get(3) {
+        None => 1,
+        Some(r) if r.eq_ignore_ascii_case(b"timeout") => 1,
+        Some(r) if r.eq_ignore_ascii_case(b"error") => 2,
+        Some(_) => return err(out, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let Some(id) = parse_i64(&args[2]) else {
+        return err(out, "ERR value is not an integer or out of range");
+    };
+    let target = u64::try_from(id)
+        .ok()
+        .and_then(|id| lock(&shared.clients).get(&id).cloned());
+    match target {
+        Some(entry) if entry.blocked.load(Ordering::Acquire) => {
+            entry.unblock.store(how, Ordering::Release);
+            if let Some(handle) = shared.loops.get(entry.loop_index) {
+                handle.kill_pending.store(true, Ordering::Release);
+                handle.wake();
+            }
+            write_integer(out, 1);
+        }
+        _ => write_integer(out, 0),
     }
 }
 

@@ -112,6 +112,8 @@ pub(crate) struct Conn {
     pub(crate) over_soft_since: Option<std::time::Instant>,
     /// Pub/Sub subscriptions.
     pub(crate) subs: crate::pubsub::Subs,
+    /// A blocking command of this connection is parked in a shard's wait queue.
+    pub(crate) blocked: bool,
 }
 
 impl Conn {

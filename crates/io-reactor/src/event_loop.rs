@@ -78,6 +78,20 @@ fn read_some(
     result
 }
 
+/// Records whether a connection waits in a blocking command (`blocked_clients`, flag `b`).
+fn set_blocked(conn: &mut Conn, on: bool, stats: &Stats) {
+    if conn.blocked == on {
+        return;
+    }
+    conn.blocked = on;
+    conn.state.entry.blocked.store(on, Ordering::Release);
+    if on {
+        Stats::add(&stats.blocked_clients, 1);
+    } else {
+        stats.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
@@ -97,6 +111,8 @@ pub(crate) struct EventLoop {
     ops: Vec<Vec<Op>>,
     dirty: Vec<usize>,
     resume: Vec<usize>,
+    /// Connections found disconnected while blocked during reply processing.
+    gone: Vec<usize>,
     scratch: BytesMut,
     read_scratch: Box<[u8]>,
     commands: u64,
@@ -137,6 +153,7 @@ impl EventLoop {
             ops: (0..shards).map(|_| Vec::new()).collect(),
             dirty: Vec::new(),
             resume: Vec::new(),
+            gone: Vec::new(),
             scratch: BytesMut::with_capacity(4096),
             read_scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             commands: 0,
@@ -192,6 +209,9 @@ impl EventLoop {
             }
         }
         self.close_over_limit();
+        while let Some(slot) = self.gone.pop() {
+            self.drop_if_gone(slot);
+        }
         if self.handle.kill_pending.swap(false, Ordering::AcqRel) {
             self.apply_kills();
         }
@@ -309,6 +329,8 @@ impl EventLoop {
             resp: AtomicU8::new(2),
             last_cmd: Default::default(),
             kill: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+            unblock: AtomicU8::new(0),
             authenticated: AtomicBool::new(false),
             names: std::sync::Mutex::new(ClientNames {
                 user: "default".to_owned(),
@@ -364,6 +386,7 @@ impl EventLoop {
             parser_epoch,
             over_soft_since: None,
             subs: Default::default(),
+            blocked: false,
         });
         self.live += 1;
     }
@@ -398,6 +421,8 @@ impl EventLoop {
         self.pubsub.forget(slot, &mut conn);
         // The poller must forget the socket before it is closed (see `sys::register`).
         let _ = self.handle.poller.delete(&conn.stream);
+        let mut conn = conn;
+        set_blocked(&mut conn, false, &self.shared.stats);
         lock(&self.shared.clients).remove(&conn.state.entry.id);
         self.shared
             .stats
@@ -426,6 +451,7 @@ impl EventLoop {
 
     fn apply_kills(&mut self) {
         for slot in 0..self.conns.len() {
+            self.apply_unblock(slot);
             if let Some(conn) = self.conns[slot].as_mut()
                 && conn.state.entry.kill.load(Ordering::Acquire)
             {
@@ -436,6 +462,59 @@ impl EventLoop {
                 conn.rbuf.clear();
                 self.mark_dirty(slot);
             }
+        }
+    }
+
+    /// `CLIENT UNBLOCK`: ends the connection's blocked command if it is still waiting.
+    fn apply_unblock(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let how = match conn.state.entry.unblock.swap(0, Ordering::AcqRel) {
+            0 => return,
+            2 => worker_shard::Unblock::Error,
+            _ => worker_shard::Unblock::Timeout,
+        };
+        let mut resumed = false;
+        for p in conn.pending.iter_mut() {
+            let Slot::Fan {
+                coord,
+                proto,
+                barrier,
+                ..
+            } = &mut p.slot
+            else {
+                continue;
+            };
+            if let Some(frame) = coord.unblock(how) {
+                let mut bytes = BytesMut::new();
+                frame.encode(*proto, &mut bytes);
+                resumed |= *barrier;
+                p.slot = Slot::Ready(bytes.freeze());
+            }
+        }
+        set_blocked(conn, false, &self.shared.stats);
+        if resumed {
+            conn.held = false;
+            self.resume.push(slot);
+        }
+        conn.drain_ready();
+        self.mark_dirty(slot);
+    }
+
+    /// A blocked client that went away (EOF) is dropped at once, as Redis frees it: dropping
+    /// its coordinator withdraws it from every wait queue, so nothing is popped for it.
+    fn drop_if_gone(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut)
+            && conn.eof
+            && conn.blocked
+        {
+            conn.pending.clear();
+            conn.rbuf.clear();
+            conn.held = false;
+            conn.closing = true;
+            set_blocked(conn, false, &self.shared.stats);
+            self.mark_dirty(slot);
         }
     }
 
@@ -507,6 +586,7 @@ impl EventLoop {
         if eof && let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
             conn.eof = true;
             self.finish_eof(slot);
+            self.drop_if_gone(slot);
         }
     }
 
@@ -1011,19 +1091,30 @@ impl EventLoop {
                     }
                 }
                 ReplyBody::Part(part) => {
+                    let Slot::Fan { coord, .. } = &mut conn.pending[idx].slot else {
+                        continue;
+                    };
+                    let step = coord.on_reply(shard, part);
+                    let now_blocked = !matches!(step, Step::Done(_)) && coord.is_blocked();
+                    if now_blocked != conn.blocked {
+                        set_blocked(conn, now_blocked, &self.shared.stats);
+                        if now_blocked && conn.eof {
+                            self.gone.push(slot);
+                        }
+                    }
                     let Slot::Fan {
-                        coord,
                         outstanding,
                         proto,
                         db,
                         barrier,
                         stat,
+                        ..
                     } = &mut conn.pending[idx].slot
                     else {
                         continue;
                     };
                     *outstanding = outstanding.saturating_sub(1);
-                    match coord.on_reply(shard, part) {
+                    match step {
                         Step::Wait => {}
                         Step::Send(parts) => {
                             *outstanding += parts.len();
@@ -1112,7 +1203,11 @@ impl EventLoop {
             sizes.query_free.store(free as u64, Ordering::Relaxed);
             sizes.output.store(conn.out.len() as u64, Ordering::Relaxed);
             sizes.writing.store(conn.want_write, Ordering::Relaxed);
-            let read = !conn.closing && !conn.eof && !blocked;
+            // A blocked client is still read (up to the held-input cap) so that its
+            // disconnect is seen and its wait withdrawn.
+            let read = !conn.closing
+                && !conn.eof
+                && (!blocked || (conn.blocked && conn.rbuf.len() < HELD_INPUT_CAP));
             let want = (read, conn.want_write);
             if want != conn.interest {
                 let ev = Event::new(slot, want.0, want.1);

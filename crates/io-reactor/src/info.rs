@@ -217,7 +217,7 @@ fn section(shared: &Shared, name: &str, out: &mut Vec<u8>) {
             );
             line(out, "client_recent_max_input_buffer", 0);
             line(out, "client_recent_max_output_buffer", 0);
-            line(out, "blocked_clients", 0);
+            line(out, "blocked_clients", Stats::load(&stats.blocked_clients));
             line(out, "tracking_clients", 0);
             line(out, "clients_in_timeout_table", 0);
         }

@@ -496,6 +496,9 @@ pub(crate) fn client_line(shared: &Shared, entry: &ClientEntry, out: &mut String
     if entry.is_pubsub() {
         flags.push('P');
     }
+    if entry.blocked.load(Ordering::Relaxed) {
+        flags.push('b');
+    }
     if entry.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }

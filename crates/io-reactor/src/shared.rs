@@ -22,6 +22,8 @@ pub(crate) struct Stats {
     pub(crate) connected_clients: AtomicU64,
     pub(crate) total_connections: AtomicU64,
     pub(crate) rejected_connections: AtomicU64,
+    /// Connections waiting in a blocking command (`blocked_clients`).
+    pub(crate) blocked_clients: AtomicU64,
     pub(crate) total_commands: AtomicU64,
     pub(crate) net_input_bytes: AtomicU64,
     pub(crate) net_output_bytes: AtomicU64,
@@ -66,6 +68,10 @@ pub(crate) struct ClientEntry {
     pub(crate) resp: AtomicU8,
     pub(crate) last_cmd: [AtomicU64; 3],
     pub(crate) kill: AtomicBool,
+    /// The connection waits in a blocking command (`CLIENT LIST` flag `b`, `CLIENT UNBLOCK`).
+    pub(crate) blocked: AtomicBool,
+    /// Set by `CLIENT UNBLOCK`: 1 to time out, 2 to fail the blocking command.
+    pub(crate) unblock: AtomicU8,
     /// Set once the connection authenticated while a password was required.
     pub(crate) authenticated: AtomicBool,
     /// Name, library name and version (`CLIENT SETNAME`/`SETINFO`): behind the registry lock.
@@ -151,7 +157,7 @@ pub(crate) struct LoopHandle {
     pub(crate) tx: flume::Sender<Inbox>,
     /// Set while a wake-up is outstanding, so a burst of deliveries costs one `notify`.
     pub(crate) woken: AtomicBool,
-    /// Set when some connection of this loop was flagged by `CLIENT KILL`.
+    /// Set when some connection of this loop was flagged by `CLIENT KILL` or `CLIENT UNBLOCK`.
     pub(crate) kill_pending: AtomicBool,
 }
 

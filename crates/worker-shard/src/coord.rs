@@ -70,6 +70,9 @@ pub(crate) fn plan(
             }
         }
         "dbsize" => return Ok(Route::FanOut(atomic_or_bug(name, args, n)?)),
+        "lmove" | "rpoplpush" | "lmpop" => {
+            return crate::blocking::plan_list_spread(name, args, n);
+        }
         "flushdb" | "flushall" => {
             cmd_keys::parse_flush(&args[1..]).map_err(err_bytes)?;
             if name == "flushdb" {
@@ -126,6 +129,8 @@ pub(crate) enum RouteKind {
     Keyed,
     /// May span shards or covers the whole keyspace: see [`plan`].
     Spread,
+    /// A blocking pop: always a coordinator (see `blocking.rs`).
+    Blocking,
 }
 
 /// The [`RouteKind`] of the command at `index` in [`crate::command_table`].
@@ -135,9 +140,12 @@ pub(crate) fn route_kind(index: usize) -> RouteKind {
             .iter()
             .map(|spec| match spec.name {
                 "debug" => RouteKind::Debug,
+                "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" => RouteKind::Blocking,
                 "mget" | "del" | "unlink" | "exists" | "touch" | "mset" | "msetnx" | "rename"
                 | "renamenx" | "copy" | "lcs" | "dbsize" | "flushdb" | "flushall" | "keys"
-                | "scan" | "randomkey" | "swapdb" => RouteKind::Spread,
+                | "scan" | "randomkey" | "swapdb" | "lmove" | "rpoplpush" | "lmpop" => {
+                    RouteKind::Spread
+                }
                 name if crate::shard::is_shard_command(name) => RouteKind::Keyed,
                 _ => RouteKind::Local,
             })

@@ -163,6 +163,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod blocking;
 mod cmd_dump;
 mod cmd_keys;
 mod cmd_list;
@@ -189,6 +190,7 @@ mod worker;
 #[cfg(test)]
 mod tests;
 
+pub use blocking::Unblock;
 pub use command::{CommandSpec, command_table, lookup_command};
 pub use error::Error;
 pub use keyspace::glob_match;

@@ -127,6 +127,18 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
             cmd_keys::populate(shard, db, &p);
             PartResult::Ok
         }
+        PartKind::ListPush { key, elem, end } => {
+            crate::blocking::list_push(shard, db, &key, &elem, end)
+        }
+        PartKind::ListCheck(key) => crate::blocking::list_check(shard, db, &key),
+        PartKind::ListLen(key) => crate::blocking::list_len(shard, db, &key),
+        PartKind::Block(_) => {
+            // Blocking parts need their reply sink and are executed by the worker through
+            // `blocking::block`; reaching here is a wiring bug.
+            PartResult::Error(Bytes::from_static(
+                b"ERR blocking part executed out of band",
+            ))
+        }
     };
     PartReply(result)
 }

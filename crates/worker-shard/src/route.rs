@@ -45,6 +45,17 @@ pub trait Coordinator: Send + fmt::Debug {
     fn abandon(&mut self) -> Vec<(ShardId, Part)> {
         Vec::new()
     }
+    /// Whether the command is parked in a shard's wait queue (a blocking pop waiting for an
+    /// element): the IO layer counts the client in `blocked_clients` and lets `CLIENT UNBLOCK`
+    /// reach it.
+    fn is_blocked(&self) -> bool {
+        false
+    }
+    /// Ends a blocked command early (`CLIENT UNBLOCK`): its reply if it was still waiting, or
+    /// `None` if a shard already served it (its reply is on the way).
+    fn unblock(&mut self, _how: crate::Unblock) -> Option<Frame> {
+        None
+    }
 }
 
 /// What a coordinator wants after a part's result.
@@ -128,6 +139,18 @@ pub(crate) enum PartKind {
     },
     /// The `DEBUG POPULATE` keys that route to this shard.
     Populate(Populate),
+    /// A blocking pop (or a cross-shard `LMPOP`/`LMOVE`) on this shard's keys.
+    Block(Box<crate::blocking::BlockPart>),
+    /// Push an element that moved from another shard's list.
+    ListPush {
+        key: Bytes,
+        elem: Bytes,
+        end: crate::list::End,
+    },
+    /// Check that a key is a list or missing (a move's destination).
+    ListCheck(Bytes),
+    /// The length of a list (0 if missing), or WRONGTYPE (a move's source).
+    ListLen(Bytes),
 }
 
 /// The result of a [`PartKind`].
@@ -161,6 +184,16 @@ pub(crate) enum PartResult {
     Rejected,
     /// The transaction's locks were released without running it.
     Cancelled,
+    /// Elements popped from a list for a [`PartKind::Block`].
+    Popped(Bytes, Vec<Bytes>),
+    /// The [`PartKind::Block`] was parked; its outcome comes later as another reply.
+    Blocked,
+    /// A parked [`PartKind::Block`] reached its deadline.
+    TimedOut,
+    /// Nothing to pop here (non-blocking [`PartKind::Block`]).
+    Empty,
+    /// Another shard already answered for the command: ignore.
+    Lost,
 }
 
 /// Checks the command name and arity (of the subcommand, for containers such as `CONFIG`).
@@ -268,6 +301,9 @@ pub fn route(req: &Request, shard_count: usize) -> Result<Route, Bytes> {
         RouteKind::Local => return Ok(Route::Local),
         RouteKind::Debug if !args[1].eq_ignore_ascii_case(b"populate") => return Ok(Route::Local),
         _ => {}
+    }
+    if kind == RouteKind::Blocking {
+        return crate::blocking::plan_blocking(spec.name, args, shard_count);
     }
     if shard_count <= 1 {
         return Ok(Route::Shard(0));

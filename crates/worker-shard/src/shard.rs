@@ -125,6 +125,8 @@ pub(crate) struct Shard {
     pub(crate) cmd_dirty: Vec<CommandId>,
     /// Keyspace notifications: the flags of this batch and the events of this pass.
     pub(crate) notifier: Notifier,
+    /// Clients blocked on this shard's keys.
+    pub(crate) blocked: crate::blocking::Blocked,
 }
 
 impl Shard {
@@ -147,6 +149,7 @@ impl Shard {
             cmd_stats: vec![LocalStat::default(); command::ALL_SPECS.len()],
             cmd_dirty: Vec::new(),
             notifier: Notifier::default(),
+            blocked: Default::default(),
         };
         shard.tick();
         shard
@@ -261,6 +264,21 @@ impl Shard {
         if self.notifier.flags != 0 {
             self.drain_logged(db);
         }
+        if !self.blocked.is_idle() {
+            // Like Redis's ready keys: a command that filled a key some client waits on
+            // serves that client before the next command runs.
+            if spec.name == "swapdb" {
+                self.blocked.signal_all();
+            }
+            for i in spec.key_positions(args.len()) {
+                if let Some(key) = args.get(i) {
+                    self.blocked.signal(db, key);
+                }
+            }
+            if self.blocked.may_serve() {
+                crate::blocking::serve_ready(self);
+            }
+        }
         // One clock read per command: the time since the previous command (or the start of
         // the pass) is this command's, which also charges it the few instructions of reply
         // bookkeeping in between.
@@ -312,6 +330,12 @@ impl Shard {
         }
         let reply = crate::parts::execute(self, db, part);
         self.drain_all_logged();
+        if !self.blocked.is_idle() {
+            self.blocked.signal_db(db);
+            if self.blocked.may_serve() {
+                crate::blocking::serve_ready(self);
+            }
+        }
         self.last = Instant::now();
         reply
     }
@@ -447,6 +471,7 @@ fn handler_for(name: &str) -> Option<Handler> {
         "lmove" => cmd_list::lmove,
         "rpoplpush" => cmd_list::rpoplpush,
         "lmpop" => cmd_list::lmpop,
+        "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" => crate::blocking::blocking_now,
         _ => return None,
     };
     Some(h)

@@ -230,7 +230,13 @@ impl Worker {
         };
         let mut next_cycle = Instant::now() + period(&self.hz);
         loop {
-            let timeout = next_cycle.saturating_duration_since(Instant::now());
+            // Blocked clients' timeouts are driven here: sleep at most until the nearest one.
+            let wake = self
+                .shard
+                .blocked
+                .next_deadline()
+                .map_or(next_cycle, |d| d.min(next_cycle));
+            let timeout = wake.saturating_duration_since(Instant::now());
             let mut stop = false;
             let msg = self.rx.recv_timeout(timeout);
             match msg {
@@ -242,7 +248,20 @@ impl Worker {
                 Err(flume::RecvTimeoutError::Timeout) => {}
                 Err(flume::RecvTimeoutError::Disconnected) => stop = true,
             }
+            if self
+                .shard
+                .blocked
+                .next_deadline()
+                .is_some_and(|d| d <= Instant::now())
+            {
+                self.shard.tick();
+                self.shard.blocked.expire(Instant::now());
+                self.flush_outbox();
+                self.deliver();
+            }
             if Instant::now() >= next_cycle {
+                // Entries of clients served by another shard, timed out or gone.
+                self.shard.blocked.sweep();
                 let more = self.shard.active_expire(EXPIRE_BUDGET);
                 self.shard.notifier.flush();
                 self.publish();
@@ -316,6 +335,15 @@ impl Worker {
         for op in batch.ops {
             self.run_op(idx, op);
         }
+        self.flush_outbox();
+    }
+
+    /// Moves the replies of blocked clients served or timed out into this pass's replies.
+    fn flush_outbox(&mut self) {
+        for (sink, reply) in std::mem::take(&mut self.shard.blocked.outbox) {
+            let idx = self.sink_index(&sink);
+            self.sinks[idx].replies.push(reply);
+        }
     }
 
     /// The index in `sinks` of this pass's replies for `sink`.
@@ -367,6 +395,20 @@ impl Worker {
                     resp_codec::write_error(&mut pending.buf, b"ERR internal error");
                 }
                 ReplyBody::Encoded(start..pending.buf.len())
+            }
+            OpKind::Part(Part(PartKind::Block(part))) => {
+                let (db, sink) = (op.db as usize, &self.sinks[idx].sink);
+                let reply = catch_unwind(AssertUnwindSafe(|| {
+                    if db >= shard.dbs.len() {
+                        PartReply::error("ERR DB index is out of range")
+                    } else {
+                        crate::blocking::block(shard, db, *part, sink, op.tag)
+                    }
+                }));
+                ReplyBody::Part(reply.unwrap_or_else(|_| {
+                    tracing::error!(shard = shard.id, "blocking part panicked");
+                    PartReply::error("ERR internal error")
+                }))
             }
             OpKind::Part(Part(PartKind::Tx { seq, action })) => {
                 match self.tx_hop(idx, op.tag, op.db, seq, *action) {
@@ -547,6 +589,16 @@ fn must_defer(sched: &Scheduler, op: &Op) -> bool {
 
 /// Runs a transaction's items in order against this shard.
 pub(crate) fn run_items(shard: &mut Shard, op_db: u16, items: Vec<TxItem>) -> Vec<TxOut> {
+    // Blocked clients are served once the whole transaction has run, as after Redis's EXEC.
+    shard.blocked.hold();
+    let outs = run_items_held(shard, op_db, items);
+    if shard.blocked.release() {
+        crate::blocking::serve_ready(shard);
+    }
+    outs
+}
+
+fn run_items_held(shard: &mut Shard, op_db: u16, items: Vec<TxItem>) -> Vec<TxOut> {
     let mut skip = false;
     let mut outs = Vec::with_capacity(items.len());
     for item in items {

@@ -1,0 +1,942 @@
+//! Blocking pops (`BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`, `BLMPOP`) and the cross-shard
+//! forms of `LMOVE`, `RPOPLPUSH` and `LMPOP`.
+//!
+//! # Design
+//!
+//! A blocking command is always driven by a [`BlockingCmd`] coordinator on the IO side, even
+//! when its keys share a shard: the coordinator is a barrier (the connection's later commands
+//! wait, as a blocked Redis client processes nothing), it tells the IO layer when the client is
+//! blocked (`INFO clients`, `CLIENT LIST`) and it ends the wait for `CLIENT UNBLOCK`.
+//!
+//! The coordinator visits the shards of its keys one at a time, in the order their first key
+//! appears, with a [`BlockPart`]. A shard pops at once if one of its keys holds a non-empty
+//! list (keys in argument order); otherwise it parks the part in a FIFO queue per key and
+//! answers `Blocked`, and the coordinator goes on to the next shard. Nothing ever waits inside
+//! a worker: a parked part is an entry in [`Blocked`], and the worker goes on serving others.
+//!
+//! Every part of one command shares one [`Waiter`], a claim token: a shard pops for the client
+//! only after winning the token with a compare-and-swap, so however many shards hold the
+//! client's parts and however their pushes race, exactly one element (or one timeout) is
+//! produced for it. Losing shards drop their stale entry when they next meet it, or at the
+//! next sweep (every `1000 / hz` ms), so a disconnected or served client leaves nothing behind.
+//!
+//! # Wake-up and fairness
+//!
+//! After every command that names a key with waiters (a push, `LMOVE` into it, `RENAME` onto
+//! it, ...) and after every cross-shard part, the shard serves the waiters of the keys that
+//! became non-empty lists, in the order they blocked, one element each, for as long as the list
+//! has elements, exactly as Redis's ready-keys processing does after each command. A client
+//! blocked on keys of several shards is in the FIFO queue of each; it is served by whichever
+//! shard first has an element for it, and on that shard it keeps its place among the others.
+//! The guarantee is therefore FIFO per key among the clients still waiting; between two
+//! shards, order follows which shard's key was filled first.
+//!
+//! # Timeouts
+//!
+//! Timeouts are driven by the workers: each shard keeps its parked parts in deadline order and
+//! its loop sleeps at most until the nearest deadline, so a timeout fires within about a
+//! millisecond of its time. Every shard of a command holds the same deadline; the first to reach
+//! it claims the token and answers the timeout.
+//!
+//! # Moves across shards
+//!
+//! `BLMOVE`/`LMOVE` with source and destination on different shards: the coordinator checks
+//! the destination's type first (Redis checks it before popping), the source shard pops, then
+//! the coordinator pushes onto the destination. If the destination changed type in between,
+//! the element is pushed back to the end it came from and the client gets WRONGTYPE, as Redis
+//! does when serving a `BLMOVE` whose destination has the wrong type. The element is never
+//! lost or duplicated, but the move is not atomic: for the time of one round trip another
+//! client can see it in neither list (atomic moves across shards are the next issue's).
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use partition_router::shard_for;
+use resp_codec::Frame;
+
+use crate::ShardId;
+use crate::cmd_list::{self, Mpop, modify, parse_mpop};
+use crate::keyspace::Value;
+use crate::list::End;
+use crate::message::{Reply, ReplyBody, ReplySink};
+use crate::route::{Coordinator, Part, PartKind, PartReply, PartResult, Route, Step};
+use crate::shard::{Out, Shard, err};
+
+/// How a blocked command was ended early by `CLIENT UNBLOCK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unblock {
+    /// `CLIENT UNBLOCK id` / `TIMEOUT`: reply as if the timeout had passed.
+    Timeout,
+    /// `CLIENT UNBLOCK id ERROR`: reply `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
+    Error,
+}
+
+const WAITING: u8 = 0;
+const CLAIMED: u8 = 1;
+const CANCELLED: u8 = 2;
+
+/// The claim token shared by every part of one blocking command.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    state: AtomicU8,
+    deadline: Option<Instant>,
+}
+
+impl Waiter {
+    fn new(deadline: Option<Instant>) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            state: AtomicU8::new(WAITING),
+            deadline,
+        })
+    }
+
+    /// Takes the right to answer for the client (pop, time out or fail); true for exactly one
+    /// caller.
+    fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Withdraws the command (disconnect, `CLIENT UNBLOCK`); false if a shard claimed it first.
+    fn cancel(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn is_settled(&self) -> bool {
+        self.state.load(Ordering::Acquire) != WAITING
+    }
+}
+
+/// What a blocked client pops. New blocking types (sorted sets' `BZPOPMIN`, `BZPOPMAX`,
+/// `BZMPOP`) add a variant here and an arm in [`pop_for`] and [`ready_len`]; the queues,
+/// timeouts, claims and the coordinator are shared.
+#[derive(Debug, Clone)]
+pub(crate) enum PopKind {
+    /// `BLPOP`/`BRPOP`: one element, answered `[key, element]`.
+    Pop(End),
+    /// `BLMPOP`/`LMPOP`: up to `count` elements, answered `[key, [elements...]]`.
+    Mpop { end: End, count: usize },
+    /// `BLMOVE`/`BRPOPLPUSH`/`LMOVE`: one element moved to `dst` (pushed here when `dst_here`,
+    /// else by the coordinator), answered with the element.
+    Move {
+        from: End,
+        to: End,
+        dst: Bytes,
+        dst_here: bool,
+    },
+}
+
+/// One shard's share of a blocking command.
+#[derive(Debug)]
+pub(crate) struct BlockPart {
+    waiter: Arc<Waiter>,
+    /// This shard's keys, in argument order.
+    keys: Vec<Bytes>,
+    kind: PopKind,
+    /// False for the non-blocking cross-shard commands: answer `Empty` instead of parking.
+    block: bool,
+}
+
+/// A part parked on a shard.
+#[derive(Debug)]
+struct Parked {
+    waiter: Arc<Waiter>,
+    sink: Arc<dyn ReplySink>,
+    tag: u64,
+    kind: PopKind,
+}
+
+/// The wait queues of one shard.
+#[derive(Debug, Default)]
+pub(crate) struct Blocked {
+    queues: HashMap<(usize, Bytes), VecDeque<Arc<Parked>>>,
+    timers: BTreeMap<(Instant, u64), Arc<Parked>>,
+    seq: u64,
+    ready: VecDeque<(usize, Bytes)>,
+    /// Replies for parked parts that were served or timed out, for the worker to deliver.
+    pub(crate) outbox: Vec<(Arc<dyn ReplySink>, Reply)>,
+    /// Non-zero while a transaction runs: keys are signalled but served only at its end.
+    held: u32,
+}
+
+impl Blocked {
+    /// Whether no part is parked here (the common case, checked after every command).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.queues.is_empty()
+    }
+
+    /// Whether waiters may be served now (no transaction is running).
+    pub(crate) fn may_serve(&self) -> bool {
+        self.held == 0 && !self.queues.is_empty()
+    }
+
+    /// A transaction starts: serve nobody until [`Blocked::release`].
+    pub(crate) fn hold(&mut self) {
+        self.held += 1;
+    }
+
+    /// A transaction ended; true if waiters may be served now.
+    pub(crate) fn release(&mut self) -> bool {
+        self.held = self.held.saturating_sub(1);
+        self.may_serve()
+    }
+
+    /// Notes that `key` may have become a non-empty list.
+    pub(crate) fn signal(&mut self, db: usize, key: &Bytes) {
+        if self.queues.contains_key(&(db, key.clone())) {
+            self.ready.push_back((db, key.clone()));
+        }
+    }
+
+    /// Notes that any waited-on key of `db` may have changed (a part touched several keys).
+    pub(crate) fn signal_db(&mut self, db: usize) {
+        let keys: Vec<(usize, Bytes)> = self
+            .queues
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .cloned()
+            .collect();
+        self.ready.extend(keys);
+    }
+
+    /// Notes that every waited-on key may have changed (`SWAPDB`, `FLUSHALL`).
+    pub(crate) fn signal_all(&mut self) {
+        let keys: Vec<(usize, Bytes)> = self.queues.keys().cloned().collect();
+        self.ready.extend(keys);
+    }
+
+    /// The nearest deadline of a parked part.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.keys().next().map(|(at, _)| *at)
+    }
+
+    /// Answers every parked part whose deadline passed (unless another shard claimed it).
+    pub(crate) fn expire(&mut self, now: Instant) {
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let parked = entry.remove();
+            if parked.waiter.claim() {
+                self.answer(&parked, PartResult::TimedOut);
+            }
+        }
+    }
+
+    /// Drops entries whose command was served elsewhere, timed out or withdrawn.
+    pub(crate) fn sweep(&mut self) {
+        self.queues.retain(|_, q| {
+            q.retain(|p| !p.waiter.is_settled());
+            !q.is_empty()
+        });
+        self.timers.retain(|_, p| !p.waiter.is_settled());
+    }
+
+    /// Number of parts parked here and still waiting (for tests and statistics).
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        let mut seen: Vec<*const Parked> = self
+            .queues
+            .values()
+            .flatten()
+            .filter(|p| !p.waiter.is_settled())
+            .map(Arc::as_ptr)
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen.len()
+    }
+
+    fn answer(&mut self, parked: &Parked, result: PartResult) {
+        self.outbox.push((
+            Arc::clone(&parked.sink),
+            Reply {
+                tag: parked.tag,
+                body: ReplyBody::Part(PartReply(result)),
+            },
+        ));
+    }
+
+    fn park(&mut self, db: usize, keys: Vec<Bytes>, parked: Parked) {
+        let parked = Arc::new(parked);
+        for key in keys {
+            let q = self.queues.entry((db, key)).or_default();
+            // The same key twice (`BLPOP k k 0`) waits once.
+            if !q.back().is_some_and(|p| Arc::ptr_eq(p, &parked)) {
+                q.push_back(Arc::clone(&parked));
+            }
+        }
+        if let Some(at) = parked.waiter.deadline {
+            self.seq += 1;
+            self.timers.insert((at, self.seq), parked);
+        }
+    }
+}
+
+/// What trying to serve a client found.
+enum Served {
+    /// Answered (popped, or an error such as WRONGTYPE): the token was claimed.
+    Done(PartResult),
+    /// Another shard claimed the token first.
+    Lost,
+    /// Nothing to pop.
+    Nothing,
+}
+
+/// Length of `key` if it is a list (0 if missing), or `None` for another type.
+fn ready_len(shard: &mut Shard, db: usize, key: &[u8]) -> Option<usize> {
+    let clock = shard.clock;
+    match shard.dbs[db].value(key, clock) {
+        None => Some(0),
+        Some(Value::List(l)) => Some(l.len()),
+        Some(_) => None,
+    }
+}
+
+/// Tries `keys` in order for `kind`, claiming `waiter` before changing anything.
+fn try_serve(
+    shard: &mut Shard,
+    db: usize,
+    keys: &[Bytes],
+    kind: &PopKind,
+    waiter: &Waiter,
+) -> Served {
+    if waiter.is_settled() {
+        return Served::Lost;
+    }
+    for key in keys {
+        match ready_len(shard, db, key) {
+            Some(0) => continue,
+            None => {
+                return claimed(waiter, || {
+                    PartResult::Error(Bytes::from_static(err::WRONGTYPE.as_bytes()))
+                });
+            }
+            Some(_) => {}
+        }
+        if let PopKind::Move {
+            dst,
+            dst_here: true,
+            ..
+        } = kind
+            && cmd_list::is_wrong_type(shard, db, dst)
+        {
+            return claimed(waiter, || {
+                PartResult::Error(Bytes::from_static(err::WRONGTYPE.as_bytes()))
+            });
+        }
+        if !waiter.claim() {
+            return Served::Lost;
+        }
+        return Served::Done(pop_for(shard, db, key, kind));
+    }
+    Served::Nothing
+}
+
+fn claimed(waiter: &Waiter, result: impl FnOnce() -> PartResult) -> Served {
+    if waiter.claim() {
+        Served::Done(result())
+    } else {
+        Served::Lost
+    }
+}
+
+/// Pops for `kind` from the non-empty list at `key`.
+fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind) -> PartResult {
+    let (end, count) = match kind {
+        PopKind::Pop(end) => (*end, 1),
+        PopKind::Mpop { end, count } => (*end, *count),
+        PopKind::Move { from, .. } => (*from, 1),
+    };
+    let popped = modify(shard, db, key, false, |l| {
+        let n = count.min(l.len());
+        (0..n).filter_map(|_| l.pop(end)).collect::<Vec<_>>()
+    });
+    let elems: Vec<Bytes> = match popped {
+        Ok(Some(elems)) => elems.into_iter().map(Bytes::from).collect(),
+        Ok(None) => Vec::new(),
+        Err(e) => return PartResult::Error(Bytes::from_static(e.as_bytes())),
+    };
+    if let PopKind::Move {
+        to,
+        dst,
+        dst_here: true,
+        ..
+    } = kind
+    {
+        for e in &elems {
+            if let Err(e) = modify(shard, db, dst, true, |l| l.push(*to, e)) {
+                return PartResult::Error(Bytes::from_static(e.as_bytes()));
+            }
+        }
+        shard.blocked.signal(db, dst);
+    }
+    PartResult::Popped(key.clone(), elems)
+}
+
+/// Executes a [`BlockPart`]: pops now, or parks it and answers `Blocked`.
+pub(crate) fn block(
+    shard: &mut Shard,
+    db: usize,
+    part: BlockPart,
+    sink: &Arc<dyn ReplySink>,
+    tag: u64,
+) -> PartReply {
+    let result = match try_serve(shard, db, &part.keys, &part.kind, &part.waiter) {
+        Served::Done(result) => result,
+        Served::Lost => PartResult::Lost,
+        Served::Nothing if !part.block => PartResult::Empty,
+        Served::Nothing => {
+            if part.waiter.deadline.is_some_and(|at| at <= Instant::now()) {
+                if part.waiter.claim() {
+                    PartResult::TimedOut
+                } else {
+                    PartResult::Lost
+                }
+            } else {
+                let parked = Parked {
+                    waiter: part.waiter,
+                    sink: Arc::clone(sink),
+                    tag,
+                    kind: part.kind,
+                };
+                shard.blocked.park(db, part.keys, parked);
+                PartResult::Blocked
+            }
+        }
+    };
+    if shard.blocked.may_serve() {
+        // A move onto a waited-on key of this shard may have made it ready.
+        serve_ready(shard);
+    }
+    PartReply(result)
+}
+
+/// Serves the waiters of every key signalled ready, in the order they blocked, while the
+/// keys hold elements.
+pub(crate) fn serve_ready(shard: &mut Shard) {
+    while let Some((db, key)) = shard.blocked.ready.pop_front() {
+        loop {
+            let Some(parked) = shard
+                .blocked
+                .queues
+                .get(&(db, key.clone()))
+                .and_then(|q| q.front().cloned())
+            else {
+                break;
+            };
+            if parked.waiter.is_settled() {
+                pop_front(shard, db, &key);
+                continue;
+            }
+            match ready_len(shard, db, &key) {
+                Some(n) if n > 0 => {}
+                // Empty, or not a list: the waiters stay.
+                _ => break,
+            }
+            pop_front(shard, db, &key);
+            match try_serve(
+                shard,
+                db,
+                std::slice::from_ref(&key),
+                &parked.kind,
+                &parked.waiter,
+            ) {
+                Served::Done(result) => shard.blocked.answer(&parked, result),
+                Served::Lost | Served::Nothing => {}
+            }
+        }
+    }
+}
+
+fn pop_front(shard: &mut Shard, db: usize, key: &Bytes) {
+    let k = (db, key.clone());
+    if let Some(q) = shard.blocked.queues.get_mut(&k) {
+        q.pop_front();
+        if q.is_empty() {
+            shard.blocked.queues.remove(&k);
+        }
+    }
+}
+
+/// Parses a blocking timeout in seconds as Redis 7.0's `getTimeoutFromObjectOrReply`:
+/// `strtold`, times 1000, truncated to whole milliseconds (so `0.0001` means forever, and
+/// values too large for a `long long` come out negative). `None` means forever.
+pub(crate) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, &'static str> {
+    const NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+    const NEGATIVE: &str = "ERR timeout is negative";
+    let parsed = crate::longdouble::parse(arg).ok_or(NOT_FLOAT)?;
+    if matches!(parsed, crate::longdouble::Parsed::Infinite) {
+        return Err(NEGATIVE);
+    }
+    let secs: f64 = std::str::from_utf8(arg)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(NOT_FLOAT)?;
+    let ms = secs * 1000.0;
+    // x86's conversion of an out-of-range value to `long long` gives `LLONG_MIN`.
+    if !ms.is_finite() || ms >= 9.223_372_036_854_776e18 || ms <= -9.223_372_036_854_776e18 {
+        return Err(NEGATIVE);
+    }
+    let ms = ms.trunc() as i64;
+    if ms < 0 {
+        return Err(NEGATIVE);
+    }
+    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// How the final reply is shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `[key, element]`; nothing is a null array.
+    KeyElem,
+    /// `[key, [elements...]]`; nothing is a null array.
+    KeyElems,
+    /// The element; nothing (without waiting) is a null bulk string, a timeout a null array.
+    Elem,
+}
+
+impl Shape {
+    fn nothing(self) -> Frame {
+        match self {
+            Shape::Elem => Frame::Null,
+            _ => Frame::NullArray,
+        }
+    }
+
+    fn frame(self, key: Bytes, mut elems: Vec<Bytes>) -> Frame {
+        match self {
+            Shape::KeyElem => Frame::Array(vec![
+                Frame::Bulk(key),
+                Frame::Bulk(elems.pop().unwrap_or_default()),
+            ]),
+            Shape::KeyElems => Frame::Array(vec![
+                Frame::Bulk(key),
+                Frame::Array(elems.into_iter().map(Frame::Bulk).collect()),
+            ]),
+            Shape::Elem => Frame::Bulk(elems.pop().unwrap_or_default()),
+        }
+    }
+}
+
+/// Where a cross-shard coordinator is.
+#[derive(Debug)]
+enum Phase {
+    /// Checking the type of a move's destination on its shard.
+    CheckDst,
+    /// The destination has the wrong type (this error): Redis reports it only if the source
+    /// has elements, so the source is looked at first.
+    CheckSrc(Bytes),
+    /// Visiting the key shards.
+    Trying,
+    /// Pushing the moved element onto the destination shard.
+    Pushing {
+        src: Bytes,
+        elem: Bytes,
+    },
+    /// Pushing the element back after the destination turned out to have the wrong type.
+    PushingBack(Bytes),
+    Done,
+}
+
+/// The IO-side coordinator of blocking commands and cross-shard list pops (see the module
+/// docs).
+#[derive(Debug)]
+pub(crate) struct BlockingCmd {
+    waiter: Arc<Waiter>,
+    groups: Vec<(ShardId, Vec<Bytes>)>,
+    next: usize,
+    kind: PopKind,
+    /// A move's destination shard, key and end when it differs from the source's shard.
+    remote_dst: Option<(ShardId, Bytes, End)>,
+    block: bool,
+    shape: Shape,
+    phase: Phase,
+    registered: bool,
+}
+
+impl BlockingCmd {
+    fn new(
+        keys: &[Bytes],
+        n: usize,
+        kind: PopKind,
+        shape: Shape,
+        timeout: Option<Option<Duration>>,
+    ) -> BlockingCmd {
+        let mut groups: Vec<(ShardId, Vec<Bytes>)> = Vec::new();
+        for key in keys {
+            let s = shard_for(key, n);
+            match groups.iter_mut().find(|(g, _)| *g == s) {
+                Some((_, ks)) => ks.push(key.clone()),
+                None => groups.push((s, vec![key.clone()])),
+            }
+        }
+        let mut kind = kind;
+        let mut remote_dst = None;
+        if let PopKind::Move {
+            to, dst, dst_here, ..
+        } = &mut kind
+        {
+            let d = shard_for(dst, n);
+            *dst_here = groups.first().is_some_and(|(s, _)| *s == d);
+            if !*dst_here {
+                remote_dst = Some((d, dst.clone(), *to));
+            }
+        }
+        let deadline = timeout.flatten().map(|t| Instant::now() + t);
+        BlockingCmd {
+            waiter: Waiter::new(deadline),
+            groups,
+            next: 0,
+            kind,
+            remote_dst,
+            block: timeout.is_some(),
+            shape,
+            phase: Phase::Trying,
+            registered: false,
+        }
+    }
+
+    fn next_part(&mut self) -> Option<(ShardId, Part)> {
+        let (shard, keys) = self.groups.get(self.next)?.clone();
+        self.next += 1;
+        let part = BlockPart {
+            waiter: Arc::clone(&self.waiter),
+            keys,
+            kind: self.kind.clone(),
+            block: self.block,
+        };
+        Some((shard, Part(PartKind::Block(Box::new(part)))))
+    }
+
+    fn done(&mut self, frame: Frame) -> Step {
+        self.phase = Phase::Done;
+        Step::Done(frame)
+    }
+
+    /// Visits the next shard, or finishes when none is left.
+    fn advance(&mut self) -> Step {
+        match self.next_part() {
+            Some(part) => Step::Send(vec![part]),
+            None if self.block => Step::Wait,
+            None => {
+                let nothing = self.shape.nothing();
+                self.done(nothing)
+            }
+        }
+    }
+}
+
+impl Coordinator for BlockingCmd {
+    fn start(&mut self) -> Vec<(ShardId, Part)> {
+        if let Some((shard, dst, _)) = &self.remote_dst {
+            self.phase = Phase::CheckDst;
+            return vec![(*shard, Part(PartKind::ListCheck(dst.clone())))];
+        }
+        self.next_part().into_iter().collect()
+    }
+
+    fn on_reply(&mut self, _shard: ShardId, reply: PartReply) -> Step {
+        let phase = std::mem::replace(&mut self.phase, Phase::Trying);
+        match (phase, reply.0) {
+            (Phase::Done, _) => {
+                self.phase = Phase::Done;
+                Step::Wait
+            }
+            (Phase::CheckDst, PartResult::Error(e)) => {
+                let (shard, keys) = self.groups.first().cloned().unwrap_or_default();
+                self.phase = Phase::CheckSrc(e);
+                let src = keys.first().cloned().unwrap_or_default();
+                Step::Send(vec![(shard, Part(PartKind::ListLen(src)))])
+            }
+            (Phase::CheckDst, _) => self.advance(),
+            (Phase::CheckSrc(_), PartResult::Error(e)) => self.done(Frame::Error(e)),
+            (Phase::CheckSrc(e), PartResult::Count(n)) if n > 0 => self.done(Frame::Error(e)),
+            // An empty source: nothing to move, or (blocking) wait for one; if the destination
+            // still has the wrong type then, the client gets WRONGTYPE as in Redis.
+            (Phase::CheckSrc(_), _) => self.advance(),
+            (Phase::Trying, PartResult::Popped(key, mut elems)) => match &self.remote_dst {
+                Some((shard, dst, to)) => {
+                    let elem = elems.pop().unwrap_or_default();
+                    let part = PartKind::ListPush {
+                        key: dst.clone(),
+                        elem: elem.clone(),
+                        end: *to,
+                    };
+                    let shard = *shard;
+                    self.phase = Phase::Pushing { src: key, elem };
+                    Step::Send(vec![(shard, Part(part))])
+                }
+                None => {
+                    let frame = self.shape.frame(key, elems);
+                    self.done(frame)
+                }
+            },
+            (Phase::Trying, PartResult::Blocked) => {
+                self.registered = true;
+                self.advance()
+            }
+            (Phase::Trying, PartResult::Empty) => self.advance(),
+            // Redis answers every timed-out list pop, BLMOVE included, with a null array.
+            (Phase::Trying, PartResult::TimedOut) => self.done(Frame::NullArray),
+            (Phase::Trying, PartResult::Error(e)) => self.done(Frame::Error(e)),
+            (Phase::Trying, _) => Step::Wait,
+            (Phase::Pushing { src, elem }, PartResult::Error(e)) => {
+                let from = match self.kind {
+                    PopKind::Move { from, .. } => from,
+                    _ => End::Left,
+                };
+                let shard = self.groups.first().map_or(0, |(s, _)| *s);
+                self.phase = Phase::PushingBack(e);
+                let part = PartKind::ListPush {
+                    key: src,
+                    elem,
+                    end: from,
+                };
+                Step::Send(vec![(shard, Part(part))])
+            }
+            (Phase::Pushing { elem, .. }, _) => self.done(Frame::Bulk(elem)),
+            (Phase::PushingBack(e), _) => self.done(Frame::Error(e)),
+        }
+    }
+
+    fn is_barrier(&self) -> bool {
+        true
+    }
+
+    fn is_blocked(&self) -> bool {
+        self.registered && !self.waiter.is_settled()
+    }
+
+    fn unblock(&mut self, how: Unblock) -> Option<Frame> {
+        if !self.block || !self.waiter.cancel() {
+            return None;
+        }
+        self.phase = Phase::Done;
+        Some(match how {
+            Unblock::Timeout => Frame::NullArray,
+            Unblock::Error => Frame::Error(Bytes::from_static(
+                b"UNBLOCKED client unblocked via CLIENT UNBLOCK",
+            )),
+        })
+    }
+}
+
+impl Drop for BlockingCmd {
+    /// A coordinator dropped while waiting (its client disconnected or was killed) withdraws
+    /// its parts, so no shard pops for it; the shards drop the entries at their next sweep.
+    fn drop(&mut self) {
+        self.waiter.cancel();
+    }
+}
+
+/// The route of a blocking command (always a coordinator, see the module docs).
+pub(crate) fn plan_blocking(name: &str, args: &[Bytes], n: usize) -> Result<Route, Bytes> {
+    let e = |s: &'static str| Bytes::from_static(s.as_bytes());
+    let n = n.max(1);
+    let cmd = match name {
+        "blpop" | "brpop" => {
+            let timeout = parse_timeout(&args[args.len() - 1]).map_err(e)?;
+            let end = if name == "blpop" {
+                End::Left
+            } else {
+                End::Right
+            };
+            BlockingCmd::new(
+                &args[1..args.len() - 1],
+                n,
+                PopKind::Pop(end),
+                Shape::KeyElem,
+                Some(timeout),
+            )
+        }
+        "brpoplpush" | "blmove" => {
+            let (from, to, t) = if name == "blmove" {
+                let (Some(from), Some(to)) = (End::parse(&args[3]), End::parse(&args[4])) else {
+                    return Err(e(err::SYNTAX));
+                };
+                (from, to, &args[5])
+            } else {
+                (End::Right, End::Left, &args[3])
+            };
+            let timeout = parse_timeout(t).map_err(e)?;
+            let kind = PopKind::Move {
+                from,
+                to,
+                dst: args[2].clone(),
+                dst_here: true,
+            };
+            BlockingCmd::new(&args[1..2], n, kind, Shape::Elem, Some(timeout))
+        }
+        "blmpop" => {
+            let timeout = parse_timeout(&args[1]).map_err(e)?;
+            let Mpop { keys, end, count } = parse_mpop(&args[2..]).map_err(e)?;
+            BlockingCmd::new(
+                &keys,
+                n,
+                PopKind::Mpop { end, count },
+                Shape::KeyElems,
+                Some(timeout),
+            )
+        }
+        _ => {
+            return Err(Bytes::from(format!(
+                "ERR '{name}' is not a blocking command"
+            )));
+        }
+    };
+    Ok(Route::FanOut(Box::new(cmd)))
+}
+
+/// The route of `LMOVE`, `RPOPLPUSH` and `LMPOP` when their keys span shards.
+pub(crate) fn plan_list_spread(name: &str, args: &[Bytes], n: usize) -> Result<Route, Bytes> {
+    let e = |s: &'static str| Bytes::from_static(s.as_bytes());
+    let (keys, kind, shape) = match name {
+        "lmpop" => {
+            let Mpop { keys, end, count } = parse_mpop(&args[1..]).map_err(e)?;
+            (keys, PopKind::Mpop { end, count }, Shape::KeyElems)
+        }
+        _ => {
+            let (from, to) = if name == "lmove" {
+                match (End::parse(&args[3]), End::parse(&args[4])) {
+                    (Some(from), Some(to)) => (from, to),
+                    _ => return Err(e(err::SYNTAX)),
+                }
+            } else {
+                (End::Right, End::Left)
+            };
+            let kind = PopKind::Move {
+                from,
+                to,
+                dst: args[2].clone(),
+                dst_here: true,
+            };
+            (vec![args[1].clone()], kind, Shape::Elem)
+        }
+    };
+    if let Some(shard) = crate::coord::single_shard(keys.iter(), n)
+        && !matches!(&kind, PopKind::Move { dst, .. } if shard_for(dst, n) != shard)
+    {
+        return Ok(Route::Shard(shard));
+    }
+    Ok(Route::FanOut(Box::new(BlockingCmd::new(
+        &keys, n, kind, shape, None,
+    ))))
+}
+
+/// Executes a [`PartKind::ListPush`]: pushes a moved element (WRONGTYPE if `key` holds
+/// another type).
+pub(crate) fn list_push(
+    shard: &mut Shard,
+    db: usize,
+    key: &Bytes,
+    elem: &[u8],
+    end: End,
+) -> PartResult {
+    match modify(shard, db, key, true, |l| l.push(end, elem)) {
+        Ok(_) => {
+            shard.blocked.signal(db, key);
+            PartResult::Ok
+        }
+        Err(e) => PartResult::Error(Bytes::from_static(e.as_bytes())),
+    }
+}
+
+/// Executes a [`PartKind::ListLen`]: the list's length, or WRONGTYPE.
+pub(crate) fn list_len(shard: &mut Shard, db: usize, key: &[u8]) -> PartResult {
+    match ready_len(shard, db, key) {
+        Some(n) => PartResult::Count(n as i64),
+        None => PartResult::Error(Bytes::from_static(err::WRONGTYPE.as_bytes())),
+    }
+}
+
+/// Executes a [`PartKind::ListCheck`]: WRONGTYPE if `key` holds another type than a list.
+pub(crate) fn list_check(shard: &mut Shard, db: usize, key: &[u8]) -> PartResult {
+    if cmd_list::is_wrong_type(shard, db, key) {
+        PartResult::Error(Bytes::from_static(err::WRONGTYPE.as_bytes()))
+    } else {
+        PartResult::Ok
+    }
+}
+
+fn write_nothing(out: &mut Out<'_>, shape: Shape) {
+    match shape {
+        Shape::Elem => out.null(),
+        _ => out.null_array(),
+    }
+}
+
+/// The blocking commands executed directly on a shard (never routed so by `route`, which
+/// always gives them a coordinator; this is their behaviour where nothing may block, as inside
+/// a transaction): pop now or answer as if the timeout had passed.
+pub(crate) fn blocking_now(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>) {
+    let name = args[0].to_ascii_lowercase();
+    let name = std::str::from_utf8(&name).unwrap_or("");
+    let route = plan_blocking(name, args, 1);
+    let cmd = match route {
+        Err(e) => return out.error(&String::from_utf8_lossy(&e)),
+        Ok(Route::FanOut(_)) => {
+            // Re-derive the parts without the coordinator's IO-side machinery.
+            match plan_local(name, args) {
+                Some(c) => c,
+                None => return out.error(err::SYNTAX),
+            }
+        }
+        Ok(_) => return out.error(err::SYNTAX),
+    };
+    let (keys, kind, shape) = cmd;
+    let waiter = Waiter::new(None);
+    match try_serve(shard, db, &keys, &kind, &waiter) {
+        Served::Done(PartResult::Popped(key, elems)) => {
+            let frame = shape.frame(key, elems);
+            let mut buf = bytes::BytesMut::new();
+            frame.encode(out.proto(), &mut buf);
+            out.raw(&buf);
+        }
+        Served::Done(PartResult::Error(e)) => out.error(&String::from_utf8_lossy(&e)),
+        _ => write_nothing(out, shape),
+    }
+    if shard.blocked.may_serve() {
+        serve_ready(shard);
+    }
+}
+
+/// Keys, pop kind and reply shape of a blocking command whose arguments are valid.
+fn plan_local(name: &str, args: &[Bytes]) -> Option<(Vec<Bytes>, PopKind, Shape)> {
+    Some(match name {
+        "blpop" | "brpop" => (
+            args[1..args.len() - 1].to_vec(),
+            PopKind::Pop(if name == "blpop" {
+                End::Left
+            } else {
+                End::Right
+            }),
+            Shape::KeyElem,
+        ),
+        "brpoplpush" | "blmove" => {
+            let (from, to) = if name == "blmove" {
+                (End::parse(&args[3])?, End::parse(&args[4])?)
+            } else {
+                (End::Right, End::Left)
+            };
+            let kind = PopKind::Move {
+                from,
+                to,
+                dst: args[2].clone(),
+                dst_here: true,
+            };
+            (vec![args[1].clone()], kind, Shape::Elem)
+        }
+        "blmpop" => {
+            let Mpop { keys, end, count } = parse_mpop(&args[2..]).ok()?;
+            (keys, PopKind::Mpop { end, count }, Shape::KeyElems)
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,289 @@
+//! Lists: every command, option and error with Redis 7.0's exact replies, cross-shard moves
+//! and pops, encodings and empty-key deletion.
+
+use kvd_tests::*;
+use partition_router::shard_for;
+
+fn four_workers() -> TestServer {
+    TestServer::with(ServerOptions {
+        workers: 4,
+        ..ServerOptions::default()
+    })
+}
+
+/// Two keys with `prefix` on different shards of a 4-worker server.
+fn split_keys(prefix: &str) -> (String, String) {
+    let first = format!("{prefix}:0");
+    let home = shard_for(first.as_bytes(), 4);
+    let second = (1..)
+        .map(|i| format!("{prefix}:{i}"))
+        .find(|k| shard_for(k.as_bytes(), 4) != home)
+        .unwrap();
+    (first, second)
+}
+
+#[test]
+fn every_command_matches_redis_byte_for_byte() {
+    // Generated against redis-server 7.0.15, in order.
+    const CASES: &[(&[&str], &[u8])] = &[
+        (&["LPUSH", "l", "a", "b", "c"], b":3\r\n"),
+        (&["RPUSH", "l", "d", "e"], b":5\r\n"),
+        (&["LRANGE", "l", "0", "-1"], b"*5\r\n$1\r\nc\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nd\r\n$1\r\ne\r\n"),
+        (&["LLEN", "l"], b":5\r\n"),
+        (&["LLEN", "nokey"], b":0\r\n"),
+        (&["LPUSHX", "nokey", "a"], b":0\r\n"),
+        (&["RPUSHX", "nokey", "a"], b":0\r\n"),
+        (&["LPUSHX", "l", "z"], b":6\r\n"),
+        (&["RPUSHX", "l", "y", "z"], b":8\r\n"),
+        (&["LRANGE", "l", "0", "-1"], b"*8\r\n$1\r\nz\r\n$1\r\nc\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nd\r\n$1\r\ne\r\n$1\r\ny\r\n$1\r\nz\r\n"),
+        (&["LRANGE", "l", "-3", "-1"], b"*3\r\n$1\r\ne\r\n$1\r\ny\r\n$1\r\nz\r\n"),
+        (&["LRANGE", "l", "5", "2"], b"*0\r\n"),
+        (&["LRANGE", "l", "-100", "100"], b"*8\r\n$1\r\nz\r\n$1\r\nc\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nd\r\n$1\r\ne\r\n$1\r\ny\r\n$1\r\nz\r\n"),
+        (&["LRANGE", "l", "0", "x"], b"-ERR value is not an integer or out of range\r\n"),
+        (&["LRANGE", "nokey", "0", "-1"], b"*0\r\n"),
+        (&["LINDEX", "l", "0"], b"$1\r\nz\r\n"),
+        (&["LINDEX", "l", "-1"], b"$1\r\nz\r\n"),
+        (&["LINDEX", "l", "100"], b"$-1\r\n"),
+        (&["LINDEX", "l", "x"], b"-ERR value is not an integer or out of range\r\n"),
+        (&["LINDEX", "nokey", "x"], b"$-1\r\n"),
+        (&["LSET", "l", "0", "first"], b"+OK\r\n"),
+        (&["LSET", "l", "-1", "last"], b"+OK\r\n"),
+        (&["LSET", "l", "100", "x"], b"-ERR index out of range\r\n"),
+        (&["LSET", "nokey", "0", "x"], b"-ERR no such key\r\n"),
+        (&["LSET", "l", "x", "v"], b"-ERR value is not an integer or out of range\r\n"),
+        (&["LINSERT", "l", "BEFORE", "a", "before-a"], b":9\r\n"),
+        (&["LINSERT", "l", "after", "a", "after-a"], b":10\r\n"),
+        (&["LINSERT", "l", "before", "nothere", "x"], b":-1\r\n"),
+        (&["LINSERT", "l", "middle", "a", "x"], b"-ERR syntax error\r\n"),
+        (&["LINSERT", "nokey", "before", "a", "x"], b":0\r\n"),
+        (&["LRANGE", "l", "0", "-1"], b"*10\r\n$5\r\nfirst\r\n$1\r\nc\r\n$1\r\nb\r\n$8\r\nbefore-a\r\n$1\r\na\r\n$7\r\nafter-a\r\n$1\r\nd\r\n$1\r\ne\r\n$1\r\ny\r\n$4\r\nlast\r\n"),
+        (&["LPOP", "l"], b"$5\r\nfirst\r\n"),
+        (&["RPOP", "l"], b"$4\r\nlast\r\n"),
+        (&["LPOP", "l", "2"], b"*2\r\n$1\r\nc\r\n$1\r\nb\r\n"),
+        (&["RPOP", "l", "2"], b"*2\r\n$1\r\ny\r\n$1\r\ne\r\n"),
+        (&["LPOP", "l", "0"], b"*0\r\n"),
+        (&["LPOP", "l", "-1"], b"-ERR value is out of range, must be positive\r\n"),
+        (&["LPOP", "l", "x"], b"-ERR value is out of range, must be positive\r\n"),
+        (&["LPOP", "nokey"], b"$-1\r\n"),
+        (&["LPOP", "nokey", "2"], b"*-1\r\n"),
+        (&["LPOP", "nokey", "0"], b"*-1\r\n"),
+        (&["LPOP", "l", "1", "2"], b"-ERR wrong number of arguments for 'lpop' command\r\n"),
+        (&["RPUSH", "r", "a", "b", "a", "c", "a", "d", "a"], b":7\r\n"),
+        (&["LREM", "r", "2", "a"], b":2\r\n"),
+        (&["LRANGE", "r", "0", "-1"], b"*5\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n$1\r\nd\r\n$1\r\na\r\n"),
+        (&["LREM", "r", "-1", "a"], b":1\r\n"),
+        (&["LRANGE", "r", "0", "-1"], b"*4\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n$1\r\nd\r\n"),
+        (&["LREM", "r", "0", "a"], b":1\r\n"),
+        (&["LREM", "r", "0", "zz"], b":0\r\n"),
+        (&["LREM", "r", "x", "a"], b"-ERR value is not an integer or out of range\r\n"),
+        (&["LREM", "nokey", "0", "a"], b":0\r\n"),
+        (&["LRANGE", "r", "0", "-1"], b"*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n"),
+        (&["RPUSH", "p", "a", "b", "c", "a", "b", "c", "a"], b":7\r\n"),
+        (&["LPOS", "p", "a"], b":0\r\n"),
+        (&["LPOS", "p", "a", "RANK", "2"], b":3\r\n"),
+        (&["LPOS", "p", "a", "RANK", "-1"], b":6\r\n"),
+        (&["LPOS", "p", "a", "RANK", "-2"], b":3\r\n"),
+        (&["LPOS", "p", "a", "COUNT", "0"], b"*3\r\n:0\r\n:3\r\n:6\r\n"),
+        (&["LPOS", "p", "a", "COUNT", "2"], b"*2\r\n:0\r\n:3\r\n"),
+        (&["LPOS", "p", "a", "RANK", "2", "COUNT", "0"], b"*2\r\n:3\r\n:6\r\n"),
+        (&["LPOS", "p", "a", "RANK", "-1", "COUNT", "2"], b"*2\r\n:6\r\n:3\r\n"),
+        (&["LPOS", "p", "a", "MAXLEN", "3"], b":0\r\n"),
+        (&["LPOS", "p", "a", "COUNT", "0", "MAXLEN", "4"], b"*2\r\n:0\r\n:3\r\n"),
+        (&["LPOS", "p", "c", "RANK", "-1", "MAXLEN", "2"], b":5\r\n"),
+        (&["LPOS", "p", "zz"], b"$-1\r\n"),
+        (&["LPOS", "p", "zz", "COUNT", "0"], b"*0\r\n"),
+        (&["LPOS", "p", "a", "RANK", "0"], b"-ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list\r\n"),
+        (&["LPOS", "p", "a", "COUNT", "-1"], b"-ERR COUNT can't be negative\r\n"),
+        (&["LPOS", "p", "a", "MAXLEN", "-1"], b"-ERR MAXLEN can't be negative\r\n"),
+        (&["LPOS", "p", "a", "RANK", "x"], b"-ERR value is not an integer or out of range\r\n"),
+        (&["LPOS", "p", "a", "FOO", "1"], b"-ERR syntax error\r\n"),
+        (&["LPOS", "p", "a", "FOO", "x"], b"-ERR syntax error\r\n"),
+        (&["LPOS", "p", "a", "COUNT"], b"-ERR syntax error\r\n"),
+        (&["LPOS", "p", "a", "RANK", "99"], b"$-1\r\n"),
+        (&["LPOS", "p", "a", "RANK", "-9223372036854775808"], b":6\r\n"),
+        (&["LPOS", "nokey", "a"], b"$-1\r\n"),
+        (&["LPOS", "nokey", "a", "COUNT", "0"], b"*0\r\n"),
+        (&["RPUSH", "t", "a", "b", "c", "d", "e", "f"], b":6\r\n"),
+        (&["LTRIM", "t", "1", "-2"], b"+OK\r\n"),
+        (&["LRANGE", "t", "0", "-1"], b"*4\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n$1\r\ne\r\n"),
+        (&["LTRIM", "t", "1", "0"], b"+OK\r\n"),
+        (&["EXISTS", "t"], b":0\r\n"),
+        (&["LTRIM", "nokey", "0", "1"], b"+OK\r\n"),
+        (&["LTRIM", "t", "x", "1"], b"-ERR value is not an integer or out of range\r\n"),
+        (&["RPUSH", "m", "a", "b", "c"], b":3\r\n"),
+        (&["LMOVE", "m", "m2", "LEFT", "RIGHT"], b"$1\r\na\r\n"),
+        (&["LMOVE", "m", "m2", "RIGHT", "LEFT"], b"$1\r\nc\r\n"),
+        (&["LRANGE", "m2", "0", "-1"], b"*2\r\n$1\r\nc\r\n$1\r\na\r\n"),
+        (&["LMOVE", "m", "m", "LEFT", "RIGHT"], b"$1\r\nb\r\n"),
+        (&["LMOVE", "m", "m2", "middle", "left"], b"-ERR syntax error\r\n"),
+        (&["LMOVE", "nokey", "m2", "left", "left"], b"$-1\r\n"),
+        (&["RPOPLPUSH", "m", "m2"], b"$1\r\nb\r\n"),
+        (&["RPOPLPUSH", "m", "m2"], b"$-1\r\n"),
+        (&["EXISTS", "m"], b":0\r\n"),
+        (&["LRANGE", "m2", "0", "-1"], b"*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n"),
+        (&["SET", "s", "str"], b"+OK\r\n"),
+        (&["LPUSH", "s", "a"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["RPUSH", "s", "a"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LPUSHX", "s", "a"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LPOP", "s"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LPOP", "s", "2"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LLEN", "s"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LRANGE", "s", "0", "1"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LINDEX", "s", "0"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LSET", "s", "0", "a"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LINSERT", "s", "before", "a", "b"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LREM", "s", "0", "a"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LTRIM", "s", "0", "1"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LPOS", "s", "a"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LMOVE", "s", "m2", "left", "left"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LMOVE", "m2", "s", "left", "left"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LMOVE", "nokey", "s", "left", "left"], b"$-1\r\n"),
+        (&["RPOPLPUSH", "m2", "s"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["TYPE", "m2"], b"+list\r\n"),
+        (&["OBJECT", "ENCODING", "m2"], b"$9\r\nquicklist\r\n"),
+        (&["GET", "m2"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["INCR", "m2"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["APPEND", "m2", "x"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SETRANGE", "m2", "0", "x"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["INCRBYFLOAT", "m2", "1"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SET", "m2", "x", "GET"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["MGET", "m2", "s"], b"*2\r\n$-1\r\n$3\r\nstr\r\n"),
+        (&["RPUSH", "q", "a", "b", "c", "d"], b":4\r\n"),
+        (&["LMPOP", "1", "q", "LEFT"], b"*2\r\n$1\r\nq\r\n*1\r\n$1\r\na\r\n"),
+        (&["LMPOP", "2", "nokey", "q", "RIGHT", "COUNT", "2"], b"*2\r\n$1\r\nq\r\n*2\r\n$1\r\nd\r\n$1\r\nc\r\n"),
+        (&["LMPOP", "1", "q", "left", "count", "10"], b"*2\r\n$1\r\nq\r\n*1\r\n$1\r\nb\r\n"),
+        (&["LMPOP", "1", "q", "LEFT"], b"*-1\r\n"),
+        (&["LMPOP", "0", "q", "LEFT"], b"-ERR numkeys should be greater than 0\r\n"),
+        (&["LMPOP", "x", "q", "LEFT"], b"-ERR numkeys should be greater than 0\r\n"),
+        (&["LMPOP", "3", "a", "b", "LEFT"], b"-ERR syntax error\r\n"),
+        (&["LMPOP", "1", "q", "MIDDLE"], b"-ERR syntax error\r\n"),
+        (&["LMPOP", "1", "q", "LEFT", "COUNT", "0"], b"-ERR count should be greater than 0\r\n"),
+        (&["LMPOP", "1", "q", "LEFT", "COUNT", "x"], b"-ERR count should be greater than 0\r\n"),
+        (&["LMPOP", "1", "q", "LEFT", "COUNT", "1", "COUNT", "2"], b"-ERR syntax error\r\n"),
+        (&["LMPOP", "1", "q", "LEFT", "FOO"], b"-ERR syntax error\r\n"),
+        (&["LMPOP", "2", "nokey", "s", "LEFT"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["LMPOP", "1", "q"], b"-ERR wrong number of arguments for 'lmpop' command\r\n"),
+    ];
+    let server = four_workers();
+    let mut c = server.conn();
+    for (args, want) in CASES {
+        assert_reply!(c.cmd(args), want, "{args:?}");
+    }
+}
+
+#[test]
+fn resp3_nulls() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    c.cmd(&["HELLO", "3"]);
+    assert_reply!(c.cmd(&["LPOP", "nokey"]), b"_\r\n");
+    assert_reply!(c.cmd(&["LPOP", "nokey", "2"]), b"_\r\n");
+    assert_reply!(c.cmd(&["LMPOP", "1", "nokey", "LEFT"]), b"_\r\n");
+    assert_reply!(c.cmd(&["LPOS", "nokey", "a"]), b"_\r\n");
+    assert_reply!(c.cmd(&["LMOVE", "nokey", "x", "LEFT", "LEFT"]), b"_\r\n");
+    assert_reply!(c.cmd(&["RPUSH", "k", "a"]), int(1));
+    assert_reply!(c.cmd(&["LPOP", "k", "0"]), b"*0\r\n");
+}
+
+#[test]
+fn type_encoding_and_emptied_key() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["RPUSH", "l", "a", "b"]), int(2));
+    assert_reply!(c.cmd(&["TYPE", "l"]), b"+list\r\n");
+    // Redis 7.0 reports every list as a quicklist, however small.
+    assert_reply!(c.cmd(&["OBJECT", "ENCODING", "l"]), bulk("quicklist"));
+    let big = "x".repeat(1000);
+    for _ in 0..20 {
+        c.cmd(&["RPUSH", "l", &big]);
+    }
+    assert_reply!(c.cmd(&["OBJECT", "ENCODING", "l"]), bulk("quicklist"));
+    assert_reply!(c.cmd(&["LLEN", "l"]), int(22));
+    assert_reply!(c.cmd(&["LINDEX", "l", "1"]), bulk("b"));
+    assert_reply!(c.cmd(&["LTRIM", "l", "0", "1"]), OK);
+    assert_reply!(c.cmd(&["LRANGE", "l", "0", "-1"]), bulk_array(&["a", "b"]));
+    assert_reply!(c.cmd(&["RPOP", "l", "5"]), bulk_array(&["b", "a"]));
+    assert_reply!(c.cmd(&["EXISTS", "l"]), int(0));
+    assert_reply!(c.cmd(&["TYPE", "l"]), b"+none\r\n");
+    assert_reply!(c.cmd(&["RPUSH", "l", "a"]), int(1));
+    assert_reply!(c.cmd(&["LREM", "l", "0", "a"]), int(1));
+    assert_reply!(c.cmd(&["EXISTS", "l"]), int(0));
+}
+
+#[test]
+fn large_lists_keep_order_at_both_ends() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    for i in 0..500 {
+        c.cmd(&["RPUSH", "big", &format!("r{i:04}")]);
+        c.cmd(&["LPUSH", "big", &format!("l{i:04}")]);
+    }
+    assert_reply!(c.cmd(&["LLEN", "big"]), int(1000));
+    assert_reply!(c.cmd(&["LINDEX", "big", "0"]), bulk("l0499"));
+    assert_reply!(c.cmd(&["LINDEX", "big", "-1"]), bulk("r0499"));
+    assert_reply!(c.cmd(&["LINDEX", "big", "500"]), bulk("r0000"));
+    assert_reply!(
+        c.cmd(&["LRANGE", "big", "499", "500"]),
+        bulk_array(&["l0000", "r0000"])
+    );
+    assert_reply!(c.cmd(&["LPOS", "big", "r0000"]), int(500));
+    assert_reply!(c.cmd(&["LSET", "big", "500", "mid"]), OK);
+    assert_reply!(
+        c.cmd(&["LINSERT", "big", "BEFORE", "mid", "pre"]),
+        int(1001)
+    );
+    assert_reply!(
+        c.cmd(&["LRANGE", "big", "499", "501"]),
+        bulk_array(&["l0000", "pre", "mid"])
+    );
+    assert_reply!(c.cmd(&["LPOP", "big"]), bulk("l0499"));
+    assert_reply!(c.cmd(&["RPOP", "big"]), bulk("r0499"));
+}
+
+#[test]
+fn moves_and_pops_across_shards() {
+    let server = four_workers();
+    let mut c = server.conn();
+    let (src, dst) = split_keys("mv");
+    assert_reply!(c.cmd(&["RPUSH", &src, "a", "b", "c"]), int(3));
+    assert_reply!(c.cmd(&["LMOVE", &src, &dst, "LEFT", "RIGHT"]), bulk("a"));
+    assert_reply!(c.cmd(&["RPOPLPUSH", &src, &dst]), bulk("c"));
+    assert_reply!(c.cmd(&["LRANGE", &dst, "0", "-1"]), bulk_array(&["c", "a"]));
+    assert_reply!(c.cmd(&["LRANGE", &src, "0", "-1"]), bulk_array(&["b"]));
+    assert_reply!(c.cmd(&["LMOVE", "nokey", &dst, "LEFT", "LEFT"]), NIL);
+    // The destination's type is checked before anything is popped.
+    let (src2, s) = split_keys("wt");
+    assert_reply!(c.cmd(&["SET", &s, "str"]), OK);
+    assert_reply!(c.cmd(&["RPUSH", &src2, "x"]), int(1));
+    assert_reply!(
+        c.cmd(&["LMOVE", &src2, &s, "LEFT", "LEFT"]),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+    assert_reply!(c.cmd(&["LRANGE", &src2, "0", "-1"]), bulk_array(&["x"]));
+    assert_reply!(
+        c.cmd(&["LMOVE", &src2, &dst, "UP", "LEFT"]),
+        err("ERR syntax error")
+    );
+    // LMPOP takes keys in order across shards.
+    assert_reply!(
+        c.cmd(&["LMPOP", "3", "nokey", &dst, &src, "RIGHT", "COUNT", "5"]),
+        lmpop_reply(&dst, &["a", "c"])
+    );
+    assert_reply!(
+        c.cmd(&["LMPOP", "2", "nokey", &src, "LEFT"]),
+        lmpop_reply(&src, &["b"])
+    );
+    assert_reply!(c.cmd(&["LMPOP", "2", &src, &dst, "LEFT"]), b"*-1\r\n");
+    assert_reply!(
+        c.cmd(&["LMPOP", "2", "nokey", &s, "LEFT"]),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+}
+
+fn lmpop_reply(key: &str, elems: &[&str]) -> Vec<u8> {
+    let mut r = format!("*2\r\n${}\r\n{key}\r\n*{}\r\n", key.len(), elems.len()).into_bytes();
+    for e in elems {
+        r.extend(bulk(e));
+    }
+    r
+}
