@@ -940,3 +940,256 @@ fn plan_local(name: &str, args: &[Bytes]) -> Option<(Vec<Bytes>, PopKind, Shape)
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use bytes::BytesMut;
+    use resp_codec::{Protocol, Request};
+
+    /// A sink the tests never deliver to: served replies are read from the outbox.
+    #[derive(Debug)]
+    struct NoSink;
+
+    impl ReplySink for NoSink {
+        fn deliver(&self, _batch: crate::ReplyBatch) {}
+    }
+
+    fn run(shard: &mut Shard, args: &[&str]) -> Vec<u8> {
+        let req = Request::new(
+            args.iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect(),
+        );
+        let mut buf = BytesMut::new();
+        let mut out = Out::new(&mut buf, Protocol::Resp2);
+        shard.tick();
+        shard.execute(0, &req, &mut out);
+        buf.to_vec()
+    }
+
+    fn part(waiter: &Arc<Waiter>, keys: &[&str], kind: PopKind) -> BlockPart {
+        BlockPart {
+            waiter: Arc::clone(waiter),
+            keys: keys
+                .iter()
+                .map(|k| Bytes::copy_from_slice(k.as_bytes()))
+                .collect(),
+            kind,
+            block: true,
+        }
+    }
+
+    fn served(shard: &mut Shard) -> Vec<(u64, String)> {
+        std::mem::take(&mut shard.blocked.outbox)
+            .into_iter()
+            .map(|(_, r)| {
+                let text = match r.body {
+                    ReplyBody::Part(PartReply(PartResult::Popped(k, e))) => format!(
+                        "{}:{}",
+                        String::from_utf8_lossy(&k),
+                        e.iter()
+                            .map(|e| String::from_utf8_lossy(e).into_owned())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    ReplyBody::Part(PartReply(PartResult::TimedOut)) => "timeout".into(),
+                    ReplyBody::Part(PartReply(PartResult::Error(e))) => {
+                        String::from_utf8_lossy(&e).into_owned()
+                    }
+                    other => format!("{other:?}"),
+                };
+                (r.tag, text)
+            })
+            .collect()
+    }
+
+    fn is_blocked(r: PartReply) -> bool {
+        matches!(r.0, PartResult::Blocked)
+    }
+
+    #[test]
+    fn waiters_are_served_fifo_one_element_each() {
+        let mut shard = Shard::new(0, 1, 16);
+        let sink: Arc<dyn ReplySink> = Arc::new(NoSink);
+        let waiters: Vec<Arc<Waiter>> = (0..3).map(|_| Waiter::new(None)).collect();
+        for (tag, w) in waiters.iter().enumerate() {
+            let p = part(w, &["q"], PopKind::Pop(End::Left));
+            assert!(is_blocked(block(&mut shard, 0, p, &sink, tag as u64)));
+        }
+        assert_eq!(shard.blocked.waiting(), 3);
+        assert_eq!(run(&mut shard, &["RPUSH", "q", "a", "b"]), b":2\r\n");
+        assert_eq!(
+            served(&mut shard),
+            vec![(0, "q:a".to_string()), (1, "q:b".to_string())]
+        );
+        assert_eq!(run(&mut shard, &["EXISTS", "q"]), b":0\r\n");
+        assert_eq!(run(&mut shard, &["LPUSH", "q", "c"]), b":1\r\n");
+        assert_eq!(served(&mut shard), vec![(2, "q:c".to_string())]);
+        shard.blocked.sweep();
+        assert!(shard.blocked.is_idle());
+    }
+
+    #[test]
+    fn one_token_on_two_shards_pops_once() {
+        let (mut a, mut b) = (Shard::new(0, 2, 16), Shard::new(1, 2, 16));
+        let sink: Arc<dyn ReplySink> = Arc::new(NoSink);
+        let w = Waiter::new(None);
+        assert!(is_blocked(block(
+            &mut a,
+            0,
+            part(&w, &["x"], PopKind::Pop(End::Left)),
+            &sink,
+            7
+        )));
+        assert!(is_blocked(block(
+            &mut b,
+            0,
+            part(&w, &["y"], PopKind::Pop(End::Left)),
+            &sink,
+            7
+        )));
+        run(&mut b, &["RPUSH", "y", "1"]);
+        run(&mut a, &["RPUSH", "x", "2"]);
+        assert_eq!(served(&mut b), vec![(7, "y:1".to_string())]);
+        assert!(served(&mut a).is_empty(), "the other shard must not pop");
+        assert_eq!(run(&mut a, &["LLEN", "x"]), b":1\r\n");
+        // The stale entry is gone after a sweep.
+        a.blocked.sweep();
+        assert!(a.blocked.is_idle());
+    }
+
+    #[test]
+    fn cancelled_and_timed_out_waiters() {
+        let mut shard = Shard::new(0, 1, 16);
+        let sink: Arc<dyn ReplySink> = Arc::new(NoSink);
+        let gone = Waiter::new(None);
+        let soon = Waiter::new(Some(Instant::now() + Duration::from_millis(5)));
+        let later = Waiter::new(None);
+        for (tag, w) in [&gone, &soon, &later].into_iter().enumerate() {
+            let p = part(w, &["k"], PopKind::Pop(End::Right));
+            assert!(is_blocked(block(&mut shard, 0, p, &sink, tag as u64)));
+        }
+        assert!(gone.cancel(), "a disconnect withdraws the waiter");
+        let deadline = shard.blocked.next_deadline().unwrap();
+        shard.blocked.expire(deadline);
+        assert_eq!(served(&mut shard), vec![(1, "timeout".to_string())]);
+        assert_eq!(shard.blocked.next_deadline(), None);
+        run(&mut shard, &["RPUSH", "k", "v"]);
+        assert_eq!(served(&mut shard), vec![(2, "k:v".to_string())]);
+        // An already expired deadline answers at once.
+        let past = Waiter::new(Some(Instant::now()));
+        let r = block(
+            &mut shard,
+            0,
+            part(&past, &["k"], PopKind::Pop(End::Left)),
+            &sink,
+            9,
+        );
+        assert!(matches!(r.0, PartResult::TimedOut));
+    }
+
+    #[test]
+    fn moves_wake_waiters_on_the_destination() {
+        let mut shard = Shard::new(0, 1, 16);
+        let sink: Arc<dyn ReplySink> = Arc::new(NoSink);
+        let mover = Waiter::new(None);
+        let kind = PopKind::Move {
+            from: End::Left,
+            to: End::Right,
+            dst: Bytes::from_static(b"dst"),
+            dst_here: true,
+        };
+        assert!(is_blocked(block(
+            &mut shard,
+            0,
+            part(&mover, &["src"], kind),
+            &sink,
+            1
+        )));
+        let popper = Waiter::new(None);
+        let p = part(
+            &popper,
+            &["dst"],
+            PopKind::Mpop {
+                end: End::Left,
+                count: 5,
+            },
+        );
+        assert!(is_blocked(block(&mut shard, 0, p, &sink, 2)));
+        run(&mut shard, &["RPUSH", "src", "e"]);
+        assert_eq!(
+            served(&mut shard),
+            vec![(1, "src:e".to_string()), (2, "dst:e".to_string())]
+        );
+        // A wrong-typed destination fails the waiter without popping.
+        let w = Waiter::new(None);
+        let kind = PopKind::Move {
+            from: End::Left,
+            to: End::Left,
+            dst: Bytes::from_static(b"s"),
+            dst_here: true,
+        };
+        run(&mut shard, &["SET", "s", "str"]);
+        assert!(is_blocked(block(
+            &mut shard,
+            0,
+            part(&w, &["src"], kind),
+            &sink,
+            3
+        )));
+        run(&mut shard, &["RPUSH", "src", "x"]);
+        assert_eq!(served(&mut shard), vec![(3, err::WRONGTYPE.to_string())]);
+        assert_eq!(run(&mut shard, &["LLEN", "src"]), b":1\r\n");
+    }
+
+    #[test]
+    fn timeouts_parse_like_redis() {
+        assert_eq!(parse_timeout(b"0"), Ok(None));
+        assert_eq!(
+            parse_timeout(b"0.0001"),
+            Ok(None),
+            "truncated to 0 ms: forever"
+        );
+        assert_eq!(parse_timeout(b"-0.0001"), Ok(None));
+        assert_eq!(parse_timeout(b"1.5"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(parse_timeout(b"-1"), Err("ERR timeout is negative"));
+        assert_eq!(parse_timeout(b"inf"), Err("ERR timeout is negative"));
+        assert_eq!(parse_timeout(b"1e400"), Err("ERR timeout is negative"));
+        for bad in [&b"x"[..], b"", b" 1", b"nan", b"1e5000"] {
+            assert_eq!(
+                parse_timeout(bad),
+                Err("ERR timeout is not a float or out of range"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn blocking_commands_on_a_shard_never_wait() {
+        let mut shard = Shard::new(0, 1, 16);
+        assert_eq!(run(&mut shard, &["BLPOP", "q", "0"]), b"*-1\r\n");
+        assert_eq!(
+            run(&mut shard, &["BLMOVE", "q", "d", "LEFT", "LEFT", "0"]),
+            b"$-1\r\n"
+        );
+        run(&mut shard, &["RPUSH", "q", "a", "b"]);
+        assert_eq!(
+            run(&mut shard, &["BRPOP", "q", "0"]),
+            b"*2\r\n$1\r\nq\r\n$1\r\nb\r\n"
+        );
+        assert_eq!(
+            run(&mut shard, &["BRPOPLPUSH", "q", "d", "0"]),
+            b"$1\r\na\r\n"
+        );
+        assert_eq!(
+            run(&mut shard, &["BLMPOP", "0", "1", "d", "LEFT", "COUNT", "3"]),
+            b"*2\r\n$1\r\nd\r\n*1\r\n$1\r\na\r\n"
+        );
+        assert_eq!(
+            run(&mut shard, &["BLPOP", "q", "x"]),
+            b"-ERR timeout is not a float or out of range\r\n"
+        );
+    }
+}
