@@ -501,6 +501,9 @@ pub(crate) fn parse_mpop(args: &[Bytes]) -> Result<Mpop, &'static str> {
     })
 }
 
+/// A key and the elements popped from it.
+pub(crate) type Popped = (Bytes, Vec<Vec<u8>>);
+
 /// Pops up to `count` elements from the first non-empty list of `keys` (in order):
 /// `Ok(None)` if all are empty; WRONGTYPE if a key before the first non-empty list holds
 /// another type.
@@ -510,7 +513,7 @@ pub(crate) fn mpop_local(
     keys: &[Bytes],
     end: End,
     count: usize,
-) -> Result<Option<(Bytes, Vec<Vec<u8>>)>, &'static str> {
+) -> Result<Option<Popped>, &'static str> {
     for key in keys {
         let popped = modify(shard, db, key, false, |l| {
             let n = count.min(l.len());

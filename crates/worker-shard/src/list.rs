@@ -103,7 +103,7 @@ impl List {
                 *len += 1;
                 return;
             }
-            self.to_deque();
+            self.convert_to_deque();
         }
         if let List::Deque { items, bytes } = self {
             *bytes += elem.len();
@@ -306,7 +306,7 @@ impl List {
         }
     }
 
-    fn to_deque(&mut self) {
+    fn convert_to_deque(&mut self) {
         let items: VecDeque<Box<[u8]>> = self.iter().map(Box::from).collect();
         let bytes = items.iter().map(|e| e.len()).sum();
         *self = List::Deque { items, bytes };
@@ -406,7 +406,7 @@ mod tests {
             assert_eq!(matches!(l, List::Deque { .. }), big);
             assert_eq!(l.len(), 3);
             assert_eq!(items(&l), vec![e("a"), e("b"), e("c")]);
-            assert_eq!(l.iter().rev().next(), Some(&e("c")[..]));
+            assert_eq!(l.iter().next_back(), Some(&e("c")[..]));
             assert_eq!(l.get(1), Some(&e("b")[..]));
             assert_eq!(l.get(2), Some(&e("c")[..]));
             assert_eq!(l.get(3), None);
