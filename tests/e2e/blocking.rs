@@ -339,3 +339,37 @@ fn client_unblock() {
     assert_reply!(admin.cmd(&["LLEN", "ub"]), int(1));
     assert_reply!(w.cmd(&["PING"]), b"+PONG\r\n");
 }
+
+#[test]
+fn transactions_never_block_and_serve_waiters_after_exec() {
+    let server = server();
+    let mut admin = server.conn();
+    // Inside MULTI a blocking pop answers at once, as in Redis.
+    assert_reply!(admin.cmd(&["MULTI"]), OK);
+    assert_reply!(admin.cmd(&["BLPOP", "tq", "0"]), b"+QUEUED\r\n");
+    assert_reply!(
+        admin.cmd(&["BLMOVE", "tq", "{tq}2", "LEFT", "LEFT", "0"]),
+        b"+QUEUED\r\n"
+    );
+    assert_reply!(admin.cmd(&["EXEC"]), b"*2\r\n*-1\r\n$-1\r\n");
+
+    let mut w = server.conn();
+    w.send_cmd(&["BLPOP", "tq", "0"]);
+    wait_blocked(&mut admin, 1);
+    // The transaction runs whole before the waiter is served: its own LPOP gets the element.
+    assert_reply!(admin.cmd(&["MULTI"]), OK);
+    admin.cmd(&["RPUSH", "tq", "a"]);
+    admin.cmd(&["LPOP", "tq"]);
+    assert_reply!(
+        admin.cmd(&["EXEC"]),
+        [b"*2\r\n:1\r\n".to_vec(), bulk("a")].concat()
+    );
+    wait_blocked(&mut admin, 1);
+    // A transaction that leaves the list non-empty wakes the waiter.
+    assert_reply!(admin.cmd(&["MULTI"]), OK);
+    admin.cmd(&["RPUSH", "tq", "b", "c"]);
+    admin.cmd(&["LLEN", "tq"]);
+    assert_reply!(admin.cmd(&["EXEC"]), b"*2\r\n:2\r\n:2\r\n");
+    assert_reply!(w.read_reply(), key_elem("tq", "b"));
+    assert_reply!(admin.cmd(&["LRANGE", "tq", "0", "-1"]), bulk_array(&["c"]));
+}

@@ -509,12 +509,8 @@ impl EventLoop {
             && conn.eof
             && conn.blocked
         {
-            conn.pending.clear();
-            conn.rbuf.clear();
-            conn.held = false;
-            conn.closing = true;
-            set_blocked(conn, false, &self.shared.stats);
-            self.mark_dirty(slot);
+            // `close` releases what earlier pipelined commands hold and drops the rest.
+            self.close(slot);
         }
     }
 

@@ -794,6 +794,19 @@ pub(crate) fn plan_blocking(name: &str, args: &[Bytes], n: usize) -> Result<Rout
     Ok(Route::FanOut(Box::new(cmd)))
 }
 
+/// The shard of a blocking command queued in a transaction, if all its keys (a move's
+/// destination included) live on one; it then runs there without blocking.
+pub(crate) fn queued_shard(req: &resp_codec::Request, n: usize) -> Option<ShardId> {
+    let args = req.args();
+    let name = std::str::from_utf8(req.name()).ok()?.to_ascii_lowercase();
+    let (keys, _, _) = plan_local(&name, args)?;
+    let mut all = keys;
+    if matches!(name.as_str(), "blmove" | "brpoplpush") {
+        all.push(args[2].clone());
+    }
+    crate::coord::single_shard(all.iter(), n.max(1))
+}
+
 /// The route of `LMOVE`, `RPOPLPUSH` and `LMPOP` when their keys span shards.
 pub(crate) fn plan_list_spread(name: &str, args: &[Bytes], n: usize) -> Result<Route, Bytes> {
     let e = |s: &'static str| Bytes::from_static(s.as_bytes());

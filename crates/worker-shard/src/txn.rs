@@ -890,7 +890,16 @@ pub fn exec(
 
 fn plan_queued(exec: &mut Exec, db: u16, req: Request, n: usize) -> Source {
     let proto = exec.proto;
-    match crate::route(&req, n) {
+    // A blocking pop inside MULTI never blocks (see `blocking.rs`): with its keys on one
+    // shard it runs there like any single-shard command.
+    let route = match crate::route(&req, n) {
+        Ok(Route::FanOut(c)) => match crate::blocking::queued_shard(&req, n) {
+            Some(shard) => Ok(Route::Shard(shard)),
+            None => Ok(Route::FanOut(c)),
+        },
+        other => other,
+    };
+    match route {
         Err(e) => Source::Error(e),
         Ok(Route::Local) => Source::Error(Bytes::from_static(b"ERR internal error")),
         Ok(Route::Shard(shard)) => {
