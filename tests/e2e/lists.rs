@@ -287,3 +287,57 @@ fn lmpop_reply(key: &str, elems: &[&str]) -> Vec<u8> {
     }
     r
 }
+
+#[test]
+fn keyspace_notifications_for_list_commands() {
+    let server = TestServer::with(ServerOptions {
+        private: true,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    let mut sub = server.conn();
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Elg"]),
+        OK
+    );
+    sub.cmd(&["PSUBSCRIBE", "__keyevent@0__:*"]);
+    let cmds: &[&[&str]] = &[
+        &["RPUSH", "{n}l", "a", "b", "c"],
+        &["LPUSHX", "{n}nokey", "x"],
+        &["LPOP", "{n}l"],
+        &["LSET", "{n}l", "0", "B"],
+        &["LINSERT", "{n}l", "AFTER", "B", "x"],
+        &["LREM", "{n}l", "1", "x"],
+        &["LMOVE", "{n}l", "{n}l2", "LEFT", "RIGHT"],
+        &["LTRIM", "{n}l", "0", "-1"],
+        &["RPOP", "{n}l"],
+        &["LMPOP", "1", "{n}l2", "LEFT"],
+    ];
+    for cmd in cmds {
+        c.cmd(cmd);
+    }
+    let want = [
+        ("rpush", "{n}l"),
+        ("lpop", "{n}l"),
+        ("lset", "{n}l"),
+        ("linsert", "{n}l"),
+        ("lrem", "{n}l"),
+        ("rpush", "{n}l2"),
+        ("lpop", "{n}l"),
+        ("ltrim", "{n}l"),
+        ("rpop", "{n}l"),
+        ("del", "{n}l"),
+        ("lpop", "{n}l2"),
+        ("del", "{n}l2"),
+    ];
+    for (event, key) in want {
+        let msg = bulk_items(&sub.read_reply());
+        assert_eq!(
+            (
+                String::from_utf8_lossy(&msg[2]).into_owned(),
+                String::from_utf8_lossy(&msg[3]).into_owned()
+            ),
+            (format!("__keyevent@0__:{event}"), key.to_string())
+        );
+    }
+}

@@ -363,6 +363,10 @@ fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind) -> PartRes
         Ok(None) => Vec::new(),
         Err(e) => return PartResult::Error(Bytes::from_static(e.as_bytes())),
     };
+    let moved_here = matches!(kind, PopKind::Move { dst_here: true, .. });
+    if !moved_here {
+        cmd_list::notify_list(shard, db, cmd_list::pop_event(end), key);
+    }
     if let PopKind::Move {
         to,
         dst,
@@ -375,6 +379,8 @@ fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind) -> PartRes
                 return PartResult::Error(Bytes::from_static(e.as_bytes()));
             }
         }
+        cmd_list::notify_list(shard, db, cmd_list::push_event(*to), dst);
+        cmd_list::notify_list(shard, db, cmd_list::pop_event(end), key);
         shard.blocked.signal(db, dst);
     }
     PartResult::Popped(key.clone(), elems)
@@ -854,6 +860,7 @@ pub(crate) fn list_push(
 ) -> PartResult {
     match modify(shard, db, key, true, |l| l.push(end, elem)) {
         Ok(_) => {
+            cmd_list::notify_list(shard, db, cmd_list::push_event(end), key);
             shard.blocked.signal(db, key);
             PartResult::Ok
         }

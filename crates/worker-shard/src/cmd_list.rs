@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use crate::keyspace::Value;
 use crate::list::{End, List};
+use crate::notify::NotifyClass;
 use crate::shard::{Out, Shard, err, parse_i64};
 
 /// Looks up a list for reading: `Ok(None)` if missing, `Err` if another type.
@@ -71,6 +72,35 @@ pub(crate) fn modify<R>(
     }
 }
 
+/// Keyspace notification of a list command on `key`, followed by `del` if the command emptied
+/// (and so deleted) the list, as Redis does.
+pub(crate) fn notify_list(shard: &mut Shard, db: usize, event: &str, key: &[u8]) {
+    if shard.notifier.flags == 0 {
+        return;
+    }
+    shard.notify(db, NotifyClass::LIST, event, key);
+    let clock = shard.clock;
+    if shard.dbs[db].peek(key, clock).is_none() {
+        shard.notify(db, NotifyClass::GENERIC, "del", key);
+    }
+}
+
+/// The push event of `end`.
+pub(crate) fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+/// The pop event of `end`.
+pub(crate) fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
 /// Redis's index normalisation: negative counts from the end.
 fn index_of(index: i64, len: usize) -> Option<usize> {
     let i = if index < 0 {
@@ -113,7 +143,10 @@ fn push_generic(
         l.len()
     });
     match pushed {
-        Ok(Some(n)) => out.int(n as i64),
+        Ok(Some(n)) => {
+            notify_list(shard, db, push_event(end), &args[1]);
+            out.int(n as i64)
+        }
         Ok(None) => out.int(0),
         Err(e) => out.error(e),
     }
@@ -164,6 +197,11 @@ fn pop_generic(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>, 
             (0..n).filter_map(|_| l.pop(end)).collect()
         }
     });
+    if let Ok(Some(elems)) = &popped
+        && !elems.is_empty()
+    {
+        notify_list(shard, db, pop_event(end), &args[1]);
+    }
     match (popped, count) {
         (Err(e), _) => out.error(e),
         (Ok(None), None) => out.null(),
@@ -264,7 +302,10 @@ pub(crate) fn lset(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
         return out.error("ERR index out of range");
     };
     match modify(shard, db, &args[1], false, |l| l.set(i, &args[3])) {
-        Ok(_) => out.ok(),
+        Ok(_) => {
+            notify_list(shard, db, "lset", &args[1]);
+            out.ok()
+        }
         Err(e) => out.error(e),
     }
 }
@@ -287,7 +328,12 @@ pub(crate) fn linsert(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Ou
         }
     });
     match r {
-        Ok(n) => out.int(n.unwrap_or(0)),
+        Ok(n) => {
+            if n.is_some_and(|n| n > 0) {
+                notify_list(shard, db, "linsert", &args[1]);
+            }
+            out.int(n.unwrap_or(0))
+        }
         Err(e) => out.error(e),
     }
 }
@@ -299,7 +345,12 @@ pub(crate) fn lrem(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
         return out.error(err::NOT_INT);
     };
     match modify(shard, db, &args[1], false, |l| l.remove(&args[3], count)) {
-        Ok(n) => out.int(n.unwrap_or(0) as i64),
+        Ok(n) => {
+            if n.is_some_and(|n| n > 0) {
+                notify_list(shard, db, "lrem", &args[1]);
+            }
+            out.int(n.unwrap_or(0) as i64)
+        }
         Err(e) => out.error(e),
     }
 }
@@ -317,7 +368,12 @@ pub(crate) fn ltrim(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
         }
     });
     match r {
-        Ok(_) => out.ok(),
+        Ok(found) => {
+            if found.is_some() {
+                notify_list(shard, db, "ltrim", &args[1]);
+            }
+            out.ok()
+        }
         Err(e) => out.error(e),
     }
 }
@@ -432,6 +488,9 @@ pub(crate) fn move_local(
         return Ok(None);
     };
     modify(shard, db, dst, true, |l| l.push(to, &elem))?;
+    // As in Redis: the push on the destination, then the pop (and `del`) on the source.
+    notify_list(shard, db, push_event(to), dst);
+    notify_list(shard, db, pop_event(from), src);
     Ok(Some(elem))
 }
 
@@ -522,6 +581,7 @@ pub(crate) fn mpop_local(
         if let Some(elems) = popped
             && !elems.is_empty()
         {
+            notify_list(shard, db, pop_event(end), key);
             return Ok(Some((key.clone(), elems)));
         }
     }
