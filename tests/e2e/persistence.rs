@@ -250,6 +250,42 @@ mod restart {
         let _ = std::fs::remove_file(&dir);
     }
 
+    /// With save points configured, a failed background save makes writes (and PING) fail
+    /// with MISCONF until a save succeeds; reads go on.
+    #[test]
+    fn writes_fail_with_misconf_after_a_failed_save() {
+        let dir = temp_dir("misconf");
+        let server = start(&dir, 2, &[(3600, 1)]);
+        let mut c = RawConn::connect(server.local_addr());
+        assert_reply!(c.cmd(&["SET", "a", "1"]), OK);
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::write(&dir, b"").unwrap();
+        assert_reply!(c.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+        poll_until(|| {
+            info(&mut c)
+                .contains("rdb_last_bgsave_status:err")
+                .then_some(())
+        });
+        let misconf = err(
+            "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
+             persist to disk. Commands that may modify the data set are disabled, because this \
+             instance is configured to report errors during writes if RDB snapshotting fails \
+             (stop-writes-on-bgsave-error option). Please check the Redis logs for details \
+             about the RDB error.",
+        );
+        assert_reply!(c.cmd(&["SET", "a", "2"]), misconf);
+        assert_reply!(c.cmd(&["DEL", "a"]), misconf);
+        assert_reply!(c.cmd(&["PING"]), misconf);
+        assert_reply!(c.cmd(&["GET", "a"]), bulk("1"));
+        // The disk comes back: the next save succeeds and writes flow again.
+        std::fs::remove_file(&dir).unwrap();
+        assert_reply!(c.cmd(&["SAVE"]), OK);
+        assert_reply!(c.cmd(&["SET", "a", "3"]), OK);
+        drop(c);
+        server.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_corrupt_file_stops_the_start() {
         let dir = temp_dir("corrupt");

@@ -203,6 +203,10 @@ impl ServerHooks for KvdHooks {
     fn persistence_info(&self) -> Option<Vec<(&'static str, String)>> {
         self.persistence.as_ref().map(|p| p.info())
     }
+
+    fn writes_blocked(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
+        self.persistence.as_ref().map(|p| p.writes_blocked())
+    }
 }
 
 #[cfg(test)]

@@ -716,6 +716,24 @@ impl EventLoop {
             conn.push_ready(&self.scratch, discard);
             return;
         }
+
+        if self
+            .shared
+            .writes_blocked
+            .as_ref()
+            .is_some_and(|b| b.load(Ordering::Relaxed))
+            && refused_while_blocked(&req)
+        {
+            self.scratch.clear();
+            resp_codec::write_error(&mut self.scratch, MISCONF.as_bytes());
+            conn.push_ready(&self.scratch, discard);
+            // Like other refusals, one inside MULTI makes EXEC fail.
+            if conn.state.multi.is_some() {
+                conn.state.multi_error = true;
+            }
+            return;
+        }
+
         let Some(req) = self.transaction(slot, req, shards, discard) else {
             return;
         };
@@ -1237,4 +1255,17 @@ mod tests {
         assert_eq!(split_tag(make_tag(0, 0, 0)), (0, 0, 0));
         assert_eq!(split_tag(make_tag(7, 3, 12345)), (7, 3, 12345));
     }
+}
+
+/// Redis's refusal of writes after a failed snapshot.
+const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently \
+unable to persist to disk. Commands that may modify the data set are disabled, because this \
+instance is configured to report errors during writes if RDB snapshotting fails \
+(stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// Whether `MISCONF` refuses `req`: write commands, and `PING`, as in Redis's
+/// `processCommand`.
+fn refused_while_blocked(req: &Request) -> bool {
+    req.name().eq_ignore_ascii_case(b"ping")
+        || worker_shard::lookup_command(req.name()).is_some_and(|s| s.flags.contains(&"write"))
 }

@@ -168,6 +168,12 @@ pub trait ServerHooks: Send + Sync + 'static {
     fn persistence_info(&self) -> Option<Vec<(&'static str, String)>> {
         None
     }
+    /// A flag the server raises while writes must be refused with `MISCONF` (the last
+    /// snapshot failed and save points are configured). Read once at start; the IO threads
+    /// load it for every command, so it must be a plain atomic.
+    fn writes_blocked(&self) -> Option<Arc<AtomicBool>> {
+        None
+    }
 }
 
 /// The running IO threads.
@@ -206,6 +212,7 @@ impl IoPool {
         }
         let renames = rename::Renames::new(&config.renamed_commands);
         let hub = Arc::new(pubsub::Hub::new(handles.clone()));
+        let hooks_writes_blocked = hooks.writes_blocked();
         let shared = Arc::new(Shared {
             renames,
             requirepass_seen: Mutex::new(None),
@@ -223,6 +230,7 @@ impl IoPool {
             memory_peak: AtomicU64::new(0),
             command_stats: Default::default(),
             pubsub: Arc::clone(&hub),
+            writes_blocked: hooks_writes_blocked,
         });
         shared.sync_requirepass();
         // Keyspace notifications from every shard reach subscribers through the hub.

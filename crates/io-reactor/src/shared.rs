@@ -212,6 +212,8 @@ pub(crate) struct Shared {
     pub(crate) command_stats: crate::stats::CommandStats,
     /// The Pub/Sub registry shared by every loop.
     pub(crate) pubsub: Arc<crate::pubsub::Hub>,
+    /// Raised while writes get `MISCONF` (see `ServerHooks::writes_blocked`).
+    pub(crate) writes_blocked: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -87,6 +87,8 @@ pub struct Persistence {
     finished: Condvar,
     /// Set once the final snapshot at shutdown is decided, so it is not taken twice.
     shutdown_handled: AtomicBool,
+    /// Raised while writes must be refused (`MISCONF`); see [`Persistence::writes_blocked`].
+    writes_blocked: Arc<AtomicBool>,
 }
 
 fn unix_now_ms() -> i64 {
@@ -187,6 +189,7 @@ impl Persistence {
             }),
             finished: Condvar::new(),
             shutdown_handled: AtomicBool::new(false),
+            writes_blocked: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -198,6 +201,19 @@ impl Persistence {
     /// Changes the settings (`CONFIG SET dir|dbfilename|save`); applies from the next save.
     pub fn set_config(&self, config: PersistConfig) {
         *lock(&self.config) = config;
+        self.update_write_gate();
+    }
+
+    /// The flag raised while writes must fail with `MISCONF`: save points are configured and
+    /// the last snapshot failed (Redis's `stop-writes-on-bgsave-error yes`). The IO layer
+    /// loads it per command; it falls as soon as a snapshot succeeds or `save` is cleared.
+    pub fn writes_blocked(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.writes_blocked)
+    }
+
+    fn update_write_gate(&self) {
+        let blocked = !self.writes_allowed();
+        self.writes_blocked.store(blocked, Ordering::Relaxed);
     }
 
     fn dirty(&self) -> u64 {
@@ -217,7 +233,8 @@ impl Persistence {
     /// Whether writes are accepted: not when `save` points are configured and the last
     /// snapshot failed (Redis's `stop-writes-on-bgsave-error yes`: `MISCONF`).
     pub fn writes_allowed(&self) -> bool {
-        lock(&self.state).last_status_ok || lock(&self.config).save_points.is_empty()
+        let ok = lock(&self.state).last_status_ok;
+        ok || lock(&self.config).save_points.is_empty()
     }
 
     /// Loads the RDB file, if there is one, into the (empty) shards. Keys whose time to live
@@ -398,6 +415,7 @@ impl Persistence {
             }
         }
         drop(s);
+        self.update_write_gate();
         self.finished.notify_all();
         result
     }
