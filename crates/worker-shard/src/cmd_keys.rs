@@ -318,9 +318,14 @@ pub(crate) fn swap_dbs(shard: &mut Shard, a: i64, b: i64) -> Result<(), &'static
     }
     let (a, b) = (a as usize, b as usize);
     if a != b {
+        // A background snapshot must record each database under the index it had at the
+        // snapshot instant: complete both, swap the data, keep the snapshots in place.
+        shard.dbs[a].finish_snapshot();
+        shard.dbs[b].finish_snapshot();
         shard.dbs.swap(a, b);
         let (lo, hi) = shard.dbs.split_at_mut(a.max(b));
         crate::keyspace::Db::swapped(&mut lo[a.min(b)], &mut hi[0]);
+        crate::keyspace::Db::swap_snapshots(&mut lo[a.min(b)], &mut hi[0]);
     }
     Ok(())
 }

@@ -254,6 +254,38 @@ pub(crate) struct Db {
     pub(crate) events: Vec<(&'static str, Box<[u8]>)>,
     /// `WATCH`: who watches which key, and who saw a watched key touched.
     watches: Watches,
+    /// The background snapshot being taken of this database, if any.
+    snap: Option<Box<Snapshot>>,
+}
+
+/// A point-in-time serialization of one database, made in slices between batches.
+///
+/// Slots below `next_slot` are serialized. Before an entry in a later slot is modified,
+/// removed or created, [`Db::preserve`] serializes its state at the snapshot instant (or
+/// notes that it did not exist then) and records the key in `early`, so the walk skips it.
+/// Memory grows only by the entries touched during the snapshot.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    next_slot: usize,
+    /// Unix milliseconds of the snapshot instant: keys expired then are left out.
+    now: i64,
+    /// Keys of unwalked slots already handled by [`Db::preserve`].
+    early: hashbrown::HashSet<Box<[u8]>>,
+    /// The serialized entries (RDB entry format).
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) keys: u64,
+    pub(crate) expires: u64,
+}
+
+impl Snapshot {
+    fn put(&mut self, key: &[u8], e: &Entry) {
+        if e.is_expired(self.now) {
+            return;
+        }
+        self.keys += 1;
+        self.expires += (e.expire_at != NO_EXPIRE) as u64;
+        crate::rdb::put_value_entry(&mut self.bytes, key, &e.value, e.expire_at());
+    }
 }
 
 /// The `WATCH` registry of one database: clients watching each key, and the clients whose
@@ -418,7 +450,84 @@ impl Db {
         self.lookup(key, clock, false).map(|e| &*e)
     }
 
+    /// Starts a background snapshot of this database as of `now`.
+    pub(crate) fn begin_snapshot(&mut self, now: i64) {
+        self.snap = Some(Box::new(Snapshot {
+            now,
+            bytes: Vec::with_capacity(self.keys.min(1 << 20) * 32),
+            ..Snapshot::default()
+        }));
+    }
+
+    /// Serializes up to `max_slots` more slots of the snapshot; true once it is complete (or
+    /// there is none).
+    pub(crate) fn snapshot_step(&mut self, max_slots: usize) -> bool {
+        let Some(snap) = self.snap.as_mut() else {
+            return true;
+        };
+        let end = if self.slots.is_empty() {
+            SLOTS
+        } else {
+            (snap.next_slot + max_slots).min(SLOTS)
+        };
+        for i in snap.next_slot..end {
+            let Some(slot) = self.slots.get(i) else { break };
+            for (k, e) in &slot.map {
+                if !snap.early.contains(k) {
+                    snap.put(k, e);
+                }
+            }
+        }
+        snap.next_slot = end;
+        if end == SLOTS {
+            // The early keys are needed only while their slots are unwalked.
+            snap.early = Default::default();
+        }
+        end == SLOTS
+    }
+
+    /// Completes the snapshot at once (before the database is emptied or swapped).
+    pub(crate) fn finish_snapshot(&mut self) {
+        self.snapshot_step(SLOTS);
+    }
+
+    /// Takes the finished snapshot out.
+    pub(crate) fn take_snapshot(&mut self) -> Option<Box<Snapshot>> {
+        self.snap.take()
+    }
+
+    /// Whether a snapshot is in progress on this database.
+    pub(crate) fn snapshot_active(&self) -> bool {
+        self.snap.as_ref().is_some_and(|s| s.next_slot < SLOTS)
+    }
+
+    /// Exchanges the snapshots of two databases, so that after `SWAPDB` each snapshot stays
+    /// with the index it was taken for.
+    pub(crate) fn swap_snapshots(a: &mut Db, b: &mut Db) {
+        std::mem::swap(&mut a.snap, &mut b.snap);
+    }
+
+    /// Copy-before-write: serializes `key` as it was at the snapshot instant before anything
+    /// changes it (see [`Snapshot`]). Cheap when no snapshot runs: one branch.
+    #[inline]
+    fn preserve(&mut self, key: &[u8]) {
+        let Some(snap) = self.snap.as_mut() else {
+            return;
+        };
+        let slot = keyslot(key);
+        if slot < snap.next_slot || snap.early.contains(key) {
+            return;
+        }
+        snap.early.insert(key.into());
+        if let Some(e) = self.slots.get(slot).and_then(|s| s.map.get(key)) {
+            snap.put(key, e);
+        }
+    }
+
     fn lookup(&mut self, key: &[u8], clock: Clock, touch: bool) -> Option<&mut Entry> {
+        // Reads come through here too (to touch the access time); they are preserved as well,
+        // because the caller may modify the entry through the returned reference.
+        self.preserve(key);
         let slot = self.slots.get_mut(keyslot(key))?;
         match slot.map.entry_ref(key) {
             EntryRef::Vacant(_) => None,
@@ -465,6 +574,7 @@ impl Db {
         expire_at: Option<i64>,
         clock: Clock,
     ) -> Option<Entry> {
+        self.preserve(key);
         let entry = Entry {
             value,
             expire_at: expire_at.unwrap_or(NO_EXPIRE),
@@ -531,6 +641,7 @@ impl Db {
 
     /// Removes `key`; returns its entry if it was live.
     pub(crate) fn remove(&mut self, key: &[u8], clock: Clock) -> Option<Entry> {
+        self.preserve(key);
         let slot = self.slots.get_mut(keyslot(key))?;
         let (k, e) = slot.map.remove_entry(key)?;
         self.watches.touch(&k);
@@ -589,6 +700,8 @@ impl Db {
 
     /// Removes every key.
     pub(crate) fn clear(&mut self) {
+        // A snapshot in progress is completed first: it must see the keys being dropped.
+        self.finish_snapshot();
         // Like Redis 7.0, emptying a database touches the watched keys it held, and only those.
         let mut watches = std::mem::take(&mut self.watches);
         if !watches.by_key.is_empty() {
@@ -615,6 +728,8 @@ impl Db {
                 ..Db::default()
             },
         );
+        let mut old = old;
+        self.snap = old.snap.take();
         // Freeing millions of entries takes long enough to stall the shard, so big databases
         // are dropped on a short-lived thread, as Redis's lazy free does.
         // If the thread cannot be spawned, the data is simply freed here.
@@ -698,6 +813,11 @@ impl Db {
     /// deadline cut the run short while expired keys were still plentiful.
     pub(crate) fn active_expire(&mut self, now: i64, deadline: Instant) -> (u64, bool) {
         let mut cut_short = false;
+        // Removing keys behind the snapshot's back would lose keys that were live at its
+        // instant; expiry resumes once it is complete (lazy expiry still applies).
+        if self.snapshot_active() {
+            return (0, false);
+        }
         // Redis samples 20 keys per loop; whole slots are visited here, so "at least 20".
         const SAMPLE: usize = 20;
         let mut reclaimed = 0u64;

@@ -119,6 +119,8 @@ pub(crate) struct Shard {
     /// Writes since the last publish: successful write commands and write parts (Redis
     /// counts changed keys; kvd counts commands, which only matters for `save` points).
     pub(crate) dirty: u64,
+    /// Where a background snapshot in progress delivers this shard's part when complete.
+    pub(crate) snapshot_to: Option<crate::persist::SnapshotSink>,
     /// Indexed by [`CommandId`].
     pub(crate) cmd_stats: Vec<LocalStat>,
     /// Ids with non-zero `cmd_stats`, so publishing touches only those.
@@ -146,6 +148,7 @@ impl Shard {
             misses: 0,
             processed: 0,
             dirty: 0,
+            snapshot_to: None,
             cmd_stats: vec![LocalStat::default(); command::ALL_SPECS.len()],
             cmd_dirty: Vec::new(),
             notifier: Notifier::default(),

@@ -201,6 +201,9 @@ const MAX_BATCHES_PER_PASS: usize = 256;
 /// Time one active-expiry cycle may take, so it never stalls the shard noticeably.
 const EXPIRE_BUDGET: Duration = Duration::from_millis(1);
 
+/// Time one slice of a background snapshot may take between batches.
+const SNAPSHOT_SLICE: Duration = Duration::from_millis(1);
+
 /// Interval between cycles while the previous one ran out of time with work left.
 const FAST_CYCLE_PERIOD: Duration = Duration::from_millis(2);
 
@@ -231,12 +234,18 @@ impl Worker {
         let mut next_cycle = Instant::now() + period(&self.hz);
         loop {
             // Blocked clients' timeouts are driven here: sleep at most until the nearest one.
+            // While a background snapshot runs, the loop does not sleep: it serializes a
+            // slice whenever the inbox is empty.
             let wake = self
                 .shard
                 .blocked
                 .next_deadline()
                 .map_or(next_cycle, |d| d.min(next_cycle));
-            let timeout = wake.saturating_duration_since(Instant::now());
+            let timeout = if self.shard.snapshot_to.is_some() {
+                Duration::ZERO
+            } else {
+                wake.saturating_duration_since(Instant::now())
+            };
             let mut stop = false;
             let msg = self.rx.recv_timeout(timeout);
             match msg {
@@ -247,6 +256,9 @@ impl Worker {
                 Ok(Msg::Shutdown) => stop = true,
                 Err(flume::RecvTimeoutError::Timeout) => {}
                 Err(flume::RecvTimeoutError::Disconnected) => stop = true,
+            }
+            if self.shard.snapshot_to.is_some() {
+                crate::persist::snapshot_slice(&mut self.shard, SNAPSHOT_SLICE);
             }
             if self
                 .shard
