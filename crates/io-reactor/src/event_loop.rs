@@ -1244,19 +1244,6 @@ impl EventLoop {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags_round_trip_and_generations_wrap_within_their_bits() {
-        let tag = make_tag(MAX_SLOTS - 1, 4097, u32::MAX);
-        assert_eq!(split_tag(tag), (MAX_SLOTS - 1, 1, u32::MAX));
-        assert_eq!(split_tag(make_tag(0, 0, 0)), (0, 0, 0));
-        assert_eq!(split_tag(make_tag(7, 3, 12345)), (7, 3, 12345));
-    }
-}
-
 /// Redis's refusal of writes after a failed snapshot.
 const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently \
 unable to persist to disk. Commands that may modify the data set are disabled, because this \
@@ -1268,4 +1255,17 @@ instance is configured to report errors during writes if RDB snapshotting fails 
 fn refused_while_blocked(req: &Request) -> bool {
     req.name().eq_ignore_ascii_case(b"ping")
         || worker_shard::lookup_command(req.name()).is_some_and(|s| s.flags.contains(&"write"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_round_trip_and_generations_wrap_within_their_bits() {
+        let tag = make_tag(MAX_SLOTS - 1, 4097, u32::MAX);
+        assert_eq!(split_tag(tag), (MAX_SLOTS - 1, 1, u32::MAX));
+        assert_eq!(split_tag(make_tag(0, 0, 0)), (0, 0, 0));
+        assert_eq!(split_tag(make_tag(7, 3, 12345)), (7, 3, 12345));
+    }
 }
