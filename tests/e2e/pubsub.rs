@@ -608,3 +608,42 @@ fn slow_subscriber_is_disconnected_at_the_pubsub_limit() {
         }
     }
 }
+
+#[test]
+fn keyspace_notifications_for_moves_across_shards() {
+    let server = private_server();
+    let mut c = server.conn();
+    let mut sub = server.conn();
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "E$g"]),
+        OK
+    );
+    assert_reply!(
+        sub.cmd(&["PSUBSCRIBE", "__keyevent@0__:*"]),
+        confirm(false, "psubscribe", Some("__keyevent@0__:*"), 1)
+    );
+    // Several pairs, so some surely span two shards; events of different shards may arrive in
+    // either order, so each pair's two events are compared as a set.
+    for i in 0..8 {
+        let (src, dst, copy) = (format!("src{i}"), format!("dst{i}"), format!("copy{i}"));
+        assert_reply!(c.cmd(&["SET", &src, "v"]), OK);
+        assert_reply!(
+            sub.read_reply(),
+            pmessage("__keyevent@0__:*", "__keyevent@0__:set", &src)
+        );
+        assert_reply!(c.cmd(&["RENAME", &src, &dst]), OK);
+        let mut got = vec![sub.read_reply(), sub.read_reply()];
+        got.sort();
+        let mut want = vec![
+            pmessage("__keyevent@0__:*", "__keyevent@0__:rename_from", &src),
+            pmessage("__keyevent@0__:*", "__keyevent@0__:rename_to", &dst),
+        ];
+        want.sort();
+        assert_eq!(got, want, "RENAME {src} {dst}");
+        assert_reply!(c.cmd(&["COPY", &dst, &copy]), int(1));
+        assert_reply!(
+            sub.read_reply(),
+            pmessage("__keyevent@0__:*", "__keyevent@0__:copy_to", &copy)
+        );
+    }
+}

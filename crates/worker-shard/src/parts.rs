@@ -94,17 +94,29 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
             expire_at,
             db: target,
             replace,
-        } => match shard.dbs.get_mut(target.unwrap_or(db)) {
-            None => PartResult::Error(Bytes::from_static(b"ERR DB index is out of range")),
-            Some(d) => {
-                if !replace && d.contains(&key, clock) {
-                    PartResult::Count(0)
-                } else {
-                    put(d, &key, value, expire_at, clock);
-                    PartResult::Count(1)
+            event,
+        } => {
+            let target = target.unwrap_or(db);
+            match shard.dbs.get_mut(target) {
+                None => PartResult::Error(Bytes::from_static(b"ERR DB index is out of range")),
+                Some(d) => {
+                    if !replace && d.contains(&key, clock) {
+                        PartResult::Count(0)
+                    } else {
+                        put(d, &key, value, expire_at, clock);
+                        shard.notify(target, NotifyClass::GENERIC, event, &key);
+                        PartResult::Count(1)
+                    }
                 }
             }
-        },
+        }
+        PartKind::RenameFrom(key) => {
+            let removed = shard.dbs[db].remove(&key, clock).is_some();
+            if removed {
+                shard.notify(db, NotifyClass::GENERIC, "rename_from", &key);
+            }
+            PartResult::Count(i64::from(removed))
+        }
         PartKind::Watch { client, keys } => {
             let d = &mut shard.dbs[db];
             for key in &keys {

@@ -129,7 +129,11 @@ pub(crate) enum PartKind {
         /// `COPY ... DB n`: the target database instead of the op's.
         db: Option<usize>,
         replace: bool,
+        /// The keyspace event of the write: `rename_to` or `copy_to`.
+        event: &'static str,
     },
+    /// Remove the source of a `RENAME` whose value moved to another shard (`rename_from`).
+    RenameFrom(Bytes),
     /// `WATCH` these keys of the op's database for this client.
     Watch { client: u64, keys: Vec<Bytes> },
     /// Forget what this client watches here.

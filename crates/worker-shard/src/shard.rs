@@ -328,6 +328,7 @@ impl Shard {
                 | K::SwapDb(..)
                 | K::Populate(_)
                 | K::Put { .. }
+                | K::RenameFrom(_)
         ) {
             self.dirty += 1;
         }

@@ -438,7 +438,11 @@ impl TxBody for KeyCmd {
                     MoveKind::Copy { db, replace } => (db, replace),
                     _ => (None, true),
                 };
-                let put = part(put_kind(dst.1.clone(), value, at, db, replace));
+                let event = match kind {
+                    MoveKind::Copy { .. } => "copy_to",
+                    _ => "rename_to",
+                };
+                let put = part(put_kind(dst.1.clone(), value, at, db, replace, event));
                 match kind {
                     MoveKind::Copy { .. } => vec![(dst.0, vec![put])],
                     _ => {
@@ -447,7 +451,7 @@ impl TxBody for KeyCmd {
                             _ => Frame::simple("OK"),
                         });
                         vec![
-                            (src.0, vec![part(PartKind::Del(vec![src.1.clone()]))]),
+                            (src.0, vec![part(PartKind::RenameFrom(src.1.clone()))]),
                             (dst.0, vec![put]),
                         ]
                     }
@@ -514,6 +518,7 @@ fn put_kind(
     at: Option<i64>,
     db: Option<usize>,
     replace: bool,
+    event: &'static str,
 ) -> PartKind {
     PartKind::Put {
         key,
@@ -521,6 +526,7 @@ fn put_kind(
         expire_at: at,
         db,
         replace,
+        event,
     }
 }
 
