@@ -647,3 +647,30 @@ fn keyspace_notifications_for_moves_across_shards() {
         );
     }
 }
+
+#[test]
+fn keyspace_notifications_for_key_misses() {
+    let server = private_server();
+    let mut c = server.conn();
+    let mut sub = server.conn();
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Em"]),
+        OK
+    );
+    assert_reply!(
+        sub.cmd(&["SUBSCRIBE", "__keyevent@0__:keymiss"]),
+        confirm(false, "subscribe", Some("__keyevent@0__:keymiss"), 1)
+    );
+    assert_reply!(c.cmd(&["SET", "here", "v"]), OK);
+    for cmd in [
+        &["GET", "nokey1"][..],
+        &["GET", "here"],
+        &["STRLEN", "nokey2"],
+        &["EXISTS", "nokey3"],
+    ] {
+        c.cmd(cmd);
+    }
+    for key in ["nokey1", "nokey2", "nokey3"] {
+        assert_reply!(sub.read_reply(), message("__keyevent@0__:keymiss", key));
+    }
+}

@@ -24,11 +24,14 @@ pub(crate) fn del(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_
 /// `EXISTS key [key ...]` (a key given twice counts twice)
 pub(crate) fn exists(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>) {
     let clock = shard.clock;
-    let d = &mut shard.dbs[db];
-    let n = args[1..]
-        .iter()
-        .filter(|k| d.peek(k, clock).is_some())
-        .count();
+    let mut n = 0;
+    for key in &args[1..] {
+        if shard.dbs[db].peek(key, clock).is_some() {
+            n += 1;
+        } else {
+            shard.notify(db, NotifyClass::KEY_MISS, "keymiss", key);
+        }
+    }
     out.int(n as i64);
 }
 

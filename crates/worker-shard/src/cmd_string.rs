@@ -21,6 +21,12 @@ fn read_str<'a>(
     key: &[u8],
 ) -> Result<Option<&'a mut Str>, &'static str> {
     let clock = shard.clock;
+    if shard.notifier.flags != 0 && !shard.dbs[db].contains(key, clock) {
+        // Only with notifications on: the extra lookup reports `keymiss` (class `m`).
+        shard.misses += 1;
+        shard.notify(db, NotifyClass::KEY_MISS, "keymiss", key);
+        return Ok(None);
+    }
     match shard.dbs[db].value(key, clock) {
         None => {
             shard.misses += 1;

@@ -124,6 +124,12 @@
 //! shards are not ordered with each other (a cross-shard `RENAME` may report `rename_to`
 //! before `rename_from`).
 //!
+//! Covered today: the string and key commands (`set`, `setrange`, `append`, `incrby`,
+//! `incrbyfloat`, `del`, `expire`, `persist`, `rename_from`/`rename_to`, `copy_to`, ...),
+//! `expired`, `new`, and `keymiss` for string reads and `EXISTS`. Data-type commands call the
+//! hook with their own events; eviction, once it exists, reports
+//! `shard.notify(db, NotifyClass::EVICTED, "evicted", key)` for each evicted key.
+//!
 //! # Example
 //!
 //! ```

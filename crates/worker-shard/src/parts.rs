@@ -24,6 +24,11 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
             let hits = values.iter().filter(|v| v.is_some()).count() as u64;
             shard.hits += hits;
             shard.misses += values.len() as u64 - hits;
+            if shard.notifier.flags != 0 {
+                for (key, _) in keys.iter().zip(&values).filter(|(_, v)| v.is_none()) {
+                    shard.notify(db, NotifyClass::KEY_MISS, "keymiss", key);
+                }
+            }
             PartResult::Values(values)
         }
         PartKind::Del(keys) => {
@@ -37,6 +42,8 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
             PartResult::Count(n)
         }
         PartKind::Exists(keys) => {
+            // Also the existence probe of MSETNX and RENAMENX, which Redis makes with write
+            // lookups: no `keymiss` here.
             let d = &mut shard.dbs[db];
             PartResult::Count(keys.iter().filter(|k| d.peek(k, clock).is_some()).count() as i64)
         }
