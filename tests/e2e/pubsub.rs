@@ -674,3 +674,26 @@ fn keyspace_notifications_for_key_misses() {
         assert_reply!(sub.read_reply(), message("__keyevent@0__:keymiss", key));
     }
 }
+
+#[test]
+fn publish_and_subscribe_inside_multi() {
+    let server = TestServer::start();
+    let mut sub = server.conn();
+    let mut c = server.conn();
+    assert_reply!(
+        sub.cmd(&["SUBSCRIBE", "a"]),
+        confirm(false, "subscribe", Some("a"), 1)
+    );
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PUBLISH", "a", "x"]), b"+QUEUED\r\n");
+    assert_reply!(c.cmd(&["SET", "k", "v"]), b"+QUEUED\r\n");
+    assert_reply!(c.cmd(&["EXEC"]), b"*2\r\n:1\r\n+OK\r\n");
+    assert_reply!(sub.read_reply(), message("a", "x"));
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SUBSCRIBE", "b"]), b"+QUEUED\r\n");
+    let mut reply = b"*1\r\n".to_vec();
+    reply.extend_from_slice(&confirm(false, "subscribe", Some("b"), 1));
+    assert_reply!(c.cmd(&["EXEC"]), reply);
+    // The client is now in subscribed mode.
+    assert_reply!(c.cmd(&["PING"]), b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+}

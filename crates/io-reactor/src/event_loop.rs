@@ -980,7 +980,11 @@ impl EventLoop {
             match worker_shard::route(&q, shards) {
                 Ok(Route::Local) => {
                     self.scratch.clear();
-                    let _ = local::execute(&self.shared, &mut conn.state, &q, &mut self.scratch);
+                    // PUBLISH and the (un)subscribe commands may be queued too.
+                    if !self.pubsub.execute(slot, conn, &q, &mut self.scratch) {
+                        let _ =
+                            local::execute(&self.shared, &mut conn.state, &q, &mut self.scratch);
+                    }
                     items.push(worker_shard::Queued::Reply(self.scratch.split().freeze()));
                 }
                 _ => items.push(worker_shard::Queued::Command {
