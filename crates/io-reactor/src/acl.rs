@@ -199,12 +199,11 @@ fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
 fn key_perms(name: &str, flags: &[&str]) -> (u8, u8) {
     let (first, rest) = match name {
         "append" | "mset" | "msetnx" | "psetex" | "setex" | "setnx" | "setrange" | "del"
-        | "unlink" | "expire" | "expireat" | "pexpire" | "pexpireat" | "persist" | "set" => {
-            (PERM_W, PERM_W)
-        }
+        | "unlink" | "expire" | "expireat" | "pexpire" | "pexpireat" | "persist" | "set"
+        | "restore" => (PERM_W, PERM_W),
         "copy" => (PERM_R, PERM_W),
         "rename" | "renamenx" => (PERM_RW, PERM_W),
-        "exists" | "strlen" | "touch" | "type" | "object|encoding" | "object|freq"
+        "exists" | "strlen" | "touch" | "type" | "watch" | "object|encoding" | "object|freq"
         | "object|idletime" | "object|refcount" => (0, 0),
         "decr" | "decrby" | "incr" | "incrby" | "incrbyfloat" | "getdel" | "getex" | "getset" => {
             (PERM_RW, PERM_RW)
@@ -1153,6 +1152,13 @@ mod tests {
         );
         assert_eq!(u.check(&args(&["copy", "r1", "w1"])), Ok(()));
         assert_eq!(u.check(&args(&["exists", "w1"])), Ok(()));
+        assert_eq!(u.check(&args(&["watch", "w1", "r1"])), Ok(()));
+        assert_eq!(u.check(&args(&["restore", "w1", "0", "x"])), Ok(()));
+        assert_eq!(
+            u.check(&args(&["restore", "r1", "0", "x"])),
+            Err(Denied::Key(1))
+        );
+        assert_eq!(u.check(&args(&["dump", "w1"])), Err(Denied::Key(1)));
         // Patterns are case-sensitive globs.
         assert_eq!(u.check(&args(&["get", "FOO"])), Err(Denied::Key(1)));
         assert_eq!(u.describe_keys(), "~foo* %R~r* %W~w*");
