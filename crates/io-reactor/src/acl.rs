@@ -58,6 +58,50 @@ struct CommandIds {
     specs: Vec<&'static CommandSpec>,
     /// Category bits of each id.
     categories: Vec<u32>,
+    /// What the check needs to know of each id, computed once so the per-command path
+    /// compares no names.
+    meta: Vec<Meta>,
+}
+
+/// Per-command facts the permission check uses.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    /// The command needs no permission (`AUTH`, `HELLO`: Redis's `no_auth` flag).
+    no_auth: bool,
+    /// Key permissions needed on the first key and on every other key.
+    first_key: u8,
+    other_keys: u8,
+    /// `SET`: with a `GET` argument it reads the key too.
+    set: bool,
+    channels: Channels,
+}
+
+/// Which arguments of a Pub/Sub command are channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channels {
+    None,
+    /// The first argument (`PUBLISH`, `SPUBLISH`).
+    First,
+    /// Every argument, matched against the patterns (`SUBSCRIBE`, `SSUBSCRIBE`).
+    All,
+    /// Every argument, each equal to an allowed pattern (`PSUBSCRIBE`).
+    AllLiteral,
+}
+
+fn meta(spec: &CommandSpec) -> Meta {
+    let (first_key, other_keys) = key_perms(spec.name, spec.flags);
+    Meta {
+        no_auth: spec.flags.contains(&"no_auth"),
+        first_key,
+        other_keys,
+        set: spec.name == "set",
+        channels: match spec.name {
+            "publish" | "spublish" => Channels::First,
+            "subscribe" | "ssubscribe" => Channels::All,
+            "psubscribe" => Channels::AllLiteral,
+            _ => Channels::None,
+        },
+    }
 }
 
 static IDS: LazyLock<CommandIds> = LazyLock::new(|| {
@@ -65,12 +109,14 @@ static IDS: LazyLock<CommandIds> = LazyLock::new(|| {
         base: Vec::new(),
         specs: Vec::new(),
         categories: Vec::new(),
+        meta: Vec::new(),
     };
     for spec in command_table() {
         ids.base.push(ids.specs.len());
         for s in std::iter::once(spec).chain(spec.subcommands.iter()) {
             ids.specs.push(s);
             ids.categories.push(category_mask(s.acl_categories));
+            ids.meta.push(meta(s));
         }
     }
     ids
@@ -517,8 +563,9 @@ impl User {
         if !spec.accepts_argc(args.len()) {
             return Ok(());
         }
-        if !self.all_commands && !spec.flags.contains(&"no_auth") {
-            let id = command_id(top, sub).ok_or(Denied::Command)?;
+        let id = command_id(top, sub).ok_or(Denied::Command)?;
+        let meta = IDS.meta[id];
+        if !self.all_commands && !meta.no_auth {
             if !self.bit(id) {
                 let arg = args.get(if sub.is_some() { 2 } else { 1 });
                 let allowed = arg.is_some_and(|arg| {
@@ -532,11 +579,8 @@ impl User {
             }
         }
         if !self.all_keys {
-            let (first, rest) = key_perms(spec.name, spec.flags);
-            let mut set_get = false;
-            if spec.name == "set" {
-                set_get = args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
-            }
+            let (first, rest) = (meta.first_key, meta.other_keys);
+            let set_get = meta.set && args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
             for (n, i) in spec.key_positions(args.len()).enumerate() {
                 let Some(key) = args.get(i) else {
                     continue;
@@ -553,8 +597,8 @@ impl User {
                 }
             }
         }
-        if !self.all_channels {
-            self.check_channels(spec.name, args)?;
+        if !self.all_channels && meta.channels != Channels::None {
+            self.check_channels(meta.channels, args)?;
         }
         Ok(())
     }
@@ -567,12 +611,12 @@ impl User {
 
     /// Channels of the Pub/Sub commands: `PUBLISH`/`SPUBLISH` name one, `[S]SUBSCRIBE` many
     /// (each must match a pattern), `PSUBSCRIBE` patterns (each must equal an allowed one).
-    fn check_channels(&self, name: &str, args: &[Bytes]) -> Result<(), Denied> {
-        let (range, literal) = match name {
-            "publish" | "spublish" => (1..2.min(args.len()), false),
-            "subscribe" | "ssubscribe" => (1..args.len(), false),
-            "psubscribe" => (1..args.len(), true),
-            _ => return Ok(()),
+    fn check_channels(&self, channels: Channels, args: &[Bytes]) -> Result<(), Denied> {
+        let (range, literal) = match channels {
+            Channels::First => (1..2.min(args.len()), false),
+            Channels::All => (1..args.len(), false),
+            Channels::AllLiteral => (1..args.len(), true),
+            Channels::None => return Ok(()),
         };
         for i in range {
             if !self.channel_allowed(&args[i], literal) {
