@@ -604,3 +604,32 @@ fn users_declared_in_the_configuration() {
         "error in user declaration 'user bob +nosuch': Error in ACL SETUSER modifier '+nosuch': Unknown command or category name in ACL"
     );
 }
+
+#[test]
+fn channel_patterns_gate_publish_and_subscribe() {
+    let server = private();
+    let mut admin = server.conn();
+    setuser(
+        &mut admin,
+        &["ch", "on", ">pw", "+@all", "~*", "resetchannels", "&news.*"],
+    );
+    let mut c = login(&server, "ch", "pw");
+    let noperm_channels =
+        err("NOPERM this user has no permissions to access one of the channels used as arguments");
+    assert_reply!(c.cmd(&["PUBLISH", "sport", "x"]), noperm_channels.clone());
+    assert_reply!(c.cmd(&["PUBLISH", "news.a", "x"]), int(0));
+    assert_reply!(
+        c.cmd(&["SUBSCRIBE", "news.a", "sport"]),
+        noperm_channels.clone()
+    );
+    // PSUBSCRIBE patterns must be allowed literally.
+    assert_reply!(c.cmd(&["PSUBSCRIBE", "news.x*"]), noperm_channels);
+    assert_reply!(
+        c.cmd(&["ACL", "DRYRUN", "ch", "PUBLISH", "sport", "x"]),
+        bulk("This user has no permissions to access the 'sport' channel")
+    );
+    assert_reply!(
+        c.cmd(&["SUBSCRIBE", "news.a"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$6\r\nnews.a\r\n:1\r\n"
+    );
+}

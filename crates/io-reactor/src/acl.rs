@@ -565,17 +565,15 @@ impl User {
         }
         let id = command_id(top, sub).ok_or(Denied::Command)?;
         let meta = IDS.meta[id];
-        if !self.all_commands && !meta.no_auth {
-            if !self.bit(id) {
-                let arg = args.get(if sub.is_some() { 2 } else { 1 });
-                let allowed = arg.is_some_and(|arg| {
-                    self.firstargs.iter().any(|(i, list)| {
-                        *i == id && list.iter().any(|a| a.eq_ignore_ascii_case(arg))
-                    })
-                });
-                if !allowed {
-                    return Err(Denied::Command);
-                }
+        if !self.all_commands && !meta.no_auth && !self.bit(id) {
+            let arg = args.get(if sub.is_some() { 2 } else { 1 });
+            let allowed = arg.is_some_and(|arg| {
+                self.firstargs
+                    .iter()
+                    .any(|(i, list)| *i == id && list.iter().any(|a| a.eq_ignore_ascii_case(arg)))
+            });
+            if !allowed {
+                return Err(Denied::Command);
             }
         }
         if !self.all_keys {
