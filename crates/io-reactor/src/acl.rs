@@ -73,6 +73,8 @@ struct Meta {
     other_keys: u8,
     /// `SET`: with a `GET` argument it reads the key too.
     set: bool,
+    /// The key positions hold shard channels, not keys (`SPUBLISH`, `SSUBSCRIBE`...).
+    no_keys: bool,
     channels: Channels,
 }
 
@@ -95,6 +97,7 @@ fn meta(spec: &CommandSpec) -> Meta {
         first_key,
         other_keys,
         set: spec.name == "set",
+        no_keys: matches!(spec.name, "spublish" | "ssubscribe" | "sunsubscribe"),
         channels: match spec.name {
             "publish" | "spublish" => Channels::First,
             "subscribe" | "ssubscribe" => Channels::All,
@@ -241,19 +244,26 @@ fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 /// Key permissions a command needs on its keys: (first key, every other key), from Redis
-/// 7.0's key specs (`ACCESS` needs read, `INSERT`/`UPDATE`/`DELETE` need write).
+/// 7.0's key specs (`ACCESS` needs read, `INSERT`/`UPDATE`/`DELETE` need write); generated
+/// from `COMMAND INFO` of redis-server 7.0.15. A command missing here needs read, and write
+/// too if it is flagged `write`.
 fn key_perms(name: &str, flags: &[&str]) -> (u8, u8) {
     let (first, rest) = match name {
-        "append" | "mset" | "msetnx" | "psetex" | "setex" | "setnx" | "setrange" | "del"
-        | "unlink" | "expire" | "expireat" | "pexpire" | "pexpireat" | "persist" | "set"
-        | "restore" => (PERM_W, PERM_W),
+        "exists" | "llen" | "object|encoding" | "object|freq" | "object|idletime"
+        | "object|refcount" | "strlen" | "touch" | "type" | "watch" => (0, 0),
+        "dump" | "expiretime" | "get" | "getrange" | "lcs" | "lindex" | "lpos" | "lrange"
+        | "mget" | "pexpiretime" | "pttl" | "substr" | "ttl" => (PERM_R, PERM_R),
         "copy" => (PERM_R, PERM_W),
-        "rename" | "renamenx" => (PERM_RW, PERM_W),
-        "exists" | "strlen" | "touch" | "type" | "watch" | "object|encoding" | "object|freq"
-        | "object|idletime" | "object|refcount" => (0, 0),
-        "decr" | "decrby" | "incr" | "incrby" | "incrbyfloat" | "getdel" | "getex" | "getset" => {
-            (PERM_RW, PERM_RW)
+        "append" | "del" | "expire" | "expireat" | "linsert" | "lpush" | "lpushx" | "lrem"
+        | "lset" | "ltrim" | "mset" | "msetnx" | "persist" | "pexpire" | "pexpireat" | "psetex"
+        | "restore" | "rpush" | "rpushx" | "set" | "setex" | "setnx" | "setrange" | "unlink" => {
+            (PERM_W, PERM_W)
         }
+        "blmove" | "brpoplpush" | "lmove" | "rename" | "renamenx" | "rpoplpush" => {
+            (PERM_RW, PERM_W)
+        }
+        "blpop" | "brpop" | "decr" | "decrby" | "getdel" | "getex" | "getset" | "incr"
+        | "incrby" | "incrbyfloat" | "lpop" | "rpop" => (PERM_RW, PERM_RW),
         _ if flags.contains(&"write") => (PERM_RW, PERM_RW),
         _ => (PERM_R, PERM_R),
     };
@@ -576,7 +586,7 @@ impl User {
                 return Err(Denied::Command);
             }
         }
-        if !self.all_keys {
+        if !self.all_keys && !meta.no_keys {
             let (first, rest) = (meta.first_key, meta.other_keys);
             let set_get = meta.set && args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
             for (n, i) in spec.key_positions(args.len()).enumerate() {
@@ -1201,6 +1211,13 @@ mod tests {
             Err(Denied::Key(1))
         );
         assert_eq!(u.check(&args(&["dump", "w1"])), Err(Denied::Key(1)));
+        assert_eq!(u.check(&args(&["lpush", "w1", "x"])), Ok(()));
+        assert_eq!(u.check(&args(&["lpop", "w1"])), Err(Denied::Key(1)));
+        assert_eq!(u.check(&args(&["llen", "w1"])), Ok(()));
+        assert_eq!(
+            u.check(&args(&["lmove", "foo1", "w1", "LEFT", "LEFT"])),
+            Ok(())
+        );
         // Patterns are case-sensitive globs.
         assert_eq!(u.check(&args(&["get", "FOO"])), Err(Denied::Key(1)));
         assert_eq!(u.describe_keys(), "~foo* %R~r* %W~w*");
