@@ -492,3 +492,44 @@ fn moving_commands_across_shards() {
     assert_reply!(c.cmd(&["MSETNX", &k[1], "a", "{other}", "b"]), int(1));
     assert_reply!(c.cmd(&["MGET", &k[0], &k[1]]), bulk_array(&["v", "a"]));
 }
+
+#[test]
+fn reset_ends_the_transaction_and_unwatches() {
+    let server = server();
+    let mut c = server.conn();
+    let mut other = server.conn();
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SET", "rs", "1"]), QUEUED);
+    assert_reply!(c.cmd(&["RESET"]), b"+RESET\r\n");
+    assert_reply!(c.cmd(&["EXEC"]), err("ERR EXEC without MULTI"));
+    assert_reply!(c.cmd(&["GET", "rs"]), b"$-1\r\n");
+    assert_reply!(c.cmd(&["WATCH", "rs"]), OK);
+    assert_reply!(c.cmd(&["RESET"]), b"+RESET\r\n");
+    assert_reply!(other.cmd(&["SET", "rs", "2"]), OK);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["PING"]), QUEUED);
+    assert_reply!(c.cmd(&["EXEC"]), b"*1\r\n+PONG\r\n");
+}
+
+/// A client that sends a transaction and disconnects at once must not leave keys locked: the
+/// next client's commands on the same keys still complete.
+#[test]
+fn a_vanished_client_leaves_no_locks_behind() {
+    let server = server();
+    let k = keys_on_different_shards("gone", 2);
+    for _ in 0..20 {
+        let mut c = server.conn();
+        c.send_cmd(&["MULTI"]);
+        c.send_cmd(&["INCR", &k[0]]);
+        c.send_cmd(&["INCR", &k[1]]);
+        c.send_cmd(&["EXEC"]);
+        c.send_cmd(&["MSET", &k[0], "1", &k[1], "1"]);
+        c.close();
+    }
+    // The vanished clients' commands may still be running (on another IO thread); whatever
+    // ran, each key pair moved together, and nothing is stuck.
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["MSET", &k[0], "5", &k[1], "5"]), OK);
+    let items = bulk_items(&c.cmd(&["MGET", &k[0], &k[1]]));
+    assert_eq!(items[0], items[1], "{items:?}");
+}

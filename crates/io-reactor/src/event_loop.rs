@@ -917,15 +917,15 @@ impl EventLoop {
             } else {
                 return self.exec(slot, req, shards, discard);
             }
+        } else if is("reset") {
+            // RESET runs at once, in a transaction or not, and also ends it and unwatches.
+            state.multi = None;
+            let watches = std::mem::take(&mut state.watches);
+            let parts = worker_shard::unwatch_parts(state.entry.id, &watches, shards);
+            Self::unanswered(&mut self.ops, slot, self.generations[slot], conn, parts);
+            return Some(req);
         } else if in_multi {
             if is("quit") {
-                return Some(req);
-            }
-            if is("reset") {
-                state.multi = None;
-                let watches = std::mem::take(&mut state.watches);
-                let parts = worker_shard::unwatch_parts(state.entry.id, &watches, shards);
-                Self::unanswered(&mut self.ops, slot, self.generations[slot], conn, parts);
                 return Some(req);
             }
             return self.queue(slot, req, discard);
