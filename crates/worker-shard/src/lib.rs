@@ -99,6 +99,12 @@
 //! collecting replies. A client that disconnects mid-transaction has its scheduling hop
 //! cancelled ([`Coordinator::abandon`]); a run hop releases by itself.
 //!
+//! Inside `EXEC`, a spread command is split into one primitive per shard (`MGET`, `MSET`,
+//! `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, and `DBSIZE`, `KEYS`, `FLUSHDB`, `FLUSHALL`, `SWAPDB`
+//! with whole-shard locks). Commands that would move data between shards in the middle of a
+//! transaction (`RENAME`, `RENAMENX`, `COPY`, `MSETNX`, `LCS` over keys on different shards,
+//! `SCAN`, `RANDOMKEY`) answer an error inside `EXEC`; with hash-tagged keys they run.
+//!
 //! **WATCH.** Each database keeps, for watched keys only, the clients watching them; every
 //! insert, removal, expiry change, lazy or active expiry, `FLUSHALL`/`FLUSHDB`/`SWAPDB` of a
 //! watched key (and every write command naming it, for in-place changes) marks its watchers.
