@@ -121,10 +121,6 @@ pub(crate) struct Shard {
     pub(crate) dirty: u64,
     /// Where a background snapshot in progress delivers this shard's part when complete.
     pub(crate) snapshot_to: Option<crate::persist::SnapshotSink>,
-    /// True while a command runs inside `EXEC`: a blocking command must then answer as if
-    /// its timeout had passed (Redis runs blocking commands in `MULTI` without blocking).
-    #[allow(dead_code)]
-    pub(crate) in_exec: bool,
     /// Indexed by [`CommandId`].
     pub(crate) cmd_stats: Vec<LocalStat>,
     /// Ids with non-zero `cmd_stats`, so publishing touches only those.
@@ -153,7 +149,6 @@ impl Shard {
             processed: 0,
             dirty: 0,
             snapshot_to: None,
-            in_exec: false,
             cmd_stats: vec![LocalStat::default(); command::ALL_SPECS.len()],
             cmd_dirty: Vec::new(),
             notifier: Notifier::default(),

@@ -619,12 +619,10 @@ fn run_items_held(shard: &mut Shard, op_db: u16, items: Vec<TxItem>) -> Vec<TxOu
             TxItem::Command { db, proto, req } => {
                 let mut buf = BytesMut::new();
                 let db = resolve_db(db, op_db);
-                shard.in_exec = true;
                 let ok = catch_unwind(AssertUnwindSafe(|| {
                     let mut out = Out::new(&mut buf, proto);
                     shard.execute(db, &req, &mut out);
                 }));
-                shard.in_exec = false;
                 if ok.is_err() {
                     buf.clear();
                     resp_codec::write_error(&mut buf, b"ERR internal error");
