@@ -12,7 +12,7 @@ pub(crate) fn dump(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     let clock = shard.clock;
     match shard.dbs[db].entry_mut(&args[1], clock) {
         None => out.null(),
-        Some(e) => out.bulk(&rdb::encode_dump(&rdb::from_value(&e.value))),
+        Some(e) => out.bulk(&rdb::encode_dump(&rdb::from_value(&e.as_value()))),
     }
 }
 

@@ -2,7 +2,7 @@
 //! keyspace (`DBSIZE`, `FLUSHDB`, `DEBUG POPULATE`).
 use bytes::Bytes;
 
-use crate::keyspace::{Str, Value, glob_match};
+use crate::keyspace::glob_match;
 use crate::notify::NotifyClass;
 use crate::shard::{Out, Shard, err, parse_i64};
 
@@ -52,7 +52,7 @@ pub(crate) fn touch(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
 pub(crate) fn type_(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>) {
     let clock = shard.clock;
     match shard.dbs[db].peek(&args[1], clock) {
-        Some(e) => out.simple(e.value.type_name()),
+        Some(e) => out.simple(e.type_name()),
         None => out.simple("none"),
     }
 }
@@ -349,8 +349,7 @@ pub(crate) fn scan_step(shard: &mut Shard, db: usize, scan: &ScanArgs) -> (u64, 
     let type_name = scan.type_name.as_deref();
     let clock = shard.clock;
     let next = shard.dbs[db].scan(scan.cursor, scan.count, clock, |k, e| {
-        let type_ok =
-            type_name.is_none_or(|t| t.eq_ignore_ascii_case(e.value.type_name().as_bytes()));
+        let type_ok = type_name.is_none_or(|t| t.eq_ignore_ascii_case(e.type_name().as_bytes()));
         if type_ok && pattern.is_none_or(|p| glob_match(p, k, false)) {
             keys.push(Bytes::copy_from_slice(k));
         }
@@ -411,7 +410,7 @@ fn rename_generic(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_
     }
     if let Some(e) = d.remove(src, clock) {
         let at = e.expire_at();
-        d.insert(dst, e.value, at, clock);
+        d.insert(dst, e.into_value(), at, clock);
         shard.notify(db, NotifyClass::GENERIC, "rename_from", src);
         shard.notify(db, NotifyClass::GENERIC, "rename_to", dst);
     }
@@ -434,7 +433,7 @@ pub(crate) fn copy(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     let Some(e) = shard.dbs[db].peek(src, clock) else {
         return out.int(0);
     };
-    let (value, at) = (e.value.clone(), e.expire_at());
+    let (value, at) = (e.to_value(), e.expire_at());
     let target = &mut shard.dbs[dst_db];
     if !opts.replace && target.contains(dst, clock) {
         return out.int(0);
@@ -527,10 +526,10 @@ pub(crate) fn object(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
         return out.null();
     };
     match sub.as_slice() {
-        b"encoding" => out.bulk(e.value.encoding().as_bytes()),
+        b"encoding" => out.bulk(e.encoding().as_bytes()),
         b"idletime" => out.int(e.idle_secs(clock) as i64),
-        b"refcount" => match &e.value {
-            Value::Str(Str::Int(n)) if (0..SHARED_INTEGERS).contains(n) => out.int(i32::MAX as i64),
+        b"refcount" => match e.as_int() {
+            Some(n) if (0..SHARED_INTEGERS).contains(&n) => out.int(i32::MAX as i64),
             _ => out.int(1),
         },
         _ => out.error(
@@ -644,7 +643,7 @@ pub(crate) fn populate(shard: &mut Shard, db: usize, p: &Populate) {
         if p.size > 0 {
             val.resize(p.size, 0);
         }
-        d.insert(&key, Value::Str(Str::from_bytes(&val)), None, clock);
+        d.insert_str(&key, &val, None, clock);
     }
 }
 

@@ -1,7 +1,7 @@
 //! String commands, with Redis 7.0's options, replies and error texts.
 use bytes::Bytes;
 
-use crate::keyspace::{Str, Value};
+use crate::keyspace::{Str, StrRef, Value};
 use crate::longdouble::{self, F80, Parsed};
 use crate::notify::NotifyClass;
 use crate::shard::{Out, Shard, err, parse_i64};
@@ -10,7 +10,7 @@ use crate::shard::{Out, Shard, err, parse_i64};
 pub(crate) const MAX_STRING: usize = 512 * 1024 * 1024;
 
 /// Writes a string value as a bulk string.
-pub(crate) fn write_str(out: &mut Out<'_>, s: &Str) {
+pub(crate) fn write_str(out: &mut Out<'_>, s: StrRef<'_>) {
     s.with_bytes(|b| out.bulk(b));
 }
 
@@ -19,7 +19,7 @@ fn read_str<'a>(
     shard: &'a mut Shard,
     db: usize,
     key: &[u8],
-) -> Result<Option<&'a mut Str>, &'static str> {
+) -> Result<Option<StrRef<'a>>, &'static str> {
     let clock = shard.clock;
     if shard.notifier.flags != 0 && !shard.dbs[db].contains(key, clock) {
         // Only with notifications on: the extra lookup reports `keymiss` (class `m`).
@@ -27,18 +27,14 @@ fn read_str<'a>(
         shard.notify(db, NotifyClass::KEY_MISS, "keymiss", key);
         return Ok(None);
     }
-    match shard.dbs[db].value(key, clock) {
+    match shard.dbs[db].str_ref(key, clock) {
         None => {
             shard.misses += 1;
             Ok(None)
         }
-        Some(Value::Str(s)) => {
+        Some(found) => {
             shard.hits += 1;
-            Ok(Some(s))
-        }
-        Some(_) => {
-            shard.hits += 1;
-            Err(err::WRONGTYPE)
+            found.map(Some).map_err(|()| err::WRONGTYPE)
         }
     }
 }
@@ -153,16 +149,17 @@ pub(crate) fn set(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_
     let key = &args[1][..];
     let clock = shard.clock;
     let d = &mut shard.dbs[db];
-    let (old, found) = match d.value(key, clock) {
-        Some(Value::Str(s)) => (Some(s), true),
-        // SET replaces a value of any type, but cannot return one that is not a string.
-        Some(_) if get => return out.error(err::WRONGTYPE),
-        Some(_) => (None, true),
-        None => (None, false),
+    // A plain SET needs no lookup before the insert, which replaces whatever is there.
+    let old = if get || nx || xx {
+        d.str_ref(key, clock)
+    } else {
+        None
     };
+    let found = old.is_some();
     if get {
-        match &old {
-            Some(s) => write_str(out, s),
+        match old {
+            Some(Ok(s)) => write_str(out, s),
+            Some(Err(())) => return out.error(err::WRONGTYPE),
             None => out.null(),
         }
     }
@@ -172,14 +169,17 @@ pub(crate) fn set(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_
         }
         return;
     }
-    let value = Value::Str(Str::from_bytes(&args[2]));
+    let value = &args[2][..];
     match ttl {
-        Ttl::Keep | Ttl::Persist => d.set_keep_ttl(key, value, clock),
+        Ttl::Keep | Ttl::Persist => {
+            let at = d.peek(key, clock).and_then(|e| e.expire_at());
+            d.insert_str(key, value, at, clock);
+        }
         Ttl::Clear => {
-            d.insert(key, value, None, clock);
+            d.insert_str(key, value, None, clock);
         }
         Ttl::At(ms) => {
-            d.insert(key, value, Some(ms), clock);
+            d.insert_str(key, value, Some(ms), clock);
             if ms <= clock.now_ms {
                 d.remove(key, clock);
             }
@@ -202,7 +202,7 @@ pub(crate) fn setnx(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
     if d.contains(&args[1], clock) {
         return out.int(0);
     }
-    d.insert(&args[1], Value::Str(Str::from_bytes(&args[2])), None, clock);
+    d.insert_str(&args[1], &args[2], None, clock);
     shard.notify(db, NotifyClass::STRING, "set", &args[1]);
     out.int(1);
 }
@@ -218,12 +218,7 @@ fn setex_generic(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>
         Err(e) => return out.error(&e),
     };
     let clock = shard.clock;
-    shard.dbs[db].insert(
-        &args[1],
-        Value::Str(Str::from_bytes(&args[3])),
-        Some(ms),
-        clock,
-    );
+    shard.dbs[db].insert_str(&args[1], &args[3], Some(ms), clock);
     shard.notify(db, NotifyClass::STRING, "set", &args[1]);
     shard.notify(db, NotifyClass::GENERIC, "expire", &args[1]);
     out.ok();
@@ -250,7 +245,7 @@ pub(crate) fn getset(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
         Err(e) => return out.error(e),
     }
     let clock = shard.clock;
-    shard.dbs[db].insert(&args[1], Value::Str(Str::from_bytes(&args[2])), None, clock);
+    shard.dbs[db].insert_str(&args[1], &args[2], None, clock);
     shard.notify(db, NotifyClass::STRING, "set", &args[1]);
 }
 
@@ -363,7 +358,7 @@ pub(crate) fn mset(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     }
     let clock = shard.clock;
     for pair in args[1..].chunks_exact(2) {
-        shard.dbs[db].insert(&pair[0], Value::Str(Str::from_bytes(&pair[1])), None, clock);
+        shard.dbs[db].insert_str(&pair[0], &pair[1], None, clock);
         shard.notify(db, NotifyClass::STRING, "set", &pair[0]);
     }
     out.ok();
@@ -384,7 +379,7 @@ pub(crate) fn msetnx(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
         return out.int(0);
     }
     for pair in args[1..].chunks_exact(2) {
-        shard.dbs[db].insert(&pair[0], Value::Str(Str::from_bytes(&pair[1])), None, clock);
+        shard.dbs[db].insert_str(&pair[0], &pair[1], None, clock);
         shard.notify(db, NotifyClass::STRING, "set", &pair[0]);
     }
     out.int(1);
@@ -393,26 +388,26 @@ pub(crate) fn msetnx(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
 fn incr_generic(shard: &mut Shard, db: usize, key: &[u8], by: i64, out: &mut Out<'_>) {
     let clock = shard.clock;
     let d = &mut shard.dbs[db];
-    let current = match d.value(key, clock) {
-        None => 0,
-        Some(Value::Str(Str::Int(n))) => *n,
-        Some(Value::Str(s)) => match s.with_bytes(parse_i64) {
-            Some(n) => n,
-            None => return out.error(err::NOT_INT),
-        },
-        Some(_) => return out.error(err::WRONGTYPE),
+    let (current, ttl) = match d.entry_mut(key, clock) {
+        None => (0, None),
+        Some(e) => {
+            let n = match (e.as_int(), e.str_ref()) {
+                (Some(n), _) => n,
+                (None, Some(s)) => match s.with_bytes(parse_i64) {
+                    Some(n) => n,
+                    None => return out.error(err::NOT_INT),
+                },
+                (None, None) => return out.error(err::WRONGTYPE),
+            };
+            (n, e.expire_at())
+        }
     };
     let Some(new) = current.checked_add(by) else {
         return out.error("ERR increment or decrement would overflow");
     };
-    match d.value(key, clock) {
-        // In place keeps the time to live and avoids a second hash of the key.
-        Some(Value::Str(s)) => *s = Str::Int(new),
-        Some(_) => {}
-        None => {
-            d.insert(key, Value::Str(Str::Int(new)), None, clock);
-        }
-    }
+    // The new number replaces the entry (one allocation, as the old `Str` had), keeping the
+    // time to live.
+    d.insert_str(key, itoa::Buffer::new().format(new).as_bytes(), ttl, clock);
     shard.notify(db, NotifyClass::STRING, "incrby", key);
     out.int(new);
 }
@@ -454,10 +449,10 @@ pub(crate) fn incrbyfloat(shard: &mut Shard, db: usize, args: &[Bytes], out: &mu
     let key = &args[1][..];
     let clock = shard.clock;
     let d = &mut shard.dbs[db];
-    let current = match d.value(key, clock) {
+    let current = match d.str_ref(key, clock) {
         None => Some(Parsed::Finite(F80::ZERO)),
-        Some(Value::Str(s)) => s.with_bytes(longdouble::parse),
-        Some(_) => return out.error(err::WRONGTYPE),
+        Some(Ok(s)) => s.with_bytes(longdouble::parse),
+        Some(Err(())) => return out.error(err::WRONGTYPE),
     };
     let (Some(current), Some(by)) = (current, longdouble::parse(&args[2])) else {
         return out.error(err::NOT_FLOAT);
@@ -486,7 +481,7 @@ pub(crate) fn append(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
     let d = &mut shard.dbs[db];
     match d.value(key, clock) {
         None => {
-            d.insert(key, Value::Str(Str::from_bytes(&args[2])), None, clock);
+            d.insert_str(key, &args[2], None, clock);
             out.int(args[2].len() as i64);
         }
         Some(Value::Str(s)) => {

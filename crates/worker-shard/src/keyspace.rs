@@ -6,12 +6,21 @@
 //! the maps grow. They also let active expiry skip slots without volatile keys, and will later
 //! give `CLUSTER GETKEYSINSLOT` and slot migration for free.
 //!
-//! Everything about the representation of entries stays behind [`Db`] and [`Entry`], so that a
-//! later, more compact layout changes this file only.
+//! Each slot is a `hashbrown::HashTable<Entry>` whose [`Entry`] is 16 bytes: a string key is a
+//! single allocation holding flags, access time, key, expiry (only if it has one) and the string
+//! itself, as Redis's `embstr` does for the value alone; other values live behind one pointer
+//! with their key (see [`Entry`]). A 16-byte key with a 16-byte value thus costs one 40-byte
+//! allocation and a 17-byte bucket, where a `HashMap<Box<[u8]>, {Value, expiry, atime}>` took a
+//! 65-byte bucket and two more allocations. Commands read strings in place through
+//! [`Entry::str_ref`]; [`Db::value`] hands out `&mut Value` for modification.
+//!
+//! `used_memory` is the sum of the entries' allocations and the tables' allocation sizes, kept
+//! up to date on every change.
+use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::time::Instant;
 
-use hashbrown::HashMap;
-use hashbrown::hash_map::EntryRef;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use rand::Rng;
 
 /// Number of key slots, as in Redis Cluster.
@@ -183,75 +192,444 @@ pub(crate) fn parse_canonical_i64(bytes: &[u8]) -> Option<i64> {
     Some(n)
 }
 
-/// Sentinel for "no time to live" in [`Entry::expire_at`].
+/// Sentinel for "no time to live" in a boxed entry.
 const NO_EXPIRE: i64 = i64::MIN;
 
-/// A value with its metadata.
+/// A string value borrowed from the keyspace, for commands that only read it (GET, MGET,
+/// GETRANGE, ...), so reading never copies or re-encodes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum StrRef<'a> {
+    /// An integer held as a number (formatted on the stack when read as bytes).
+    Int(i64),
+    /// The string's bytes.
+    Bytes(&'a [u8]),
+}
+
+impl StrRef<'_> {
+    /// Calls `f` with the string's bytes.
+    pub(crate) fn with_bytes<R>(self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            StrRef::Int(n) => f(itoa::Buffer::new().format(n).as_bytes()),
+            StrRef::Bytes(b) => f(b),
+        }
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(self) -> usize {
+        self.with_bytes(<[u8]>::len)
+    }
+
+    /// The string's bytes, copied.
+    pub(crate) fn to_vec(self) -> Vec<u8> {
+        self.with_bytes(<[u8]>::to_vec)
+    }
+}
+
+impl Str {
+    /// The string, borrowed.
+    pub(crate) fn as_str_ref(&self) -> StrRef<'_> {
+        match self {
+            Str::Int(n) => StrRef::Int(*n),
+            Str::Bytes { data, .. } => StrRef::Bytes(data),
+        }
+    }
+}
+
+/// Strings longer than this that arrive as a [`Value`] stay in their own buffer (boxed form)
+/// instead of being copied next to the key: for big values the saved allocation is noise and
+/// the copy is not.
+const INLINE_COPY_MAX: usize = 4096;
+
+// Layout of an inline entry, one allocation holding everything a string key needs:
+//
+//   [flags: u8][atime: u32 LE][key len: u8][key][expire_at: i64 LE, if volatile][string]
+//
+// A key of 255 bytes or more has 255 in the length byte and the real length as a u32 LE after
+// it. For a 16-byte key and a 16-byte value this is 38 bytes, inside the allocator's 40-byte
+// size class, where the previous layout (a table entry with a `Vec` and a boxed key) took a
+// 64-byte bucket and two more allocations.
+const F_VOLATILE: u8 = 1;
+/// The string is the canonical decimal form of an `i64` (`OBJECT ENCODING` says `int`).
+const F_INT: u8 = 2;
+/// The string was modified in place once (`OBJECT ENCODING` says `raw` even when short).
+const F_RAW: u8 = 4;
+const H_ATIME: usize = 1;
+const H_KEY_LEN: usize = 5;
+const H_KEY: usize = 6;
+const LONG_KEY: u8 = u8::MAX;
+
+/// One key with its value and metadata, as stored in the table: 16 bytes.
+///
+/// Strings (the common case) are one boxed slice holding flags, access time, key, optional
+/// expiry and the string itself, so a small string key costs one allocation and a 16-byte
+/// table bucket. Other values, and strings being modified in place (APPEND, SETRANGE), use the
+/// boxed form: the key, a [`Value`] and the metadata behind one pointer, so that
+/// [`Db::value`] can hand out `&mut Value`.
 #[derive(Debug)]
-pub(crate) struct Entry {
-    /// The value.
-    pub(crate) value: Value,
+pub(crate) struct Entry(Repr);
+
+#[derive(Debug)]
+enum Repr {
+    Inline(Box<[u8]>),
+    Boxed(Box<Boxed>),
+}
+
+#[derive(Debug)]
+struct Boxed {
+    key: Box<[u8]>,
+    value: Value,
     /// Absolute unix time in milliseconds when the key expires, or [`NO_EXPIRE`].
     expire_at: i64,
-    /// Last access, in [`Clock::ticks`] (`OBJECT IDLETIME`).
+    /// Last access, in [`Clock::ticks`].
     atime: u32,
 }
 
+fn read_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn read_i64(b: &[u8], at: usize) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    i64::from_le_bytes(a)
+}
+
+/// Where the key of an inline entry starts and ends.
+fn inline_key(b: &[u8]) -> (usize, usize) {
+    match b[H_KEY_LEN] {
+        LONG_KEY => (H_KEY + 4, H_KEY + 4 + read_u32(b, H_KEY) as usize),
+        n => (H_KEY, H_KEY + n as usize),
+    }
+}
+
+/// Where the string of an inline entry starts.
+fn inline_payload(b: &[u8]) -> usize {
+    let (_, end) = inline_key(b);
+    if b[0] & F_VOLATILE != 0 { end + 8 } else { end }
+}
+
+fn encode_inline(
+    key: &[u8],
+    string: &[u8],
+    flags: u8,
+    expire_at: Option<i64>,
+    atime: u32,
+) -> Box<[u8]> {
+    let long = key.len() >= LONG_KEY as usize;
+    let len = H_KEY
+        + if long { 4 } else { 0 }
+        + key.len()
+        + if expire_at.is_some() { 8 } else { 0 }
+        + string.len();
+    let mut b = Vec::with_capacity(len);
+    b.push(flags & !F_VOLATILE | if expire_at.is_some() { F_VOLATILE } else { 0 });
+    b.extend_from_slice(&atime.to_le_bytes());
+    if long {
+        b.push(LONG_KEY);
+        b.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    } else {
+        b.push(key.len() as u8);
+    }
+    b.extend_from_slice(key);
+    if let Some(at) = expire_at {
+        b.extend_from_slice(&at.to_le_bytes());
+    }
+    b.extend_from_slice(string);
+    // Capacity is exact, so this does not reallocate.
+    b.into_boxed_slice()
+}
+
+/// Heap bytes of an allocation of `n` bytes: small size classes are 8 bytes apart.
+fn alloc_size(n: usize) -> usize {
+    n.next_multiple_of(8)
+}
+
 impl Entry {
+    /// A string entry from client bytes, integer-encoded when Redis would do so.
+    fn from_bytes(key: &[u8], string: &[u8], expire_at: Option<i64>, atime: u32) -> Entry {
+        let flags = if parse_canonical_i64(string).is_some() {
+            F_INT
+        } else {
+            0
+        };
+        Entry(Repr::Inline(encode_inline(
+            key, string, flags, expire_at, atime,
+        )))
+    }
+
+    fn new(key: &[u8], value: Value, expire_at: Option<i64>, atime: u32) -> Entry {
+        let inline = |string: &[u8], flags| {
+            Entry(Repr::Inline(encode_inline(
+                key, string, flags, expire_at, atime,
+            )))
+        };
+        match value {
+            Value::Str(Str::Int(n)) => inline(itoa::Buffer::new().format(n).as_bytes(), F_INT),
+            Value::Str(Str::Bytes { data, raw }) if data.len() <= INLINE_COPY_MAX => {
+                inline(&data, if raw { F_RAW } else { 0 })
+            }
+            value => Entry(Repr::Boxed(Box::new(Boxed {
+                key: key.into(),
+                value,
+                expire_at: expire_at.unwrap_or(NO_EXPIRE),
+                atime,
+            }))),
+        }
+    }
+
+    /// The key.
+    pub(crate) fn key(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline(b) => {
+                let (start, end) = inline_key(b);
+                &b[start..end]
+            }
+            Repr::Boxed(e) => &e.key,
+        }
+    }
+
     /// The absolute expiry time in unix milliseconds, if the key has one.
     pub(crate) fn expire_at(&self) -> Option<i64> {
-        (self.expire_at != NO_EXPIRE).then_some(self.expire_at)
+        match &self.0 {
+            Repr::Inline(b) if b[0] & F_VOLATILE != 0 => Some(read_i64(b, inline_key(b).1)),
+            Repr::Inline(_) => None,
+            Repr::Boxed(e) => (e.expire_at != NO_EXPIRE).then_some(e.expire_at),
+        }
+    }
+
+    fn is_volatile(&self) -> bool {
+        match &self.0 {
+            Repr::Inline(b) => b[0] & F_VOLATILE != 0,
+            Repr::Boxed(e) => e.expire_at != NO_EXPIRE,
+        }
+    }
+
+    fn is_expired(&self, now: i64) -> bool {
+        self.expire_at().is_some_and(|at| at <= now)
+    }
+
+    fn atime(&self) -> u32 {
+        match &self.0 {
+            Repr::Inline(b) => read_u32(b, H_ATIME),
+            Repr::Boxed(e) => e.atime,
+        }
+    }
+
+    fn touch(&mut self, ticks: u32) {
+        match &mut self.0 {
+            Repr::Inline(b) => b[H_ATIME..H_ATIME + 4].copy_from_slice(&ticks.to_le_bytes()),
+            Repr::Boxed(e) => e.atime = ticks,
+        }
     }
 
     /// Seconds since the last access (`OBJECT IDLETIME`), given the current clock.
     pub(crate) fn idle_secs(&self, clock: Clock) -> u32 {
-        clock.ticks.saturating_sub(self.atime) / 10
+        clock.ticks.saturating_sub(self.atime()) / 10
     }
 
     /// Sets the last access `secs` seconds back (`RESTORE ... IDLETIME`).
     pub(crate) fn set_idle_secs(&mut self, secs: i64, clock: Clock) {
         let ticks = secs.saturating_mul(10).clamp(0, u32::MAX as i64) as u32;
-        self.atime = clock.ticks.saturating_sub(ticks);
+        self.touch(clock.ticks.saturating_sub(ticks));
     }
 
-    fn is_expired(&self, now: i64) -> bool {
-        self.expire_at != NO_EXPIRE && self.expire_at <= now
+    /// Redis's type name (`TYPE`).
+    pub(crate) fn type_name(&self) -> &'static str {
+        match &self.0 {
+            Repr::Inline(_) => "string",
+            Repr::Boxed(e) => e.value.type_name(),
+        }
+    }
+
+    /// Redis's encoding name (`OBJECT ENCODING`).
+    pub(crate) fn encoding(&self) -> &'static str {
+        match &self.0 {
+            Repr::Inline(b) if b[0] & F_INT != 0 => "int",
+            Repr::Inline(b) if b[0] & F_RAW == 0 && b.len() - inline_payload(b) <= EMBSTR_MAX => {
+                "embstr"
+            }
+            Repr::Inline(_) => "raw",
+            Repr::Boxed(e) => e.value.encoding(),
+        }
+    }
+
+    /// The value if it is a string, borrowed; `None` for other types.
+    pub(crate) fn str_ref(&self) -> Option<StrRef<'_>> {
+        match &self.0 {
+            Repr::Inline(b) => Some(StrRef::Bytes(&b[inline_payload(b)..])),
+            Repr::Boxed(e) => match &e.value {
+                Value::Str(s) => Some(s.as_str_ref()),
+                #[allow(unreachable_patterns)]
+                _ => None,
+            },
+        }
+    }
+
+    /// The value if it is an integer-encoded string.
+    pub(crate) fn as_int(&self) -> Option<i64> {
+        match &self.0 {
+            Repr::Inline(b) if b[0] & F_INT != 0 => parse_canonical_i64(&b[inline_payload(b)..]),
+            Repr::Inline(_) => None,
+            Repr::Boxed(e) => match &e.value {
+                Value::Str(Str::Int(n)) => Some(*n),
+                _ => None,
+            },
+        }
+    }
+
+    /// The value, borrowed when it is stored as a [`Value`] and rebuilt (copied) when it is an
+    /// inline string. Hot paths read strings through [`Entry::str_ref`] instead.
+    pub(crate) fn as_value(&self) -> Cow<'_, Value> {
+        match &self.0 {
+            Repr::Inline(b) => Cow::Owned(Value::Str(inline_str(b))),
+            Repr::Boxed(e) => Cow::Borrowed(&e.value),
+        }
+    }
+
+    /// The value, copied.
+    pub(crate) fn to_value(&self) -> Value {
+        self.as_value().into_owned()
+    }
+
+    /// The value, taken out.
+    pub(crate) fn into_value(self) -> Value {
+        match self.0 {
+            Repr::Inline(b) => Value::Str(inline_str(&b)),
+            Repr::Boxed(e) => e.value,
+        }
+    }
+
+    /// Heap bytes this entry owns (its table bucket is counted with the table).
+    fn mem(&self) -> usize {
+        match &self.0 {
+            Repr::Inline(b) => alloc_size(b.len()),
+            Repr::Boxed(e) => {
+                alloc_size(std::mem::size_of::<Boxed>()) + alloc_size(e.key.len()) + e.value.mem()
+            }
+        }
+    }
+
+    /// Sets or clears the expiry, rewriting an inline entry only when its size changes.
+    fn set_expire_at(&mut self, expire_at: Option<i64>) {
+        match (&mut self.0, expire_at) {
+            (Repr::Inline(b), Some(at)) if b[0] & F_VOLATILE != 0 => {
+                let (_, end) = inline_key(b);
+                b[end..end + 8].copy_from_slice(&at.to_le_bytes());
+            }
+            (Repr::Inline(b), _) => {
+                let (start, end) = inline_key(b);
+                let payload = inline_payload(b);
+                *b = encode_inline(
+                    &b[start..end],
+                    &b[payload..],
+                    b[0],
+                    expire_at,
+                    read_u32(b, H_ATIME),
+                );
+            }
+            (Repr::Boxed(e), at) => e.expire_at = at.unwrap_or(NO_EXPIRE),
+        }
+    }
+
+    /// The value as a mutable [`Value`], moving an inline string to the boxed form first.
+    fn promote(&mut self) -> &mut Value {
+        if let Repr::Inline(b) = &self.0 {
+            let (start, end) = inline_key(b);
+            let boxed = Boxed {
+                key: b[start..end].into(),
+                value: Value::Str(inline_str(b)),
+                expire_at: self.expire_at().unwrap_or(NO_EXPIRE),
+                atime: read_u32(b, H_ATIME),
+            };
+            self.0 = Repr::Boxed(Box::new(boxed));
+        }
+        match &mut self.0 {
+            Repr::Boxed(e) => &mut e.value,
+            Repr::Inline(_) => unreachable!("promoted just above"),
+        }
     }
 }
 
+/// The string of an inline entry as a [`Str`].
+fn inline_str(b: &[u8]) -> Str {
+    let data = &b[inline_payload(b)..];
+    match parse_canonical_i64(data) {
+        Some(n) if b[0] & F_INT != 0 => Str::Int(n),
+        _ => Str::Bytes {
+            data: data.to_vec(),
+            raw: b[0] & F_RAW != 0,
+        },
+    }
+}
+
+/// One key slot's table.
 #[derive(Debug, Default)]
 struct Slot {
-    map: HashMap<Box<[u8]>, Entry>,
-    /// Keys in `map` with a time to live, so active expiry can skip this slot.
+    table: HashTable<Entry>,
+    /// Keys in `table` with a time to live, so active expiry can skip this slot.
     volatile: u32,
 }
 
 /// Databases with more keys than this are freed off the worker thread.
 const LAZY_FREE_THRESHOLD: usize = 64 * 1024;
 
-/// Fixed overhead per key in the memory estimate: table slot, entry and box header.
-const ENTRY_OVERHEAD: usize = 56;
+/// Counts kept up to date on every change, apart from the slots so that a borrowed entry and
+/// the counts can be updated together.
+#[derive(Debug, Default)]
+struct Counts {
+    keys: usize,
+    expires: usize,
+    /// Heap bytes of the entries ([`Entry::mem`]).
+    mem: usize,
+    /// Heap bytes of the slot tables.
+    table_mem: usize,
+    /// Keys removed because their time to live passed, since the last [`Db::take_expired`].
+    expired: u64,
+    /// Sum of the expiry times of volatile keys, for the exact average time to live.
+    expire_sum: i128,
+}
+
+impl Counts {
+    fn linked(&mut self, e: &Entry) {
+        self.keys += 1;
+        self.mem += e.mem();
+        if let Some(at) = e.expire_at() {
+            self.expires += 1;
+            self.expire_sum += at as i128;
+        }
+    }
+
+    fn unlinked(&mut self, e: &Entry) {
+        self.keys -= 1;
+        self.mem = self.mem.saturating_sub(e.mem());
+        if let Some(at) = e.expire_at() {
+            self.expires -= 1;
+            self.expire_sum -= at as i128;
+        }
+    }
+}
+
+/// Keyspace events `(event, key)` waiting to be published.
+pub(crate) type EventLog = Vec<(&'static str, Box<[u8]>)>;
 
 /// One database of one shard.
 #[derive(Debug, Default)]
 pub(crate) struct Db {
     /// Empty until the first write, then exactly [`SLOTS`] long.
     slots: Vec<Slot>,
-    keys: usize,
-    expires: usize,
-    mem: usize,
-    /// Keys removed because their time to live passed, since the last [`Db::take_expired`].
-    expired: u64,
+    counts: Counts,
     /// Where active expiry resumes.
     expire_cursor: usize,
-    /// Sum of the expiry times of volatile keys, for the exact average time to live.
-    expire_sum: i128,
+    /// Seeded per database, so that clients cannot aim keys at one bucket chain.
+    hasher: DefaultHashBuilder,
     /// Keyspace events to log for notifications (`expired`, `new`): empty when notifications
     /// for them are off, so the fast path only tests a boolean.
     pub(crate) log_expired: bool,
     pub(crate) log_new: bool,
     /// Logged `(event, key)` pairs, drained by the shard after each command.
-    pub(crate) events: Vec<(&'static str, Box<[u8]>)>,
+    pub(crate) events: EventLog,
     /// `WATCH`: who watches which key, and who saw a watched key touched.
     watches: Watches,
     /// The background snapshot being taken of this database, if any.
@@ -283,8 +661,8 @@ impl Snapshot {
             return;
         }
         self.keys += 1;
-        self.expires += (e.expire_at != NO_EXPIRE) as u64;
-        crate::rdb::put_value_entry(&mut self.bytes, key, &e.value, e.expire_at());
+        self.expires += e.is_volatile() as u64;
+        crate::rdb::put_value_entry(&mut self.bytes, key, &e.as_value(), e.expire_at());
     }
 }
 
@@ -320,12 +698,42 @@ pub(crate) struct Clock {
 /// (`RESTORE ... IDLETIME` up to 3.4 years).
 pub(crate) const TICKS_BASE: u32 = 1 << 30;
 
+/// Finds the live entry of `key` in `slots`, reclaiming it if it has expired and touching its
+/// access time if asked. A free function over the parts of a [`Db`], so that callers can
+/// still update `counts` while holding the entry.
+fn lookup<'a>(
+    slots: &'a mut [Slot],
+    counts: &mut Counts,
+    watches: &mut Watches,
+    expired_log: Option<&mut EventLog>,
+    hash: u64,
+    key: &[u8],
+    clock: Clock,
+) -> Option<&'a mut Entry> {
+    let slot = slots.get_mut(keyslot(key))?;
+    match slot.table.find_entry(hash, |e| e.key() == key) {
+        Err(_) => None,
+        Ok(o) if o.get().is_expired(clock.now_ms) => {
+            let (e, _) = o.remove();
+            watches.touch(key);
+            if let Some(log) = expired_log {
+                log.push(("expired", key.into()));
+            }
+            slot.volatile -= 1;
+            counts.unlinked(&e);
+            counts.expired += 1;
+            None
+        }
+        Ok(o) => Some(o.into_mut()),
+    }
+}
+
 impl Db {
     /// Whether `key` is held and not expired at `now`, without reclaiming it.
     fn holds_live(&self, key: &[u8], now: i64) -> bool {
         self.slots
             .get(keyslot(key))
-            .and_then(|s| s.map.get(key))
+            .and_then(|s| s.table.find(self.hash(key), |e| e.key() == key))
             .is_some_and(|e| !e.is_expired(now))
     }
 
@@ -391,70 +799,51 @@ impl Db {
             .map(|(k, _)| k.clone())
             .collect();
         for k in &mine {
-            let _ = self.lookup(k, clock, false);
+            let _ = self.peek(k, clock);
         }
         self.watches.dirty.contains(&client)
     }
 
     /// Number of keys (including expired ones not yet reclaimed).
     pub(crate) fn len(&self) -> usize {
-        self.keys
+        self.counts.keys
     }
 
     /// Number of keys with a time to live.
     pub(crate) fn expires_len(&self) -> usize {
-        self.expires
+        self.counts.expires
     }
 
     /// Average remaining time to live of volatile keys in milliseconds (0 if none), for
     /// `INFO keyspace`'s `avg_ttl`.
     pub(crate) fn avg_ttl(&self, now: i64) -> u64 {
-        if self.expires == 0 {
+        if self.counts.expires == 0 {
             return 0;
         }
-        let avg = self.expire_sum / self.expires as i128 - now as i128;
+        let avg = self.counts.expire_sum / self.counts.expires as i128 - now as i128;
         avg.clamp(0, u64::MAX as i128) as u64
     }
 
-    /// Estimated bytes used.
+    /// Bytes used: entries, tables and the slot array, as allocated (up to the allocator's
+    /// rounding), for `used_memory`.
     pub(crate) fn mem(&self) -> usize {
-        self.mem
-            + if self.slots.is_empty() {
-                0
-            } else {
-                SLOTS * std::mem::size_of::<Slot>()
-            }
+        self.counts.mem + self.counts.table_mem + self.slots.capacity() * size_of::<Slot>()
     }
 
     /// Returns and zeroes the count of keys expired since the last call.
     pub(crate) fn take_expired(&mut self) -> u64 {
-        std::mem::take(&mut self.expired)
+        std::mem::take(&mut self.counts.expired)
     }
 
-    fn slots_mut(&mut self) -> &mut Vec<Slot> {
-        if self.slots.is_empty() {
-            self.slots.resize_with(SLOTS, Slot::default);
-        }
-        &mut self.slots
-    }
-
-    /// The live entry of `key`, removing it first if it has expired, and touching its access
-    /// time.
-    pub(crate) fn entry_mut(&mut self, key: &[u8], clock: Clock) -> Option<&mut Entry> {
-        self.lookup(key, clock, true)
-    }
-
-    /// The live entry of `key` without touching its access time (`OBJECT IDLETIME`, `TTL`);
-    /// an expired key is still reclaimed.
-    pub(crate) fn peek(&mut self, key: &[u8], clock: Clock) -> Option<&Entry> {
-        self.lookup(key, clock, false).map(|e| &*e)
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
     }
 
     /// Starts a background snapshot of this database as of `now`.
     pub(crate) fn begin_snapshot(&mut self, now: i64) {
         self.snap = Some(Box::new(Snapshot {
             now,
-            bytes: Vec::with_capacity(self.keys.min(1 << 20) * 32),
+            bytes: Vec::with_capacity(self.counts.keys.min(1 << 20) * 32),
             ..Snapshot::default()
         }));
     }
@@ -472,9 +861,9 @@ impl Db {
         };
         for i in snap.next_slot..end {
             let Some(slot) = self.slots.get(i) else { break };
-            for (k, e) in &slot.map {
-                if !snap.early.contains(k) {
-                    snap.put(k, e);
+            for e in &slot.table {
+                if !snap.early.contains(e.key()) {
+                    snap.put(e.key(), e);
                 }
             }
         }
@@ -511,6 +900,10 @@ impl Db {
     /// changes it (see [`Snapshot`]). Cheap when no snapshot runs: one branch.
     #[inline]
     fn preserve(&mut self, key: &[u8]) {
+        if self.snap.is_none() {
+            return;
+        }
+        let hash = self.hash(key);
         let Some(snap) = self.snap.as_mut() else {
             return;
         };
@@ -519,45 +912,82 @@ impl Db {
             return;
         }
         snap.early.insert(key.into());
-        if let Some(e) = self.slots.get(slot).and_then(|s| s.map.get(key)) {
+        if let Some(e) = self
+            .slots
+            .get(slot)
+            .and_then(|s| s.table.find(hash, |e| e.key() == key))
+        {
             snap.put(key, e);
         }
     }
 
-    fn lookup(&mut self, key: &[u8], clock: Clock, touch: bool) -> Option<&mut Entry> {
+    /// The live entry of `key`, removing it first if it has expired, and touching its access
+    /// time.
+    pub(crate) fn entry_mut(&mut self, key: &[u8], clock: Clock) -> Option<&mut Entry> {
         // Reads come through here too (to touch the access time); they are preserved as well,
         // because the caller may modify the entry through the returned reference.
         self.preserve(key);
-        let slot = self.slots.get_mut(keyslot(key))?;
-        match slot.map.entry_ref(key) {
-            EntryRef::Vacant(_) => None,
-            EntryRef::Occupied(o) if o.get().is_expired(clock.now_ms) => {
-                let (k, e) = o.remove_entry();
-                self.watches.touch(&k);
-                slot.volatile -= 1;
-                self.keys -= 1;
-                self.expires -= 1;
-                self.expire_sum -= e.expire_at as i128;
-                self.expired += 1;
-                self.mem = self.mem.saturating_sub(entry_mem(&k, &e));
-                if self.log_expired {
-                    self.events.push(("expired", k));
-                }
-                None
-            }
-            EntryRef::Occupied(o) => {
-                let e = o.into_mut();
-                if touch {
-                    e.atime = clock.ticks;
-                }
-                Some(e)
-            }
-        }
+        let hash = self.hash(key);
+        let e = lookup(
+            &mut self.slots,
+            &mut self.counts,
+            &mut self.watches,
+            self.log_expired.then_some(&mut self.events),
+            hash,
+            key,
+            clock,
+        )?;
+        e.touch(clock.ticks);
+        Some(e)
     }
 
-    /// The live value of `key`.
+    /// The live entry of `key` without touching its access time (`OBJECT IDLETIME`, `TTL`);
+    /// an expired key is still reclaimed.
+    pub(crate) fn peek(&mut self, key: &[u8], clock: Clock) -> Option<&Entry> {
+        // Even a peek may reclaim an expired key, which the snapshot must see first.
+        self.preserve(key);
+        let hash = self.hash(key);
+        lookup(
+            &mut self.slots,
+            &mut self.counts,
+            &mut self.watches,
+            self.log_expired.then_some(&mut self.events),
+            hash,
+            key,
+            clock,
+        )
+        .map(|e| &*e)
+    }
+
+    /// The live string of `key`, touching it: `Some(Ok(..))` for a string, `Some(Err(()))`
+    /// for another type, `None` if missing.
+    pub(crate) fn str_ref(&mut self, key: &[u8], clock: Clock) -> Option<Result<StrRef<'_>, ()>> {
+        self.entry_mut(key, clock).map(|e| e.str_ref().ok_or(()))
+    }
+
+    /// The live value of `key`, for modification in place. An inline string is moved to the
+    /// boxed form first (as Redis turns an `embstr` into a `raw` string when it is modified),
+    /// so commands that only read strings use [`Db::str_ref`] or [`Entry::str_ref`].
     pub(crate) fn value(&mut self, key: &[u8], clock: Clock) -> Option<&mut Value> {
-        self.entry_mut(key, clock).map(|e| &mut e.value)
+        self.preserve(key);
+        let hash = self.hash(key);
+        let Db {
+            slots,
+            counts,
+            watches,
+            events,
+            log_expired,
+            ..
+        } = self;
+        let log = log_expired.then_some(events);
+        let e = lookup(slots, counts, watches, log, hash, key, clock)?;
+        e.touch(clock.ticks);
+        if let Repr::Inline(_) = e.0 {
+            let before = e.mem();
+            e.promote();
+            counts.mem = (counts.mem + e.mem()).saturating_sub(before);
+        }
+        Some(e.promote())
     }
 
     /// Whether `key` exists (and is not expired).
@@ -574,62 +1004,77 @@ impl Db {
         expire_at: Option<i64>,
         clock: Clock,
     ) -> Option<Entry> {
+        self.insert_entry(key, Entry::new(key, value, expire_at, clock.ticks), clock)
+    }
+
+    /// Sets `key` to the string `bytes` (integer-encoded when canonical, as Redis's SET does)
+    /// with `expire_at`, replacing any old entry; returns the old entry if it was live. The
+    /// bytes are copied once, next to the key.
+    pub(crate) fn insert_str(
+        &mut self,
+        key: &[u8],
+        bytes: &[u8],
+        expire_at: Option<i64>,
+        clock: Clock,
+    ) -> Option<Entry> {
+        self.insert_entry(
+            key,
+            Entry::from_bytes(key, bytes, expire_at, clock.ticks),
+            clock,
+        )
+    }
+
+    fn insert_entry(&mut self, key: &[u8], entry: Entry, clock: Clock) -> Option<Entry> {
         self.preserve(key);
-        let entry = Entry {
-            value,
-            expire_at: expire_at.unwrap_or(NO_EXPIRE),
-            atime: clock.ticks,
-        };
-        let new_mem = key.len() + ENTRY_OVERHEAD + entry.value.mem();
-        let volatile = entry.expire_at != NO_EXPIRE;
-        let new_at = entry.expire_at;
-        self.watches.touch(key);
-        let slot = &mut self.slots_mut()[keyslot(key)];
-        let old = match slot.map.entry_ref(key) {
-            EntryRef::Occupied(mut o) => Some(std::mem::replace(o.get_mut(), entry)),
-            EntryRef::Vacant(v) => {
-                v.insert(entry);
-                None
-            }
-        };
-        if volatile {
+        if self.slots.is_empty() {
+            self.slots.resize_with(SLOTS, Slot::default);
+        }
+        let hash = self.hasher.hash_one(key);
+        let Db {
+            slots,
+            counts,
+            hasher,
+            watches,
+            events,
+            log_new,
+            log_expired,
+            ..
+        } = self;
+        watches.touch(key);
+        let slot = &mut slots[keyslot(key)];
+        if entry.is_volatile() {
             slot.volatile += 1;
         }
-        if old.is_none() && self.log_new {
-            self.events.push(("new", key.into()));
-        }
-        self.mem += new_mem;
-        if volatile {
-            self.expires += 1;
-            self.expire_sum += new_at as i128;
-        }
-        match old {
+        counts.linked(&entry);
+        let old = match slot.table.find_mut(hash, |e| e.key() == key) {
+            Some(e) => std::mem::replace(e, entry),
             None => {
-                self.keys += 1;
-                None
-            }
-            Some(old) => {
-                self.mem = self
-                    .mem
-                    .saturating_sub(key.len() + ENTRY_OVERHEAD + old.value.mem());
-                if old.expire_at != NO_EXPIRE {
-                    self.expires -= 1;
-                    self.expire_sum -= old.expire_at as i128;
-                    self.slots[keyslot(key)].volatile -= 1;
+                let before = slot.table.allocation_size();
+                slot.table
+                    .insert_unique(hash, entry, |e| hasher.hash_one(e.key()));
+                counts.table_mem =
+                    (counts.table_mem + slot.table.allocation_size()).saturating_sub(before);
+                if *log_new {
+                    events.push(("new", key.into()));
                 }
-                if old.is_expired(clock.now_ms) {
-                    self.expired += 1;
-                    if self.log_expired {
-                        self.events.push(("expired", key.into()));
-                    }
-                    if self.log_new {
-                        self.events.push(("new", key.into()));
-                    }
-                    None
-                } else {
-                    Some(old)
-                }
+                return None;
             }
+        };
+        if old.is_volatile() {
+            slot.volatile -= 1;
+        }
+        counts.unlinked(&old);
+        if old.is_expired(clock.now_ms) {
+            counts.expired += 1;
+            if *log_expired {
+                events.push(("expired", key.into()));
+            }
+            if *log_new {
+                events.push(("new", key.into()));
+            }
+            None
+        } else {
+            Some(old)
         }
     }
 
@@ -642,20 +1087,22 @@ impl Db {
     /// Removes `key`; returns its entry if it was live.
     pub(crate) fn remove(&mut self, key: &[u8], clock: Clock) -> Option<Entry> {
         self.preserve(key);
+        let hash = self.hash(key);
         let slot = self.slots.get_mut(keyslot(key))?;
-        let (k, e) = slot.map.remove_entry(key)?;
-        self.watches.touch(&k);
-        if e.expire_at != NO_EXPIRE {
+        let (e, _) = slot
+            .table
+            .find_entry(hash, |e| e.key() == key)
+            .ok()?
+            .remove();
+        self.watches.touch(key);
+        if e.is_volatile() {
             slot.volatile -= 1;
-            self.expires -= 1;
-            self.expire_sum -= e.expire_at as i128;
         }
-        self.keys -= 1;
-        self.mem = self.mem.saturating_sub(entry_mem(&k, &e));
+        self.counts.unlinked(&e);
         if e.is_expired(clock.now_ms) {
-            self.expired += 1;
+            self.counts.expired += 1;
             if self.log_expired {
-                self.events.push(("expired", k));
+                self.events.push(("expired", key.into()));
             }
             None
         } else {
@@ -665,37 +1112,39 @@ impl Db {
 
     /// Sets or clears the time to live of a live `key`; returns false if the key does not exist.
     pub(crate) fn set_expire(&mut self, key: &[u8], expire_at: Option<i64>, clock: Clock) -> bool {
-        let Some(e) = self.entry_mut(key, clock) else {
+        self.preserve(key);
+        let hash = self.hash(key);
+        let Db {
+            slots,
+            counts,
+            watches,
+            events,
+            log_expired,
+            ..
+        } = self;
+        let log = log_expired.then_some(events);
+        let Some(e) = lookup(slots, counts, watches, log, hash, key, clock) else {
             return false;
         };
-        let (old_at, new_at) = (e.expire_at, expire_at.unwrap_or(NO_EXPIRE));
-        e.expire_at = new_at;
-        self.watches.touch(key);
-        let (was, is) = (old_at != NO_EXPIRE, new_at != NO_EXPIRE);
-        if was {
-            self.expire_sum -= old_at as i128;
-        }
-        if is {
-            self.expire_sum += new_at as i128;
-        }
-        let slot = &mut self.slots[keyslot(key)];
+        e.touch(clock.ticks);
+        watches.touch(key);
+        let was = e.is_volatile();
+        counts.unlinked(e);
+        e.set_expire_at(expire_at);
+        counts.linked(e);
+        let is = e.is_volatile();
+        let slot = &mut slots[keyslot(key)];
         match (was, is) {
-            (false, true) => {
-                slot.volatile += 1;
-                self.expires += 1;
-            }
-            (true, false) => {
-                slot.volatile -= 1;
-                self.expires -= 1;
-            }
+            (false, true) => slot.volatile += 1,
+            (true, false) => slot.volatile -= 1,
             _ => {}
         }
         true
     }
 
-    /// Accounts for a value that grew or shrank in place by `delta` bytes.
+    /// Accounts for a value that grew or shrank in place from `old` to `new` bytes.
     pub(crate) fn resized(&mut self, old: usize, new: usize) {
-        self.mem = (self.mem + new).saturating_sub(old);
+        self.counts.mem = (self.counts.mem + new).saturating_sub(old);
     }
 
     /// Removes every key.
@@ -717,10 +1166,13 @@ impl Db {
             held.iter().for_each(|k| watches.touch(k));
         }
         let events = std::mem::take(&mut self.events);
-        let old = std::mem::replace(
+        let mut old = std::mem::replace(
             self,
             Db {
-                expired: self.expired,
+                counts: Counts {
+                    expired: self.counts.expired,
+                    ..Counts::default()
+                },
                 watches,
                 log_expired: self.log_expired,
                 log_new: self.log_new,
@@ -728,12 +1180,11 @@ impl Db {
                 ..Db::default()
             },
         );
-        let mut old = old;
         self.snap = old.snap.take();
         // Freeing millions of entries takes long enough to stall the shard, so big databases
         // are dropped on a short-lived thread, as Redis's lazy free does.
         // If the thread cannot be spawned, the data is simply freed here.
-        if old.keys > LAZY_FREE_THRESHOLD {
+        if old.counts.keys > LAZY_FREE_THRESHOLD {
             let _ = std::thread::Builder::new()
                 .name("kvd-lazy-free".into())
                 .spawn(move || drop(old));
@@ -743,9 +1194,9 @@ impl Db {
     /// Calls `f` for every live key (KEYS).
     pub(crate) fn for_each_key(&self, now: i64, mut f: impl FnMut(&[u8], &Entry)) {
         for slot in &self.slots {
-            for (k, e) in &slot.map {
+            for e in &slot.table {
                 if !e.is_expired(now) {
-                    f(k, e);
+                    f(e.key(), e);
                 }
             }
         }
@@ -772,10 +1223,10 @@ impl Db {
         }
         let mut visited = 0usize;
         while slot < SLOTS && visited < count {
-            for (k, e) in &self.slots[slot].map {
+            for e in &self.slots[slot].table {
                 visited += 1;
                 if !e.is_expired(clock.now_ms) {
-                    f(k, e);
+                    f(e.key(), e);
                 }
             }
             slot += 1;
@@ -788,20 +1239,20 @@ impl Db {
         // Expired keys found on the way are reclaimed; the bound keeps a database full of
         // expired keys from stalling the shard, as in Redis's `dbRandomKey`.
         for _ in 0..100 {
-            if self.keys == 0 {
+            if self.counts.keys == 0 {
                 return None;
             }
             let start = rng.gen_range(0..SLOTS);
             let slot = (0..SLOTS)
                 .map(|i| (start + i) % SLOTS)
-                .find(|&i| !self.slots[i].map.is_empty())?;
-            let map = &self.slots[slot].map;
-            let nth = rng.gen_range(0..map.len());
-            let (k, e) = map.iter().nth(nth)?;
+                .find(|&i| !self.slots[i].table.is_empty())?;
+            let table = &self.slots[slot].table;
+            let nth = rng.gen_range(0..table.len());
+            let e = table.iter().nth(nth)?;
+            let k = e.key().to_vec();
             if !e.is_expired(clock.now_ms) {
-                return Some(k.to_vec());
+                return Some(k);
             }
-            let k = k.to_vec();
             self.remove(&k, clock);
         }
         None
@@ -822,40 +1273,40 @@ impl Db {
         const SAMPLE: usize = 20;
         let mut reclaimed = 0u64;
         let mut slots_left = SLOTS;
-        while self.expires > 0 && slots_left > 0 {
+        while self.counts.expires > 0 && slots_left > 0 {
             let (mut sampled, mut expired) = (0usize, 0usize);
             while sampled < SAMPLE && slots_left > 0 {
                 let i = self.expire_cursor;
                 self.expire_cursor = (i + 1) % SLOTS;
                 slots_left -= 1;
-                let (log, events) = (self.log_expired, &mut self.events);
-                let slot = &mut self.slots[i];
+                let Db {
+                    slots,
+                    counts,
+                    watches,
+                    events,
+                    log_expired,
+                    ..
+                } = self;
+                let slot = &mut slots[i];
                 if slot.volatile == 0 {
                     continue;
                 }
                 sampled += slot.volatile as usize;
-                let (mut freed_mem, mut freed_at) = (0, 0i128);
-                let before = slot.map.len();
-                let watches = &mut self.watches;
-                slot.map.retain(|k, e| {
+                let before = slot.table.len();
+                slot.table.retain(|e| {
                     let dead = e.is_expired(now);
                     if dead {
-                        watches.touch(k);
-                        freed_mem += entry_mem(k, e);
-                        freed_at += e.expire_at as i128;
-                        if log {
-                            events.push(("expired", k.clone()));
+                        watches.touch(e.key());
+                        counts.unlinked(e);
+                        if *log_expired {
+                            events.push(("expired", e.key().into()));
                         }
                     }
                     !dead
                 });
-                let n = before - slot.map.len();
+                let n = before - slot.table.len();
                 slot.volatile -= n as u32;
                 expired += n;
-                self.keys -= n;
-                self.expires -= n;
-                self.expire_sum -= freed_at;
-                self.mem = self.mem.saturating_sub(freed_mem);
             }
             reclaimed += expired as u64;
             if expired * 4 <= sampled {
@@ -866,13 +1317,9 @@ impl Db {
                 break;
             }
         }
-        self.expired += reclaimed;
+        self.counts.expired += reclaimed;
         (reclaimed, cut_short)
     }
-}
-
-fn entry_mem(key: &[u8], e: &Entry) -> usize {
-    key.len() + ENTRY_OVERHEAD + e.value.mem()
 }
 
 /// Redis's `stringmatchlen`: glob-style matching with `*`, `?`, `[...]` (with `^` negation and
@@ -1004,6 +1451,179 @@ fn glob_impl(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn clock(now_ms: i64, ticks: u32) -> Clock {
+        Clock { now_ms, ticks }
+    }
+
+    fn string_of(db: &mut Db, key: &[u8], c: Clock) -> Option<Vec<u8>> {
+        db.str_ref(key, c).map(|s| s.unwrap().to_vec())
+    }
+
+    #[test]
+    fn entries_are_two_words_and_small_strings_one_allocation() {
+        assert_eq!(size_of::<Entry>(), 16);
+        let e = Entry::from_bytes(b"key:000000123456", b"xxxxxxxxxxxxxxxx", None, 7);
+        // Header 6 + key 16 + value 16: the 40-byte size class.
+        assert!(matches!(&e.0, Repr::Inline(b) if b.len() == 38));
+        assert_eq!(e.mem(), 40);
+    }
+
+    #[test]
+    fn strings_round_trip_exactly() {
+        let c = clock(1_000, 5);
+        let mut db = Db::default();
+        let long_key = vec![b'k'; 300];
+        let big = vec![b'v'; 10_000];
+        let cases: Vec<(&[u8], &[u8], &str)> = vec![
+            (b"a", b"", "embstr"),
+            (b"", b"empty key", "embstr"),
+            (b"n", b"12345", "int"),
+            (b"neg", b"-9223372036854775808", "int"),
+            (b"zero-sign", b"-0", "embstr"),
+            (b"lead", b"007", "embstr"),
+            (b"bin", b"\x00\xff\r\n", "embstr"),
+            (b"s44", &[b'x'; 44], "embstr"),
+            (b"s45", &[b'x'; 45], "raw"),
+            (&long_key, b"long key", "embstr"),
+            (b"big", &big, "raw"),
+        ];
+        for (k, v, _) in &cases {
+            db.insert_str(k, v, None, c);
+        }
+        assert_eq!(db.len(), cases.len());
+        for (k, v, enc) in &cases {
+            assert_eq!(string_of(&mut db, k, c).as_deref(), Some(*v), "{k:?}");
+            let e = db.peek(k, c).unwrap();
+            assert_eq!(e.key(), *k);
+            assert_eq!(e.encoding(), *enc, "{k:?}");
+            assert_eq!(e.type_name(), "string");
+            assert_eq!(e.expire_at(), None);
+            assert_eq!(e.idle_secs(clock(1_000, 25)), 2);
+        }
+        // Values given as `Value` keep their `Str` form, whichever way they are stored.
+        let values = [
+            Value::Str(Str::Int(-42)),
+            Value::Str(Str::Bytes {
+                data: b"3".to_vec(),
+                raw: false,
+            }),
+            Value::Str(Str::Bytes {
+                data: b"ab".to_vec(),
+                raw: true,
+            }),
+            Value::Str(Str::Bytes {
+                data: big.clone(),
+                raw: false,
+            }),
+        ];
+        for (i, v) in values.iter().enumerate() {
+            let key = format!("v{i}");
+            db.insert(key.as_bytes(), v.clone(), Some(5_000), c);
+            let e = db.peek(key.as_bytes(), c).unwrap();
+            assert_eq!(&e.to_value(), v);
+            assert_eq!(e.encoding(), v.encoding());
+            assert_eq!(e.expire_at(), Some(5_000));
+            assert_eq!(db.remove(key.as_bytes(), c).unwrap().into_value(), *v);
+        }
+        assert_eq!(db.peek(b"n", c).unwrap().as_int(), Some(12345));
+        assert_eq!(db.peek(b"lead", c).unwrap().as_int(), None);
+    }
+
+    #[test]
+    fn expiry_lives_in_the_entry_only_for_volatile_keys() {
+        let c = clock(1_000, 0);
+        let mut db = Db::default();
+        db.insert_str(b"k", b"value", None, c);
+        let plain = db.peek(b"k", c).unwrap().mem();
+        assert!(db.set_expire(b"k", Some(9_000), c));
+        let e = db.peek(b"k", c).unwrap();
+        assert_eq!((e.expire_at(), e.mem()), (Some(9_000), plain + 8));
+        assert_eq!(string_of(&mut db, b"k", c).as_deref(), Some(&b"value"[..]));
+        assert_eq!((db.expires_len(), db.avg_ttl(1_000)), (1, 8_000));
+        // Moving the expiry rewrites it in place.
+        assert!(db.set_expire(b"k", Some(2_000), c));
+        assert_eq!(db.peek(b"k", c).unwrap().expire_at(), Some(2_000));
+        assert!(db.set_expire(b"k", None, c));
+        let e = db.peek(b"k", c).unwrap();
+        assert_eq!((e.expire_at(), e.mem()), (None, plain));
+        assert_eq!(db.expires_len(), 0);
+        assert!(!db.set_expire(b"missing", Some(1), c));
+        // Expired keys disappear on access and are counted once.
+        db.insert_str(b"t", b"1", Some(1_500), c);
+        assert_eq!(string_of(&mut db, b"t", c).as_deref(), Some(&b"1"[..]));
+        assert_eq!(string_of(&mut db, b"t", clock(1_500, 0)), None);
+        assert_eq!((db.len(), db.expires_len(), db.take_expired()), (1, 0, 1));
+    }
+
+    #[test]
+    fn modifying_a_string_moves_it_to_the_boxed_form_with_its_metadata() {
+        let c = clock(1_000, 3);
+        let mut db = Db::default();
+        db.insert_str(b"k", b"abc", Some(7_000), c);
+        let Some(Value::Str(s)) = db.value(b"k", clock(1_000, 9)) else {
+            panic!("a string");
+        };
+        let mut data = std::mem::replace(s, Str::Int(0)).into_vec();
+        data.extend_from_slice(b"def");
+        *s = Str::Bytes { data, raw: true };
+        let e = db.peek(b"k", c).unwrap();
+        assert!(matches!(e.0, Repr::Boxed(_)));
+        assert_eq!(e.str_ref(), Some(StrRef::Bytes(b"abcdef")));
+        assert_eq!((e.encoding(), e.expire_at()), ("raw", Some(7_000)));
+        assert_eq!(e.idle_secs(clock(1_000, 19)), 1);
+        assert_eq!(db.expires_len(), 1);
+    }
+
+    #[test]
+    fn memory_counts_return_to_the_empty_figure() {
+        let c = clock(0, 0);
+        let mut db = Db::default();
+        for i in 0..5_000 {
+            let key = format!("key:{i:012}");
+            db.insert_str(
+                key.as_bytes(),
+                b"0123456789abcdef",
+                (i % 3 == 0).then_some(10),
+                c,
+            );
+        }
+        let _ = db.value(b"key:000000000001", c);
+        assert!(db.counts.mem >= 5_000 * 40, "{}", db.counts.mem);
+        assert!(db.counts.table_mem > 5_000 * 16, "{}", db.counts.table_mem);
+        for i in 0..5_000 {
+            let key = format!("key:{i:012}");
+            assert!(db.remove(key.as_bytes(), c).is_some());
+        }
+        assert_eq!((db.len(), db.expires_len(), db.counts.mem), (0, 0, 0));
+        assert!(db.slots.iter().all(|s| s.volatile == 0));
+    }
+
+    #[test]
+    fn scan_returns_every_key_present_throughout_while_tables_grow() {
+        let c = clock(0, 0);
+        let mut db = Db::default();
+        let original: Vec<Vec<u8>> = (0..2_000).map(|i| format!("a:{i}").into_bytes()).collect();
+        for k in &original {
+            db.insert_str(k, b"v", None, c);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let (mut cursor, mut added) = (0, 0);
+        loop {
+            cursor = db.scan(cursor, 10, c, |k, _| {
+                seen.insert(k.to_vec());
+            });
+            // Every step adds keys, so that slot tables grow (and rehash) under the cursor.
+            for _ in 0..50 {
+                db.insert_str(format!("b:{added}").as_bytes(), b"v", None, c);
+                added += 1;
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(original.iter().all(|k| seen.contains(k)));
+    }
 
     #[test]
     fn keyslot_matches_redis_cluster() {

@@ -3,7 +3,7 @@ use bytes::Bytes;
 
 use crate::cmd_keys;
 use crate::keyspace::Clock;
-use crate::keyspace::{Str, Value};
+use crate::keyspace::Value;
 use crate::notify::NotifyClass;
 use crate::route::{Part, PartKind, PartReply, PartResult};
 use crate::shard::Shard;
@@ -15,10 +15,11 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
             let d = &mut shard.dbs[db];
             let values: Vec<Option<Bytes>> = keys
                 .iter()
-                .map(|k| match d.value(k, clock) {
+                .map(|k| {
                     // MGET answers nil for keys of other types.
-                    Some(Value::Str(s)) => Some(s.with_bytes(Bytes::copy_from_slice)),
-                    _ => None,
+                    d.str_ref(k, clock)
+                        .and_then(Result::ok)
+                        .map(|s| s.with_bytes(Bytes::copy_from_slice))
                 })
                 .collect();
             let hits = values.iter().filter(|v| v.is_some()).count() as u64;
@@ -57,7 +58,7 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
         }
         PartKind::Mset(pairs) => {
             for pair in pairs.chunks_exact(2) {
-                shard.dbs[db].insert(&pair[0], Value::Str(Str::from_bytes(&pair[1])), None, clock);
+                shard.dbs[db].insert_str(&pair[0], &pair[1], None, clock);
                 shard.notify(db, NotifyClass::STRING, "set", &pair[0]);
             }
             PartResult::Ok
@@ -82,7 +83,7 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
         }
         PartKind::Read(key) => {
             let e = shard.dbs[db].peek(&key, clock);
-            PartResult::Moved(e.map(|e| (e.value.clone(), e.expire_at())))
+            PartResult::Moved(e.map(|e| (e.to_value(), e.expire_at())))
         }
         PartKind::SwapDb(a, b) => match cmd_keys::swap_dbs(shard, a, b) {
             Ok(()) => PartResult::Ok,

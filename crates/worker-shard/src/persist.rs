@@ -205,7 +205,7 @@ impl Shard {
                 db.for_each_key(now, |k, e| {
                     chunk.keys += 1;
                     chunk.expires += e.expire_at().is_some() as u64;
-                    rdb::put_value_entry(&mut chunk.bytes, k, &e.value, e.expire_at());
+                    rdb::put_value_entry(&mut chunk.bytes, k, &e.as_value(), e.expire_at());
                 });
                 chunk
             })
