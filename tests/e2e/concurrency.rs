@@ -282,3 +282,82 @@ fn every_thread_layout_serves_the_same_replies() {
         assert_reply!(c.cmd(&["DBSIZE"]), int(0), "{layout}");
     }
 }
+
+/// Both values of `thread-layout` (IO threads hosting shards, and a worker thread per shard),
+/// each with as many, fewer and more shards than IO threads, serve the same replies, including
+/// concurrent atomic commands over shards that different threads run.
+#[cfg(feature = "kvd")]
+#[test]
+fn shared_and_separate_thread_layouts_serve_the_same_replies() {
+    for layout in [kvd::ThreadLayout::Shared, kvd::ThreadLayout::Separate] {
+        for (workers, io_threads) in [(2, 2), (1, 2), (4, 2), (1, 1)] {
+            let mut config = kvd::Config::for_tests();
+            config.workers = workers;
+            config.io_threads = io_threads;
+            config.thread_layout = layout;
+            let server = kvd::Server::start(config).expect("kvd starts");
+            let addr = server.local_addr();
+            let name = format!("{} workers={workers} io={io_threads}", layout.as_str());
+
+            // Writers on several connections (spread over the IO threads), then pipelined
+            // reads whose replies come from every shard and must stay in request order.
+            let writers: Vec<_> = (0..4)
+                .map(|t| {
+                    thread::spawn(move || {
+                        let mut c = RawConn::connect(addr);
+                        for i in 0..50 {
+                            let key = format!("t{t}:{i}");
+                            assert_eq!(c.cmd(&["SET", &key, &i.to_string()]), b"+OK\r\n");
+                        }
+                    })
+                })
+                .collect();
+            writers.into_iter().for_each(|w| w.join().expect("writer"));
+            let mut c = RawConn::connect(addr);
+            assert_reply!(c.cmd(&["DBSIZE"]), int(200), "{name}");
+            let mut pipeline = Vec::new();
+            let mut expected = Vec::new();
+            for i in 0..50 {
+                for t in 0..4 {
+                    let key = format!("t{t}:{i}");
+                    pipeline.extend_from_slice(
+                        format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).as_bytes(),
+                    );
+                    expected.extend_from_slice(
+                        format!("${}\r\n{i}\r\n", i.to_string().len()).as_bytes(),
+                    );
+                }
+            }
+            c.send(&pipeline);
+            let mut got = Vec::new();
+            for _ in 0..200 {
+                got.extend_from_slice(&c.read_reply());
+            }
+            assert_eq!(got, expected, "{name}");
+
+            // Concurrent MSETs over two shards (when there are two): every key ends with the
+            // same writer's value.
+            let (x, y) = pair_on_different_shards("layout", workers.max(2));
+            let racers: Vec<_> = (0..4)
+                .map(|t| {
+                    let (x, y) = (x.clone(), y.clone());
+                    thread::spawn(move || {
+                        let mut c = RawConn::connect(addr);
+                        for _ in 0..25 {
+                            let v = t.to_string();
+                            assert_eq!(c.cmd(&["MSET", &x, &v, &y, &v]), b"+OK\r\n");
+                        }
+                    })
+                })
+                .collect();
+            racers.into_iter().for_each(|r| r.join().expect("racer"));
+            let both = c.cmd(&["MGET", &x, &y]);
+            let items = bulk_items(&both);
+            assert_eq!(items.len(), 2, "{name}");
+            assert_eq!(items[0], items[1], "{name}");
+            assert_reply!(c.cmd(&["FLUSHALL"]), OK, "{name}");
+            assert_reply!(c.cmd(&["DBSIZE"]), int(0), "{name}");
+            server.shutdown();
+        }
+    }
+}

@@ -257,6 +257,7 @@ mod tests {
         assert_eq!(get(&h, "io_threads"), vec![]);
         assert_eq!(get(&h, "workers"), pair("workers", "4"));
         assert_eq!(get(&h, "listeners"), pair("listeners", "2"));
+        assert_eq!(get(&h, "thread-layout"), pair("thread-layout", "shared"));
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");

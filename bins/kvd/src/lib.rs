@@ -44,5 +44,5 @@ mod server;
 mod settings;
 
 pub use cli::config_from_args;
-pub use config::Config;
+pub use config::{Config, ThreadLayout};
 pub use server::{Server, ServerHandle};

@@ -37,6 +37,7 @@ fn run() -> anyhow::Result<()> {
         listeners = config.listeners,
         io_threads = config.io_threads,
         workers = config.workers,
+        thread_layout = config.thread_layout.as_str(),
         databases = config.databases,
         "kvd ready to accept connections"
     );

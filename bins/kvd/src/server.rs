@@ -1,15 +1,17 @@
 //! Starting the threads in order and stopping them in the reverse order.
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Context;
 use io_reactor::{IoPool, ReactorConfig, ServerHooks};
 use reuseport_listener::{AcceptLoops, ListenerSet};
-use worker_shard::{Persistence, ShardConfig, WorkerPool};
+use worker_shard::{Persistence, ShardConfig, ShardExecutor, WorkerPool};
 
-use crate::Config;
 use crate::hooks::KvdHooks;
+use crate::{Config, ThreadLayout};
 
 /// Entry point: `Server::start(config)` runs a kvd in the current process.
 #[derive(Debug)]
@@ -94,8 +96,15 @@ impl Server {
         config.validate()?;
         let listeners = ListenerSet::bind(config.addr(), config.listeners)?;
         let local_addr = listeners.local_addr();
-        let workers = WorkerPool::spawn(
+        // In the shared layout IO thread `i` hosts shard `i`; shards beyond the IO threads (and
+        // every shard in the separate layout) get worker threads.
+        let hosted = match config.thread_layout {
+            ThreadLayout::Shared => config.io_threads.min(config.workers),
+            ThreadLayout::Separate => 0,
+        };
+        let (workers, mut shards) = WorkerPool::spawn_hosted(
             config.workers,
+            hosted,
             ShardConfig {
                 databases: config.databases,
                 hz: config.hz,
@@ -110,7 +119,8 @@ impl Server {
             crate::hooks::persist_config(&config),
         ));
         let started = std::time::Instant::now();
-        match persistence.load() {
+        // Loading runs a task on every shard; hosted shards have no loop yet, so helpers run them.
+        match serve_meanwhile(&mut shards, || persistence.load()) {
             Ok(Some(summary)) => tracing::info!(
                 keys = summary.keys_loaded,
                 expired = summary.keys_expired,
@@ -167,7 +177,7 @@ impl Server {
             acl,
             renamed_commands: config.rename_commands.clone(),
         };
-        let io = match IoPool::start(reactor, workers.handles().to_vec(), hooks) {
+        let io = match IoPool::start_hosting(reactor, workers.handles().to_vec(), shards, hooks) {
             Ok(io) => Arc::new(io),
             Err(err) => {
                 workers.shutdown();
@@ -225,11 +235,40 @@ impl Server {
     }
 }
 
+/// Runs `f` while helper threads drive `shards` (hosted shards whose IO threads are not
+/// running), for work that needs every shard.
+fn serve_meanwhile<R>(shards: &mut [ShardExecutor], f: impl FnOnce() -> R) -> R {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for shard in shards.iter_mut() {
+            let done = &done;
+            scope.spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    shard.serve_once(Duration::from_millis(5));
+                }
+            });
+        }
+        let result = f();
+        done.store(true, Ordering::Release);
+        result
+    })
+}
+
 /// The shutdown order: no new connections, then the IO threads flush the replies already
 /// computed and exit, then the workers finish what they received and exit.
-fn stop(accepting: AcceptLoops, io: Arc<IoPool>, workers: WorkerPool, persistence: &Persistence) {
+fn stop(
+    accepting: AcceptLoops,
+    io: Arc<IoPool>,
+    mut workers: WorkerPool,
+    persistence: &Persistence,
+) {
     accepting.shutdown();
-    stop_io(io);
+    // Shards the IO threads hosted get worker threads, so the save below reaches every shard.
+    for shard in stop_io(io) {
+        if let Err(err) = workers.adopt(shard) {
+            tracing::error!("cannot start a thread for a hosted shard at shutdown: {err}");
+        }
+    }
     // A stop by signal or by `ServerHandle::shutdown` saves as `SHUTDOWN` without options
     // does (when save points are configured); after a `SHUTDOWN` this does nothing.
     if let Err(err) = persistence.save_on_shutdown(None) {
@@ -238,11 +277,14 @@ fn stop(accepting: AcceptLoops, io: Arc<IoPool>, workers: WorkerPool, persistenc
     workers.shutdown();
 }
 
-fn stop_io(io: Arc<IoPool>) {
+fn stop_io(io: Arc<IoPool>) -> Vec<ShardExecutor> {
     // The accept threads held the only other reference and have been joined.
     match Arc::try_unwrap(io) {
-        Ok(io) => io.shutdown(),
-        Err(_) => tracing::error!("IO threads still referenced at shutdown; leaving them running"),
+        Ok(io) => io.shutdown_returning_shards(),
+        Err(_) => {
+            tracing::error!("IO threads still referenced at shutdown; leaving them running");
+            Vec::new()
+        }
     }
 }
 

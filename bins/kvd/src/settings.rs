@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use worker_shard::NotifyClass;
 
-use crate::Config;
+use crate::{Config, ThreadLayout};
 
 /// kvd's own settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,7 @@ pub(crate) enum Key {
     Listeners,
     IoThreads,
     Workers,
+    ThreadLayout,
     Databases,
     Hz,
     Requirepass,
@@ -70,6 +71,11 @@ const KVD: &[KvdSetting] = &[
     KvdSetting {
         name: "workers",
         key: Key::Workers,
+        immutable: true,
+    },
+    KvdSetting {
+        name: "thread-layout",
+        key: Key::ThreadLayout,
         immutable: true,
     },
     KvdSetting {
@@ -431,6 +437,13 @@ pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(
         Key::Listeners => config.listeners = threads(value)?,
         Key::IoThreads => config.io_threads = threads(value)?,
         Key::Workers => config.workers = threads(value)?,
+        Key::ThreadLayout => {
+            config.thread_layout = match value.to_ascii_lowercase().as_str() {
+                "shared" => ThreadLayout::Shared,
+                "separate" => ThreadLayout::Separate,
+                _ => return Err("argument must be one of the following: shared, separate".into()),
+            }
+        }
         Key::Databases => config.databases = integer_in(value, 1, i32::MAX.into())? as usize,
         // Redis accepts any non-negative hz and clamps it to 1..=500 (CONFIG_MIN_HZ/MAX_HZ).
         Key::Hz => config.hz = integer_in(value, 0, i32::MAX.into())?.clamp(1, 500) as u32,
@@ -558,6 +571,7 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
         Key::Listeners => config.listeners.to_string(),
         Key::IoThreads => config.io_threads.to_string(),
         Key::Workers => config.workers.to_string(),
+        Key::ThreadLayout => config.thread_layout.as_str().to_owned(),
         Key::Databases => config.databases.to_string(),
         Key::Hz => config.hz.to_string(),
         Key::Requirepass => config.requirepass.clone().unwrap_or_default(),

@@ -1,7 +1,7 @@
 //! Settings from kvd.toml, redis.conf-style files and the command line.
 use std::net::IpAddr;
 
-use kvd::{Config, config_from_args};
+use kvd::{Config, ThreadLayout, config_from_args};
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -48,6 +48,7 @@ fn toml_takes_rust_and_redis_names() {
         io-threads = 5
         workers = 6
         databases = "4"
+        thread-layout = "separate"
         hz = 1000
         requirepass = "pw"
         save = ""
@@ -64,6 +65,7 @@ fn toml_takes_rust_and_redis_names() {
             listeners: 3,
             io_threads: 5,
             workers: 6,
+            thread_layout: ThreadLayout::Separate,
             databases: 4,
             hz: 500,
             requirepass: Some("pw".to_owned()),

@@ -10,17 +10,16 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use polling::{Event, Events, PollMode};
 use resp_codec::{Protocol, Request, RequestParser};
 use worker_shard::{
-    Batch, Op, OpKind, Part, ReplyBatch, ReplyBody, ReplySink, Route, ShardId, Step,
+    Batch, Op, OpKind, Part, ReplyBatch, ReplyBody, ReplySink, Route, ShardExecutor, ShardId, Step,
 };
 
 use crate::conn::{ClientState, Conn, Pending, ReplyMode, Slot};
 use crate::local::{self, Action};
+use crate::poller::Ready;
 use crate::pubsub::{self, LoopPubSub};
 use crate::shared::{ClientEntry, ClientNames, Inbox, LoopHandle, LoopSink, Shared, Stats, lock};
-use crate::sys;
 
 mod limits_loop;
 
@@ -35,6 +34,9 @@ pub(crate) const OUTPUT_HIGH_WATER: usize = 8 * 1024 * 1024;
 const MAX_PENDING: usize = 64 * 1024;
 /// While parsing is held (barrier, backpressure) reading stops once this much is buffered.
 const HELD_INPUT_CAP: usize = 1024 * 1024;
+/// Most rounds of "run the hosted shard, take its replies, send what coordinators asked next"
+/// in one pass; a multi-round command that needs more continues in the next pass.
+const INLINE_ROUNDS: usize = 8;
 /// How long shutdown waits for replies already computed before closing connections anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -92,6 +94,38 @@ fn set_blocked(conn: &mut Conn, on: bool, stats: &Stats) {
     }
 }
 
+/// Local commands that block the calling thread until every shard has run a task (a snapshot).
+fn waits_for_shards(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"save") || name.eq_ignore_ascii_case(b"shutdown")
+}
+
+/// Runs a command the IO layer answers. When it waits for every shard and this loop hosts
+/// one, the shard is lent to a helper thread for the duration: this thread, blocked in the
+/// command, could not run its shard's part of the wait.
+fn run_local(
+    shared: &Arc<Shared>,
+    hosted: &mut Option<ShardExecutor>,
+    state: &mut crate::conn::ClientState,
+    req: &Request,
+    out: &mut BytesMut,
+) -> Action {
+    let Some(shard) = hosted.as_mut().filter(|_| waits_for_shards(req.name())) else {
+        return local::execute(shared, state, req, out);
+    };
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let helper = scope.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                shard.serve_once(Duration::from_millis(5));
+            }
+        });
+        let action = local::execute(shared, state, req, out);
+        done.store(true, Ordering::Release);
+        let _ = helper.join();
+        action
+    })
+}
+
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
@@ -123,6 +157,10 @@ pub(crate) struct EventLoop {
     last_sweep: Instant,
     /// This loop's subscribers and the messages published here this pass.
     pubsub: LoopPubSub,
+    /// The shard this loop hosts, if any (the `shared` thread layout): its commands run inline.
+    hosted: Option<ShardExecutor>,
+    /// Set once this loop has flushed its connections during shutdown.
+    flushed: bool,
 }
 
 impl EventLoop {
@@ -131,6 +169,7 @@ impl EventLoop {
         shared: Arc<Shared>,
         handle: Arc<LoopHandle>,
         rx: flume::Receiver<Inbox>,
+        hosted: Option<ShardExecutor>,
     ) -> EventLoop {
         let shards = shared.workers.len();
         let sink: Arc<dyn ReplySink> = Arc::new(LoopSink(handle.clone()));
@@ -161,14 +200,31 @@ impl EventLoop {
             net_out: 0,
             shutdown_deadline: None,
             last_sweep: Instant::now(),
+            hosted,
+            flushed: false,
         }
     }
 
     /// Runs passes until shutdown has flushed (or given up on) every connection.
     pub(crate) fn run(mut self) {
-        let mut events = Events::new();
+        // Room for this many events per `epoll_wait`; more ready connections wait one pass.
+        let mut buf = Vec::with_capacity(1024);
+        let mut events = Vec::with_capacity(1024);
         loop {
-            let timeout = if !self.resume.is_empty() {
+            // Shutdown and `CLIENT KILL` set their flags before waking the loop; a flag set
+            // after the last pass looked is caught here.
+            let flagged = (self.shutdown_deadline.is_none()
+                && self.shared.shutting_down.load(Ordering::Acquire))
+                || self.handle.kill_pending.load(Ordering::Acquire);
+            // Announce the sleep before the last look at the inboxes; senders check the flag
+            // after queueing (see `LoopHandle::wake`), so no message can be missed.
+            self.handle.sleeping.store(true, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            let busy = flagged
+                || !self.resume.is_empty()
+                || !self.rx.is_empty()
+                || self.hosted.as_ref().is_some_and(ShardExecutor::has_work);
+            let mut timeout = if busy {
                 Some(Duration::ZERO)
             } else if self.shutdown_deadline.is_some() {
                 Some(Duration::from_millis(20))
@@ -177,10 +233,13 @@ impl EventLoop {
                 // thread starts being enforced here within a second.
                 Some(limits_loop::sweep_interval(&self.shared))
             };
-            events.clear();
-            if let Err(e) = self.handle.poller.wait(&mut events, timeout)
-                && e.kind() != io::ErrorKind::Interrupted
-            {
+            if let Some(shard) = &self.hosted {
+                let due = shard.next_timer().saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(due, |t| t.min(due)));
+            }
+            let waited = self.handle.poller.wait(&mut buf, &mut events, timeout);
+            self.handle.sleeping.store(false, Ordering::SeqCst);
+            if let Err(e) = waited {
                 tracing::error!(error = %e, "io thread poller failed");
                 break;
             }
@@ -192,10 +251,15 @@ impl EventLoop {
             }
         }
         self.close_all();
+        // The shard outlives the loop: a save at shutdown still needs it (see
+        // `IoPool::shutdown_returning_shards`).
+        if let Some(shard) = self.hosted.take() {
+            lock(&self.shared.returned_shards).push(shard);
+        }
     }
 
     /// One loop pass; returns true when the loop should stop.
-    fn pass(&mut self, events: &Events) -> bool {
+    fn pass(&mut self, events: &[Ready]) -> bool {
         // Replies and new connections first: replies free pipeline slots and may complete
         // barriers before this pass parses more.
         while let Ok(msg) = self.rx.try_recv() {
@@ -219,7 +283,7 @@ impl EventLoop {
             self.begin_shutdown();
         }
 
-        for ev in events.iter() {
+        for ev in events {
             let slot = ev.key;
             if ev.readable {
                 self.read_and_parse(slot);
@@ -247,7 +311,7 @@ impl EventLoop {
             self.pubsub.deliver(&mine, &mut self.conns, &mut self.dirty);
             self.close_over_limit();
         }
-        self.send_batches();
+        self.flush_ops();
         self.write_dirty();
         if self.last_sweep.elapsed() >= limits_loop::SWEEP_EVERY {
             self.last_sweep = Instant::now();
@@ -276,9 +340,59 @@ impl EventLoop {
                 })
                 .collect();
             idle.into_iter().for_each(|s| self.close(s));
-            return self.live == 0 || Instant::now() >= deadline;
+            if !self.flushed && (self.live == 0 || Instant::now() >= deadline) {
+                self.flushed = true;
+                self.shared.loops_flushed.fetch_add(1, Ordering::AcqRel);
+            }
+            if !self.flushed {
+                return false;
+            }
+            // A hosted shard keeps serving until every loop is done with its replies.
+            let all = self.shared.loops_flushed.load(Ordering::Acquire) >= self.shared.loops.len();
+            return self.hosted.is_none() || all || Instant::now() >= deadline + SHUTDOWN_GRACE;
         }
         false
+    }
+
+    /// Sends this pass's ops to the shards that other threads run and runs the hosted shard's
+    /// share inline, together with the batches other loops queued for it. The hosted shard's
+    /// replies come back through this loop's own inbox (a channel push, no wake-up: the loop is
+    /// awake) and are taken at once, so a command on the local shard is answered in the pass
+    /// that read it; coordinators may ask for another round, hence the loop.
+    fn flush_ops(&mut self) {
+        for _ in 0..INLINE_ROUNDS {
+            let local = self.send_batches();
+            let Some(shard) = self.hosted.as_mut() else {
+                return;
+            };
+            shard.timer();
+            shard.pass(local);
+            let mut replies = false;
+            while let Ok(msg) = self.rx.try_recv() {
+                match msg {
+                    Inbox::Connection(stream, peer, id) => self.accept(stream, peer, id),
+                    Inbox::Replies(batch) => {
+                        replies = true;
+                        self.on_replies(batch);
+                    }
+                    Inbox::Messages(batch) => {
+                        self.pubsub
+                            .deliver(&batch, &mut self.conns, &mut self.dirty);
+                        self.close_over_limit();
+                    }
+                }
+            }
+            if !replies || self.ops.iter().all(Vec::is_empty) {
+                return;
+            }
+        }
+        // Rounds left over go out to the other shards now; the local share waits for the next
+        // pass, which `busy` makes immediate.
+        if let Some(local) = self.send_batches()
+            && let Some(shard) = self.hosted.as_ref()
+        {
+            let _ = self.shared.workers[shard.shard()].send(local);
+        }
     }
 
     fn accept(&mut self, stream: TcpStream, peer: SocketAddr, id: u64) {
@@ -311,7 +425,7 @@ impl EventLoop {
                 self.conns.len() - 1
             }
         };
-        if let Err(e) = sys::register(&self.handle.poller, &stream, Event::readable(slot)) {
+        if let Err(e) = self.handle.poller.add(&stream, slot, true) {
             tracing::warn!(error = %e, "cannot register connection");
             self.free.push(slot);
             return;
@@ -419,7 +533,7 @@ impl EventLoop {
             Self::queue_parts(&mut self.ops, tag, 0, Protocol::Resp2, parts);
         }
         self.pubsub.forget(slot, &mut conn);
-        // The poller must forget the socket before it is closed (see `sys::register`).
+        // The poller must forget the socket before it is closed (see `Poller::add`).
         let _ = self.handle.poller.delete(&conn.stream);
         let mut conn = conn;
         set_blocked(&mut conn, false, &self.shared.stats);
@@ -762,7 +876,13 @@ impl EventLoop {
                     self.pubsub.forget(slot, conn);
                 }
                 conn.state.reply_cmd = false;
-                let action = local::execute(&self.shared, &mut conn.state, &req, &mut self.scratch);
+                let action = run_local(
+                    &self.shared,
+                    &mut self.hosted,
+                    &mut conn.state,
+                    &req,
+                    &mut self.scratch,
+                );
                 let discard = discard && !conn.state.reply_cmd;
                 // AUTH, HELLO and RESET change authentication; the next request is parsed with
                 // the matching limits.
@@ -982,8 +1102,13 @@ impl EventLoop {
                     self.scratch.clear();
                     // PUBLISH and the (un)subscribe commands may be queued too.
                     if !self.pubsub.execute(slot, conn, &q, &mut self.scratch) {
-                        let _ =
-                            local::execute(&self.shared, &mut conn.state, &q, &mut self.scratch);
+                        let _ = run_local(
+                            &self.shared,
+                            &mut self.hosted,
+                            &mut conn.state,
+                            &q,
+                            &mut self.scratch,
+                        );
                     }
                     items.push(worker_shard::Queued::Reply(self.scratch.split().freeze()));
                 }
@@ -1050,7 +1175,10 @@ impl EventLoop {
         conn.pending.clear();
     }
 
-    fn send_batches(&mut self) {
+    /// Sends one batch per shard that has ops, except the hosted shard's, which is returned.
+    fn send_batches(&mut self) -> Option<Batch> {
+        let hosted = self.hosted.as_ref().map(ShardExecutor::shard);
+        let mut local = None;
         for shard in 0..self.ops.len() {
             if self.ops[shard].is_empty() {
                 continue;
@@ -1061,10 +1189,13 @@ impl EventLoop {
                 reply_to: self.sink.clone(),
                 ops,
             };
-            if !self.shared.workers[shard].send(batch) {
+            if hosted == Some(shard) {
+                local = Some(batch);
+            } else if !self.shared.workers[shard].send(batch) {
                 tracing::error!(shard, "worker stopped; its replies will never arrive");
             }
         }
+        local
     }
 
     fn on_replies(&mut self, batch: ReplyBatch) {
@@ -1228,12 +1359,10 @@ impl EventLoop {
                 && (!blocked || (conn.blocked && conn.rbuf.len() < HELD_INPUT_CAP));
             let want = (read, conn.want_write);
             if want != conn.interest {
-                let ev = Event::new(slot, want.0, want.1);
-                // Plain `modify` would switch the source to oneshot mode; stay level-triggered.
                 if self
                     .handle
                     .poller
-                    .modify_with_mode(&conn.stream, ev, PollMode::Level)
+                    .modify(&conn.stream, slot, want.0, want.1)
                     .is_err()
                 {
                     self.close(slot);

@@ -20,11 +20,12 @@
 //!   `client`, `commands` and `info` (commands answered here), `pubsub` (Pub/Sub across loops
 //!   and keyspace notifications; its docs describe the design), `shared` (counters and the client
 //!   registry shared by all loops, touched on connect/disconnect and by `CLIENT`/`INFO`, never
-//!   per command), `sys` (the one `unsafe` call, registering a socket with epoll).
+//!   per command), `poller` (the epoll set: one `epoll_wait` per sleep, an edge-triggered
+//!   eventfd to wake it).
 //!
 //! # The loop pass
 //!
-//! Each loop waits on epoll (`polling`, level-triggered), then in one pass:
+//! Each loop waits on epoll (level-triggered), then in one pass:
 //!
 //! 1. drains its inbox: new connections, and [`worker_shard::ReplyBatch`]es that workers
 //!    delivered through the loop's [`worker_shard::ReplySink`] (a channel send plus a coalesced
@@ -110,11 +111,11 @@ mod help;
 mod info;
 mod limits;
 mod local;
+mod poller;
 mod pubsub;
 mod rename;
 mod shared;
 mod stats;
-mod sys;
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -122,7 +123,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use worker_shard::WorkerHandle;
+use worker_shard::{ShardExecutor, WorkerHandle};
 
 pub use acl::Acl;
 pub use config::ReactorConfig;
@@ -191,6 +192,19 @@ impl IoPool {
         workers: Vec<WorkerHandle>,
         hooks: Arc<dyn ServerHooks>,
     ) -> std::io::Result<IoPool> {
+        Self::start_hosting(config, workers, Vec::new(), hooks)
+    }
+
+    /// Starts `config.io_threads` event loops that route commands to `workers`, loop `i`
+    /// hosting `shards[i]` (made by [`worker_shard::WorkerPool::spawn_hosted`]): it runs that
+    /// shard's commands inline in its own pass, and the batches other loops send it, instead of
+    /// handing them to a worker thread. At most one shard per loop.
+    pub fn start_hosting(
+        config: ReactorConfig,
+        workers: Vec<WorkerHandle>,
+        shards: Vec<ShardExecutor>,
+        hooks: Arc<dyn ServerHooks>,
+    ) -> std::io::Result<IoPool> {
         let count = config.io_threads.max(1);
         if workers.is_empty() {
             return Err(std::io::Error::new(
@@ -198,14 +212,21 @@ impl IoPool {
                 "the io pool needs at least one worker",
             ));
         }
+        if shards.len() > count {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "each io thread can host at most one shard",
+            ));
+        }
         let mut handles = Vec::with_capacity(count);
         let mut receivers = Vec::with_capacity(count);
         for _ in 0..count {
             let (tx, rx) = flume::unbounded();
             handles.push(Arc::new(LoopHandle {
-                poller: polling::Poller::new()?,
+                poller: poller::Poller::new()?,
                 tx,
                 woken: AtomicBool::new(false),
+                sleeping: AtomicBool::new(false),
                 kill_pending: AtomicBool::new(false),
             }));
             receivers.push(rx);
@@ -226,6 +247,8 @@ impl IoPool {
             started: Instant::now(),
             started_unix: shared::unix_now().0,
             shutting_down: AtomicBool::new(false),
+            loops_flushed: AtomicUsize::new(0),
+            returned_shards: Mutex::new(Vec::new()),
             ops_sample: Mutex::new(None),
             memory_peak: AtomicU64::new(0),
             command_stats: Default::default(),
@@ -236,8 +259,14 @@ impl IoPool {
         // Keyspace notifications from every shard reach subscribers through the hub.
         shared.workers[0].set_event_sink(hub);
         let mut threads = Vec::with_capacity(count);
+        let mut shards = shards.into_iter();
         for (index, (handle, rx)) in handles.into_iter().zip(receivers).enumerate() {
-            let ev = event_loop::EventLoop::new(index, shared.clone(), handle, rx);
+            let hosted = shards.next();
+            if let Some(shard) = &hosted {
+                let waker = Arc::clone(&handle);
+                shard.set_waker(&shared.workers[shard.shard()], move || waker.wake());
+            }
+            let ev = event_loop::EventLoop::new(index, shared.clone(), handle, rx, hosted);
             let spawned = std::thread::Builder::new()
                 .name(format!("kvd-io-{index}"))
                 .spawn(move || ev.run());
@@ -286,6 +315,13 @@ impl IoPool {
     /// read; replies already due are written for at most two seconds; then every connection is
     /// closed and the threads are joined.
     pub fn shutdown(self) {
+        drop(self.shutdown_returning_shards());
+    }
+
+    /// [`IoPool::shutdown`], returning the shards the loops hosted (with what other threads
+    /// queued for them still in their inboxes), e.g. for [`worker_shard::WorkerPool::adopt`]
+    /// so a final save can still reach every shard.
+    pub fn shutdown_returning_shards(self) -> Vec<ShardExecutor> {
         self.shared.shutting_down.store(true, Ordering::Release);
         for handle in &self.shared.loops {
             handle.wake();
@@ -293,5 +329,6 @@ impl IoPool {
         for t in self.threads {
             let _ = t.join();
         }
+        std::mem::take(&mut *shared::lock(&self.shared.returned_shards))
     }
 }

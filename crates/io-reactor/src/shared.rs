@@ -6,11 +6,13 @@
 //! commands that read it.
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use polling::Poller;
+use crate::poller::Poller;
 use worker_shard::{ReplyBatch, ReplySink, WorkerHandle};
 
 use crate::ServerHooks;
@@ -157,13 +159,20 @@ pub(crate) struct LoopHandle {
     pub(crate) tx: flume::Sender<Inbox>,
     /// Set while a wake-up is outstanding, so a burst of deliveries costs one `notify`.
     pub(crate) woken: AtomicBool,
+    /// Set by the loop just before it blocks in `epoll_wait` (and cleared when it returns), so
+    /// senders skip the `notify` syscall, and the loop its extra wake-up, whenever the loop is
+    /// busy and will look at its inbox anyway before sleeping again.
+    pub(crate) sleeping: AtomicBool,
     /// Set when some connection of this loop was flagged by `CLIENT KILL` or `CLIENT UNBLOCK`.
     pub(crate) kill_pending: AtomicBool,
 }
 
 impl LoopHandle {
     pub(crate) fn wake(&self) {
-        if !self.woken.swap(true, Ordering::AcqRel) {
+        // Pairs with the fence in `EventLoop::run`: either the loop sees the message queued
+        // before this point, or this load sees that it is (about to be) asleep.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) && !self.woken.swap(true, Ordering::AcqRel) {
             // A failed notify means the poller is gone, i.e. the loop already stopped.
             let _ = self.poller.notify();
         }
@@ -204,6 +213,11 @@ pub(crate) struct Shared {
     pub(crate) started: Instant,
     pub(crate) started_unix: u64,
     pub(crate) shutting_down: AtomicBool,
+    /// Loops that have flushed their connections during shutdown; a loop hosting a shard keeps
+    /// serving it until every loop has, since their last replies may need it.
+    pub(crate) loops_flushed: AtomicUsize,
+    /// Hosted shards handed back by loops that stopped.
+    pub(crate) returned_shards: Mutex<Vec<worker_shard::ShardExecutor>>,
     /// The last `instantaneous_ops_per_sec` sample: when, the command count then, the rate.
     pub(crate) ops_sample: Mutex<Option<(Instant, u64, u64)>>,
     /// Highest `used_memory` `INFO memory` has reported.

@@ -213,7 +213,7 @@ pub use persist::{LoadSummary, PersistConfig, Persistence, parse_save_points};
 pub use route::{Coordinator, Part, PartReply, Route, Step, check_command, route};
 pub use stats::{CommandStat, ShardStats};
 pub use txn::{Queued, exec, unwatch_parts, watch};
-pub use worker::{ShardConfig, WorkerHandle, WorkerPool};
+pub use worker::{ShardConfig, ShardExecutor, WorkerHandle, WorkerPool};
 
 /// Redis's `stringmatchlen`: the glob matching of `KEYS`/`SCAN MATCH` (`*`, `?`, `[a-z]`,
 /// `[^...]`, `\` escapes), optionally ignoring ASCII case. Exported so that other layers (ACL

@@ -1,8 +1,8 @@
 //! The worker thread and the handles IO handlers use to reach it.
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,21 @@ impl std::fmt::Debug for Task {
     }
 }
 
+/// Called after every send to a hosted shard, so the thread that hosts it wakes up.
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Where a hosted shard's wake-up hook is installed once its host thread is known.
+#[derive(Default)]
+struct WakeSlot(OnceLock<Waker>);
+
+impl std::fmt::Debug for WakeSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WakeSlot")
+            .field("installed", &self.0.get().is_some())
+            .finish()
+    }
+}
+
 /// A cheap, cloneable way to send batches to one worker.
 #[derive(Debug, Clone)]
 pub struct WorkerHandle {
@@ -68,6 +83,9 @@ pub struct WorkerHandle {
     hz: Arc<AtomicU32>,
     /// Keyspace notification flags and sink, shared by every worker of the pool.
     notify: Arc<NotifyShared>,
+    /// Set for a shard hosted by another thread's loop ([`WorkerPool::spawn_hosted`]): the
+    /// channel send alone does not wake that loop.
+    wake: Arc<WakeSlot>,
 }
 
 impl WorkerHandle {
@@ -106,13 +124,22 @@ impl WorkerHandle {
 
     /// Queues a batch; never blocks. Returns false if the worker has stopped.
     pub fn send(&self, batch: Batch) -> bool {
-        self.tx.send(Msg::Batch(batch)).is_ok()
+        let ok = self.tx.send(Msg::Batch(batch)).is_ok();
+        self.wake_host(ok)
+    }
+
+    fn wake_host(&self, sent: bool) -> bool {
+        if sent && let Some(wake) = self.wake.0.get() {
+            wake();
+        }
+        sent
     }
 
     /// Queues `task` to run on the worker's thread, in order with batches. Returns false if
     /// the worker has stopped.
     pub(crate) fn run(&self, task: Box<dyn FnOnce(&mut Shard) + Send>) -> bool {
-        self.tx.send(Msg::Run(Task(task))).is_ok()
+        let ok = self.tx.send(Msg::Run(Task(task))).is_ok();
+        self.wake_host(ok)
     }
 }
 
@@ -126,6 +153,19 @@ pub struct WorkerPool {
 impl WorkerPool {
     /// Starts `count` workers (at least one), each on a thread named `kvd-worker-N`.
     pub fn spawn(count: usize, config: ShardConfig) -> std::io::Result<WorkerPool> {
+        Ok(Self::spawn_hosted(count, 0, config)?.0)
+    }
+
+    /// Makes `count` shards (at least one) of which the first `hosted` get no thread: their
+    /// [`ShardExecutor`]s are returned, to be driven by threads of the caller's (an IO loop that
+    /// also runs the shard's commands inline), which must install a wake-up hook with
+    /// [`ShardExecutor::set_waker`] before any other thread sends to them. The other shards
+    /// get worker threads as with [`WorkerPool::spawn`].
+    pub fn spawn_hosted(
+        count: usize,
+        hosted: usize,
+        config: ShardConfig,
+    ) -> std::io::Result<(WorkerPool, Vec<ShardExecutor>)> {
         let count = count.max(1);
         let hz = Arc::new(AtomicU32::new(config.hz.clamp(1, 500)));
         let notify = Arc::new(NotifyShared::default());
@@ -134,6 +174,7 @@ impl WorkerPool {
             handles: Vec::with_capacity(count),
             threads: Vec::new(),
         };
+        let mut executors = Vec::new();
         for id in 0..count {
             // Unbounded: IO handlers must never block on a busy worker (that could deadlock
             // against a worker delivering to them); their batching bounds the queue in practice.
@@ -142,33 +183,43 @@ impl WorkerPool {
             let mut shard = Shard::new(id, count, config.databases);
             shard.notifier.shared = Arc::clone(&notify);
             shard.tick();
-            let worker = Worker {
+            let wake = Arc::new(WakeSlot::default());
+            let executor = ShardExecutor {
                 shard,
                 rx,
                 stats: Arc::clone(&stats),
                 hz: Arc::clone(&hz),
                 sinks: Vec::new(),
                 sched: Scheduler::default(),
+                next_cycle: Instant::now() + period(&hz),
             };
-            let thread = std::thread::Builder::new()
-                .name(format!("kvd-worker-{id}"))
-                .spawn(move || worker.run());
-            match thread {
-                Ok(t) => pool.threads.push(t),
-                Err(e) => {
-                    pool.shutdown();
-                    return Err(e);
-                }
-            }
             pool.handles.push(WorkerHandle {
                 shard: id,
                 tx,
                 stats,
                 hz: Arc::clone(&hz),
                 notify: Arc::clone(&notify),
+                wake,
             });
+            if id < hosted {
+                executors.push(executor);
+            } else if let Err(e) = pool.adopt(executor) {
+                pool.shutdown();
+                return Err(e);
+            }
         }
-        Ok(pool)
+        Ok((pool, executors))
+    }
+
+    /// Gives a hosted shard a worker thread of its own, e.g. when the loop that hosted it
+    /// stops before the pool does (a save at shutdown still needs every shard).
+    pub fn adopt(&mut self, executor: ShardExecutor) -> std::io::Result<()> {
+        let id = executor.shard.id;
+        let thread = std::thread::Builder::new()
+            .name(format!("kvd-worker-{id}"))
+            .spawn(move || executor.run())?;
+        self.threads.push(thread);
+        Ok(())
     }
 
     /// Handles to every worker, indexed by shard.
@@ -207,7 +258,18 @@ const SNAPSHOT_SLICE: Duration = Duration::from_millis(1);
 /// Interval between cycles while the previous one ran out of time with work left.
 const FAST_CYCLE_PERIOD: Duration = Duration::from_millis(2);
 
-struct Worker {
+fn period(hz: &AtomicU32) -> Duration {
+    Duration::from_millis(1000 / u64::from(hz.load(Ordering::Relaxed).max(1)))
+}
+
+/// One shard and its inbox: what a worker thread runs, usable as a library by a thread that
+/// hosts the shard itself (see [`WorkerPool::spawn_hosted`]).
+///
+/// A host calls [`ShardExecutor::pass`] whenever it has a batch of its own for the shard or
+/// [`ShardExecutor::has_work`] says other threads sent some, and [`ShardExecutor::timer`]
+/// when [`ShardExecutor::next_timer`] is due. Replies go out through each batch's
+/// [`ReplySink`], the host's own included, once per pass.
+pub struct ShardExecutor {
     shard: Shard,
     rx: flume::Receiver<Msg>,
     stats: Arc<ShardStats>,
@@ -216,76 +278,112 @@ struct Worker {
     sinks: Vec<Pending>,
     /// Intent locks, scheduled transactions and the ops waiting for them.
     sched: Scheduler,
+    /// When the next active-expiry cycle is due.
+    next_cycle: Instant,
 }
 
-impl std::fmt::Debug for Worker {
+impl std::fmt::Debug for ShardExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Worker")
+        f.debug_struct("ShardExecutor")
             .field("shard", &self.shard.id)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-impl Worker {
+impl ShardExecutor {
+    /// The shard this executor owns.
+    pub fn shard(&self) -> ShardId {
+        self.shard.id
+    }
+
+    /// Installs the hook every [`WorkerHandle::send`] to this shard calls after queueing, so
+    /// the hosting thread wakes up. Only the first call has an effect; call it before the
+    /// shard's handles are used.
+    pub fn set_waker(&self, handle: &WorkerHandle, wake: impl Fn() + Send + Sync + 'static) {
+        let _ = handle.wake.0.set(Arc::new(wake));
+    }
+
+    /// True when other threads have queued messages this executor has not run yet.
+    pub fn has_work(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
+    /// When [`ShardExecutor::timer`] should run next: the next active-expiry cycle or the
+    /// nearest timeout of a client blocked on this shard.
+    pub fn next_timer(&self) -> Instant {
+        // While a background snapshot runs, the shard does not sleep: it serializes a slice
+        // whenever its inbox is empty.
+        if self.shard.snapshot_to.is_some() {
+            return Instant::now();
+        }
+        self.shard
+            .blocked
+            .next_deadline()
+            .map_or(self.next_cycle, |d| d.min(self.next_cycle))
+    }
+
+    /// Runs the shard's timed work that is due: a slice of a background snapshot, blocked
+    /// clients' timeouts, active expiry.
+    pub fn timer(&mut self) {
+        if self.shard.snapshot_to.is_some() {
+            crate::persist::snapshot_slice(&mut self.shard, SNAPSHOT_SLICE);
+        }
+        if self
+            .shard
+            .blocked
+            .next_deadline()
+            .is_some_and(|d| d <= Instant::now())
+        {
+            self.shard.tick();
+            self.shard.blocked.expire(Instant::now());
+            self.flush_outbox();
+            self.deliver();
+        }
+        if Instant::now() >= self.next_cycle {
+            // Entries of clients served by another shard, timed out or gone.
+            self.shard.blocked.sweep();
+            let more = self.shard.active_expire(EXPIRE_BUDGET);
+            self.shard.notifier.flush();
+            self.publish();
+            // While expired keys are plentiful, cycles come every 2 ms (at most a third of
+            // the shard's time, never more than 1 ms at once) instead of every 1000/hz ms.
+            self.next_cycle = Instant::now()
+                + if more {
+                    FAST_CYCLE_PERIOD
+                } else {
+                    period(&self.hz)
+                };
+        }
+    }
+
+    /// Blocks for at most `timeout` until a message arrives, then runs a pass. For a thread
+    /// that drives the shard for a while without a loop of its own.
+    pub fn serve_once(&mut self, timeout: Duration) {
+        match self.rx.recv_timeout(timeout) {
+            Ok(Msg::Batch(batch)) => {
+                self.pass(Some(batch));
+            }
+            Ok(Msg::Run(task)) => self.run_task(task),
+            Ok(Msg::Shutdown) | Err(_) => {}
+        }
+        self.timer();
+    }
+
     fn run(mut self) {
-        let period = |hz: &AtomicU32| {
-            Duration::from_millis(1000 / u64::from(hz.load(Ordering::Relaxed).max(1)))
-        };
-        let mut next_cycle = Instant::now() + period(&self.hz);
         loop {
-            // Blocked clients' timeouts are driven here: sleep at most until the nearest one.
-            // While a background snapshot runs, the loop does not sleep: it serializes a
-            // slice whenever the inbox is empty.
-            let wake = self
-                .shard
-                .blocked
-                .next_deadline()
-                .map_or(next_cycle, |d| d.min(next_cycle));
-            let timeout = if self.shard.snapshot_to.is_some() {
-                Duration::ZERO
-            } else {
-                wake.saturating_duration_since(Instant::now())
-            };
+            let timeout = self.next_timer().saturating_duration_since(Instant::now());
             let mut stop = false;
             let msg = self.rx.recv_timeout(timeout);
             match msg {
                 Ok(Msg::Batch(batch)) => {
-                    stop = self.pass(batch);
+                    stop = self.pass(Some(batch));
                 }
                 Ok(Msg::Run(task)) => self.run_task(task),
                 Ok(Msg::Shutdown) => stop = true,
                 Err(flume::RecvTimeoutError::Timeout) => {}
                 Err(flume::RecvTimeoutError::Disconnected) => stop = true,
             }
-            if self.shard.snapshot_to.is_some() {
-                crate::persist::snapshot_slice(&mut self.shard, SNAPSHOT_SLICE);
-            }
-            if self
-                .shard
-                .blocked
-                .next_deadline()
-                .is_some_and(|d| d <= Instant::now())
-            {
-                self.shard.tick();
-                self.shard.blocked.expire(Instant::now());
-                self.flush_outbox();
-                self.deliver();
-            }
-            if Instant::now() >= next_cycle {
-                // Entries of clients served by another shard, timed out or gone.
-                self.shard.blocked.sweep();
-                let more = self.shard.active_expire(EXPIRE_BUDGET);
-                self.shard.notifier.flush();
-                self.publish();
-                // While expired keys are plentiful, cycles come every 2 ms (at most a third of
-                // the shard's time, never more than 1 ms at once) instead of every 1000/hz ms.
-                next_cycle = Instant::now()
-                    + if more {
-                        FAST_CYCLE_PERIOD
-                    } else {
-                        period(&self.hz)
-                    };
-            }
+            self.timer();
             if stop {
                 self.publish();
                 return;
@@ -293,29 +391,41 @@ impl Worker {
         }
     }
 
-    /// Executes `first` and whatever else is queued (bounded), then delivers one reply batch
-    /// per sink. Returns true if a shutdown was received.
-    fn pass(&mut self, first: Batch) -> bool {
-        self.shard.tick();
-        self.execute(first);
+    /// Executes `first` (the host's own batch, run inline) and whatever other threads queued
+    /// (bounded), then delivers one reply batch per sink. Returns true if a shutdown was
+    /// received.
+    pub fn pass(&mut self, first: Option<Batch>) -> bool {
+        let mut drained = 0;
+        if let Some(first) = first {
+            self.shard.tick();
+            self.execute(first);
+            drained = 1;
+        }
         let mut stop = false;
-        for _ in 1..MAX_BATCHES_PER_PASS {
-            let msg = self.rx.try_recv();
+        while drained < MAX_BATCHES_PER_PASS {
+            let Ok(msg) = self.rx.try_recv() else {
+                break;
+            };
+            if drained == 0 {
+                self.shard.tick();
+            }
+            drained += 1;
             match msg {
-                Ok(Msg::Batch(batch)) => self.execute(batch),
+                Msg::Batch(batch) => self.execute(batch),
                 // Replies gathered so far go out first: a task may block the shard for a while.
-                Ok(Msg::Run(task)) => {
+                Msg::Run(task) => {
                     self.deliver();
                     self.run_task(task);
                 }
-                Ok(Msg::Shutdown) => {
+                Msg::Shutdown => {
                     stop = true;
                     break;
                 }
-                Err(_) => break,
             }
         }
-        self.deliver();
+        if drained > 0 {
+            self.deliver();
+        }
         stop
     }
 
