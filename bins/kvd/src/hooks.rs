@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");
-        assert_eq!(all.len(), 20 + crate::settings::COMPAT.len());
+        assert_eq!(all.len(), 21 + crate::settings::COMPAT.len());
         let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
         assert_eq!(max, ["maxclients", "maxmemory", "maxmemory-policy"]);
         assert_eq!(get(&h, "tcp-keepalive"), pair("tcp-keepalive", "300"));
