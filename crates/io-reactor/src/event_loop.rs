@@ -931,6 +931,7 @@ impl EventLoop {
             return;
         };
         let tag = make_tag(slot, generation, conn.next_seq());
+        coord.set_protocol(conn.state.proto);
         let parts = coord.start();
         let barrier = coord.is_barrier();
         let (db, proto) = (conn.state.db, conn.state.proto);

@@ -103,6 +103,9 @@ pub(crate) fn plan(
             let scan = cmd_keys::parse_scan(&args[1..]).map_err(err_bytes)?;
             Box::new(Scan::new(scan, n))
         }
+        name if crate::multi::is_multi(name) => {
+            return crate::multi::plan(name, args, n).map_err(err_bytes);
+        }
         "randomkey" => Box::new(RandomKey {
             shards: n,
             pending: 0,
@@ -146,6 +149,7 @@ pub(crate) fn route_kind(index: usize) -> RouteKind {
                 | "scan" | "randomkey" | "swapdb" | "lmove" | "rpoplpush" | "lmpop" => {
                     RouteKind::Spread
                 }
+                name if crate::multi::is_multi(name) => RouteKind::Spread,
                 name if crate::shard::is_shard_command(name) => RouteKind::Keyed,
                 _ => RouteKind::Local,
             })

@@ -58,13 +58,19 @@ pub(crate) fn crc16(bytes: &[u8]) -> u16 {
     })
 }
 
-/// A value. Only strings exist so far; lists, hashes, sets and sorted sets come next.
-#[derive(Debug, Clone, PartialEq)]
+/// A value.
+#[derive(Debug, Clone)]
 pub(crate) enum Value {
     /// A string.
     Str(Str),
     /// A list.
     List(crate::list::List),
+    /// A hash (boxed: collections are rarer than strings and this keeps `Value` small).
+    Hash(Box<crate::hash::Hash>),
+    /// A set.
+    Set(Box<crate::set::Set>),
+    /// A sorted set.
+    ZSet(Box<crate::zset::ZSet>),
 }
 
 /// A string value, in the encoding Redis would use for it.
@@ -137,6 +143,9 @@ impl Value {
         match self {
             Value::Str(_) => "string",
             Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -146,6 +155,9 @@ impl Value {
             Value::Str(s) => s.encoding(),
             // Redis 7.0 stores every list as a quicklist, however short.
             Value::List(_) => "quicklist",
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -155,6 +167,9 @@ impl Value {
             Value::Str(Str::Int(_)) => 0,
             Value::Str(Str::Bytes { data, .. }) => data.capacity(),
             Value::List(l) => l.mem(),
+            Value::Hash(h) => h.mem(),
+            Value::Set(s) => s.mem(),
+            Value::ZSet(z) => z.mem(),
         }
     }
 }
@@ -988,6 +1003,15 @@ impl Db {
             counts.mem = (counts.mem + e.mem()).saturating_sub(before);
         }
         Some(e.promote())
+    }
+
+    /// The value of `key` without reclaiming or touching it, for reading several values at
+    /// once; callers look each key up with [`Db::value`] first, which reclaims expired keys.
+    pub(crate) fn get_ref(&self, key: &[u8]) -> Option<&Value> {
+        self.slots
+            .get(keyslot(key))
+            .and_then(|s| s.map.get(key))
+            .map(|e| &e.value)
     }
 
     /// Whether `key` exists (and is not expired).

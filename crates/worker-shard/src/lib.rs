@@ -177,32 +177,44 @@
 
 mod blocking;
 mod cmd_dump;
+mod cmd_hash;
 mod cmd_keys;
 mod cmd_list;
+mod cmd_set;
 mod cmd_string;
+mod cmd_zset;
+mod coll;
 mod command;
 mod coord;
 mod error;
+mod hash;
 mod keyspace;
 mod list;
 mod longdouble;
 mod message;
+mod multi;
 mod notify;
+mod pack;
 mod parts;
 mod persist;
 mod rdb;
 mod route;
 mod sched;
+mod set;
 mod shard;
 mod stats;
 mod table;
 mod txn;
 mod worker;
+mod zset;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_types;
 
 pub use blocking::Unblock;
+pub use coll::EncodingLimits;
 pub use command::{CommandSpec, command_table, lookup_command};
 pub use error::Error;
 pub use keyspace::glob_match;

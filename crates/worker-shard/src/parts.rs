@@ -96,6 +96,32 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
                 b"ERR transaction hop executed out of band",
             ))
         }
+        PartKind::Gather { keys, probe } => {
+            let d = &mut shard.dbs[db];
+            PartResult::Gathered(
+                keys.into_iter()
+                    .map(|(i, k)| (i, crate::multi::gather(d, &k, probe.as_ref(), clock)))
+                    .collect(),
+            )
+        }
+        PartKind::PutColl { key, value } => {
+            let d = &mut shard.dbs[db];
+            d.remove(&key, clock);
+            if let Some(v) = value {
+                d.insert(&key, v, None, clock);
+            }
+            PartResult::Ok
+        }
+        PartKind::SetMember { key, member, add } => {
+            crate::multi::set_member(shard, db, &key, &member, add);
+            PartResult::Ok
+        }
+        PartKind::ZPop { key, max, count } => {
+            match crate::cmd_zset::pop_from(&mut shard.dbs[db], &key, max, count, clock) {
+                Ok(p) => PartResult::ZPopped(p.unwrap_or_default()),
+                Err(e) => PartResult::Error(Bytes::from_static(e.as_bytes())),
+            }
+        }
         PartKind::Put {
             key,
             value,

@@ -56,6 +56,10 @@ pub trait Coordinator: Send + fmt::Debug {
     fn unblock(&mut self, _how: crate::Unblock) -> Option<Frame> {
         None
     }
+    /// The protocol of the connection, told before [`Coordinator::start`], for replies whose
+    /// shape differs between RESP2 and RESP3 beyond what [`Frame`] encodes (`ZUNION ...
+    /// WITHSCORES` nests pairs in RESP3 only). Most coordinators ignore it.
+    fn set_protocol(&mut self, _proto: resp_codec::Protocol) {}
 }
 
 /// What a coordinator wants after a part's result.
@@ -122,6 +126,22 @@ pub(crate) enum PartKind {
     },
     /// Write a value moved from another shard: `RENAME` and `COPY`'s destination. Counts 1 if
     /// written, 0 if the key exists and `replace` is false.
+    /// Set and sorted set commands (see `multi.rs`): gather these keys, by their index in
+    /// the command (copies of the values, or for `probe` just type, length and membership).
+    Gather {
+        keys: Vec<(usize, Bytes)>,
+        probe: Option<Bytes>,
+    },
+    /// Replace `key` with this collection (or delete it): the `STORE` commands.
+    PutColl { key: Bytes, value: Option<Value> },
+    /// Add (creating the set) or remove (deleting an emptied set) one member: `SMOVE`.
+    SetMember {
+        key: Bytes,
+        member: Bytes,
+        add: bool,
+    },
+    /// Pop from a sorted set: `ZMPOP`.
+    ZPop { key: Bytes, max: bool, count: usize },
     Put {
         key: Bytes,
         value: Value,
@@ -174,6 +194,10 @@ pub(crate) enum PartResult {
     RandomKey(Option<Bytes>, usize),
     /// A value and its expiry (`Read`), or nothing if the key does not exist.
     Moved(Option<(Value, Option<i64>)>),
+    /// What a shard gathered (`Gather`).
+    Gathered(Vec<(usize, crate::multi::Gathered)>),
+    /// Popped members and scores (`ZPop`).
+    ZPopped(Vec<(Vec<u8>, f64)>),
     /// An error reply (the full text, e.g. `ERR ...`).
     Error(Bytes),
     /// A transaction heads every queue it joined on the shard; the probe's result if it had

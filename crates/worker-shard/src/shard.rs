@@ -11,7 +11,7 @@ use crate::command::{self, CommandId, CommandSpec};
 use crate::keyspace::{Clock, Db};
 use crate::notify::{Notifier, NotifyClass};
 use crate::route::{Part, PartReply};
-use crate::{cmd_dump, cmd_keys, cmd_list, cmd_string};
+use crate::{cmd_dump, cmd_hash, cmd_keys, cmd_list, cmd_set, cmd_string, cmd_zset};
 
 /// Writes one command's reply in the connection's protocol, straight into the batch buffer.
 #[derive(Debug)]
@@ -68,6 +68,21 @@ impl<'a> Out<'a> {
 
     pub(crate) fn array_len(&mut self, n: usize) {
         resp_codec::write_array_len(self.buf, n);
+    }
+
+    /// A map header (a flat array of `2n` in RESP2).
+    pub(crate) fn map_len(&mut self, n: usize) {
+        resp_codec::write_map_len(self.buf, n, self.proto);
+    }
+
+    /// A set header (an array in RESP2).
+    pub(crate) fn set_len(&mut self, n: usize) {
+        resp_codec::write_set_len(self.buf, n, self.proto);
+    }
+
+    /// A double (a bulk string in RESP2), printed as Redis's `%.17g`.
+    pub(crate) fn double(&mut self, d: f64) {
+        resp_codec::write_double(self.buf, d, self.proto);
     }
 
     pub(crate) fn raw(&mut self, bytes: &[u8]) {
@@ -129,6 +144,8 @@ pub(crate) struct Shard {
     pub(crate) notifier: Notifier,
     /// Clients blocked on this shard's keys.
     pub(crate) blocked: crate::blocking::Blocked,
+    /// Compact-encoding thresholds, shared with the pool for `CONFIG SET`.
+    pub(crate) limits: std::sync::Arc<crate::coll::SharedLimits>,
 }
 
 impl Shard {
@@ -153,6 +170,7 @@ impl Shard {
             cmd_dirty: Vec::new(),
             notifier: Notifier::default(),
             blocked: Default::default(),
+            limits: crate::coll::SharedLimits::new(Default::default()),
         };
         shard.tick();
         shard
@@ -329,6 +347,9 @@ impl Shard {
                 | K::Populate(_)
                 | K::Put { .. }
                 | K::RenameFrom(_)
+                | K::PutColl { .. }
+                | K::SetMember { .. }
+                | K::ZPop { .. }
         ) {
             self.dirty += 1;
         }
@@ -476,6 +497,71 @@ fn handler_for(name: &str) -> Option<Handler> {
         "rpoplpush" => cmd_list::rpoplpush,
         "lmpop" => cmd_list::lmpop,
         "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" => crate::blocking::blocking_now,
+        "hset" => cmd_hash::hset,
+        "hsetnx" => cmd_hash::hsetnx,
+        "hget" => cmd_hash::hget,
+        "hmget" => cmd_hash::hmget,
+        "hmset" => cmd_hash::hmset,
+        "hdel" => cmd_hash::hdel,
+        "hexists" => cmd_hash::hexists,
+        "hlen" => cmd_hash::hlen,
+        "hstrlen" => cmd_hash::hstrlen,
+        "hkeys" => cmd_hash::hkeys,
+        "hvals" => cmd_hash::hvals,
+        "hgetall" => cmd_hash::hgetall,
+        "hincrby" => cmd_hash::hincrby,
+        "hincrbyfloat" => cmd_hash::hincrbyfloat,
+        "hrandfield" => cmd_hash::hrandfield,
+        "hscan" => cmd_hash::hscan,
+        "sadd" => cmd_set::sadd,
+        "srem" => cmd_set::srem,
+        "smembers" => cmd_set::smembers,
+        "sismember" => cmd_set::sismember,
+        "smismember" => cmd_set::smismember,
+        "scard" => cmd_set::scard,
+        "spop" => cmd_set::spop,
+        "srandmember" => cmd_set::srandmember,
+        "smove" => cmd_set::smove,
+        "sinter" => cmd_set::sinter,
+        "sunion" => cmd_set::sunion,
+        "sdiff" => cmd_set::sdiff,
+        "sinterstore" => cmd_set::sinterstore,
+        "sunionstore" => cmd_set::sunionstore,
+        "sdiffstore" => cmd_set::sdiffstore,
+        "sintercard" => cmd_set::sintercard,
+        "sscan" => cmd_set::sscan,
+        "zadd" => cmd_zset::zadd,
+        "zincrby" => cmd_zset::zincrby,
+        "zrem" => cmd_zset::zrem,
+        "zcard" => cmd_zset::zcard,
+        "zscore" => cmd_zset::zscore,
+        "zmscore" => cmd_zset::zmscore,
+        "zrank" => cmd_zset::zrank,
+        "zrevrank" => cmd_zset::zrevrank,
+        "zcount" => cmd_zset::zcount,
+        "zlexcount" => cmd_zset::zlexcount,
+        "zrange" => cmd_zset::zrange,
+        "zrangebyscore" => cmd_zset::zrangebyscore,
+        "zrevrange" => cmd_zset::zrevrange,
+        "zrevrangebyscore" => cmd_zset::zrevrangebyscore,
+        "zrangebylex" => cmd_zset::zrangebylex,
+        "zrevrangebylex" => cmd_zset::zrevrangebylex,
+        "zrangestore" => cmd_zset::zrangestore,
+        "zremrangebyrank" => cmd_zset::zremrangebyrank,
+        "zremrangebyscore" => cmd_zset::zremrangebyscore,
+        "zremrangebylex" => cmd_zset::zremrangebylex,
+        "zpopmin" => cmd_zset::zpopmin,
+        "zpopmax" => cmd_zset::zpopmax,
+        "zmpop" => cmd_zset::zmpop,
+        "zrandmember" => cmd_zset::zrandmember,
+        "zunion" => cmd_zset::zunion,
+        "zinter" => cmd_zset::zinter,
+        "zdiff" => cmd_zset::zdiff,
+        "zunionstore" => cmd_zset::zunion,
+        "zinterstore" => cmd_zset::zinter,
+        "zdiffstore" => cmd_zset::zdiff,
+        "zintercard" => cmd_zset::zintercard,
+        "zscan" => cmd_zset::zscan,
         _ => return None,
     };
     Some(h)

@@ -403,19 +403,19 @@ fn execute_part_blocking(shard: &mut Shard, part: crate::Part) -> PartReply {
 }
 
 /// Shards driven in-process, to run coordinators without the worker threads.
-struct Cluster {
-    shards: Vec<Shard>,
+pub(crate) struct Cluster {
+    pub(crate) shards: Vec<Shard>,
 }
 
 impl Cluster {
-    fn new(n: usize) -> Cluster {
+    pub(crate) fn new(n: usize) -> Cluster {
         Cluster {
             shards: (0..n).map(|i| Shard::new(i, n, 16)).collect(),
         }
     }
 
     /// Runs a command the way the IO layer would, returning the RESP2 bytes of its reply.
-    fn run(&mut self, args: &[&str]) -> Vec<u8> {
+    pub(crate) fn run(&mut self, args: &[&str]) -> Vec<u8> {
         let n = self.shards.len();
         match route(&req(args), n) {
             Err(e) => [b"-".as_slice(), &e, b"\r\n"].concat(),

@@ -37,6 +37,8 @@ pub(crate) trait TxBody: Send + std::fmt::Debug {
     fn run(&mut self, probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)>;
     /// The reply, from every shard's run results.
     fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame;
+    /// The connection's protocol (see [`Coordinator::set_protocol`]).
+    fn set_protocol(&mut self, _proto: Protocol) {}
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +135,10 @@ impl<B: TxBody> Scheduled<B> {
 }
 
 impl<B: TxBody> Coordinator for Scheduled<B> {
+    fn set_protocol(&mut self, proto: Protocol) {
+        self.body.set_protocol(proto);
+    }
+
     fn start(&mut self) -> Vec<(ShardId, Part)> {
         self.attempt()
     }

@@ -28,6 +28,8 @@ pub struct ShardConfig {
     pub hz: u32,
     /// `notify-keyspace-events` at start (none by default).
     pub notify: NotifyClass,
+    /// Thresholds of the compact collection encodings (Redis's defaults).
+    pub encoding: crate::EncodingLimits,
 }
 
 impl Default for ShardConfig {
@@ -36,6 +38,7 @@ impl Default for ShardConfig {
             databases: 16,
             hz: 10,
             notify: NotifyClass::default(),
+            encoding: crate::EncodingLimits::default(),
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct WorkerHandle {
     /// Set for a shard hosted by another thread's loop ([`WorkerPool::spawn_hosted`]): the
     /// channel send alone does not wake that loop.
     wake: Arc<WakeSlot>,
+    /// Shared by every worker of the pool, like `hz`.
+    limits: Arc<crate::coll::SharedLimits>,
 }
 
 impl WorkerHandle {
@@ -120,6 +125,12 @@ impl WorkerHandle {
     /// Pub/Sub). Only the first call counts; returns false if a sink was already installed.
     pub fn set_event_sink(&self, sink: Arc<dyn EventSink>) -> bool {
         self.notify.sink.set(sink).is_ok()
+    }
+
+    /// Sets the compact-encoding thresholds (`hash-max-listpack-entries`, ...) of every
+    /// worker in this handle's pool; they apply from the next command.
+    pub fn set_encoding_limits(&self, limits: crate::EncodingLimits) {
+        self.limits.store(limits);
     }
 
     /// Queues a batch; never blocks. Returns false if the worker has stopped.
@@ -170,6 +181,7 @@ impl WorkerPool {
         let hz = Arc::new(AtomicU32::new(config.hz.clamp(1, 500)));
         let notify = Arc::new(NotifyShared::default());
         notify.flags.store(config.notify.0, Ordering::Relaxed);
+        let limits = crate::coll::SharedLimits::new(config.encoding);
         let mut pool = WorkerPool {
             handles: Vec::with_capacity(count),
             threads: Vec::new(),
@@ -183,6 +195,7 @@ impl WorkerPool {
             let mut shard = Shard::new(id, count, config.databases);
             shard.notifier.shared = Arc::clone(&notify);
             shard.tick();
+            shard.limits = Arc::clone(&limits);
             let wake = Arc::new(WakeSlot::default());
             let executor = ShardExecutor {
                 shard,
@@ -200,6 +213,7 @@ impl WorkerPool {
                 hz: Arc::clone(&hz),
                 notify: Arc::clone(&notify),
                 wake,
+                limits: Arc::clone(&limits),
             });
             if id < hosted {
                 executors.push(executor);

@@ -1,8 +1,6 @@
 //! Between kvd's in-memory values and the RDB representation.
 //!
-//! Strings and lists exist in the keyspace so far; the other [`RdbValue`] kinds map here as soon
-//! as their `Value` variants land, and until then a file holding one is refused by name
-//! rather than loaded partially.
+//! Strings, lists, hashes, sets and sorted sets map both ways.
 use super::{RdbValue, opcodes, types, writer};
 use crate::Error;
 use crate::keyspace::{Str, Value};
@@ -12,6 +10,21 @@ pub(crate) fn from_value(value: &Value) -> RdbValue {
     match value {
         Value::Str(s) => RdbValue::String(s.to_vec()),
         Value::List(l) => RdbValue::List(l.iter().map(<[u8]>::to_vec).collect()),
+        Value::Hash(h) => {
+            let mut pairs = Vec::with_capacity(h.len());
+            h.for_each(|f, v| pairs.push((f.to_vec(), v.to_vec())));
+            RdbValue::Hash(pairs)
+        }
+        Value::Set(s) => {
+            let mut members = Vec::with_capacity(s.len());
+            s.for_each(|m| members.push(m.to_vec()));
+            RdbValue::Set(members)
+        }
+        Value::ZSet(z) => {
+            let mut pairs = Vec::with_capacity(z.len());
+            z.walk(0, z.len(), &mut |s, m| pairs.push((m.to_vec(), s)));
+            RdbValue::SortedSet(pairs)
+        }
     }
 }
 
@@ -51,10 +64,43 @@ pub(crate) fn into_value(value: RdbValue) -> Result<Value, Error> {
     match value {
         RdbValue::String(s) => Ok(Value::Str(Str::from_bytes(&s))),
         RdbValue::List(items) => Ok(Value::List(crate::list::List::from_items(items))),
-        RdbValue::Set(_) => Err(Error::Unsupported("set values (not yet in kvd)".into())),
-        RdbValue::SortedSet(_) => Err(Error::Unsupported(
-            "sorted set values (not yet in kvd)".into(),
-        )),
-        RdbValue::Hash(_) => Err(Error::Unsupported("hash values (not yet in kvd)".into())),
+        // Loaded collections take the encoding Redis's defaults give them.
+        RdbValue::Set(members) => {
+            let limits = crate::EncodingLimits::default();
+            let mut set = members
+                .first()
+                .map_or(crate::set::Set::Ints(Vec::new()), |m| {
+                    crate::set::Set::for_member(m)
+                });
+            for m in &members {
+                set.add(m, limits.set_max_intset_entries);
+            }
+            Ok(Value::Set(Box::new(set)))
+        }
+        RdbValue::SortedSet(pairs) => {
+            let limits = crate::EncodingLimits::default();
+            let limits = crate::zset::ZLimits {
+                entries: limits.zset_max_listpack_entries,
+                value: limits.zset_max_listpack_value,
+            };
+            let longest = pairs.iter().map(|p| p.0.len()).max().unwrap_or(0);
+            let mut z = crate::zset::ZSet::with_hint(pairs.len(), longest, limits);
+            for (m, s) in &pairs {
+                z.set(m, *s, limits);
+            }
+            Ok(Value::ZSet(Box::new(z)))
+        }
+        RdbValue::Hash(pairs) => {
+            let limits = crate::EncodingLimits::default();
+            let limits = crate::hash::HLimits {
+                entries: limits.hash_max_listpack_entries,
+                value: limits.hash_max_listpack_value,
+            };
+            let mut h = crate::hash::Hash::new(limits);
+            for (f, v) in &pairs {
+                h.set(f, v, limits);
+            }
+            Ok(Value::Hash(Box::new(h)))
+        }
     }
 }
