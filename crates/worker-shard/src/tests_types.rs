@@ -796,7 +796,7 @@ fn multi_key_commands_across_shards_match_one_shard() {
     for line in [
         "SINTER a b c d e f",
         "SMOVE a b x",
-        "ZUNIONSTORE a 2 b c d e f",
+        "ZUNIONSTORE a 5 b c d e f",
     ] {
         let req = Request::new(
             line.split_whitespace()
