@@ -72,6 +72,9 @@ pub struct Config {
     /// unlike Redis's `3600 1 300 100 60 10000`) for none; `SAVE`, `BGSAVE` and `SHUTDOWN SAVE`
     /// work either way.
     pub save: Vec<(u64, u64)>,
+    /// Compact-encoding thresholds of hashes, sets and sorted sets
+    /// (`hash-max-listpack-entries`, ...), Redis's defaults.
+    pub encoding: worker_shard::EncodingLimits,
 }
 
 impl Default for Config {
@@ -117,6 +120,7 @@ impl Default for Config {
             dir: PathBuf::from("."),
             dbfilename: "dump.rdb".to_owned(),
             save: Vec::new(),
+            encoding: worker_shard::EncodingLimits::default(),
         }
     }
 }

@@ -120,6 +120,11 @@ impl ServerHooks for KvdHooks {
                         worker.set_hz(changed.hz);
                     }
                 }
+                if changed.encoding != config.encoding {
+                    if let Some(worker) = self.workers.first() {
+                        worker.set_encoding_limits(changed.encoding);
+                    }
+                }
                 let persist_key = matches!(
                     key,
                     settings::Key::Dir | settings::Key::Dbfilename | settings::Key::Save
@@ -261,7 +266,8 @@ mod tests {
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");
-        assert_eq!(all.len(), 21 + crate::settings::COMPAT.len());
+        // 21 of kvd's own, then nine encoding thresholds (five names, four aliases).
+        assert_eq!(all.len(), 21 + 9 + crate::settings::COMPAT.len());
         let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
         assert_eq!(max, ["maxclients", "maxmemory", "maxmemory-policy"]);
         assert_eq!(get(&h, "tcp-keepalive"), pair("tcp-keepalive", "300"));
@@ -440,6 +446,38 @@ mod tests {
         // Redis clamps hz to 1..=500 rather than refusing.
         assert_eq!(h.config_set("hz", "100000"), Ok(()));
         assert_eq!(get(&h, "hz"), pair("hz", "500"));
+    }
+
+    #[test]
+    fn encoding_thresholds_change_live_under_both_names() {
+        let h = hooks();
+        assert_eq!(
+            get(&h, "hash-max-listpack-entries"),
+            pair("hash-max-listpack-entries", "128")
+        );
+        assert_eq!(
+            get(&h, "set-max-intset-entries"),
+            pair("set-max-intset-entries", "512")
+        );
+        assert_eq!(h.config_set("hash-max-ziplist-entries", "5"), Ok(()));
+        assert_eq!(
+            get(&h, "hash-max-listpack-entries"),
+            pair("hash-max-listpack-entries", "5")
+        );
+        assert_eq!(h.config_set("zset-max-listpack-value", "0"), Ok(()));
+        assert_eq!(
+            get(&h, "zset-max-ziplist-value"),
+            pair("zset-max-ziplist-value", "0")
+        );
+        // Values from redis-server 7.0.15.
+        assert_eq!(
+            h.config_set("set-max-intset-entries", "-1").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'set-max-intset-entries') - argument must be between 0 and 9223372036854775807 inclusive"
+        );
+        assert_eq!(
+            h.config_set("zset-max-listpack-entries", "x").unwrap_err(),
+            "ERR CONFIG SET failed (possibly related to argument 'zset-max-listpack-entries') - argument couldn't be parsed into an integer"
+        );
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl Server {
                 databases: config.databases,
                 hz: config.hz,
                 notify: config.notify_keyspace_events,
-                ..ShardConfig::default()
+                encoding: config.encoding,
             },
         )
         .context("cannot start the shard workers")?;

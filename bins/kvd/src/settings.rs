@@ -37,6 +37,11 @@ pub(crate) enum Key {
     Dir,
     Dbfilename,
     Save,
+    HashMaxListpackEntries,
+    HashMaxListpackValue,
+    SetMaxIntsetEntries,
+    ZsetMaxListpackEntries,
+    ZsetMaxListpackValue,
 }
 
 /// A kvd setting: its Redis name (what `CONFIG GET` shows; files and flags also take `_` for
@@ -151,6 +156,53 @@ const KVD: &[KvdSetting] = &[
     KvdSetting {
         name: "save",
         key: Key::Save,
+        immutable: false,
+    },
+    // The compact-encoding thresholds of hashes, sets and sorted sets, with the `ziplist`
+    // aliases Redis 7.0 still accepts (and lists) for the `listpack` names.
+    KvdSetting {
+        name: "hash-max-listpack-entries",
+        key: Key::HashMaxListpackEntries,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "hash-max-ziplist-entries",
+        key: Key::HashMaxListpackEntries,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "hash-max-listpack-value",
+        key: Key::HashMaxListpackValue,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "hash-max-ziplist-value",
+        key: Key::HashMaxListpackValue,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "set-max-intset-entries",
+        key: Key::SetMaxIntsetEntries,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "zset-max-listpack-entries",
+        key: Key::ZsetMaxListpackEntries,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "zset-max-ziplist-entries",
+        key: Key::ZsetMaxListpackEntries,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "zset-max-listpack-value",
+        key: Key::ZsetMaxListpackValue,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "zset-max-ziplist-value",
+        key: Key::ZsetMaxListpackValue,
         immutable: false,
     },
 ];
@@ -481,6 +533,11 @@ pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(
             config.save = worker_shard::parse_save_points(value)
                 .ok_or_else(|| "Invalid save parameters".to_owned())?;
         }
+        Key::HashMaxListpackEntries => config.encoding.hash_max_listpack_entries = size(value)?,
+        Key::HashMaxListpackValue => config.encoding.hash_max_listpack_value = size(value)?,
+        Key::SetMaxIntsetEntries => config.encoding.set_max_intset_entries = size(value)?,
+        Key::ZsetMaxListpackEntries => config.encoding.zset_max_listpack_entries = size(value)?,
+        Key::ZsetMaxListpackValue => config.encoding.zset_max_listpack_value = size(value)?,
     }
     Ok(())
 }
@@ -540,6 +597,11 @@ fn parse_output_limits(config: &mut Config, value: &str) -> Result<(), String> {
     }
     config.client_output_buffer_limit = limits;
     Ok(())
+}
+
+/// A `size_t` setting: Redis's range is 0..=LONG_MAX.
+fn size(value: &str) -> Result<usize, String> {
+    Ok(integer_in(value, 0, i64::MAX)? as usize)
 }
 
 fn threads(value: &str) -> Result<usize, String> {
@@ -616,6 +678,11 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
             .map(|(s, c)| format!("{s} {c}"))
             .collect::<Vec<_>>()
             .join(" "),
+        Key::HashMaxListpackEntries => config.encoding.hash_max_listpack_entries.to_string(),
+        Key::HashMaxListpackValue => config.encoding.hash_max_listpack_value.to_string(),
+        Key::SetMaxIntsetEntries => config.encoding.set_max_intset_entries.to_string(),
+        Key::ZsetMaxListpackEntries => config.encoding.zset_max_listpack_entries.to_string(),
+        Key::ZsetMaxListpackValue => config.encoding.zset_max_listpack_value.to_string(),
     }
 }
 
