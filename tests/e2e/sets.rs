@@ -1,0 +1,284 @@
+//! Set commands: every option, exact replies and exact errors.
+//!
+//! The replay tests run a script recorded from redis-server 7.0.15 (RESP2, then the same
+//! script after `HELLO 3`) and compare every reply byte for byte.
+
+use kvd_tests::*;
+
+/// Runs `cases` in order on a fresh connection (after `HELLO 3` if `resp3`), collecting every
+/// mismatch.
+fn replay(server: &TestServer, cases: &[(&[&str], &[u8])], resp3: bool) {
+    let mut c = server.conn();
+    if resp3 {
+        c.cmd(&["HELLO", "3"]);
+    }
+    let mut failures = Vec::new();
+    for (args, want) in cases {
+        let got = c.cmd(args);
+        if got != *want {
+            failures.push(format!("{args:?}: {}", describe_mismatch(&got, want)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn replies_match_redis_resp2() {
+    let server = TestServer::start();
+    const CASES: &[(&[&str], &[u8])] = &[
+        (&["SET", "str", "x"], b"+OK\r\n"),
+        (&["HSET", "h", "f", "v"], b":1\r\n"),
+        (&["SADD", "s", "3", "1", "2", "1"], b":3\r\n"),
+        (&["SADD", "s", "2", "5"], b":1\r\n"),
+        (&["SMEMBERS", "s"], b"*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n5\r\n"),
+        (&["SCARD", "s"], b":4\r\n"),
+        (&["SISMEMBER", "s", "1"], b":1\r\n"),
+        (&["SISMEMBER", "s", "9"], b":0\r\n"),
+        (&["SMISMEMBER", "s", "1", "9", "2"], b"*3\r\n:1\r\n:0\r\n:1\r\n"),
+        (&["SMISMEMBER", "nokey", "1"], b"*1\r\n:0\r\n"),
+        (&["OBJECT", "ENCODING", "s"], b"$6\r\nintset\r\n"),
+        (&["TYPE", "s"], b"+set\r\n"),
+        (&["SREM", "s", "5", "9"], b":1\r\n"),
+        (&["SMEMBERS", "nokey"], b"*0\r\n"),
+        (&["SPOP", "nokey"], b"$-1\r\n"),
+        (&["SPOP", "nokey", "2"], b"*0\r\n"),
+        (&["SPOP", "s", "-1"], b"-ERR value is out of range, must be positive\r\n"),
+        (&["SPOP", "s", "x"], b"-ERR value is out of range, must be positive\r\n"),
+        (&["SRANDMEMBER", "nokey"], b"$-1\r\n"),
+        (&["SRANDMEMBER", "nokey", "3"], b"*0\r\n"),
+        (&["SRANDMEMBER", "s", "-9223372036854775808"], b"-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807\r\n"),
+        (&["SADD", "one", "7"], b":1\r\n"),
+        (&["SPOP", "one", "0"], b"*0\r\n"),
+        (&["SRANDMEMBER", "one"], b"$1\r\n7\r\n"),
+        (&["SRANDMEMBER", "one", "-3"], b"*3\r\n$1\r\n7\r\n$1\r\n7\r\n$1\r\n7\r\n"),
+        (&["SRANDMEMBER", "one", "3"], b"*1\r\n$1\r\n7\r\n"),
+        (&["SPOP", "one", "5"], b"*1\r\n$1\r\n7\r\n"),
+        (&["EXISTS", "one"], b":0\r\n"),
+        (&["SADD", "s2", "2", "3", "4"], b":3\r\n"),
+        (&["SINTER", "s", "s2"], b"*2\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+        (&["SINTER", "s", "nokey"], b"*0\r\n"),
+        (&["SUNION", "s", "s2"], b"*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n"),
+        (&["SDIFF", "s", "s2"], b"*1\r\n$1\r\n1\r\n"),
+        (&["SDIFF", "nokey", "s"], b"*0\r\n"),
+        (&["SINTERSTORE", "d", "s", "s2"], b":2\r\n"),
+        (&["SMEMBERS", "d"], b"*2\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+        (&["SUNIONSTORE", "d", "s", "s2"], b":4\r\n"),
+        (&["SMEMBERS", "d"], b"*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n"),
+        (&["OBJECT", "ENCODING", "d"], b"$6\r\nintset\r\n"),
+        (&["SDIFFSTORE", "d", "s", "s"], b":0\r\n"),
+        (&["EXISTS", "d"], b":0\r\n"),
+        (&["SINTERCARD", "2", "s", "s2"], b":2\r\n"),
+        (&["SINTERCARD", "2", "s", "s2", "LIMIT", "1"], b":1\r\n"),
+        (&["SINTERCARD", "0", "s"], b"-ERR numkeys should be greater than 0\r\n"),
+        (&["SINTERCARD", "x", "s"], b"-ERR numkeys should be greater than 0\r\n"),
+        (&["SINTERCARD", "3", "s", "s2"], b"-ERR Number of keys can't be greater than number of args\r\n"),
+        (&["SINTERCARD", "1", "s", "LIMIT", "-1"], b"-ERR LIMIT can't be negative\r\n"),
+        (&["SINTERCARD", "1", "s", "LIMIT", "x"], b"-ERR LIMIT can't be negative\r\n"),
+        (&["SINTERCARD", "1", "s", "foo"], b"-ERR syntax error\r\n"),
+        (&["SMOVE", "s", "s3", "1"], b":1\r\n"),
+        (&["SMOVE", "s", "s3", "99"], b":0\r\n"),
+        (&["SMOVE", "nokey", "s3", "1"], b":0\r\n"),
+        (&["SMEMBERS", "s3"], b"*1\r\n$1\r\n1\r\n"),
+        (&["SMOVE", "s", "str", "2"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SMOVE", "str", "s", "2"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SINTER", "s", "str"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SADD", "str", "x"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SSCAN", "s", "0"], b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+        (&["SSCAN", "s", "x"], b"-ERR invalid cursor\r\n"),
+        (&["SADD", "hs2", "abc"], b":1\r\n"),
+        (&["OBJECT", "ENCODING", "hs2"], b"$9\r\nhashtable\r\n"),
+        (&["SADD", "ints", "9223372036854775807", "-9223372036854775808", "0", "-1"], b":4\r\n"),
+        (&["SMEMBERS", "ints"], b"*4\r\n$20\r\n-9223372036854775808\r\n$2\r\n-1\r\n$1\r\n0\r\n$19\r\n9223372036854775807\r\n"),
+        (&["OBJECT", "ENCODING", "ints"], b"$6\r\nintset\r\n"),
+        (&["SADD", "ints", "01"], b":1\r\n"),
+        (&["OBJECT", "ENCODING", "ints"], b"$9\r\nhashtable\r\n"),
+    ];
+    replay(&server, CASES, false);
+}
+
+#[test]
+fn replies_match_redis_resp3() {
+    let server = TestServer::start();
+    const CASES: &[(&[&str], &[u8])] = &[
+        (&["SET", "str", "x"], b"+OK\r\n"),
+        (&["HSET", "h", "f", "v"], b":1\r\n"),
+        (&["SADD", "s", "3", "1", "2", "1"], b":3\r\n"),
+        (&["SADD", "s", "2", "5"], b":1\r\n"),
+        (&["SMEMBERS", "s"], b"~4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n5\r\n"),
+        (&["SCARD", "s"], b":4\r\n"),
+        (&["SISMEMBER", "s", "1"], b":1\r\n"),
+        (&["SISMEMBER", "s", "9"], b":0\r\n"),
+        (&["SMISMEMBER", "s", "1", "9", "2"], b"*3\r\n:1\r\n:0\r\n:1\r\n"),
+        (&["SMISMEMBER", "nokey", "1"], b"*1\r\n:0\r\n"),
+        (&["OBJECT", "ENCODING", "s"], b"$6\r\nintset\r\n"),
+        (&["TYPE", "s"], b"+set\r\n"),
+        (&["SREM", "s", "5", "9"], b":1\r\n"),
+        (&["SMEMBERS", "nokey"], b"~0\r\n"),
+        (&["SPOP", "nokey"], b"_\r\n"),
+        (&["SPOP", "nokey", "2"], b"~0\r\n"),
+        (&["SPOP", "s", "-1"], b"-ERR value is out of range, must be positive\r\n"),
+        (&["SPOP", "s", "x"], b"-ERR value is out of range, must be positive\r\n"),
+        (&["SRANDMEMBER", "nokey"], b"_\r\n"),
+        (&["SRANDMEMBER", "nokey", "3"], b"*0\r\n"),
+        (&["SRANDMEMBER", "s", "-9223372036854775808"], b"-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807\r\n"),
+        (&["SADD", "one", "7"], b":1\r\n"),
+        (&["SPOP", "one", "0"], b"~0\r\n"),
+        (&["SRANDMEMBER", "one"], b"$1\r\n7\r\n"),
+        (&["SRANDMEMBER", "one", "-3"], b"*3\r\n$1\r\n7\r\n$1\r\n7\r\n$1\r\n7\r\n"),
+        (&["SRANDMEMBER", "one", "3"], b"*1\r\n$1\r\n7\r\n"),
+        (&["SPOP", "one", "5"], b"~1\r\n$1\r\n7\r\n"),
+        (&["EXISTS", "one"], b":0\r\n"),
+        (&["SADD", "s2", "2", "3", "4"], b":3\r\n"),
+        (&["SINTER", "s", "s2"], b"~2\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+        (&["SINTER", "s", "nokey"], b"~0\r\n"),
+        (&["SUNION", "s", "s2"], b"~4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n"),
+        (&["SDIFF", "s", "s2"], b"~1\r\n$1\r\n1\r\n"),
+        (&["SDIFF", "nokey", "s"], b"~0\r\n"),
+        (&["SINTERSTORE", "d", "s", "s2"], b":2\r\n"),
+        (&["SMEMBERS", "d"], b"~2\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+        (&["SUNIONSTORE", "d", "s", "s2"], b":4\r\n"),
+        (&["SMEMBERS", "d"], b"~4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n"),
+        (&["OBJECT", "ENCODING", "d"], b"$6\r\nintset\r\n"),
+        (&["SDIFFSTORE", "d", "s", "s"], b":0\r\n"),
+        (&["EXISTS", "d"], b":0\r\n"),
+        (&["SINTERCARD", "2", "s", "s2"], b":2\r\n"),
+        (&["SINTERCARD", "2", "s", "s2", "LIMIT", "1"], b":1\r\n"),
+        (&["SINTERCARD", "0", "s"], b"-ERR numkeys should be greater than 0\r\n"),
+        (&["SINTERCARD", "x", "s"], b"-ERR numkeys should be greater than 0\r\n"),
+        (&["SINTERCARD", "3", "s", "s2"], b"-ERR Number of keys can't be greater than number of args\r\n"),
+        (&["SINTERCARD", "1", "s", "LIMIT", "-1"], b"-ERR LIMIT can't be negative\r\n"),
+        (&["SINTERCARD", "1", "s", "LIMIT", "x"], b"-ERR LIMIT can't be negative\r\n"),
+        (&["SINTERCARD", "1", "s", "foo"], b"-ERR syntax error\r\n"),
+        (&["SMOVE", "s", "s3", "1"], b":1\r\n"),
+        (&["SMOVE", "s", "s3", "99"], b":0\r\n"),
+        (&["SMOVE", "nokey", "s3", "1"], b":0\r\n"),
+        (&["SMEMBERS", "s3"], b"~1\r\n$1\r\n1\r\n"),
+        (&["SMOVE", "s", "str", "2"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SMOVE", "str", "s", "2"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SINTER", "s", "str"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SADD", "str", "x"], b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        (&["SSCAN", "s", "0"], b"*2\r\n$1\r\n0\r\n*2\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+        (&["SSCAN", "s", "x"], b"-ERR invalid cursor\r\n"),
+        (&["SADD", "hs2", "abc"], b":1\r\n"),
+        (&["OBJECT", "ENCODING", "hs2"], b"$9\r\nhashtable\r\n"),
+        (&["SADD", "ints", "9223372036854775807", "-9223372036854775808", "0", "-1"], b":4\r\n"),
+        (&["SMEMBERS", "ints"], b"~4\r\n$20\r\n-9223372036854775808\r\n$2\r\n-1\r\n$1\r\n0\r\n$19\r\n9223372036854775807\r\n"),
+        (&["OBJECT", "ENCODING", "ints"], b"$6\r\nintset\r\n"),
+        (&["SADD", "ints", "01"], b":1\r\n"),
+        (&["OBJECT", "ENCODING", "ints"], b"$9\r\nhashtable\r\n"),
+    ];
+    replay(&server, CASES, true);
+}
+
+#[test]
+fn wrongtype_and_emptied_sets() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["SET", "str", "x"]), OK);
+    let wrong = err("WRONGTYPE Operation against a key holding the wrong kind of value");
+    for args in [
+        &["SADD", "str", "m"][..],
+        &["SREM", "str", "m"],
+        &["SMEMBERS", "str"],
+        &["SISMEMBER", "str", "m"],
+        &["SMISMEMBER", "str", "m"],
+        &["SCARD", "str"],
+        &["SPOP", "str"],
+        &["SRANDMEMBER", "str"],
+        &["SINTER", "str"],
+        &["SUNION", "str"],
+        &["SDIFF", "str"],
+        &["SINTERCARD", "1", "str"],
+        &["SSCAN", "str", "0"],
+    ] {
+        assert_reply!(c.cmd(args), wrong, "{args:?}");
+    }
+    assert_reply!(c.cmd(&["SADD", "s", "a"]), int(1));
+    assert_reply!(c.cmd(&["TYPE", "s"]), b"+set\r\n".to_vec());
+    assert_reply!(c.cmd(&["SPOP", "s"]), bulk("a"));
+    assert_reply!(c.cmd(&["EXISTS", "s"]), int(0));
+}
+
+#[test]
+fn multi_key_commands_across_shards() {
+    // The server runs several shards: keys named differently land on different ones.
+    let server = TestServer::start();
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["SADD", "k1", "1", "2", "3", "x"]), int(4));
+    assert_reply!(c.cmd(&["SADD", "k2", "2", "3", "4"]), int(3));
+    assert_reply!(c.cmd(&["SADD", "k3", "3", "9"]), int(2));
+    assert_reply!(c.cmd(&["SINTER", "k1", "k2", "k3"]), bulk_array(&["3"]));
+    assert_reply!(c.cmd(&["SINTERSTORE", "k4", "k1", "k2"]), int(2));
+    assert_reply!(c.cmd(&["SMEMBERS", "k4"]), bulk_array(&["2", "3"]));
+    assert_reply!(c.cmd(&["SDIFFSTORE", "k5", "k2", "k1"]), int(1));
+    assert_reply!(c.cmd(&["SMEMBERS", "k5"]), bulk_array(&["4"]));
+    assert_reply!(c.cmd(&["SUNIONSTORE", "k6", "k2", "k3"]), int(4));
+    assert_reply!(
+        c.cmd(&["SMEMBERS", "k6"]),
+        bulk_array(&["2", "3", "4", "9"])
+    );
+    assert_reply!(c.cmd(&["SINTERCARD", "3", "k1", "k2", "k6"]), int(2));
+    assert_reply!(
+        c.cmd(&["SINTERCARD", "3", "k1", "k2", "k6", "LIMIT", "1"]),
+        int(1)
+    );
+    assert_reply!(c.cmd(&["SMOVE", "k1", "k7", "x"]), int(1));
+    assert_reply!(c.cmd(&["SMEMBERS", "k7"]), bulk_array(&["x"]));
+    assert_reply!(c.cmd(&["SISMEMBER", "k1", "x"]), int(0));
+    assert_reply!(c.cmd(&["SMOVE", "k7", "k8", "x"]), int(1));
+    assert_reply!(c.cmd(&["EXISTS", "k7"]), int(0));
+    assert_reply!(c.cmd(&["SET", "k9", "str"]), OK);
+    let wrong = err("WRONGTYPE Operation against a key holding the wrong kind of value");
+    assert_reply!(c.cmd(&["SMOVE", "k8", "k9", "x"]), wrong);
+    assert_reply!(c.cmd(&["SUNION", "k8", "k9"]), wrong);
+    assert_reply!(c.cmd(&["SMEMBERS", "k8"]), bulk_array(&["x"]));
+    // An empty result deletes the destination.
+    assert_reply!(c.cmd(&["SINTERSTORE", "k6", "k1", "nosuch"]), int(0));
+    assert_reply!(c.cmd(&["EXISTS", "k6"]), int(0));
+}
+
+#[test]
+fn intsets_convert_at_the_threshold() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    let mut args = vec!["SADD".to_string(), "s".into()];
+    args.extend((1..=512).map(|i| i.to_string()));
+    assert_reply!(c.cmd(&args), int(512));
+    assert_reply!(c.cmd(&["OBJECT", "ENCODING", "s"]), bulk("intset"));
+    assert_reply!(c.cmd(&["SADD", "s", "513"]), int(1));
+    assert_reply!(c.cmd(&["OBJECT", "ENCODING", "s"]), bulk("hashtable"));
+    assert_reply!(c.cmd(&["SADD", "t", "a"]), int(1));
+    assert_reply!(c.cmd(&["OBJECT", "ENCODING", "t"]), bulk("hashtable"));
+    assert_reply!(c.cmd(&["CONFIG", "SET", "set-max-intset-entries", "1"]), OK);
+    assert_reply!(c.cmd(&["SADD", "u", "1", "2"]), int(2));
+    assert_reply!(c.cmd(&["OBJECT", "ENCODING", "u"]), bulk("hashtable"));
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "set-max-intset-entries", "512"]),
+        OK
+    );
+    // SSCAN walks a large set completely; SPOP with a count empties it.
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let reply =
+            String::from_utf8_lossy(&c.cmd(&["SSCAN", "s", &cursor, "COUNT", "100"])).into_owned();
+        let lines: Vec<&str> = reply.split("\r\n").collect();
+        cursor = lines[2].to_string();
+        seen.extend(
+            lines[4..]
+                .chunks(2)
+                .filter(|p| p.len() == 2)
+                .map(|p| p[1].to_string()),
+        );
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 513);
+    assert_eq!(
+        bulk_items(&c.cmd(&["SRANDMEMBER", "s", "-1000"])).len(),
+        1000
+    );
+    assert_eq!(bulk_items(&c.cmd(&["SPOP", "s", "600"])).len(), 513);
+    assert_reply!(c.cmd(&["EXISTS", "s"]), int(0));
+}
