@@ -120,10 +120,11 @@ impl ServerHooks for KvdHooks {
                         worker.set_hz(changed.hz);
                     }
                 }
-                if changed.encoding != config.encoding {
-                    if let Some(worker) = self.workers.first() {
-                        worker.set_encoding_limits(changed.encoding);
-                    }
+                // Like hz: one pool-wide store that the shards read per command.
+                if changed.encoding != config.encoding
+                    && let Some(worker) = self.workers.first()
+                {
+                    worker.set_encoding_limits(changed.encoding);
                 }
                 let persist_key = matches!(
                     key,

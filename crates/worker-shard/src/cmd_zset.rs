@@ -15,6 +15,9 @@ use crate::zset::{
     LexBound, ScoreBound, ZLimits, ZSet, parse_lex_bound, parse_score, parse_score_bound,
 };
 
+/// Members with their scores, in reply order.
+pub(crate) type Elements = Vec<(Vec<u8>, f64)>;
+
 const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
 const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
@@ -72,7 +75,7 @@ pub(crate) fn zadd(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     if nx && xx {
         return out.error("ERR XX and NX options at the same time are not compatible");
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return out.error("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if incr && rest.len() > 2 {
@@ -658,7 +661,7 @@ pub(crate) fn pop_from(
     max: bool,
     count: usize,
     clock: Clock,
-) -> Result<Option<Vec<(Vec<u8>, f64)>>, &'static str> {
+) -> Result<Option<Elements>, &'static str> {
     coll::update_existing(d, key, clock, |z: &mut ZSet| z.pop(max, count))
 }
 
