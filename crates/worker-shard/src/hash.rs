@@ -15,7 +15,7 @@ pub(crate) struct HLimits {
 pub(crate) type HashTable = IndexMap<Box<[u8]>, Box<[u8]>, DefaultHashBuilder>;
 
 /// A hash.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Hash {
     /// Fields and values alternating, in insertion order.
     Pack(Pack),

@@ -59,7 +59,7 @@ pub(crate) fn crc16(bytes: &[u8]) -> u16 {
 }
 
 /// A value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
     /// A string.
     Str(Str),
@@ -1008,10 +1008,13 @@ impl Db {
     /// The value of `key` without reclaiming or touching it, for reading several values at
     /// once; callers look each key up with [`Db::value`] first, which reclaims expired keys.
     pub(crate) fn get_ref(&self, key: &[u8]) -> Option<&Value> {
-        self.slots
-            .get(keyslot(key))
-            .and_then(|s| s.map.get(key))
-            .map(|e| &e.value)
+        let slot = self.slots.get(keyslot(key))?;
+        let e = slot.table.find(self.hash(key), |e| e.key() == key)?;
+        match &e.0 {
+            Repr::Boxed(b) => Some(&b.value),
+            // Only strings are inline, and callers read collections.
+            Repr::Inline(_) => None,
+        }
     }
 
     /// Whether `key` exists (and is not expired).

@@ -9,7 +9,7 @@ use crate::keyspace::parse_canonical_i64;
 pub(crate) type SetTable = IndexSet<Box<[u8]>, DefaultHashBuilder>;
 
 /// A set.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Set {
     /// Sorted, distinct integers.
     Ints(Vec<i64>),

@@ -46,6 +46,24 @@ impl Clone for ScoreTree {
     }
 }
 
+impl PartialEq for ScoreTree {
+    /// Same elements in the same order (the arena layout does not matter).
+    fn eq(&self, other: &ScoreTree) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        let mut a = Vec::with_capacity(self.len());
+        self.walk(0, self.len(), &mut |s, m| a.push((s, m.to_vec())));
+        let mut i = 0;
+        let mut same = true;
+        other.walk(0, other.len(), &mut |s, m| {
+            same &= a.get(i).is_some_and(|(s2, m2)| *s2 == s && m2 == m);
+            i += 1;
+        });
+        same
+    }
+}
+
 fn cmp_key(a: (f64, &[u8]), b: (f64, &[u8])) -> Ordering {
     a.0.partial_cmp(&b.0)
         .unwrap_or(Ordering::Equal)
@@ -325,7 +343,7 @@ pub(crate) struct ZLimits {
 }
 
 /// A sorted set.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ZSet {
     /// Members and scores (8 bytes, little endian) alternating, in order.
     Pack(Pack),
