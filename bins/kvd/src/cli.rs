@@ -32,10 +32,10 @@ struct Cli {
     /// Accept threads sharing the port with SO_REUSEPORT [default: 1, 2 from 4 cores].
     #[arg(long, value_name = "N")]
     listeners: Option<String>,
-    /// IO threads (event loops) [default: number of cores].
+    /// IO threads (event loops) [default: number of cores minus one, at least 1].
     #[arg(long = "io-threads", value_name = "N")]
     io_threads: Option<String>,
-    /// Shard workers [default: number of cores].
+    /// Shard workers [default: number of cores minus one, at least 1].
     #[arg(long, value_name = "N")]
     workers: Option<String>,
     /// Password clients must AUTH with [default: none].

@@ -78,17 +78,22 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// 127.0.0.1:6379, as many workers and IO threads as the machine has cores, one listener
+    /// 127.0.0.1:6379, one worker and IO thread per core but one (at least one), one listener
     /// (two from four cores on, where accepting can start to compete with IO), 16 databases,
     /// hz 10, no password.
+    ///
+    /// One core is left to the kernel's network processing and to clients on the same machine:
+    /// on 2 cores with `redis-benchmark` beside the server, 1 thread served more (and spent
+    /// less CPU per operation) than 2 threads competing with the client; see BENCHMARKS.md.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.saturating_sub(1).max(1);
         Config {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 6379,
             listeners: if cores >= 4 { 2 } else { 1 },
-            io_threads: cores,
-            workers: cores,
+            io_threads: threads,
+            workers: threads,
             thread_layout: ThreadLayout::Shared,
             databases: 16,
             hz: 10,
