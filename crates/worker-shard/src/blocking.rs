@@ -1,5 +1,6 @@
-//! Blocking pops (`BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`, `BLMPOP`) and the cross-shard
-//! forms of `LMOVE`, `RPOPLPUSH` and `LMPOP`.
+//! Blocking pops (`BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`, `BLMPOP`, and the sorted sets'
+//! `BZPOPMIN`, `BZPOPMAX`, `BZMPOP`) and the cross-shard forms of `LMOVE`, `RPOPLPUSH` and
+//! `LMPOP`.
 //!
 //! # Design
 //!
@@ -58,9 +59,11 @@ use resp_codec::Frame;
 
 use crate::ShardId;
 use crate::cmd_list::{self, Mpop, modify, parse_mpop};
+use crate::cmd_zset::{self, Elements, Zmpop, parse_zmpop};
 use crate::keyspace::Value;
 use crate::list::End;
 use crate::message::{Reply, ReplyBody, ReplySink};
+use crate::notify::NotifyClass;
 use crate::route::{Coordinator, Part, PartKind, PartReply, PartResult, Route, Step};
 use crate::shard::{Out, Shard, err};
 
@@ -130,6 +133,17 @@ pub(crate) enum PopKind {
         dst: Bytes,
         dst_here: bool,
     },
+    /// `BZPOPMIN`/`BZPOPMAX` (`count` 1) and `BZMPOP`: members of a sorted set with the lowest
+    /// (highest if `max`) scores.
+    ZPop { max: bool, count: usize },
+}
+
+impl PopKind {
+    /// Whether this pops from sorted sets (else from lists): a key of the other type is
+    /// WRONGTYPE for a new command and never ready for a parked one.
+    fn is_zset(&self) -> bool {
+        matches!(self, PopKind::ZPop { .. })
+    }
 }
 
 /// One shard's share of a blocking command.
@@ -289,13 +303,15 @@ enum Served {
     Nothing,
 }
 
-/// Length of `key` if it is a list (0 if missing), or `None` for another type.
-fn ready_len(shard: &mut Shard, db: usize, key: &[u8]) -> Option<usize> {
+/// Length of `key` if it holds what `kind` pops (a list, or a sorted set; 0 if missing), or
+/// `None` for another type.
+fn ready_len(shard: &mut Shard, db: usize, key: &[u8], kind: &PopKind) -> Option<usize> {
     let clock = shard.clock;
-    match shard.dbs[db].value(key, clock) {
-        None => Some(0),
-        Some(Value::List(l)) => Some(l.len()),
-        Some(_) => None,
+    match (shard.dbs[db].value(key, clock), kind.is_zset()) {
+        (None, _) => Some(0),
+        (Some(Value::List(l)), false) => Some(l.len()),
+        (Some(Value::ZSet(z)), true) => Some(z.len()),
+        (Some(_), _) => None,
     }
 }
 
@@ -311,7 +327,7 @@ fn try_serve(
         return Served::Lost;
     }
     for key in keys {
-        match ready_len(shard, db, key) {
+        match ready_len(shard, db, key, kind) {
             Some(0) => continue,
             None => {
                 return claimed(waiter, || {
@@ -347,12 +363,13 @@ fn claimed(waiter: &Waiter, result: impl FnOnce() -> PartResult) -> Served {
     }
 }
 
-/// Pops for `kind` from the non-empty list at `key`.
+/// Pops for `kind` from the non-empty list or sorted set at `key`.
 fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind) -> PartResult {
     let (end, count) = match kind {
         PopKind::Pop(end) => (*end, 1),
         PopKind::Mpop { end, count } => (*end, *count),
         PopKind::Move { from, .. } => (*from, 1),
+        PopKind::ZPop { max, count } => return zpop_for(shard, db, key, *max, *count),
     };
     let popped = modify(shard, db, key, false, |l| {
         let n = count.min(l.len());
@@ -384,6 +401,25 @@ fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind) -> PartRes
         shard.blocked.signal(db, dst);
     }
     PartResult::Popped(key.clone(), elems)
+}
+
+/// Pops up to `count` members from the non-empty sorted set at `key`.
+fn zpop_for(shard: &mut Shard, db: usize, key: &Bytes, max: bool, count: usize) -> PartResult {
+    let clock = shard.clock;
+    match cmd_zset::pop_from(&mut shard.dbs[db], key, max, count, clock) {
+        Ok(popped) => {
+            let popped = popped.unwrap_or_default();
+            let event = if max { "zpopmax" } else { "zpopmin" };
+            if shard.notifier.flags != 0 {
+                shard.notify(db, NotifyClass::ZSET, event, key);
+                if shard.dbs[db].peek(key, clock).is_none() {
+                    shard.notify(db, NotifyClass::GENERIC, "del", key);
+                }
+            }
+            PartResult::ZPoppedFrom(key.clone(), popped)
+        }
+        Err(e) => PartResult::Error(Bytes::from_static(e.as_bytes())),
+    }
 }
 
 /// Executes a [`BlockPart`]: pops now, or parks it and answers `Blocked`.
@@ -441,12 +477,17 @@ pub(crate) fn serve_ready(shard: &mut Shard) {
                 pop_front(shard, db, &key);
                 continue;
             }
-            match ready_len(shard, db, &key) {
-                Some(n) if n > 0 => {}
-                // Empty, or not a list: the waiters stay.
-                _ => break,
-            }
-            pop_front(shard, db, &key);
+            // The first waiter for the key's type: list and sorted-set waiters of one key
+            // keep their own order, as Redis serves only the clients blocked for the type.
+            let parked = match ready_len(shard, db, &key, &parked.kind) {
+                Some(n) if n > 0 => parked,
+                Some(_) => break,
+                None => match first_of_type(shard, db, &key) {
+                    Some(p) => p,
+                    None => break,
+                },
+            };
+            remove_parked(shard, db, &key, &parked);
             match try_serve(
                 shard,
                 db,
@@ -457,6 +498,34 @@ pub(crate) fn serve_ready(shard: &mut Shard) {
                 Served::Done(result) => shard.blocked.answer(&parked, result),
                 Served::Lost | Served::Nothing => {}
             }
+        }
+    }
+}
+
+/// The first live waiter of `key` whose kind pops the key's current (non-empty) value.
+fn first_of_type(shard: &mut Shard, db: usize, key: &Bytes) -> Option<Arc<Parked>> {
+    let candidates: Vec<Arc<Parked>> = shard
+        .blocked
+        .queues
+        .get(&(db, key.clone()))?
+        .iter()
+        .filter(|p| !p.waiter.is_settled())
+        .cloned()
+        .collect();
+    candidates
+        .into_iter()
+        .find(|p| ready_len(shard, db, key, &p.kind).is_some_and(|n| n > 0))
+}
+
+/// Takes `parked` out of the queue of `key` (it is usually the front).
+fn remove_parked(shard: &mut Shard, db: usize, key: &Bytes, parked: &Arc<Parked>) {
+    let k = (db, key.clone());
+    if let Some(q) = shard.blocked.queues.get_mut(&k) {
+        if let Some(i) = q.iter().position(|p| Arc::ptr_eq(p, parked)) {
+            q.remove(i);
+        }
+        if q.is_empty() {
+            shard.blocked.queues.remove(&k);
         }
     }
 }
@@ -506,6 +575,10 @@ enum Shape {
     KeyElems,
     /// The element; nothing (without waiting) is a null bulk string, a timeout a null array.
     Elem,
+    /// `BZPOPMIN`/`BZPOPMAX`: `[key, member, score]`; nothing is a null array.
+    KeyMemberScore,
+    /// `BZMPOP`: `[key, [[member, score]...]]`; nothing is a null array.
+    KeyPairs,
 }
 
 impl Shape {
@@ -527,6 +600,31 @@ impl Shape {
                 Frame::Array(elems.into_iter().map(Frame::Bulk).collect()),
             ]),
             Shape::Elem => Frame::Bulk(elems.pop().unwrap_or_default()),
+            // Sorted-set shapes never get list elements.
+            Shape::KeyMemberScore | Shape::KeyPairs => self.zframe(key, Vec::new()),
+        }
+    }
+
+    /// The reply of a sorted-set pop; scores are doubles (bulk strings in RESP2).
+    fn zframe(self, key: Bytes, popped: Elements) -> Frame {
+        match self {
+            Shape::KeyPairs => Frame::Array(vec![
+                Frame::Bulk(key),
+                Frame::Array(
+                    popped
+                        .into_iter()
+                        .map(|(m, s)| Frame::Array(vec![Frame::Bulk(m.into()), Frame::Double(s)]))
+                        .collect(),
+                ),
+            ]),
+            _ => match popped.into_iter().next() {
+                Some((m, s)) => Frame::Array(vec![
+                    Frame::Bulk(key),
+                    Frame::Bulk(m.into()),
+                    Frame::Double(s),
+                ]),
+                None => Frame::NullArray,
+            },
         }
     }
 }
@@ -684,6 +782,10 @@ impl Coordinator for BlockingCmd {
                     self.done(frame)
                 }
             },
+            (Phase::Trying, PartResult::ZPoppedFrom(key, popped)) => {
+                let frame = self.shape.zframe(key, popped);
+                self.done(frame)
+            }
             (Phase::Trying, PartResult::Blocked) => {
                 self.registered = true;
                 self.advance()
@@ -781,13 +883,39 @@ pub(crate) fn plan_blocking(name: &str, args: &[Bytes], n: usize) -> Result<Rout
             BlockingCmd::new(&args[1..2], n, kind, Shape::Elem, Some(timeout))
         }
         "blmpop" => {
-            let timeout = parse_timeout(&args[1]).map_err(e)?;
+            // Redis checks numkeys, the end and COUNT before the timeout.
             let Mpop { keys, end, count } = parse_mpop(&args[2..]).map_err(e)?;
+            let timeout = parse_timeout(&args[1]).map_err(e)?;
             BlockingCmd::new(
                 &keys,
                 n,
                 PopKind::Mpop { end, count },
                 Shape::KeyElems,
+                Some(timeout),
+            )
+        }
+        "bzpopmin" | "bzpopmax" => {
+            let timeout = parse_timeout(&args[args.len() - 1]).map_err(e)?;
+            let kind = PopKind::ZPop {
+                max: name == "bzpopmax",
+                count: 1,
+            };
+            BlockingCmd::new(
+                &args[1..args.len() - 1],
+                n,
+                kind,
+                Shape::KeyMemberScore,
+                Some(timeout),
+            )
+        }
+        "bzmpop" => {
+            let Zmpop { keys, max, count } = parse_zmpop(&args[2..]).map_err(e)?;
+            let timeout = parse_timeout(&args[1]).map_err(e)?;
+            BlockingCmd::new(
+                &keys,
+                n,
+                PopKind::ZPop { max, count },
+                Shape::KeyPairs,
                 Some(timeout),
             )
         }
@@ -870,7 +998,7 @@ pub(crate) fn list_push(
 
 /// Executes a [`PartKind::ListLen`]: the list's length, or WRONGTYPE.
 pub(crate) fn list_len(shard: &mut Shard, db: usize, key: &[u8]) -> PartResult {
-    match ready_len(shard, db, key) {
+    match ready_len(shard, db, key, &PopKind::Pop(End::Left)) {
         Some(n) => PartResult::Count(n as i64),
         None => PartResult::Error(Bytes::from_static(err::WRONGTYPE.as_bytes())),
     }
@@ -919,6 +1047,12 @@ pub(crate) fn blocking_now(shard: &mut Shard, db: usize, args: &[Bytes], out: &m
             frame.encode(out.proto(), &mut buf);
             out.raw(&buf);
         }
+        Served::Done(PartResult::ZPoppedFrom(key, popped)) => {
+            let frame = shape.zframe(key, popped);
+            let mut buf = bytes::BytesMut::new();
+            frame.encode(out.proto(), &mut buf);
+            out.raw(&buf);
+        }
         Served::Done(PartResult::Error(e)) => out.error(&String::from_utf8_lossy(&e)),
         _ => write_nothing(out, shape),
     }
@@ -956,6 +1090,18 @@ fn plan_local(name: &str, args: &[Bytes]) -> Option<(Vec<Bytes>, PopKind, Shape)
         "blmpop" => {
             let Mpop { keys, end, count } = parse_mpop(&args[2..]).ok()?;
             (keys, PopKind::Mpop { end, count }, Shape::KeyElems)
+        }
+        "bzpopmin" | "bzpopmax" => (
+            args[1..args.len() - 1].to_vec(),
+            PopKind::ZPop {
+                max: name == "bzpopmax",
+                count: 1,
+            },
+            Shape::KeyMemberScore,
+        ),
+        "bzmpop" => {
+            let Zmpop { keys, max, count } = parse_zmpop(&args[2..]).ok()?;
+            (keys, PopKind::ZPop { max, count }, Shape::KeyPairs)
         }
         _ => return None,
     })
@@ -1011,6 +1157,14 @@ mod tests {
                         String::from_utf8_lossy(&k),
                         e.iter()
                             .map(|e| String::from_utf8_lossy(e).into_owned())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    ReplyBody::Part(PartReply(PartResult::ZPoppedFrom(k, e))) => format!(
+                        "{}:{}",
+                        String::from_utf8_lossy(&k),
+                        e.iter()
+                            .map(|(m, s)| format!("{}={s}", String::from_utf8_lossy(m)))
                             .collect::<Vec<_>>()
                             .join(",")
                     ),
@@ -1211,5 +1365,170 @@ mod tests {
             run(&mut shard, &["BLPOP", "q", "x"]),
             b"-ERR timeout is not a float or out of range\r\n"
         );
+    }
+
+    #[test]
+    fn sorted_set_waiters_are_served_fifo_by_zadd_and_stores() {
+        let mut shard = Shard::new(0, 1, 16);
+        let sink: Arc<dyn ReplySink> = Arc::new(NoSink);
+        let kinds = [
+            PopKind::ZPop {
+                max: false,
+                count: 1,
+            },
+            PopKind::ZPop {
+                max: true,
+                count: 1,
+            },
+            PopKind::ZPop {
+                max: false,
+                count: 5,
+            },
+        ];
+        for (tag, kind) in kinds.into_iter().enumerate() {
+            let w = Waiter::new(None);
+            assert!(is_blocked(block(
+                &mut shard,
+                0,
+                part(&w, &["z"], kind),
+                &sink,
+                tag as u64
+            )));
+        }
+        assert_eq!(
+            run(
+                &mut shard,
+                &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"]
+            ),
+            b":4\r\n"
+        );
+        assert_eq!(
+            served(&mut shard),
+            vec![
+                (0, "z:a=1".to_string()),
+                (1, "z:d=4".to_string()),
+                (2, "z:b=2,c=3".to_string())
+            ]
+        );
+        assert_eq!(run(&mut shard, &["EXISTS", "z"]), b":0\r\n");
+        // A store onto a waited-on key wakes its waiter too.
+        let w = Waiter::new(None);
+        let kind = PopKind::ZPop {
+            max: true,
+            count: 1,
+        };
+        assert!(is_blocked(block(
+            &mut shard,
+            0,
+            part(&w, &["dst"], kind),
+            &sink,
+            4
+        )));
+        run(&mut shard, &["ZADD", "src", "1.5", "x", "2.5", "y"]);
+        assert!(served(&mut shard).is_empty());
+        assert_eq!(
+            run(&mut shard, &["ZUNIONSTORE", "dst", "1", "src"]),
+            b":2\r\n"
+        );
+        assert_eq!(served(&mut shard), vec![(4, "dst:y=2.5".to_string())]);
+        assert_eq!(run(&mut shard, &["ZCARD", "dst"]), b":1\r\n");
+        shard.blocked.sweep();
+        assert!(shard.blocked.is_idle());
+    }
+
+    #[test]
+    fn list_and_sorted_set_waiters_of_one_key_wait_for_their_type() {
+        let mut shard = Shard::new(0, 1, 16);
+        let sink: Arc<dyn ReplySink> = Arc::new(NoSink);
+        let list = Waiter::new(None);
+        let zset = Waiter::new(None);
+        assert!(is_blocked(block(
+            &mut shard,
+            0,
+            part(&list, &["k"], PopKind::Pop(End::Left)),
+            &sink,
+            1
+        )));
+        let kind = PopKind::ZPop {
+            max: false,
+            count: 1,
+        };
+        assert!(is_blocked(block(
+            &mut shard,
+            0,
+            part(&zset, &["k"], kind),
+            &sink,
+            2
+        )));
+        run(&mut shard, &["ZADD", "k", "7", "m"]);
+        assert_eq!(served(&mut shard), vec![(2, "k:m=7".to_string())]);
+        assert_eq!(shard.blocked.waiting(), 1);
+        run(&mut shard, &["RPUSH", "k", "e"]);
+        assert_eq!(served(&mut shard), vec![(1, "k:e".to_string())]);
+        // A new pop on a key of the other type fails at once.
+        run(&mut shard, &["RPUSH", "l", "e"]);
+        let w = Waiter::new(None);
+        let kind = PopKind::ZPop {
+            max: false,
+            count: 1,
+        };
+        let r = block(&mut shard, 0, part(&w, &["l"], kind), &sink, 3);
+        assert!(matches!(r.0, PartResult::Error(e) if e == err::WRONGTYPE.as_bytes()));
+    }
+
+    #[test]
+    fn sorted_set_blocking_commands_on_a_shard_never_wait() {
+        let mut shard = Shard::new(0, 1, 16);
+        assert_eq!(run(&mut shard, &["BZPOPMIN", "z", "0"]), b"*-1\r\n");
+        assert_eq!(
+            run(&mut shard, &["BZMPOP", "0", "1", "z", "MIN"]),
+            b"*-1\r\n"
+        );
+        run(&mut shard, &["ZADD", "z", "1.5", "a", "2", "b", "3", "c"]);
+        assert_eq!(
+            run(&mut shard, &["BZPOPMIN", "nope", "z", "0"]),
+            b"*3\r\n$1\r\nz\r\n$1\r\na\r\n$3\r\n1.5\r\n"
+        );
+        assert_eq!(
+            run(&mut shard, &["BZPOPMAX", "z", "0"]),
+            b"*3\r\n$1\r\nz\r\n$1\r\nc\r\n$1\r\n3\r\n"
+        );
+        assert_eq!(
+            run(
+                &mut shard,
+                &["BZMPOP", "0", "2", "x", "z", "MAX", "COUNT", "5"]
+            ),
+            b"*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
+        run(&mut shard, &["SET", "s", "v"]);
+        assert_eq!(
+            run(&mut shard, &["BZPOPMIN", "s", "0"]),
+            format!("-{}\r\n", err::WRONGTYPE).as_bytes()
+        );
+        for (args, reply) in [
+            (
+                &["BZMPOP", "x", "0", "s", "MIN"][..],
+                &b"-ERR numkeys should be greater than 0\r\n"[..],
+            ),
+            (
+                &["BZMPOP", "x", "1", "s", "MIN", "COUNT", "0"],
+                b"-ERR count should be greater than 0\r\n",
+            ),
+            (&["BZMPOP", "0", "2", "s", "MIN"], b"-ERR syntax error\r\n"),
+            (
+                &["BZMPOP", "-1", "1", "s", "MIN"],
+                b"-ERR timeout is negative\r\n",
+            ),
+            (
+                &["BZPOPMIN", "s", "x"],
+                b"-ERR timeout is not a float or out of range\r\n",
+            ),
+            (
+                &["BLMPOP", "x", "0", "s", "LEFT"],
+                b"-ERR numkeys should be greater than 0\r\n",
+            ),
+        ] {
+            assert_eq!(run(&mut shard, args), reply, "{args:?}");
+        }
     }
 }

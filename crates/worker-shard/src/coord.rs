@@ -143,7 +143,8 @@ pub(crate) fn route_kind(index: usize) -> RouteKind {
             .iter()
             .map(|spec| match spec.name {
                 "debug" => RouteKind::Debug,
-                "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" => RouteKind::Blocking,
+                "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" | "bzpopmin"
+                | "bzpopmax" | "bzmpop" => RouteKind::Blocking,
                 "mget" | "del" | "unlink" | "exists" | "touch" | "mset" | "msetnx" | "rename"
                 | "renamenx" | "copy" | "lcs" | "dbsize" | "flushdb" | "flushall" | "keys"
                 | "scan" | "randomkey" | "swapdb" | "lmove" | "rpoplpush" | "lmpop" => {

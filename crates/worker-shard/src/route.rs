@@ -214,6 +214,8 @@ pub(crate) enum PartResult {
     Cancelled,
     /// Elements popped from a list for a [`PartKind::Block`].
     Popped(Bytes, Vec<Bytes>),
+    /// Members and scores popped from the sorted set at the key for a [`PartKind::Block`].
+    ZPoppedFrom(Bytes, Vec<(Vec<u8>, f64)>),
     /// The [`PartKind::Block`] was parked; its outcome comes later as another reply.
     Blocked,
     /// A parked [`PartKind::Block`] reached its deadline.

@@ -496,7 +496,8 @@ fn handler_for(name: &str) -> Option<Handler> {
         "lmove" => cmd_list::lmove,
         "rpoplpush" => cmd_list::rpoplpush,
         "lmpop" => cmd_list::lmpop,
-        "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" => crate::blocking::blocking_now,
+        "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" | "bzpopmin" | "bzpopmax"
+        | "bzmpop" => crate::blocking::blocking_now,
         "hset" => cmd_hash::hset,
         "hsetnx" => cmd_hash::hsetnx,
         "hget" => cmd_hash::hget,
