@@ -1,5 +1,6 @@
-//! Blocking list pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP — timeouts, wake-ups, FIFO
-//! fairness, keys on several shards, disconnects and CLIENT UNBLOCK.
+//! Blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP and the sorted sets' BZPOPMIN,
+//! BZPOPMAX, BZMPOP — timeouts, wake-ups, FIFO fairness, keys on several shards, disconnects
+//! and CLIENT UNBLOCK.
 //!
 //! A client is known to be blocked by polling `INFO clients`' `blocked_clients`, never by
 //! sleeping.
@@ -372,4 +373,242 @@ fn transactions_never_block_and_serve_waiters_after_exec() {
     assert_reply!(admin.cmd(&["EXEC"]), b"*2\r\n:2\r\n:2\r\n");
     assert_reply!(w.read_reply(), key_elem("tq", "b"));
     assert_reply!(admin.cmd(&["LRANGE", "tq", "0", "-1"]), bulk_array(&["c"]));
+}
+
+/// A `BZPOPMIN`/`BZPOPMAX` reply in RESP2: `[key, member, score]`.
+fn key_member_score(key: &str, member: &str, score: &str) -> Vec<u8> {
+    [b"*3\r\n".to_vec(), bulk(key), bulk(member), bulk(score)].concat()
+}
+
+/// A `BZMPOP` reply in RESP2: `[key, [[member, score]...]]`.
+fn key_pairs(key: &str, pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = [b"*2\r\n".to_vec(), bulk(key)].concat();
+    out.extend(format!("*{}\r\n", pairs.len()).bytes());
+    for (m, s) in pairs {
+        out.extend([b"*2\r\n".to_vec(), bulk(m), bulk(s)].concat());
+    }
+    out
+}
+
+#[test]
+fn sorted_set_pops_answer_at_once_with_redis_replies() {
+    let server = server();
+    let mut c = server.conn();
+    c.cmd(&["ZADD", "z", "1.5", "a", "2", "b", "3", "c", "inf", "d"]);
+    assert_reply!(
+        c.cmd(&["BZPOPMIN", "nokey", "z", "0"]),
+        key_member_score("z", "a", "1.5")
+    );
+    assert_reply!(
+        c.cmd(&["BZPOPMAX", "z", "0"]),
+        key_member_score("z", "d", "inf")
+    );
+    assert_reply!(
+        c.cmd(&["BZMPOP", "0", "2", "nokey", "z", "MIN", "COUNT", "5"]),
+        key_pairs("z", &[("b", "2"), ("c", "3")])
+    );
+    assert_reply!(c.cmd(&["EXISTS", "z"]), int(0));
+    c.cmd(&["ZADD", "z", "1.5", "a", "2", "b", "3", "c"]);
+    assert_reply!(
+        c.cmd(&["BZMPOP", "0", "1", "z", "MAX"]),
+        key_pairs("z", &[("c", "3")])
+    );
+    // RESP3: scores are doubles, a timeout is a null.
+    c.cmd(&["HELLO", "3"]);
+    assert_reply!(
+        c.cmd(&["BZPOPMAX", "z", "0"]),
+        [b"*3\r\n".to_vec(), bulk("z"), bulk("b"), b",2\r\n".to_vec()].concat()
+    );
+    assert_reply!(
+        c.cmd(&["BZMPOP", "0", "1", "z", "MIN", "COUNT", "9"]),
+        [
+            b"*2\r\n".to_vec(),
+            bulk("z"),
+            b"*1\r\n*2\r\n".to_vec(),
+            bulk("a"),
+            b",1.5\r\n".to_vec()
+        ]
+        .concat()
+    );
+    assert_reply!(c.cmd(&["BZPOPMIN", "z", "0.01"]), b"_\r\n");
+    assert_reply!(c.cmd(&["BZMPOP", "0.01", "1", "z", "MAX"]), b"_\r\n");
+    c.cmd(&["HELLO", "2"]);
+
+    c.cmd(&["SET", "s", "v"]);
+    c.cmd(&["RPUSH", "l", "v"]);
+    assert_reply!(c.cmd(&["BZPOPMIN", "nokey", "s", "0"]), err(WRONGTYPE));
+    assert_reply!(c.cmd(&["BZMPOP", "0", "1", "l", "MIN"]), err(WRONGTYPE));
+    c.cmd(&["ZADD", "zz", "1", "m"]);
+    assert_reply!(c.cmd(&["BLPOP", "zz", "0"]), err(WRONGTYPE));
+    for (cmd, want) in [
+        (
+            &["BZPOPMIN", "s", "x"][..],
+            "ERR timeout is not a float or out of range",
+        ),
+        (&["BZPOPMAX", "s", "-1"], "ERR timeout is negative"),
+        (
+            &["BZMPOP", "x", "0", "s", "MIN"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["BZMPOP", "x", "1", "s", "MIN", "COUNT", "0"],
+            "ERR count should be greater than 0",
+        ),
+        (&["BZMPOP", "x", "1", "s", "FOO"], "ERR syntax error"),
+        (&["BZMPOP", "0", "2", "s", "MIN"], "ERR syntax error"),
+        (
+            &["BZMPOP", "0", "1", "s", "MIN", "COUNT", "1", "COUNT", "2"],
+            "ERR syntax error",
+        ),
+        (
+            &["BZMPOP", "-1", "1", "s", "MIN"],
+            "ERR timeout is negative",
+        ),
+        (
+            &["BLMPOP", "x", "0", "s", "LEFT"],
+            "ERR numkeys should be greater than 0",
+        ),
+        (
+            &["BZPOPMIN", "z"],
+            "ERR wrong number of arguments for 'bzpopmin' command",
+        ),
+        (
+            &["BZMPOP", "0", "1", "z"],
+            "ERR wrong number of arguments for 'bzmpop' command",
+        ),
+    ] {
+        assert_reply!(c.cmd(cmd), err(want), "{cmd:?}");
+    }
+}
+
+#[test]
+fn sorted_set_pops_time_out() {
+    let server = server();
+    let mut c = server.conn();
+    let (k1, k2) = split_keys("zto");
+    for cmd in [
+        &["BZPOPMIN", "nokey", "0.1"][..],
+        &["BZPOPMAX", &k1, &k2, "0.1"],
+        &["BZMPOP", "0.1", "2", &k1, &k2, "MIN", "COUNT", "2"],
+    ] {
+        let started = Instant::now();
+        assert_reply!(c.cmd(cmd), b"*-1\r\n", "{cmd:?}");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(100) && took < Duration::from_millis(1000),
+            "{cmd:?} took {took:?}"
+        );
+    }
+    assert_reply!(c.cmd(&["PING"]), b"+PONG\r\n");
+}
+
+#[test]
+fn zadd_and_stores_wake_sorted_set_waiters_in_fifo_order() {
+    let server = server();
+    let mut admin = server.conn();
+    let mut clients: Vec<RawConn> = (0..3).map(|_| server.conn()).collect();
+    let cmds: [&[&str]; 3] = [
+        &["BZPOPMIN", "zf", "0"],
+        &["BZPOPMAX", "zf", "0"],
+        &["BZMPOP", "0", "1", "zf", "MIN", "COUNT", "2"],
+    ];
+    for (i, (c, cmd)) in clients.iter_mut().zip(cmds).enumerate() {
+        c.send_cmd(cmd);
+        wait_blocked(&mut admin, i as i64 + 1);
+    }
+    // One ZADD serves every waiter in the order they blocked, while members remain.
+    assert_reply!(
+        admin.cmd(&["ZADD", "zf", "1", "a", "2", "b", "3", "c", "4", "d"]),
+        int(4)
+    );
+    assert_reply!(clients[0].read_reply(), key_member_score("zf", "a", "1"));
+    assert_reply!(clients[1].read_reply(), key_member_score("zf", "d", "4"));
+    assert_reply!(
+        clients[2].read_reply(),
+        key_pairs("zf", &[("b", "2"), ("c", "3")])
+    );
+    assert_reply!(admin.cmd(&["EXISTS", "zf"]), int(0));
+    wait_blocked(&mut admin, 0);
+
+    // Two waiters, one member at a time: the first to block is served first.
+    clients[1].send_cmd(&["BZPOPMIN", "zf", "0"]);
+    wait_blocked(&mut admin, 1);
+    clients[0].send_cmd(&["BZPOPMIN", "zf", "0"]);
+    wait_blocked(&mut admin, 2);
+    assert_reply!(admin.cmd(&["ZINCRBY", "zf", "2.5", "x"]), bulk("2.5"));
+    assert_reply!(clients[1].read_reply(), key_member_score("zf", "x", "2.5"));
+    clients[0].expect_silence(Duration::from_millis(50));
+    // A store onto the waited-on key wakes the other one.
+    admin.cmd(&["ZADD", "{zf}src", "7", "s"]);
+    assert_reply!(admin.cmd(&["ZUNIONSTORE", "zf", "1", "{zf}src"]), int(1));
+    assert_reply!(clients[0].read_reply(), key_member_score("zf", "s", "7"));
+    wait_blocked(&mut admin, 0);
+
+    // A list push on the key does not serve a sorted-set waiter.
+    clients[2].send_cmd(&["BZPOPMAX", "zl", "0"]);
+    wait_blocked(&mut admin, 1);
+    assert_reply!(admin.cmd(&["RPUSH", "zl", "e"]), int(1));
+    clients[2].expect_silence(Duration::from_millis(50));
+    admin.cmd(&["DEL", "zl"]);
+    admin.cmd(&["ZADD", "zl", "5", "m"]);
+    assert_reply!(clients[2].read_reply(), key_member_score("zl", "m", "5"));
+}
+
+#[test]
+fn sorted_set_pops_on_keys_of_several_shards() {
+    let server = server();
+    let mut admin = server.conn();
+    let (k1, k2) = split_keys("zs");
+    let mut w = server.conn();
+    w.send_cmd(&["BZPOPMIN", &k1, &k2, "0"]);
+    wait_blocked(&mut admin, 1);
+    assert_reply!(admin.cmd(&["ZADD", &k2, "1", "x", "2", "y"]), int(2));
+    assert_reply!(w.read_reply(), key_member_score(&k2, "x", "1"));
+    wait_blocked(&mut admin, 0);
+    assert_reply!(admin.cmd(&["ZCARD", &k2]), int(1));
+
+    w.send_cmd(&["BZMPOP", "0", "2", &k1, "nokey", "MAX", "COUNT", "10"]);
+    wait_blocked(&mut admin, 1);
+    assert_reply!(admin.cmd(&["ZADD", &k1, "1", "p", "2", "q"]), int(2));
+    assert_reply!(w.read_reply(), key_pairs(&k1, &[("q", "2"), ("p", "1")]));
+    wait_blocked(&mut admin, 0);
+
+    // With members on both, the first key in argument order wins.
+    admin.cmd(&["ZADD", &k1, "3", "r"]);
+    assert_reply!(
+        admin.cmd(&["BZPOPMAX", &k2, &k1, "0"]),
+        key_member_score(&k2, "y", "2")
+    );
+    assert_reply!(
+        admin.cmd(&["BZMPOP", "0", "2", &k2, &k1, "MIN"]),
+        key_pairs(&k1, &[("r", "3")])
+    );
+}
+
+#[test]
+fn sorted_set_pops_in_transactions_never_block() {
+    let server = server();
+    let mut admin = server.conn();
+    assert_reply!(admin.cmd(&["MULTI"]), OK);
+    assert_reply!(admin.cmd(&["BZPOPMIN", "tz", "0"]), b"+QUEUED\r\n");
+    assert_reply!(
+        admin.cmd(&["BZMPOP", "0", "1", "tz", "MIN"]),
+        b"+QUEUED\r\n"
+    );
+    assert_reply!(admin.cmd(&["EXEC"]), b"*2\r\n*-1\r\n*-1\r\n");
+    admin.cmd(&["ZADD", "tz", "1", "a"]);
+    assert_reply!(admin.cmd(&["MULTI"]), OK);
+    admin.cmd(&["BZPOPMAX", "tz", "0"]);
+    assert_reply!(
+        admin.cmd(&["EXEC"]),
+        [b"*1\r\n".to_vec(), key_member_score("tz", "a", "1")].concat()
+    );
+
+    let mut w = server.conn();
+    let id = as_int(&w.cmd(&["CLIENT", "ID"])).to_string();
+    w.send_cmd(&["BZPOPMIN", "tz", "0"]);
+    wait_blocked(&mut admin, 1);
+    assert_reply!(admin.cmd(&["CLIENT", "UNBLOCK", &id]), int(1));
+    assert_reply!(w.read_reply(), b"*-1\r\n");
+    wait_blocked(&mut admin, 0);
 }
