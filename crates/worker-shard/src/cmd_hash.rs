@@ -7,6 +7,7 @@ use crate::coll::{self, parse_count, parse_scan_opts, scan_cursor, write_scan};
 use crate::hash::Hash;
 use crate::keyspace::Value;
 use crate::longdouble::{self, Parsed};
+use crate::notify::NotifyClass;
 use crate::shard::{Out, Shard, err, parse_i64};
 
 fn new_hash(shard: &Shard) -> impl FnOnce() -> Value + use<> {
@@ -35,6 +36,9 @@ fn hset_generic(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>,
                 .count()
         },
     );
+    if r.is_ok() {
+        shard.notify(db, NotifyClass::HASH, "hset", &args[1]);
+    }
     match r {
         Ok(n) if name == "hset" => out.int(n as i64),
         Ok(_) => out.ok(),
@@ -73,6 +77,9 @@ pub(crate) fn hsetnx(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
             }
         },
     );
+    if r == Ok(true) {
+        shard.notify(db, NotifyClass::HASH, "hset", &args[1]);
+    }
     match r {
         Ok(set) => out.int(set as i64),
         Err(e) => out.error(e),
@@ -116,6 +123,9 @@ pub(crate) fn hdel(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     let r = coll::update_existing(&mut shard.dbs[db], &args[1], clock, |h: &mut Hash| {
         args[2..].iter().filter(|f| h.remove(f)).count()
     });
+    if matches!(r, Ok(Some(n)) if n > 0) {
+        coll::notify_changed(shard, db, NotifyClass::HASH, "hdel", &args[1]);
+    }
     match r {
         Ok(n) => out.int(n.unwrap_or(0) as i64),
         Err(e) => out.error(e),
@@ -227,7 +237,10 @@ pub(crate) fn hincrby(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Ou
         },
     );
     match r.and_then(|r| r) {
-        Ok(n) => out.int(n),
+        Ok(n) => {
+            shard.notify(db, NotifyClass::HASH, "hincrby", &args[1]);
+            out.int(n)
+        }
         Err(e) => out.error(e),
     }
 }
@@ -264,7 +277,10 @@ pub(crate) fn hincrbyfloat(shard: &mut Shard, db: usize, args: &[Bytes], out: &m
         },
     );
     match r.and_then(|r| r) {
-        Ok(text) => out.bulk(text.as_bytes()),
+        Ok(text) => {
+            shard.notify(db, NotifyClass::HASH, "hincrbyfloat", &args[1]);
+            out.bulk(text.as_bytes())
+        }
         Err(e) => out.error(e),
     }
 }

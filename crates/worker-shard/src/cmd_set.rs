@@ -8,6 +8,7 @@ use rand::Rng;
 
 use crate::coll::{self, parse_count, parse_scan_opts, scan_cursor, write_scan};
 use crate::keyspace::{Db, Value};
+use crate::notify::NotifyClass;
 use crate::set::Set;
 use crate::shard::{Out, Shard, err, parse_i64};
 
@@ -24,6 +25,9 @@ pub(crate) fn sadd(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
         move || Value::Set(Box::new(Set::for_member(&first))),
         |s: &mut Set| args[2..].iter().filter(|m| s.add(m, max)).count(),
     );
+    if matches!(r, Ok(n) if n > 0) {
+        shard.notify(db, NotifyClass::SET, "sadd", &args[1]);
+    }
     match r {
         Ok(n) => out.int(n as i64),
         Err(e) => out.error(e),
@@ -37,6 +41,9 @@ pub(crate) fn srem(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     let r = coll::update_existing(&mut shard.dbs[db], &args[1], clock, |s: &mut Set| {
         args[2..].iter().filter(|m| s.remove(m)).count()
     });
+    if matches!(r, Ok(Some(n)) if n > 0) {
+        coll::notify_changed(shard, db, NotifyClass::SET, "srem", &args[1]);
+    }
     match r {
         Ok(n) => out.int(n.unwrap_or(0) as i64),
         Err(e) => out.error(e),
@@ -123,6 +130,9 @@ pub(crate) fn spop(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
         popped
     });
     shard.rng = rng;
+    if matches!(&r, Ok(Some(p)) if !p.is_empty()) {
+        coll::notify_changed(shard, db, NotifyClass::SET, "spop", &args[1]);
+    }
     match (r, count) {
         (Err(e), _) => out.error(e),
         (Ok(None), None) => out.null(),
@@ -202,13 +212,17 @@ pub(crate) fn smove(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
     }
     let _ = coll::update_existing(d, src, clock, |s: &mut Set| s.remove(member));
     let m = member.clone();
-    let _ = coll::update(
+    let added = coll::update(
         d,
         dst,
         clock,
         move || Value::Set(Box::new(Set::for_member(&m))),
         |s: &mut Set| s.add(member, max),
     );
+    coll::notify_changed(shard, db, NotifyClass::SET, "srem", src);
+    if added == Ok(true) {
+        shard.notify(db, NotifyClass::SET, "sadd", dst);
+    }
     out.int(1);
 }
 
@@ -322,6 +336,7 @@ pub(crate) fn store_set(
 fn set_op(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>, op: SetOp, store: bool) {
     let max = shard.limits.intset();
     let clock = shard.clock;
+    let existed = store && coll::exists_if_notifying(shard, db, &args[1]);
     let d = &mut shard.dbs[db];
     let keys = if store { &args[2..] } else { &args[1..] };
     let members = match with_sources(d, keys, clock, |sets| op.compute(sets, 0)) {
@@ -329,7 +344,14 @@ fn set_op(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>, op: S
         Err(e) => return out.error(e),
     };
     if store {
-        out.int(store_set(d, &args[1], &members, max, clock) as i64);
+        let n = store_set(d, &args[1], &members, max, clock);
+        let event = match op {
+            SetOp::Inter => "sinterstore",
+            SetOp::Union => "sunionstore",
+            SetOp::Diff => "sdiffstore",
+        };
+        coll::notify_store(shard, db, NotifyClass::SET, event, &args[1], existed, n);
+        out.int(n as i64);
     } else {
         write_members(out, &members);
     }

@@ -9,6 +9,7 @@ use resp_codec::Protocol;
 
 use crate::coll::{self, parse_count, parse_scan_opts, scan_cursor, write_scan};
 use crate::keyspace::{Clock, Db, Value};
+use crate::notify::NotifyClass;
 use crate::set::Set;
 use crate::shard::{Out, Shard, err, parse_i64};
 use crate::zset::{
@@ -167,7 +168,14 @@ fn zadd_apply(
         }
         Ok((added, updated, processed, last))
     });
-    match r.and_then(|r| r) {
+    let r = r.and_then(|r| r);
+    if let Ok((added, updated, _, _)) = r
+        && added + updated > 0
+    {
+        let event = if f.incr { "zincr" } else { "zadd" };
+        shard.notify(db, NotifyClass::ZSET, event, key);
+    }
+    match r {
         Err(e) => out.error(e),
         Ok((_, _, processed, last)) if f.incr => {
             if processed > 0 {
@@ -203,6 +211,9 @@ pub(crate) fn zrem(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     let r = coll::update_existing(&mut shard.dbs[db], &args[1], clock, |z: &mut ZSet| {
         args[2..].iter().filter(|m| z.remove(m).is_some()).count()
     });
+    if matches!(r, Ok(Some(n)) if n > 0) {
+        coll::notify_changed(shard, db, NotifyClass::ZSET, "zrem", &args[1]);
+    }
     match r {
         Ok(n) => out.int(n.unwrap_or(0) as i64),
         Err(e) => out.error(e),
@@ -586,7 +597,17 @@ pub(crate) fn zrangestore(shard: &mut Shard, db: usize, args: &[Bytes], out: &mu
         Ok(None) => Vec::new(),
         Err(e) => return out.error(e),
     };
+    let existed = coll::exists_if_notifying(shard, db, &args[1]);
     let n = store_zset(&mut shard.dbs[db], &args[1], &elems, limits, clock);
+    coll::notify_store(
+        shard,
+        db,
+        NotifyClass::ZSET,
+        "zrangestore",
+        &args[1],
+        existed,
+        n,
+    );
     out.int(n as i64);
 }
 
@@ -628,6 +649,14 @@ fn zremrange(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>, by
         }
         doomed.len()
     });
+    if matches!(r, Ok(Some(n)) if n > 0) {
+        let event = match by {
+            RangeBy::Rank => "zremrangebyrank",
+            RangeBy::Score => "zremrangebyscore",
+            RangeBy::Lex => "zremrangebylex",
+        };
+        coll::notify_changed(shard, db, NotifyClass::ZSET, event, &args[1]);
+    }
     match r {
         Ok(n) => out.int(n.unwrap_or(0) as i64),
         Err(e) => out.error(e),
@@ -682,6 +711,10 @@ fn zpop(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>, max: bo
         Ok(p) => p.unwrap_or_default(),
         Err(e) => return out.error(e),
     };
+    if !popped.is_empty() {
+        let event = if max { "zpopmax" } else { "zpopmin" };
+        coll::notify_changed(shard, db, NotifyClass::ZSET, event, &args[1]);
+    }
     // A single pop is a flat pair even in RESP3; with a count RESP3 nests pairs.
     if count.is_none() {
         out.array_len(popped.len() * 2);
@@ -770,12 +803,15 @@ pub(crate) fn zmpop(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
         Err(e) => return out.error(e),
     };
     let clock = shard.clock;
-    let d = &mut shard.dbs[db];
     for key in &p.keys {
-        match pop_from(d, key, p.max, p.count, clock) {
+        match pop_from(&mut shard.dbs[db], key, p.max, p.count, clock) {
             Err(e) => return out.error(e),
             Ok(None) => {}
-            Ok(Some(popped)) => return write_mpop(out, key, &popped),
+            Ok(Some(popped)) => {
+                let event = if p.max { "zpopmax" } else { "zpopmin" };
+                coll::notify_changed(shard, db, NotifyClass::ZSET, event, key);
+                return write_mpop(out, key, &popped);
+            }
         }
     }
     out.null_array();
@@ -1105,13 +1141,16 @@ fn zalgebra_cmd(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>,
     };
     let limits = shard.limits.zset();
     let clock = shard.clock;
+    let existed = store && coll::exists_if_notifying(shard, db, &args[1]);
     let d = &mut shard.dbs[db];
     let elems = match with_zsources(d, &alg.keys, clock, |s| alg.compute(s)) {
         Ok(e) => e,
         Err(e) => return out.error(e),
     };
     if store {
-        out.int(store_zset(d, &args[1], &elems, limits, clock) as i64);
+        let n = store_zset(d, &args[1], &elems, limits, clock);
+        coll::notify_store(shard, db, NotifyClass::ZSET, &name, &args[1], existed, n);
+        out.int(n as i64);
     } else {
         write_elements(out, &elems, alg.withscores);
     }

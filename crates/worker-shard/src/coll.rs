@@ -8,6 +8,7 @@ use bytes::Bytes;
 use crate::cmd_keys::parse_cursor;
 use crate::hash::{HLimits, Hash};
 use crate::keyspace::{Clock, Db, Value, glob_match};
+use crate::notify::NotifyClass;
 use crate::set::Set;
 use crate::shard::{Out, Shard, err, parse_i64};
 use crate::zset::{ZLimits, ZSet};
@@ -200,6 +201,52 @@ pub(crate) struct ScanOpts<'a> {
 }
 
 /// Parses `[MATCH pattern] [COUNT count]`.
+/// Reports `event` on `key` and, if the command emptied it (so it was deleted), `del`, as
+/// Redis's collection commands do.
+pub(crate) fn notify_changed(
+    shard: &mut Shard,
+    db: usize,
+    class: NotifyClass,
+    event: &str,
+    key: &[u8],
+) {
+    if shard.notifier.flags == 0 {
+        return;
+    }
+    shard.notify(db, class, event, key);
+    let clock = shard.clock;
+    if shard.dbs[db].peek(key, clock).is_none() {
+        shard.notify(db, NotifyClass::GENERIC, "del", key);
+    }
+}
+
+/// Reports a store command (`SINTERSTORE`, `ZUNIONSTORE`, ...) as Redis does: `event` on the
+/// destination if the result was stored, `del` if an empty result deleted an existing key.
+pub(crate) fn notify_store(
+    shard: &mut Shard,
+    db: usize,
+    class: NotifyClass,
+    event: &str,
+    key: &[u8],
+    existed: bool,
+    stored: usize,
+) {
+    if stored > 0 {
+        shard.notify(db, class, event, key);
+    } else if existed {
+        shard.notify(db, NotifyClass::GENERIC, "del", key);
+    }
+}
+
+/// Whether `key` exists, checked only when notifications are on (for [`notify_store`]).
+pub(crate) fn exists_if_notifying(shard: &mut Shard, db: usize, key: &[u8]) -> bool {
+    if shard.notifier.flags == 0 {
+        return false;
+    }
+    let clock = shard.clock;
+    shard.dbs[db].peek(key, clock).is_some()
+}
+
 pub(crate) fn parse_scan_opts(args: &[Bytes]) -> Result<ScanOpts<'_>, &'static str> {
     let mut opts = ScanOpts {
         pattern: None,

@@ -262,15 +262,21 @@ pub(crate) fn set_member(shard: &mut Shard, db: usize, key: &[u8], member: &[u8]
     let d = &mut shard.dbs[db];
     if add {
         let m = member.to_vec();
-        let _ = coll::update(
+        let added = coll::update(
             d,
             key,
             clock,
             move || Value::Set(Box::new(Set::for_member(&m))),
             |s: &mut Set| s.add(member, max),
         );
+        if added == Ok(true) {
+            shard.notify(db, crate::notify::NotifyClass::SET, "sadd", key);
+        }
     } else {
-        let _ = coll::update_existing(d, key, clock, |s: &mut Set| s.remove(member));
+        let removed = coll::update_existing(d, key, clock, |s: &mut Set| s.remove(member));
+        if removed == Ok(Some(true)) {
+            coll::notify_changed(shard, db, crate::notify::NotifyClass::SET, "srem", key);
+        }
     }
 }
 
@@ -311,10 +317,11 @@ impl SpreadCmd {
                 Gathered::Probe { .. } => None,
             })
             .collect();
-        let store_at = |key: &Bytes, value: Option<Value>| {
+        let store_at = |key: &Bytes, value: Option<Value>, event: &'static str| {
             let kind = PartKind::PutColl {
                 key: key.clone(),
                 value,
+                event,
             };
             vec![(shard_for(key, n), part(kind))]
         };
@@ -346,7 +353,12 @@ impl SpreadCmd {
                         }
                         Value::Set(Box::new(set))
                     });
-                    store_at(dst, value)
+                    let event = match op {
+                        SetOp::Inter => "sinterstore",
+                        SetOp::Union => "sunionstore",
+                        SetOp::Diff => "sdiffstore",
+                    };
+                    store_at(dst, value, event)
                 } else {
                     self.outcome = Some(Frame::Set(
                         members
@@ -377,7 +389,12 @@ impl SpreadCmd {
                     Vec::new()
                 } else if let Some(dst) = store {
                     self.outcome = Some(Frame::Integer(elems.len() as i64));
-                    store_at(dst, zset_value(&elems))
+                    let event = match alg.op {
+                        cmd_zset::ZOp::Union => "zunionstore",
+                        cmd_zset::ZOp::Inter => "zinterstore",
+                        cmd_zset::ZOp::Diff => "zdiffstore",
+                    };
+                    store_at(dst, zset_value(&elems), event)
                 } else {
                     self.outcome = Some(elements_frame(elems, alg.withscores, self.proto));
                     Vec::new()
@@ -393,7 +410,7 @@ impl SpreadCmd {
                     None => Vec::new(),
                 };
                 self.outcome = Some(Frame::Integer(elems.len() as i64));
-                store_at(dst, zset_value(&elems))
+                store_at(dst, zset_value(&elems), "zrangestore")
             }
             Job::Move { src, dst, member } => {
                 let probe = |i: usize| match gathered.get(i) {

@@ -104,12 +104,20 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
                     .collect(),
             )
         }
-        PartKind::PutColl { key, value } => {
+        PartKind::PutColl { key, value, event } => {
+            let existed = crate::coll::exists_if_notifying(shard, db, &key);
             let d = &mut shard.dbs[db];
             d.remove(&key, clock);
+            let stored = value.is_some();
             if let Some(v) = value {
                 d.insert(&key, v, None, clock);
             }
+            let class = if event.starts_with('s') {
+                NotifyClass::SET
+            } else {
+                NotifyClass::ZSET
+            };
+            crate::coll::notify_store(shard, db, class, event, &key, existed, stored as usize);
             PartResult::Ok
         }
         PartKind::SetMember { key, member, add } => {
@@ -118,7 +126,14 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
         }
         PartKind::ZPop { key, max, count } => {
             match crate::cmd_zset::pop_from(&mut shard.dbs[db], &key, max, count, clock) {
-                Ok(p) => PartResult::ZPopped(p.unwrap_or_default()),
+                Ok(p) => {
+                    let p = p.unwrap_or_default();
+                    if !p.is_empty() {
+                        let event = if max { "zpopmax" } else { "zpopmin" };
+                        crate::coll::notify_changed(shard, db, NotifyClass::ZSET, event, &key);
+                    }
+                    PartResult::ZPopped(p)
+                }
                 Err(e) => PartResult::Error(Bytes::from_static(e.as_bytes())),
             }
         }

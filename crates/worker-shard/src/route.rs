@@ -132,8 +132,13 @@ pub(crate) enum PartKind {
         keys: Vec<(usize, Bytes)>,
         probe: Option<Bytes>,
     },
-    /// Replace `key` with this collection (or delete it): the `STORE` commands.
-    PutColl { key: Bytes, value: Option<Value> },
+    /// Replace `key` with this collection (or delete it): the `STORE` commands; `event` is
+    /// the keyspace event of a stored result (`sinterstore`, `zunionstore`, ...).
+    PutColl {
+        key: Bytes,
+        value: Option<Value>,
+        event: &'static str,
+    },
     /// Add (creating the set) or remove (deleting an emptied set) one member: `SMOVE`.
     SetMember {
         key: Bytes,
