@@ -371,9 +371,12 @@ fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind) -> PartRes
         PopKind::Move { from, .. } => (*from, 1),
         PopKind::ZPop { max, count } => return zpop_for(shard, db, key, *max, *count),
     };
+    let limits = shard.limits.list();
     let popped = modify(shard, db, key, false, |l| {
         let n = count.min(l.len());
-        (0..n).filter_map(|_| l.pop(end)).collect::<Vec<_>>()
+        (0..n)
+            .filter_map(|_| l.pop(end, limits))
+            .collect::<Vec<_>>()
     });
     let elems: Vec<Bytes> = match popped {
         Ok(Some(elems)) => elems.into_iter().map(Bytes::from).collect(),
@@ -392,7 +395,7 @@ fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind) -> PartRes
     } = kind
     {
         for e in &elems {
-            if let Err(e) = modify(shard, db, dst, true, |l| l.push(*to, e)) {
+            if let Err(e) = modify(shard, db, dst, true, |l| l.push(*to, e, limits)) {
                 return PartResult::Error(Bytes::from_static(e.as_bytes()));
             }
         }
@@ -986,7 +989,8 @@ pub(crate) fn list_push(
     elem: &[u8],
     end: End,
 ) -> PartResult {
-    match modify(shard, db, key, true, |l| l.push(end, elem)) {
+    let limits = shard.limits.list();
+    match modify(shard, db, key, true, |l| l.push(end, elem, limits)) {
         Ok(_) => {
             cmd_list::notify_list(shard, db, cmd_list::push_event(end), key);
             shard.blocked.signal(db, key);

@@ -136,9 +136,10 @@ fn push_generic(
     end: End,
     x: bool,
 ) {
+    let limits = shard.limits.list();
     let pushed = modify(shard, db, &args[1], !x, |l| {
         for elem in &args[2..] {
-            l.push(end, elem);
+            l.push(end, elem, limits);
         }
         l.len()
     });
@@ -190,11 +191,12 @@ fn pop_generic(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_>, 
             _ => return out.error(err::MUST_BE_POSITIVE),
         },
     };
+    let limits = shard.limits.list();
     let popped = modify(shard, db, &args[1], false, |l| match count {
-        None => vec![l.pop(end).unwrap_or_default()],
+        None => vec![l.pop(end, limits).unwrap_or_default()],
         Some(n) => {
             let n = n.min(l.len());
-            (0..n).filter_map(|_| l.pop(end)).collect()
+            (0..n).filter_map(|_| l.pop(end, limits)).collect()
         }
     });
     if let Ok(Some(elems)) = &popped
@@ -301,7 +303,8 @@ pub(crate) fn lset(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     let Some(i) = index_of(index, len) else {
         return out.error("ERR index out of range");
     };
-    match modify(shard, db, &args[1], false, |l| l.set(i, &args[3])) {
+    let limits = shard.limits.list();
+    match modify(shard, db, &args[1], false, |l| l.set(i, &args[3], limits)) {
         Ok(_) => {
             notify_list(shard, db, "lset", &args[1]);
             out.ok()
@@ -320,8 +323,9 @@ pub(crate) fn linsert(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Ou
     } else {
         return out.error(err::SYNTAX);
     };
+    let limits = shard.limits.list();
     let r = modify(shard, db, &args[1], false, |l| {
-        if l.insert(&args[3], &args[4], after) {
+        if l.insert(&args[3], &args[4], after, limits) {
             l.len() as i64
         } else {
             -1
@@ -344,7 +348,10 @@ pub(crate) fn lrem(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'
     let Some(count) = parse_i64(&args[2]) else {
         return out.error(err::NOT_INT);
     };
-    match modify(shard, db, &args[1], false, |l| l.remove(&args[3], count)) {
+    let limits = shard.limits.list();
+    match modify(shard, db, &args[1], false, |l| {
+        l.remove(&args[3], count, limits)
+    }) {
         Ok(n) => {
             if n.is_some_and(|n| n > 0) {
                 notify_list(shard, db, "lrem", &args[1]);
@@ -361,9 +368,10 @@ pub(crate) fn ltrim(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
     let (Some(start), Some(stop)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
         return out.error(err::NOT_INT);
     };
+    let limits = shard.limits.list();
     let r = modify(shard, db, &args[1], false, |l| {
         match clamp_range(start, stop, l.len()) {
-            Some((a, b)) => l.retain_range(a, b),
+            Some((a, b)) => l.retain_range(a, b, limits),
             None => *l = List::default(),
         }
     });
@@ -484,10 +492,11 @@ pub(crate) fn move_local(
     if is_wrong_type(shard, db, dst) {
         return Err(err::WRONGTYPE);
     }
-    let Some(Some(elem)) = modify(shard, db, src, false, |l| l.pop(from))? else {
+    let limits = shard.limits.list();
+    let Some(Some(elem)) = modify(shard, db, src, false, |l| l.pop(from, limits))? else {
         return Ok(None);
     };
-    modify(shard, db, dst, true, |l| l.push(to, &elem))?;
+    modify(shard, db, dst, true, |l| l.push(to, &elem, limits))?;
     // As in Redis: the push on the destination, then the pop (and `del`) on the source.
     notify_list(shard, db, push_event(to), dst);
     notify_list(shard, db, pop_event(from), src);
@@ -573,10 +582,13 @@ pub(crate) fn mpop_local(
     end: End,
     count: usize,
 ) -> Result<Option<Popped>, &'static str> {
+    let limits = shard.limits.list();
     for key in keys {
         let popped = modify(shard, db, key, false, |l| {
             let n = count.min(l.len());
-            (0..n).filter_map(|_| l.pop(end)).collect::<Vec<_>>()
+            (0..n)
+                .filter_map(|_| l.pop(end, limits))
+                .collect::<Vec<_>>()
         })?;
         if let Some(elems) = popped
             && !elems.is_empty()
@@ -831,5 +843,52 @@ mod tests {
         assert_eq!(index_of(-4, 3), None);
         assert_eq!(index_of(i64::MIN, 3), None);
         assert_eq!(index_of(3, 3), None);
+    }
+
+    #[test]
+    fn list_max_listpack_size_is_live() {
+        fn run(shard: &mut Shard, args: &[&str]) -> Vec<u8> {
+            let req = Request::new(
+                args.iter()
+                    .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                    .collect(),
+            );
+            let mut buf = BytesMut::new();
+            shard.tick();
+            shard.execute(0, &req, &mut Out::new(&mut buf, Protocol::Resp2));
+            buf.to_vec()
+        }
+        fn packed(shard: &mut Shard, key: &str) -> bool {
+            let clock = shard.clock;
+            match shard.dbs[0].value(key.as_bytes(), clock) {
+                Some(Value::List(l)) => matches!(l, List::Packed { .. }),
+                _ => panic!("{key} is not a list"),
+            }
+        }
+        let mut shard = Shard::new(0, 1, 16);
+        run(&mut shard, &["RPUSH", "l", "a", "b", "c"]);
+        assert!(packed(&mut shard, "l"));
+        shard.limits.store(crate::EncodingLimits {
+            list_max_listpack_size: 3,
+            ..Default::default()
+        });
+        assert_eq!(run(&mut shard, &["LPUSH", "l", "z"]), b":4\r\n");
+        assert!(!packed(&mut shard, "l"));
+        assert_eq!(run(&mut shard, &["LTRIM", "l", "0", "0"]), b"+OK\r\n");
+        assert!(packed(&mut shard, "l"));
+        // -1: a 4 KiB node; 5000 bytes do not fit, and RPOPLPUSH/LMOVE follow it too.
+        shard.limits.store(crate::EncodingLimits {
+            list_max_listpack_size: -1,
+            ..Default::default()
+        });
+        let big = "x".repeat(5000);
+        run(&mut shard, &["RPUSH", "b", &big]);
+        assert!(!packed(&mut shard, "b"));
+        run(&mut shard, &["RPOPLPUSH", "b", "m"]);
+        assert!(!packed(&mut shard, "m"));
+        assert_eq!(run(&mut shard, &["LLEN", "m"]), b":1\r\n");
+        shard.limits.store(crate::EncodingLimits::default());
+        run(&mut shard, &["RPUSH", "d", &big]);
+        assert!(packed(&mut shard, "d"));
     }
 }

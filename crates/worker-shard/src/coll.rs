@@ -8,6 +8,7 @@ use bytes::Bytes;
 use crate::cmd_keys::parse_cursor;
 use crate::hash::{HLimits, Hash};
 use crate::keyspace::{Clock, Db, Value, glob_match};
+use crate::list::LLimits;
 use crate::notify::NotifyClass;
 use crate::set::Set;
 use crate::shard::{Out, Shard, err, parse_i64};
@@ -26,6 +27,10 @@ pub struct EncodingLimits {
     pub zset_max_listpack_entries: usize,
     /// `zset-max-listpack-value` (alias `zset-max-ziplist-value`), 64.
     pub zset_max_listpack_value: usize,
+    /// `list-max-listpack-size` (alias `list-max-ziplist-size`), -2: the packed form of a list
+    /// holds at most 4/8/16/32/64 KiB for -1..-5, or that many elements (within 8 KiB) if
+    /// positive.
+    pub list_max_listpack_size: i32,
 }
 
 impl Default for EncodingLimits {
@@ -36,13 +41,14 @@ impl Default for EncodingLimits {
             set_max_intset_entries: 512,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
         }
     }
 }
 
 /// [`EncodingLimits`] shared by every worker of a pool, so `CONFIG SET` is a few stores.
 #[derive(Debug, Default)]
-pub(crate) struct SharedLimits([AtomicUsize; 5]);
+pub(crate) struct SharedLimits([AtomicUsize; 7]);
 
 impl SharedLimits {
     pub(crate) fn new(l: EncodingLimits) -> Arc<SharedLimits> {
@@ -52,12 +58,15 @@ impl SharedLimits {
     }
 
     pub(crate) fn store(&self, l: EncodingLimits) {
+        let list = LLimits::from_fill(l.list_max_listpack_size);
         let v = [
             l.hash_max_listpack_entries,
             l.hash_max_listpack_value,
             l.set_max_intset_entries,
             l.zset_max_listpack_entries,
             l.zset_max_listpack_value,
+            list.bytes,
+            list.entries,
         ];
         for (a, v) in self.0.iter().zip(v) {
             a.store(v, Ordering::Relaxed);
@@ -77,6 +86,13 @@ impl SharedLimits {
 
     pub(crate) fn intset(&self) -> usize {
         self.at(2)
+    }
+
+    pub(crate) fn list(&self) -> LLimits {
+        LLimits {
+            bytes: self.at(5),
+            entries: self.at(6),
+        }
     }
 
     pub(crate) fn zset(&self) -> ZLimits {

@@ -1,16 +1,63 @@
 //! The list value: a packed buffer while small, a deque of boxed elements once large.
 //!
-//! Redis 7.0 stores every list as a quicklist of listpack nodes of at most 8 KiB
-//! (`list-max-listpack-size -2`) and reports `quicklist` for all of them. Here a small list is
-//! one packed buffer (each element framed by its 16-bit length before and after, so it can be
-//! walked and popped from either end) which costs 4 bytes per element instead of a pointer and
-//! an allocation; past [`PACKED_MAX_BYTES`] it becomes a [`VecDeque`] (O(1) push and pop at both
-//! ends, O(1) index), and goes back to packed once it shrinks below half of that, so a list
-//! that hovers around the limit does not convert on every push and pop.
+//! Redis 7.0 stores every list as a quicklist of listpack nodes sized by
+//! `list-max-listpack-size` (default -2: at most 8 KiB) and reports `quicklist` for all of them.
+//! Here a small list is one packed buffer (each element framed by its 16-bit length before and
+//! after, so it can be walked and popped from either end) which costs 4 bytes per element
+//! instead of a pointer and an allocation; past the node size of [`LLimits`] it becomes a
+//! [`VecDeque`] (O(1) push and pop at both ends, O(1) index), and goes back to packed once it
+//! shrinks below half of that, so a list that hovers around the limit does not convert on every
+//! push and pop.
 use std::collections::VecDeque;
 
-/// Largest packed buffer: Redis's default node size, 8 KiB.
-pub(crate) const PACKED_MAX_BYTES: usize = 8 * 1024;
+/// Redis's cap on a node's bytes when `list-max-listpack-size` counts entries
+/// (`SIZE_SAFETY_LIMIT`); it also keeps every packed element's length within the `u16` frame.
+const SIZE_SAFETY_LIMIT: usize = 8 * 1024;
+
+/// The packed form's limits, from `list-max-listpack-size` (Redis's quicklist `fill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LLimits {
+    /// Most bytes of the packed buffer.
+    pub(crate) bytes: usize,
+    /// Most elements of the packed form.
+    pub(crate) entries: usize,
+}
+
+impl LLimits {
+    /// Redis's reading of `fill`: -1..-5 is a node of 4, 8, 16, 32 or 64 KiB (below -5 counts
+    /// as -5); a positive value is that many entries per node, within 8 KiB; 0 holds one entry
+    /// per node as Redis does.
+    pub(crate) fn from_fill(fill: i32) -> LLimits {
+        if fill < 0 {
+            let level = fill.max(-5).unsigned_abs() - 1;
+            LLimits {
+                bytes: 4096 << level,
+                entries: usize::MAX,
+            }
+        } else {
+            LLimits {
+                bytes: SIZE_SAFETY_LIMIT,
+                entries: (fill as usize).max(1),
+            }
+        }
+    }
+
+    /// Whether a packed form of `bytes` and `len` elements is within the limits.
+    fn fits(self, bytes: usize, len: usize) -> bool {
+        bytes <= self.bytes && len <= self.entries
+    }
+
+    /// Whether a deque is small enough to pack again: below half of both limits.
+    fn small(self, bytes: usize, len: usize) -> bool {
+        bytes < self.bytes / 2 && len <= self.entries / 2
+    }
+}
+
+impl Default for LLimits {
+    fn default() -> LLimits {
+        LLimits::from_fill(-2)
+    }
+}
 
 /// Per-element framing in the packed form: a `u16` length before and after the bytes.
 const FRAME: usize = 4;
@@ -82,9 +129,9 @@ impl List {
     }
 
     /// Appends `elem` at `end`.
-    pub(crate) fn push(&mut self, end: End, elem: &[u8]) {
+    pub(crate) fn push(&mut self, end: End, elem: &[u8], limits: LLimits) {
         if let List::Packed { buf, len } = self {
-            if buf.len() + elem.len() + FRAME <= PACKED_MAX_BYTES {
+            if limits.fits(buf.len() + elem.len() + FRAME, *len + 1) {
                 let n = (elem.len() as u16).to_le_bytes();
                 match end {
                     End::Right => {
@@ -115,7 +162,7 @@ impl List {
     }
 
     /// Removes and returns the element at `end`.
-    pub(crate) fn pop(&mut self, end: End) -> Option<Vec<u8>> {
+    pub(crate) fn pop(&mut self, end: End, limits: LLimits) -> Option<Vec<u8>> {
         let popped = match self {
             List::Packed { buf, len } => {
                 if *len == 0 {
@@ -147,7 +194,7 @@ impl List {
                 elem.into_vec()
             }
         };
-        self.maybe_pack();
+        self.maybe_pack(limits);
         Some(popped)
     }
 
@@ -182,17 +229,23 @@ impl List {
     }
 
     /// Replaces the element at `index`; false if out of range.
-    pub(crate) fn set(&mut self, index: usize, elem: &[u8]) -> bool {
+    pub(crate) fn set(&mut self, index: usize, elem: &[u8], limits: LLimits) -> bool {
         if index >= self.len() {
             return false;
         }
-        self.rebuild(|items| items[index] = elem.to_vec());
+        self.rebuild(limits, |items| items[index] = elem.to_vec());
         true
     }
 
     /// Inserts `elem` before (or after) the first element equal to `pivot`; false if no
     /// element matches.
-    pub(crate) fn insert(&mut self, pivot: &[u8], elem: &[u8], after: bool) -> bool {
+    pub(crate) fn insert(
+        &mut self,
+        pivot: &[u8],
+        elem: &[u8],
+        after: bool,
+        limits: LLimits,
+    ) -> bool {
         let Some(pos) = self.iter().position(|e| e == pivot) else {
             return false;
         };
@@ -202,14 +255,14 @@ impl List {
                 *bytes += elem.len();
                 items.insert(at, elem.into());
             }
-            List::Packed { .. } => self.rebuild(|items| items.insert(at, elem.to_vec())),
+            List::Packed { .. } => self.rebuild(limits, |items| items.insert(at, elem.to_vec())),
         }
         true
     }
 
     /// Removes up to `count` elements equal to `elem` (all if 0), from the tail if `count < 0`.
     /// Returns how many were removed.
-    pub(crate) fn remove(&mut self, elem: &[u8], count: i64) -> usize {
+    pub(crate) fn remove(&mut self, elem: &[u8], count: i64, limits: LLimits) -> usize {
         let limit = if count == 0 {
             usize::MAX
         } else {
@@ -238,7 +291,7 @@ impl List {
         let removed = positions.len();
         let mut drop = positions;
         drop.sort_unstable();
-        self.rebuild(|items| {
+        self.rebuild(limits, |items| {
             let mut i = 0;
             let mut next = drop.iter().peekable();
             items.retain(|_| {
@@ -255,7 +308,7 @@ impl List {
 
     /// Keeps only the elements in `start..=end` (already clamped by the caller; an empty range
     /// is `start > end`).
-    pub(crate) fn retain_range(&mut self, start: usize, end: usize) {
+    pub(crate) fn retain_range(&mut self, start: usize, end: usize, limits: LLimits) {
         if start > end || start >= self.len() {
             *self = List::default();
             return;
@@ -268,9 +321,9 @@ impl List {
                     *bytes -= e.len();
                 }
                 *bytes = items.iter().map(|e| e.len()).sum();
-                self.maybe_pack();
+                self.maybe_pack(limits);
             }
-            List::Packed { .. } => self.rebuild(|items| {
+            List::Packed { .. } => self.rebuild(limits, |items| {
                 items.truncate(end + 1);
                 items.drain(..start);
             }),
@@ -279,22 +332,22 @@ impl List {
 
     /// Applies `f` to the elements as a vector, then stores them in the fitting form. Used by
     /// the rarer middle-of-list edits, which are O(n) in Redis too.
-    fn rebuild(&mut self, f: impl FnOnce(&mut Vec<Vec<u8>>)) {
+    fn rebuild(&mut self, limits: LLimits, f: impl FnOnce(&mut Vec<Vec<u8>>)) {
         let mut items: Vec<Vec<u8>> = self.iter().map(<[u8]>::to_vec).collect();
         f(&mut items);
-        *self = List::from_items(items);
+        *self = List::from_items(items, limits);
     }
 
     /// A list of these elements, in the form its size calls for.
-    pub(crate) fn from_items(items: Vec<Vec<u8>>) -> List {
+    pub(crate) fn from_items(items: Vec<Vec<u8>>, limits: LLimits) -> List {
         let packed: usize = items.iter().map(|e| e.len() + FRAME).sum();
-        if packed <= PACKED_MAX_BYTES {
+        if limits.fits(packed, items.len()) {
             let mut list = List::Packed {
                 buf: Vec::with_capacity(packed),
                 len: 0,
             };
             for e in &items {
-                list.push(End::Right, e);
+                list.push(End::Right, e, limits);
             }
             list
         } else {
@@ -312,13 +365,13 @@ impl List {
         *self = List::Deque { items, bytes };
     }
 
-    /// Packs a deque that shrank below half the packed limit.
-    fn maybe_pack(&mut self) {
+    /// Packs a deque that shrank below half the packed limits.
+    fn maybe_pack(&mut self, limits: LLimits) {
         if let List::Deque { items, bytes } = self
-            && bytes.saturating_add(items.len() * FRAME) < PACKED_MAX_BYTES / 2
+            && limits.small(bytes.saturating_add(items.len() * FRAME), items.len())
         {
             let items: Vec<Vec<u8>> = items.drain(..).map(Vec::from).collect();
-            *self = List::from_items(items);
+            *self = List::from_items(items, limits);
         }
     }
 }
@@ -390,6 +443,11 @@ impl ExactSizeIterator for Iter<'_> {}
 mod tests {
     use super::*;
 
+    const D: LLimits = LLimits {
+        bytes: 8 * 1024,
+        entries: usize::MAX,
+    };
+
     fn items(l: &List) -> Vec<Vec<u8>> {
         l.iter().map(<[u8]>::to_vec).collect()
     }
@@ -400,9 +458,9 @@ mod tests {
             let mut l = List::default();
             let pad = if big { vec![b'x'; 3000] } else { Vec::new() };
             let e = |s: &str| [s.as_bytes(), &pad].concat();
-            l.push(End::Right, &e("b"));
-            l.push(End::Left, &e("a"));
-            l.push(End::Right, &e("c"));
+            l.push(End::Right, &e("b"), D);
+            l.push(End::Left, &e("a"), D);
+            l.push(End::Right, &e("c"), D);
             assert_eq!(matches!(l, List::Deque { .. }), big);
             assert_eq!(l.len(), 3);
             assert_eq!(items(&l), vec![e("a"), e("b"), e("c")]);
@@ -410,10 +468,10 @@ mod tests {
             assert_eq!(l.get(1), Some(&e("b")[..]));
             assert_eq!(l.get(2), Some(&e("c")[..]));
             assert_eq!(l.get(3), None);
-            assert_eq!(l.pop(End::Left), Some(e("a")));
-            assert_eq!(l.pop(End::Right), Some(e("c")));
-            assert_eq!(l.pop(End::Right), Some(e("b")));
-            assert_eq!(l.pop(End::Left), None);
+            assert_eq!(l.pop(End::Left, D), Some(e("a")));
+            assert_eq!(l.pop(End::Right, D), Some(e("c")));
+            assert_eq!(l.pop(End::Right, D), Some(e("b")));
+            assert_eq!(l.pop(End::Left, D), None);
             assert!(
                 matches!(l, List::Packed { .. }),
                 "an emptied list packs again"
@@ -425,11 +483,11 @@ mod tests {
     fn converts_past_8k_and_back_below_half() {
         let mut l = List::default();
         for i in 0..1000 {
-            l.push(End::Right, format!("{i:08}").as_bytes());
+            l.push(End::Right, format!("{i:08}").as_bytes(), D);
         }
         assert!(matches!(l, List::Deque { .. }));
         while l.len() > 100 {
-            l.pop(End::Left);
+            l.pop(End::Left, D);
         }
         assert!(matches!(l, List::Packed { .. }));
         assert_eq!(l.get(0), Some(&b"00000900"[..]));
@@ -441,22 +499,125 @@ mod tests {
             ["a", "b", "a", "c", "a"]
                 .map(|s| s.as_bytes().to_vec())
                 .to_vec(),
+            D,
         );
-        assert!(l.insert(b"b", b"x", true));
-        assert!(!l.insert(b"zz", b"x", false));
-        assert_eq!(l.remove(b"a", -2), 2);
+        assert!(l.insert(b"b", b"x", true, D));
+        assert!(!l.insert(b"zz", b"x", false, D));
+        assert_eq!(l.remove(b"a", -2, D), 2);
         assert_eq!(
             items(&l),
             ["a", "b", "x", "c"].map(|s| s.as_bytes().to_vec()).to_vec()
         );
-        assert!(l.set(3, b"d"));
-        assert!(!l.set(4, b"d"));
-        l.retain_range(1, 2);
+        assert!(l.set(3, b"d", D));
+        assert!(!l.set(4, b"d", D));
+        l.retain_range(1, 2, D);
         assert_eq!(
             items(&l),
             ["b", "x"].map(|s| s.as_bytes().to_vec()).to_vec()
         );
-        l.retain_range(5, 9);
+        l.retain_range(5, 9, D);
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn fill_reads_like_redis() {
+        assert_eq!(LLimits::default(), D);
+        for (fill, bytes) in [
+            (-1, 4096),
+            (-2, 8192),
+            (-3, 16384),
+            (-4, 32768),
+            (-5, 65536),
+        ] {
+            assert_eq!(LLimits::from_fill(fill).bytes, bytes);
+            assert_eq!(LLimits::from_fill(fill).entries, usize::MAX);
+        }
+        assert_eq!(LLimits::from_fill(-6), LLimits::from_fill(-5));
+        assert_eq!(LLimits::from_fill(i32::MIN), LLimits::from_fill(-5));
+        assert_eq!(
+            LLimits::from_fill(100),
+            LLimits {
+                bytes: 8192,
+                entries: 100
+            }
+        );
+        assert_eq!(LLimits::from_fill(0).entries, 1);
+        assert_eq!(LLimits::from_fill(i32::MAX).entries, i32::MAX as usize);
+    }
+
+    #[test]
+    fn converts_at_the_configured_byte_limit_and_back() {
+        // -1: 4 KiB. 100-byte elements take 104 packed bytes: 39 fit (4056), the 40th converts.
+        let limits = LLimits::from_fill(-1);
+        let mut l = List::default();
+        for i in 0..39 {
+            l.push(End::Right, &[b'a' + (i % 26) as u8; 100], limits);
+        }
+        assert!(matches!(l, List::Packed { .. }));
+        l.push(End::Left, &[b'z'; 100], limits);
+        assert!(matches!(l, List::Deque { .. }));
+        // Under the default 8 KiB the same list stays packed.
+        let mut d = List::from_items(items(&l), D);
+        assert!(matches!(d, List::Packed { .. }));
+        d.push(End::Right, b"x", D);
+        assert!(matches!(d, List::Packed { .. }));
+        // Back to packed below half of 4 KiB: 19 elements (1976 bytes), not 20 (2080).
+        while l.len() > 20 {
+            l.pop(End::Right, limits);
+        }
+        assert!(matches!(l, List::Deque { .. }));
+        assert_eq!(l.pop(End::Right, limits), Some(vec![b'a' + 18; 100]));
+        assert!(matches!(l, List::Packed { .. }));
+        assert_eq!(l.len(), 19);
+        assert_eq!(l.get(0), Some(&[b'z'; 100][..]));
+        // -5 (64 KiB) keeps elements up to the u16 frame packed.
+        let mut big = List::default();
+        big.push(End::Right, &vec![b'b'; 60_000], LLimits::from_fill(-5));
+        assert!(matches!(big, List::Packed { .. }));
+        assert_eq!(big.pop(End::Left, D), Some(vec![b'b'; 60_000]));
+    }
+
+    #[test]
+    fn converts_at_the_configured_entry_count_and_back() {
+        let limits = LLimits::from_fill(4);
+        let mut l = List::default();
+        for e in ["a", "b", "c", "d"] {
+            l.push(End::Right, e.as_bytes(), limits);
+        }
+        assert!(matches!(l, List::Packed { len: 4, .. }));
+        l.push(End::Left, b"e", limits);
+        assert!(matches!(l, List::Deque { .. }));
+        assert!(matches!(
+            List::from_items(items(&l), limits),
+            List::Deque { .. }
+        ));
+        assert!(matches!(
+            List::from_items(items(&l), D),
+            List::Packed { .. }
+        ));
+        // Middle edits keep the form the count calls for.
+        assert!(l.insert(b"c", b"x", false, limits));
+        assert!(matches!(l, List::Deque { .. }));
+        // Packs again at half the count: 3 left is still a deque, 2 packs.
+        l.pop(End::Left, limits);
+        l.pop(End::Left, limits);
+        l.pop(End::Left, limits);
+        assert!(matches!(l, List::Deque { .. }));
+        assert_eq!(l.pop(End::Left, limits), Some(b"x".to_vec()));
+        assert!(matches!(l, List::Packed { len: 2, .. }));
+        assert_eq!(items(&l), vec![b"c".to_vec(), b"d".to_vec()]);
+        // A count still stops at Redis's 8 KiB safety limit.
+        let mut l = List::default();
+        let many = LLimits::from_fill(1000);
+        for _ in 0..3 {
+            l.push(End::Right, &[b'q'; 3000], many);
+        }
+        assert!(matches!(l, List::Deque { .. }));
+        // 0 holds one element per node.
+        let mut one = List::default();
+        one.push(End::Right, b"a", LLimits::from_fill(0));
+        assert!(matches!(one, List::Packed { .. }));
+        one.push(End::Right, b"b", LLimits::from_fill(0));
+        assert!(matches!(one, List::Deque { .. }));
     }
 }

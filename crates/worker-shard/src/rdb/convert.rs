@@ -63,7 +63,11 @@ pub(crate) fn put_value_entry(
 pub(crate) fn into_value(value: RdbValue) -> Result<Value, Error> {
     match value {
         RdbValue::String(s) => Ok(Value::Str(Str::from_bytes(&s))),
-        RdbValue::List(items) => Ok(Value::List(crate::list::List::from_items(items))),
+        RdbValue::List(items) => {
+            let fill = crate::EncodingLimits::default().list_max_listpack_size;
+            let limits = crate::list::LLimits::from_fill(fill);
+            Ok(Value::List(crate::list::List::from_items(items, limits)))
+        }
         // Loaded collections take the encoding Redis's defaults give them.
         RdbValue::Set(members) => {
             let limits = crate::EncodingLimits::default();
