@@ -341,3 +341,103 @@ fn keyspace_notifications_for_list_commands() {
         );
     }
 }
+
+#[test]
+fn list_max_listpack_size_changes_live_and_lists_keep_working() {
+    let server = four_workers();
+    let mut c = server.conn();
+    for name in ["list-max-listpack-size", "list-max-ziplist-size"] {
+        assert_reply!(c.cmd(&["CONFIG", "GET", name]), bulk_array(&[name, "-2"]));
+    }
+    let (k1, k2) = split_keys("lmls");
+    let mut model: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+    let keys = [k1.as_str(), k2.as_str()];
+    let check = |c: &mut RawConn, model: &[Vec<String>; 2]| {
+        for (k, m) in keys.iter().zip(model) {
+            let got: Vec<String> = bulk_items(&c.cmd(&["LRANGE", k, "0", "-1"]))
+                .into_iter()
+                .map(|b| String::from_utf8(b).unwrap())
+                .collect();
+            assert_eq!(&got, m, "{k}");
+            assert_reply!(c.cmd(&["LLEN", k]), int(m.len() as i64));
+            if !m.is_empty() {
+                assert_reply!(c.cmd(&["OBJECT", "ENCODING", k]), bulk("quicklist"));
+            }
+        }
+    };
+    // A list past the default 8 KiB node, then the setting changes under it.
+    for i in 0..120 {
+        let e = format!("{i:03}{}", "x".repeat(97));
+        assert_reply!(c.cmd(&["RPUSH", keys[0], &e]), int(i + 1));
+        model[0].push(e);
+    }
+    check(&mut c, &model);
+    for (setting, value) in [
+        ("list-max-listpack-size", "4"),
+        ("list-max-ziplist-size", "-5"),
+        ("list-max-listpack-size", "0"),
+        ("list-max-listpack-size", "-1"),
+        ("list-max-ziplist-size", "1000"),
+    ] {
+        assert_reply!(c.cmd(&["CONFIG", "SET", setting, value]), OK);
+        for name in ["list-max-listpack-size", "list-max-ziplist-size"] {
+            assert_reply!(c.cmd(&["CONFIG", "GET", name]), bulk_array(&[name, value]));
+        }
+        // Grow the second list past the new limit, shrink it below half, edit both.
+        for i in 0..10 {
+            let e = format!("{value}-{i}");
+            c.cmd(&["LPUSH", keys[1], &e]);
+            model[1].insert(0, e);
+        }
+        let big = "b".repeat(5000);
+        c.cmd(&["RPUSH", keys[1], &big]);
+        model[1].push(big);
+        check(&mut c, &model);
+        assert_reply!(c.cmd(&["LSET", keys[1], "1", "set"]), OK);
+        model[1][1] = "set".into();
+        assert_reply!(
+            c.cmd(&["LINSERT", keys[1], "BEFORE", "set", "ins"]),
+            int(model[1].len() as i64 + 1)
+        );
+        model[1].insert(1, "ins".into());
+        assert_reply!(c.cmd(&["RPOP", keys[1]]), bulk(model[1].pop().unwrap()));
+        // Moves between shards, both ways.
+        let moved = model[0].remove(0);
+        assert_reply!(
+            c.cmd(&["LMOVE", keys[0], keys[1], "LEFT", "RIGHT"]),
+            bulk(&moved)
+        );
+        model[1].push(moved);
+        let back = model[1].pop().unwrap();
+        assert_reply!(c.cmd(&["RPOPLPUSH", keys[1], keys[0]]), bulk(&back));
+        model[0].insert(0, back);
+        check(&mut c, &model);
+        assert_reply!(c.cmd(&["LTRIM", keys[1], "0", "1"]), OK);
+        model[1].truncate(2);
+        assert_reply!(c.cmd(&["LREM", keys[0], "1", &model[0][5].clone()]), int(1));
+        model[0].remove(5);
+        check(&mut c, &model);
+    }
+    // Redis's texts for values that are not an int.
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "list-max-listpack-size", "2147483648"]),
+        err(
+            "ERR CONFIG SET failed (possibly related to argument 'list-max-listpack-size') - argument must be between -2147483648 and 2147483647 inclusive"
+        )
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "list-max-ziplist-size", "8kb"]),
+        err(
+            "ERR CONFIG SET failed (possibly related to argument 'list-max-ziplist-size') - argument couldn't be parsed into an integer"
+        )
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "list-max-listpack-size", "-2"]),
+        OK
+    );
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "list-max-ziplist-size"]),
+        bulk_array(&["list-max-ziplist-size", "-2"])
+    );
+    check(&mut c, &model);
+}

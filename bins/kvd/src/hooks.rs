@@ -267,8 +267,8 @@ mod tests {
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");
-        // 21 of kvd's own, then nine encoding thresholds (five names, four aliases).
-        assert_eq!(all.len(), 21 + 9 + crate::settings::COMPAT.len());
+        // 21 of kvd's own, then 11 encoding thresholds (six names, five aliases).
+        assert_eq!(all.len(), 21 + 11 + crate::settings::COMPAT.len());
         let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
         assert_eq!(max, ["maxclients", "maxmemory", "maxmemory-policy"]);
         assert_eq!(get(&h, "tcp-keepalive"), pair("tcp-keepalive", "300"));
@@ -479,6 +479,74 @@ mod tests {
             h.config_set("zset-max-listpack-entries", "x").unwrap_err(),
             "ERR CONFIG SET failed (possibly related to argument 'zset-max-listpack-entries') - argument couldn't be parsed into an integer"
         );
+    }
+
+    #[test]
+    fn list_max_listpack_size_changes_live_under_both_names() {
+        let h = hooks();
+        assert_eq!(
+            get(&h, "list-max-listpack-size"),
+            pair("list-max-listpack-size", "-2")
+        );
+        assert_eq!(
+            get(&h, "list-max-ziplist-size"),
+            pair("list-max-ziplist-size", "-2")
+        );
+        assert_eq!(
+            get(&h, "list-max-*"),
+            [
+                ("list-max-listpack-size".to_owned(), "-2".to_owned()),
+                ("list-max-ziplist-size".to_owned(), "-2".to_owned()),
+            ]
+        );
+        // As redis-server 7.0.15: any int is accepted and shown as given.
+        for v in ["-5", "0", "-100", "32768", "2147483647", "-2147483648", "7"] {
+            assert_eq!(h.config_set("list-max-listpack-size", v), Ok(()), "{v}");
+            assert_eq!(
+                get(&h, "list-max-listpack-size"),
+                pair("list-max-listpack-size", v)
+            );
+        }
+        assert_eq!(h.config_set("list-max-ziplist-size", "-1"), Ok(()));
+        assert_eq!(
+            get(&h, "list-max-listpack-size"),
+            pair("list-max-listpack-size", "-1")
+        );
+        assert_eq!(h.config().encoding.list_max_listpack_size, -1);
+        // Texts from redis-server 7.0.15.
+        for v in ["2147483648", "-2147483649"] {
+            assert_eq!(
+                h.config_set("list-max-listpack-size", v).unwrap_err(),
+                "ERR CONFIG SET failed (possibly related to argument 'list-max-listpack-size') - argument must be between -2147483648 and 2147483647 inclusive"
+            );
+        }
+        for v in ["abc", "1.5", "", "10k", "1kb"] {
+            assert_eq!(
+                h.config_set("list-max-ziplist-size", v).unwrap_err(),
+                "ERR CONFIG SET failed (possibly related to argument 'list-max-ziplist-size') - argument couldn't be parsed into an integer",
+                "{v}"
+            );
+        }
+        assert_eq!(
+            get(&h, "list-max-listpack-size"),
+            pair("list-max-listpack-size", "-1")
+        );
+    }
+
+    #[test]
+    fn list_max_listpack_size_from_files() {
+        let mut config = Config::default();
+        config.apply_toml("list-max-listpack-size = -4").unwrap();
+        assert_eq!(config.encoding.list_max_listpack_size, -4);
+        config.apply_toml("list_max_ziplist_size = \"64\"").unwrap();
+        assert_eq!(config.encoding.list_max_listpack_size, 64);
+        config
+            .apply_redis_conf("list-max-ziplist-size -3\n")
+            .unwrap();
+        assert_eq!(config.encoding.list_max_listpack_size, -3);
+        assert!(config.apply_toml("list-max-listpack-size = \"x\"").is_err());
+        config.set("list-max-listpack-size", "128").unwrap();
+        assert_eq!(config.encoding.list_max_listpack_size, 128);
     }
 
     #[test]

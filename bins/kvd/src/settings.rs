@@ -42,6 +42,7 @@ pub(crate) enum Key {
     SetMaxIntsetEntries,
     ZsetMaxListpackEntries,
     ZsetMaxListpackValue,
+    ListMaxListpackSize,
 }
 
 /// A kvd setting: its Redis name (what `CONFIG GET` shows; files and flags also take `_` for
@@ -158,7 +159,7 @@ const KVD: &[KvdSetting] = &[
         key: Key::Save,
         immutable: false,
     },
-    // The compact-encoding thresholds of hashes, sets and sorted sets, with the `ziplist`
+    // The compact-encoding thresholds of hashes, sets, sorted sets and lists, with the `ziplist`
     // aliases Redis 7.0 still accepts (and lists) for the `listpack` names.
     KvdSetting {
         name: "hash-max-listpack-entries",
@@ -203,6 +204,16 @@ const KVD: &[KvdSetting] = &[
     KvdSetting {
         name: "zset-max-ziplist-value",
         key: Key::ZsetMaxListpackValue,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "list-max-listpack-size",
+        key: Key::ListMaxListpackSize,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "list-max-ziplist-size",
+        key: Key::ListMaxListpackSize,
         immutable: false,
     },
 ];
@@ -538,6 +549,11 @@ pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(
         Key::SetMaxIntsetEntries => config.encoding.set_max_intset_entries = size(value)?,
         Key::ZsetMaxListpackEntries => config.encoding.zset_max_listpack_entries = size(value)?,
         Key::ZsetMaxListpackValue => config.encoding.zset_max_listpack_value = size(value)?,
+        // An `int` in Redis: any value is accepted (the list code clamps it to -5..).
+        Key::ListMaxListpackSize => {
+            config.encoding.list_max_listpack_size =
+                integer_in(value, i32::MIN.into(), i32::MAX.into())? as i32;
+        }
     }
     Ok(())
 }
@@ -683,6 +699,7 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
         Key::SetMaxIntsetEntries => config.encoding.set_max_intset_entries.to_string(),
         Key::ZsetMaxListpackEntries => config.encoding.zset_max_listpack_entries.to_string(),
         Key::ZsetMaxListpackValue => config.encoding.zset_max_listpack_value.to_string(),
+        Key::ListMaxListpackSize => config.encoding.list_max_listpack_size.to_string(),
     }
 }
 
