@@ -138,6 +138,23 @@ fn read_and_write_key_permissions() {
     assert_reply!(u.cmd(&["EXISTS", "w1", "r1"]), int(1));
     assert_reply!(u.cmd(&["MGET", "r1", "rw1", "w1"]), err(NOPERM_KEYS));
     assert_reply!(u.cmd(&["GET", "other"]), err(NOPERM_KEYS));
+    // Keys counted by a numkeys argument are checked too: the store key is written, the
+    // sources read; ZMPOP and LMPOP read and write all theirs.
+    assert_reply!(u.cmd(&["ZUNIONSTORE", "w4", "2", "r1", "rw5"]), int(0));
+    assert_reply!(
+        u.cmd(&["ZUNIONSTORE", "w4", "2", "r1", "w1"]),
+        err(NOPERM_KEYS)
+    );
+    assert_reply!(u.cmd(&["ZDIFFSTORE", "r2", "1", "r1"]), err(NOPERM_KEYS));
+    assert_reply!(u.cmd(&["SINTERCARD", "2", "r1", "rw5"]), int(0));
+    assert_reply!(u.cmd(&["SINTERCARD", "2", "r1", "w1"]), err(NOPERM_KEYS));
+    assert_reply!(u.cmd(&["ZMPOP", "2", "rw5", "rw6", "MIN"]), b"*-1\r\n");
+    assert_reply!(u.cmd(&["ZMPOP", "2", "rw5", "r1", "MIN"]), err(NOPERM_KEYS));
+    assert_reply!(u.cmd(&["LMPOP", "1", "w1", "LEFT"]), err(NOPERM_KEYS));
+    assert_reply!(
+        u.cmd(&["BLMPOP", "0", "2", "rw5", "other", "LEFT"]),
+        err(NOPERM_KEYS)
+    );
 }
 
 #[test]

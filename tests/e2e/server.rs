@@ -415,6 +415,131 @@ fn command_introspection_shapes() {
     );
 }
 
+/// Keys given by a count argument (Redis's `keynum` key specs), as Redis 7.0.15 reports them.
+#[test]
+fn command_keynum_key_specs() {
+    let server = TestServer::start();
+    let mut c = server.conn();
+    let getkeys = |c: &mut RawConn, args: &[&str]| {
+        let mut full = vec!["COMMAND", "GETKEYS"];
+        full.extend_from_slice(args);
+        c.cmd(&full)
+    };
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["ZUNIONSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"],
+            &["dst", "a", "b"],
+        ),
+        (
+            &["ZINTERSTORE", "d", "2", "a", "b", "AGGREGATE", "MAX"],
+            &["d", "a", "b"],
+        ),
+        (&["ZDIFFSTORE", "d", "1", "a"], &["d", "a"]),
+        (&["BLMPOP", "0", "2", "a", "b", "LEFT"], &["a", "b"]),
+        (&["LMPOP", "1", "a", "LEFT"], &["a"]),
+        (&["ZMPOP", "2", "a", "b", "MIN"], &["a", "b"]),
+        // Redis takes numkeys keys, even a word after them.
+        (&["ZMPOP", "2", "a", "MIN"], &["a", "MIN"]),
+        (&["BZMPOP", "1", "1", "a", "MAX", "COUNT", "2"], &["a"]),
+        (&["SINTERCARD", "2", "a", "b", "LIMIT", "1"], &["a", "b"]),
+        (&["ZINTERCARD", "1", "a"], &["a"]),
+        (&["ZUNION", "2", "a", "b", "WITHSCORES"], &["a", "b"]),
+        (&["ZINTER", "1", "a"], &["a"]),
+        (&["ZDIFF", "2", "a", "b"], &["a", "b"]),
+        // Not an integer for the key spec, but C's atoi reads 1 (Redis's getkeys fallback,
+        // which puts the store key last).
+        (&["ZMPOP", " 1", "a", "MIN"], &["a"]),
+        (&["ZUNIONSTORE", "d", "1x", "a", "b"], &["a", "d"]),
+    ];
+    for (args, keys) in cases {
+        assert_reply!(getkeys(&mut c, args), bulk_array(keys));
+    }
+    for bad in [
+        &["ZMPOP", "0", "a", "MIN"][..],
+        &["ZMPOP", "3", "a", "MIN"],
+        &["ZMPOP", "x", "a", "MIN"],
+        &["ZMPOP", "-1", "a", "MIN"],
+        &["ZDIFFSTORE", "d", "0", "a"],
+        &["ZDIFFSTORE", "d", "5", "a"],
+    ] {
+        assert_reply!(
+            getkeys(&mut c, bad),
+            err("ERR Invalid arguments specified for command")
+        );
+    }
+    assert_reply!(
+        c.cmd(&["COMMAND", "GETKEYSANDFLAGS", "ZUNIONSTORE", "dst", "2", "a", "b", "WEIGHTS", "1", "2"]),
+        b"*3\r\n*2\r\n$3\r\ndst\r\n*2\r\n+OW\r\n+update\r\n*2\r\n$1\r\na\r\n*2\r\n+RO\r\n+access\r\n\
+          *2\r\n$1\r\nb\r\n*2\r\n+RO\r\n+access\r\n"
+    );
+    let rw_access_delete = b"*2\r\n*2\r\n$1\r\na\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n\
+          *2\r\n$1\r\nb\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n";
+    assert_reply!(
+        c.cmd(&["COMMAND", "GETKEYSANDFLAGS", "ZMPOP", "2", "a", "b", "MIN"]),
+        rw_access_delete
+    );
+    assert_reply!(
+        c.cmd(&["COMMAND", "GETKEYSANDFLAGS", "BZPOPMIN", "a", "b", "0"]),
+        rw_access_delete
+    );
+    // Keys found by the fallback parse carry no flags.
+    assert_reply!(
+        c.cmd(&["COMMAND", "GETKEYSANDFLAGS", "ZUNIONSTORE", "d", " 1", "a"]),
+        b"*2\r\n*2\r\n$1\r\na\r\n*0\r\n*2\r\n$1\r\nd\r\n*0\r\n"
+    );
+
+    // Key specs in COMMAND INFO: a range spec for the store key, a keynum spec for the rest.
+    let range_spec = |flags: &str, index: i64, lastkey: i64| {
+        format!(
+            "*6\r\n$5\r\nflags\r\n{flags}$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n\
+             $4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:{index}\r\n$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n\
+             $5\r\nrange\r\n$4\r\nspec\r\n*6\r\n$7\r\nlastkey\r\n:{lastkey}\r\n$7\r\nkeystep\r\n:1\r\n\
+             $5\r\nlimit\r\n:0\r\n"
+        )
+    };
+    let keynum_spec = |flags: &str, index: i64| {
+        format!(
+            "*6\r\n$5\r\nflags\r\n{flags}$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n\
+             $4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:{index}\r\n$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n\
+             $6\r\nkeynum\r\n$4\r\nspec\r\n*6\r\n$9\r\nkeynumidx\r\n:0\r\n$8\r\nfirstkey\r\n:1\r\n\
+             $7\r\nkeystep\r\n:1\r\n"
+        )
+    };
+    let (rw, ro, ow) = (
+        "*3\r\n+RW\r\n+access\r\n+delete\r\n",
+        "*2\r\n+RO\r\n+access\r\n",
+        "*2\r\n+OW\r\n+update\r\n",
+    );
+    let specs = [
+        ("zmpop", format!("*1\r\n{}", keynum_spec(rw, 1))),
+        ("bzmpop", format!("*1\r\n{}", keynum_spec(rw, 2))),
+        ("lmpop", format!("*1\r\n{}", keynum_spec(rw, 1))),
+        ("blmpop", format!("*1\r\n{}", keynum_spec(rw, 2))),
+        ("sintercard", format!("*1\r\n{}", keynum_spec(ro, 1))),
+        ("zintercard", format!("*1\r\n{}", keynum_spec(ro, 1))),
+        ("zunion", format!("*1\r\n{}", keynum_spec(ro, 1))),
+        ("zinter", format!("*1\r\n{}", keynum_spec(ro, 1))),
+        ("zdiff", format!("*1\r\n{}", keynum_spec(ro, 1))),
+        ("bzpopmin", format!("*1\r\n{}", range_spec(rw, 1, -2))),
+        ("bzpopmax", format!("*1\r\n{}", range_spec(rw, 1, -2))),
+    ];
+    let store = |name| {
+        (
+            name,
+            format!("*2\r\n{}{}", range_spec(ow, 1, 0), keynum_spec(ro, 2)),
+        )
+    };
+    for (name, want) in specs
+        .into_iter()
+        .chain(["zunionstore", "zinterstore", "zdiffstore"].map(store))
+    {
+        let info = elements(&c.cmd(&["COMMAND", "INFO", name]));
+        let fields = elements(&info[0]);
+        assert_reply!(fields[0], bulk(name));
+        assert_reply!(fields[8], want.as_bytes(), "key specs of {name}");
+    }
+}
+
 #[test]
 fn debug_sleep_and_populate() {
     let server = TestServer::start();

@@ -254,6 +254,7 @@ fn key_perms(name: &str, flags: &[&str]) -> (u8, u8) {
         "dump" | "expiretime" | "get" | "getrange" | "lcs" | "lindex" | "lpos" | "lrange"
         | "mget" | "pexpiretime" | "pttl" | "substr" | "ttl" => (PERM_R, PERM_R),
         "copy" => (PERM_R, PERM_W),
+        "zdiffstore" | "zinterstore" | "zunionstore" => (PERM_W, PERM_R),
         "append" | "del" | "expire" | "expireat" | "linsert" | "lpush" | "lpushx" | "lrem"
         | "lset" | "ltrim" | "mset" | "msetnx" | "persist" | "pexpire" | "pexpireat" | "psetex"
         | "restore" | "rpush" | "rpushx" | "set" | "setex" | "setnx" | "setrange" | "unlink" => {
@@ -589,7 +590,7 @@ impl User {
         if !self.all_keys && !meta.no_keys {
             let (first, rest) = (meta.first_key, meta.other_keys);
             let set_get = meta.set && args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
-            for (n, i) in spec.key_positions(args.len()).enumerate() {
+            for (n, i) in spec.request_keys(args).positions.into_iter().enumerate() {
                 let Some(key) = args.get(i) else {
                     continue;
                 };

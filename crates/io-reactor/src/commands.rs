@@ -7,7 +7,7 @@ use resp_codec::{
     Protocol, write_array_len, write_bulk, write_error, write_integer, write_map_len,
     write_set_len, write_simple,
 };
-use worker_shard::{CommandSpec, command_table, lookup_command};
+use worker_shard::{CommandSpec, KeyNum, command_table, lookup_command};
 
 use crate::conn::ClientState;
 use crate::local::{null, set_last_cmd};
@@ -106,11 +106,13 @@ fn write_info(spec: &CommandSpec, proto: Protocol, out: &mut BytesMut) {
         .iter()
         .for_each(|c| write_simple(out, c.as_bytes()));
     write_set_len(out, 0, proto); // tips
-    if spec.first_key > 0 {
-        write_set_len(out, 1, proto);
+    let range = usize::from(spec.first_key > 0);
+    write_set_len(out, range + usize::from(spec.keynum.is_some()), proto);
+    if range > 0 {
         write_key_spec(spec, proto, out);
-    } else {
-        write_set_len(out, 0, proto);
+    }
+    if let Some(kn) = &spec.keynum {
+        write_keynum_spec(kn, proto, out);
     }
     write_set_len(out, spec.subcommands.len(), proto);
     spec.subcommands
@@ -118,8 +120,13 @@ fn write_info(spec: &CommandSpec, proto: Protocol, out: &mut BytesMut) {
         .for_each(|s| write_info(s, proto, out));
 }
 
+/// Key spec flags of the first/last/step keys.
 fn key_flags(spec: &CommandSpec) -> &'static [&'static str] {
-    if spec.flags.contains(&"write") {
+    if matches!(spec.name, "zunionstore" | "zinterstore" | "zdiffstore") {
+        &["OW", "update"]
+    } else if matches!(spec.name, "bzpopmin" | "bzpopmax") {
+        &["RW", "access", "delete"]
+    } else if spec.flags.contains(&"write") {
         &["RW", "update"]
     } else {
         &["RO", "access"]
@@ -158,6 +165,38 @@ fn write_key_spec(spec: &CommandSpec, proto: Protocol, out: &mut BytesMut) {
     write_integer(out, i64::from(spec.step));
     write_bulk(out, b"limit");
     write_integer(out, 0);
+}
+
+fn write_flag_set(flags: &[&str], proto: Protocol, out: &mut BytesMut) {
+    write_set_len(out, flags.len(), proto);
+    flags.iter().for_each(|f| write_simple(out, f.as_bytes()));
+}
+
+/// A `keynum` key spec, as Redis 7.0 shows it.
+fn write_keynum_spec(kn: &KeyNum, proto: Protocol, out: &mut BytesMut) {
+    write_map_len(out, 3, proto);
+    write_bulk(out, b"flags");
+    write_flag_set(kn.flags, proto, out);
+    write_bulk(out, b"begin_search");
+    write_map_len(out, 2, proto);
+    write_bulk(out, b"type");
+    write_bulk(out, b"index");
+    write_bulk(out, b"spec");
+    write_map_len(out, 1, proto);
+    write_bulk(out, b"index");
+    write_integer(out, kn.numkeys as i64);
+    write_bulk(out, b"find_keys");
+    write_map_len(out, 2, proto);
+    write_bulk(out, b"type");
+    write_bulk(out, b"keynum");
+    write_bulk(out, b"spec");
+    write_map_len(out, 3, proto);
+    write_bulk(out, b"keynumidx");
+    write_integer(out, 0);
+    write_bulk(out, b"firstkey");
+    write_integer(out, kn.first as i64);
+    write_bulk(out, b"keystep");
+    write_integer(out, kn.step as i64);
 }
 
 fn write_docs(spec: &CommandSpec, proto: Protocol, out: &mut BytesMut) {
@@ -240,21 +279,28 @@ fn getkeys(args: &[Bytes], with_flags: bool, proto: Protocol, out: &mut BytesMut
     if !spec.accepts_argc(cmd.len()) {
         return err(out, "ERR Invalid number of arguments specified for command");
     }
-    let keys: Vec<usize> = spec
-        .key_positions(cmd.len())
-        .filter(|&i| i < cmd.len())
-        .collect();
-    if keys.is_empty() {
-        return err(out, "ERR The command has no key arguments");
+    let keys = spec.request_keys(cmd);
+    if keys.positions.is_empty() {
+        return err(
+            out,
+            if spec.first_key > 0 || spec.keynum.is_some() {
+                "ERR Invalid arguments specified for command"
+            } else {
+                "ERR The command has no key arguments"
+            },
+        );
     }
-    write_array_len(out, keys.len());
-    for i in keys {
+    write_array_len(out, keys.positions.len());
+    for (n, &i) in keys.positions.iter().enumerate() {
         if with_flags {
             write_array_len(out, 2);
             write_bulk(out, &cmd[i]);
-            let flags = key_flags(spec);
-            write_set_len(out, flags.len(), proto);
-            flags.iter().for_each(|f| write_simple(out, f.as_bytes()));
+            let flags = match &spec.keynum {
+                _ if !keys.by_spec => &[][..],
+                Some(kn) if n >= keys.range => kn.flags,
+                _ => key_flags(spec),
+            };
+            write_flag_set(flags, proto, out);
         } else {
             write_bulk(out, &cmd[i]);
         }

@@ -618,6 +618,21 @@ fn command_docs_and_info_have_redis_shapes() {
          $3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n",
     );
     send_expect(&mut c, "COMMAND GETKEYS set a b\r\n", "*1\r\n$1\r\na\r\n");
+    send_expect(
+        &mut c,
+        "COMMAND GETKEYS zunionstore d 2 a b WEIGHTS 1 2\r\n",
+        "*3\r\n$1\r\nd\r\n$1\r\na\r\n$1\r\nb\r\n",
+    );
+    send_expect(
+        &mut c,
+        "COMMAND GETKEYSANDFLAGS lmpop 1 a LEFT\r\n",
+        "*1\r\n*2\r\n$1\r\na\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n",
+    );
+    send_expect(
+        &mut c,
+        "COMMAND GETKEYS zmpop 0 a MIN\r\n",
+        "-ERR Invalid arguments specified for command\r\n",
+    );
     // COMMAND LIST names subcommands too, as `parent|sub`.
     send_expect(
         &mut c,

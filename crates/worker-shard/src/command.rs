@@ -18,6 +18,8 @@ pub struct CommandSpec {
     pub last_key: i32,
     /// Step between keys.
     pub step: i32,
+    /// Keys counted by an argument (Redis's `keynum` key spec), after the range above.
+    pub keynum: Option<KeyNum>,
     /// ACL categories, e.g. `@read`, `@string`, `@fast`.
     pub acl_categories: &'static [&'static str],
     /// Doc group: `string`, `generic`, `connection`, `server`, ...
@@ -33,6 +35,33 @@ pub struct CommandSpec {
     pub syntax: &'static str,
     /// Subcommands (for container commands such as `CLIENT` and `CONFIG`).
     pub subcommands: &'static [CommandSpec],
+}
+
+/// A Redis `keynum` key spec: `numkeys` names how many keys follow, as in
+/// `ZUNIONSTORE dst numkeys key [key ...]` or `ZMPOP numkeys key [key ...] MIN`.
+#[derive(Debug)]
+pub struct KeyNum {
+    /// Index of the numkeys argument (Redis's `begin_search` index).
+    pub numkeys: usize,
+    /// Offset of the first key from the numkeys argument (Redis's `firstkey`).
+    pub first: usize,
+    /// Step between keys (Redis's `keystep`).
+    pub step: usize,
+    /// Redis's key spec flags of these keys, e.g. `RW access delete`.
+    pub flags: &'static [&'static str],
+}
+
+/// The keys of one request, as Redis's `COMMAND GETKEYS` finds them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RequestKeys {
+    /// Argument indexes of the keys.
+    pub positions: Vec<usize>,
+    /// How many leading `positions` come from the first/last/step range; the rest are
+    /// [`KeyNum`] keys.
+    pub range: usize,
+    /// Whether the key specs found them; if not, Redis's fallback parse (an `atoi` numkeys)
+    /// did, and Redis reports no key flags.
+    pub by_spec: bool,
 }
 
 /// Every top-level command kvd implements, sorted by name.
@@ -105,6 +134,73 @@ impl CommandSpec {
         let end = if first == 0 { 0 } else { (last + 1).min(argc) };
         (first..end.max(first)).step_by(step)
     }
+
+    /// Every key of a request (`args[0]` being the command name): the range of
+    /// [`key_positions`](Self::key_positions), then the [`KeyNum`] keys. Like Redis 7.0, a
+    /// numkeys that is not a non-negative integer or names keys past the end falls back to an
+    /// `atoi` parse (Redis's getkeys procs, which put a store key last); no keys at all if that
+    /// fails too (numkeys below 1 or too large).
+    pub fn request_keys(&self, args: &[impl AsRef<[u8]>]) -> RequestKeys {
+        let argc = args.len();
+        let mut positions: Vec<usize> = self.key_positions(argc).filter(|&i| i < argc).collect();
+        let range = positions.len();
+        let Some(kn) = &self.keynum else {
+            return RequestKeys {
+                positions,
+                range,
+                by_spec: true,
+            };
+        };
+        let count = args.get(kn.numkeys).map(|a| a.as_ref());
+        let strict = count
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .filter(|c| !c.starts_with('+'))
+            .and_then(|c| c.parse::<i64>().ok());
+        let first = kn.numkeys + kn.first;
+        if let Some(n) = strict.filter(|&n| n >= 1) {
+            let last = first as i64 + (n - 1) * kn.step as i64;
+            if last < argc as i64 {
+                positions.extend((first..=last as usize).step_by(kn.step));
+                return RequestKeys {
+                    positions,
+                    range,
+                    by_spec: true,
+                };
+            }
+        }
+        let n = count.map_or(0, atoi);
+        if n < 1 || n > ((argc - first.min(argc)) / kn.step) as i64 {
+            return RequestKeys {
+                positions: Vec::new(),
+                range: 0,
+                by_spec: false,
+            };
+        }
+        let mut keys: Vec<usize> = (0..n as usize).map(|i| first + i * kn.step).collect();
+        keys.extend(positions);
+        RequestKeys {
+            positions: keys,
+            range: 0,
+            by_spec: false,
+        }
+    }
+}
+
+/// C's `atoi`: leading whitespace, an optional sign, then digits up to the first non-digit.
+fn atoi(s: &[u8]) -> i64 {
+    let s = s.trim_ascii_start();
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let n = digits
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0i64, |n, &d| {
+            n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
+    if neg { -n } else { n }
 }
 
 /// Every command and subcommand in one flat list, the index being a stable [`CommandId`] used

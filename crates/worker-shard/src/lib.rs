@@ -215,7 +215,7 @@ mod tests_types;
 
 pub use blocking::Unblock;
 pub use coll::EncodingLimits;
-pub use command::{CommandSpec, command_table, lookup_command};
+pub use command::{CommandSpec, KeyNum, RequestKeys, command_table, lookup_command};
 pub use error::Error;
 pub use keyspace::glob_match;
 pub use message::{Batch, Op, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};

@@ -891,6 +891,36 @@ fn command_table_lookup_and_metadata() {
     assert_eq!(config.subcommand(b"GET").map(|s| s.arity), Some(-3));
     let mset = crate::lookup_command(b"mset").expect("mset");
     assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), [1, 3]);
+    let keys = |name: &str, args: &[&str]| {
+        let spec = crate::lookup_command(name.as_bytes()).expect(name);
+        let mut full = vec![name];
+        full.extend_from_slice(args);
+        let k = spec.request_keys(&full);
+        (k.positions, k.range, k.by_spec)
+    };
+    assert_eq!(keys("mset", &["a", "1", "b", "2"]), (vec![1, 3], 2, true));
+    assert_eq!(
+        keys("zunionstore", &["d", "2", "a", "b", "WEIGHTS", "1", "2"]),
+        (vec![1, 3, 4], 1, true)
+    );
+    assert_eq!(
+        keys("bzmpop", &["0", "2", "a", "b", "MIN"]),
+        (vec![3, 4], 0, true)
+    );
+    assert_eq!(keys("zmpop", &["2", "a", "MIN"]), (vec![2, 3], 0, true));
+    // Not a key spec integer: C's atoi, store key last, no flags.
+    assert_eq!(
+        keys("zinterstore", &["d", " 1", "a"]),
+        (vec![3, 1], 0, false)
+    );
+    for bad in [
+        ["0", "a", "MIN"],
+        ["3", "a", "MIN"],
+        ["-1", "a", "MIN"],
+        ["x", "a", "b"],
+    ] {
+        assert_eq!(keys("zmpop", &bad), (vec![], 0, false), "{bad:?}");
+    }
     for spec in crate::command_table() {
         assert_eq!(
             crate::lookup_command(spec.name.as_bytes()).map(|s| s.name),
