@@ -9,6 +9,7 @@ mod blocking;
 mod concurrency;
 mod connection;
 mod errors;
+mod eviction;
 mod expiry;
 mod hashes;
 mod keys;

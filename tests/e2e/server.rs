@@ -293,11 +293,20 @@ fn config_set_memory_values() {
         ..ServerOptions::default()
     });
     let mut c = server.conn();
-    // kvd has no memory limit until eviction lands, so it accepts only the value it honours
-    // (0, no limit) rather than store a limit it would not apply.
     assert_reply!(
         c.cmd(&["CONFIG", "GET", "maxmemory"]),
         bulk_array(&["maxmemory", "0"])
+    );
+    // Redis's units: k/m/g are powers of ten, kb/mb/gb powers of two.
+    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "100mb"]), OK);
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "maxmemory"]),
+        bulk_array(&["maxmemory", "104857600"])
+    );
+    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "2M"]), OK);
+    assert_reply!(
+        c.cmd(&["CONFIG", "GET", "maxmemory"]),
+        bulk_array(&["maxmemory", "2000000"])
     );
     assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), OK);
     assert_reply!(

@@ -75,6 +75,9 @@ pub struct Config {
     /// Compact-encoding thresholds of hashes, sets and sorted sets
     /// (`hash-max-listpack-entries`, ...), Redis's defaults.
     pub encoding: worker_shard::EncodingLimits,
+    /// `maxmemory` (0: no limit), `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor`
+    /// and `lfu-decay-time`, Redis's defaults.
+    pub eviction: worker_shard::EvictionConfig,
 }
 
 impl Default for Config {
@@ -126,6 +129,7 @@ impl Default for Config {
             dbfilename: "dump.rdb".to_owned(),
             save: Vec::new(),
             encoding: worker_shard::EncodingLimits::default(),
+            eviction: worker_shard::EvictionConfig::default(),
         }
     }
 }

@@ -136,6 +136,12 @@ impl ServerHooks for KvdHooks {
                 if persist_key && let Some(p) = &self.persistence {
                     p.set_config(persist_config(&changed));
                 }
+                // Like hz: one pool-wide store; each worker loads it with its next batch.
+                if changed.eviction != config.eviction
+                    && let Some(worker) = self.workers.first()
+                {
+                    worker.set_eviction(changed.eviction);
+                }
                 if key == settings::Key::NotifyKeyspaceEvents
                     && let Some(worker) = self.workers.first()
                 {
@@ -267,10 +273,19 @@ mod tests {
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");
-        // 21 of kvd's own, then 11 encoding thresholds (six names, five aliases).
-        assert_eq!(all.len(), 21 + 11 + crate::settings::COMPAT.len());
+        // 21 of kvd's own, then 11 encoding thresholds (six names, five aliases), then 5 of
+        // memory and eviction.
+        assert_eq!(all.len(), 21 + 11 + 5 + crate::settings::COMPAT.len());
         let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
-        assert_eq!(max, ["maxclients", "maxmemory", "maxmemory-policy"]);
+        assert_eq!(
+            max,
+            [
+                "maxclients",
+                "maxmemory",
+                "maxmemory-policy",
+                "maxmemory-samples"
+            ]
+        );
         assert_eq!(get(&h, "tcp-keepalive"), pair("tcp-keepalive", "300"));
         assert_eq!(get(&h, "protected-mode"), pair("protected-mode", "yes"));
         assert_eq!(

@@ -110,6 +110,7 @@ impl Server {
                 hz: config.hz,
                 notify: config.notify_keyspace_events,
                 encoding: config.encoding,
+                eviction: config.eviction,
             },
         )
         .context("cannot start the shard workers")?;

@@ -43,6 +43,11 @@ pub(crate) enum Key {
     ZsetMaxListpackEntries,
     ZsetMaxListpackValue,
     ListMaxListpackSize,
+    Maxmemory,
+    MaxmemoryPolicy,
+    MaxmemorySamples,
+    LfuLogFactor,
+    LfuDecayTime,
 }
 
 /// A kvd setting: its Redis name (what `CONFIG GET` shows; files and flags also take `_` for
@@ -216,6 +221,31 @@ const KVD: &[KvdSetting] = &[
         key: Key::ListMaxListpackSize,
         immutable: false,
     },
+    KvdSetting {
+        name: "maxmemory",
+        key: Key::Maxmemory,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "maxmemory-policy",
+        key: Key::MaxmemoryPolicy,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "maxmemory-samples",
+        key: Key::MaxmemorySamples,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "lfu-log-factor",
+        key: Key::LfuLogFactor,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "lfu-decay-time",
+        key: Key::LfuDecayTime,
+        immutable: false,
+    },
 ];
 
 /// Settings that change while the server runs (`CONFIG SET`); the other mutable ones accept
@@ -380,38 +410,6 @@ pub(crate) const COMPAT: &[Compat] = &[
         immutable: false,
     },
     Compat {
-        name: "maxmemory",
-        value: || "0".to_owned(),
-        check: |v| match memory(v) {
-            Some(0) => Check::Accept,
-            Some(_) => Check::Unsupported("kvd does not limit memory yet"),
-            None => Check::Invalid("argument must be a memory value".to_owned()),
-        },
-        immutable: false,
-    },
-    Compat {
-        name: "maxmemory-policy",
-        value: || "noeviction".to_owned(),
-        check: |v| match one_of(
-            v,
-            &[
-                "volatile-lru",
-                "volatile-lfu",
-                "volatile-random",
-                "volatile-ttl",
-                "allkeys-lru",
-                "allkeys-lfu",
-                "allkeys-random",
-                "noeviction",
-            ],
-        ) {
-            Check::Accept if v.eq_ignore_ascii_case("noeviction") => Check::Accept,
-            Check::Accept => Check::Unsupported("kvd does not evict keys"),
-            other => other,
-        },
-        immutable: false,
-    },
-    Compat {
         name: "pidfile",
         value: fixed_empty,
         check: |v| only_empty(v, "kvd writes no pid file"),
@@ -553,6 +551,33 @@ pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(
         Key::ListMaxListpackSize => {
             config.encoding.list_max_listpack_size =
                 integer_in(value, i32::MIN.into(), i32::MAX.into())? as i32;
+        }
+        Key::Maxmemory => {
+            config.eviction.maxmemory =
+                memory(value).ok_or_else(|| "argument must be a memory value".to_owned())?;
+        }
+        Key::MaxmemoryPolicy => {
+            config.eviction.policy =
+                worker_shard::EvictionPolicy::parse(value).ok_or_else(|| {
+                    let names: Vec<&str> = worker_shard::EvictionPolicy::ALL
+                        .iter()
+                        .map(|p| p.name())
+                        .collect();
+                    format!(
+                        "argument(s) must be one of the following: {}",
+                        names.join(", ")
+                    )
+                })?;
+        }
+        // Redis 7.0.15 bounds these by INT_MAX only (samples from 1).
+        Key::MaxmemorySamples => {
+            config.eviction.samples = integer_in(value, 1, i32::MAX.into())? as u32;
+        }
+        Key::LfuLogFactor => {
+            config.eviction.lfu_log_factor = integer_in(value, 0, i32::MAX.into())? as u32;
+        }
+        Key::LfuDecayTime => {
+            config.eviction.lfu_decay_time = integer_in(value, 0, i32::MAX.into())? as u32;
         }
     }
     Ok(())
@@ -700,6 +725,11 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
         Key::ZsetMaxListpackEntries => config.encoding.zset_max_listpack_entries.to_string(),
         Key::ZsetMaxListpackValue => config.encoding.zset_max_listpack_value.to_string(),
         Key::ListMaxListpackSize => config.encoding.list_max_listpack_size.to_string(),
+        Key::Maxmemory => config.eviction.maxmemory.to_string(),
+        Key::MaxmemoryPolicy => config.eviction.policy.name().to_owned(),
+        Key::MaxmemorySamples => config.eviction.samples.to_string(),
+        Key::LfuLogFactor => config.eviction.lfu_log_factor.to_string(),
+        Key::LfuDecayTime => config.eviction.lfu_decay_time.to_string(),
     }
 }
 

@@ -211,9 +211,18 @@ fn redis_settings_kvd_lacks_fail_by_name() {
         error_of(from_args(&["--save", "900"])),
         "--save: setting 'save' '900': Invalid save parameters"
     );
+    // The memory limit is a real setting, in Redis's units.
+    let config = from_args(&["--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lfu"]).unwrap();
+    assert_eq!(config.eviction.maxmemory, 100 * 1024 * 1024);
     assert_eq!(
-        error_of(from_args(&["--maxmemory", "100mb"])),
-        "--maxmemory: setting 'maxmemory 100mb' is not supported: kvd does not limit memory yet"
+        config.eviction.policy,
+        worker_shard::EvictionPolicy::AllkeysLfu
+    );
+    assert_eq!(
+        error_of(from_args(&["--maxmemory-policy", "lru"])),
+        "--maxmemory-policy: setting 'maxmemory-policy' 'lru': argument(s) must be one of the \
+         following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, \
+         allkeys-lfu, allkeys-random, noeviction"
     );
     assert_eq!(
         error_of(from_args(&["--daemonize", "yes"])),

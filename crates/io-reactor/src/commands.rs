@@ -126,6 +126,9 @@ fn key_flags(spec: &CommandSpec) -> &'static [&'static str] {
         &["OW", "update"]
     } else if matches!(spec.name, "bzpopmin" | "bzpopmax") {
         &["RW", "access", "delete"]
+    } else if spec.name == "memory|usage" {
+        // It reads no value, only its size.
+        &["RO"]
     } else if spec.flags.contains(&"write") {
         &["RW", "update"]
     } else {

@@ -96,7 +96,7 @@ fn human(n: u64) -> String {
     format!("{}B", n as u64)
 }
 
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     // The second field of /proc/self/statm is the resident set size in pages; Linux's x86_64 and
     // aarch64 page size is 4 KiB.
     std::fs::read_to_string("/proc/self/statm")
@@ -308,7 +308,7 @@ fn section(shared: &Shared, name: &str, out: &mut Vec<u8>) {
                 Stats::load(&stats.rejected_connections),
             );
             line(out, "expired_keys", sum(|s| s.expired_keys()));
-            line(out, "evicted_keys", 0);
+            line(out, "evicted_keys", sum(|s| s.evicted_keys()));
             line(out, "keyspace_hits", sum(|s| s.keyspace_hits()));
             line(out, "keyspace_misses", sum(|s| s.keyspace_misses()));
             let (channels, patterns, shard_channels) = shared.pubsub.sizes();

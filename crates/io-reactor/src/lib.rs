@@ -111,6 +111,7 @@ mod help;
 mod info;
 mod limits;
 mod local;
+mod memory;
 mod poller;
 mod pubsub;
 mod rename;

@@ -180,6 +180,7 @@ fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesM
         ),
         b"shutdown" => return shutdown(shared, args, out),
         b"debug" => debug(args, out),
+        b"memory" => crate::memory::memory(shared, state, args, out),
         _ => unknown_command(out, req),
     }
     Action::Continue

@@ -89,10 +89,21 @@ pub(crate) fn restore(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Ou
         return out.ok();
     }
     d.insert(key, value, expire_at, clock);
-    if let Some(secs) = idle
-        && let Some(e) = d.entry_mut(key, clock)
-    {
-        e.set_idle_secs(secs, clock);
+    // As Redis's objectSetLRUOrLFU: FREQ counts under an LFU policy, IDLETIME otherwise.
+    let lfu = shard.evictor.config.policy.is_lfu();
+    let d = &mut shard.dbs[db];
+    match (idle, freq) {
+        (Some(secs), _) if !lfu => {
+            if let Some(e) = d.entry_mut(key, clock) {
+                e.set_idle_secs(secs, clock);
+            }
+        }
+        (_, Some(freq)) if lfu => {
+            if let Some(e) = d.entry_mut(key, clock) {
+                e.touch(crate::evict::lfu_with_counter(clock.now_ms, freq as u8));
+            }
+        }
+        _ => {}
     }
     out.ok();
 }

@@ -525,13 +525,25 @@ pub(crate) fn object(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out
     let Some(e) = shard.dbs[db].peek(&args[2], clock) else {
         return out.null();
     };
+    let eviction = shard.evictor.config;
+    let lfu = eviction.policy.is_lfu();
     match sub.as_slice() {
         b"encoding" => out.bulk(e.encoding().as_bytes()),
+        b"idletime" if lfu => out.error(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. \
+             Please note that when switching between policies at runtime LRU and LFU data \
+             will take some time to adjust.",
+        ),
         b"idletime" => out.int(e.idle_secs(clock) as i64),
         b"refcount" => match e.as_int() {
             Some(n) if (0..SHARED_INTEGERS).contains(&n) => out.int(i32::MAX as i64),
             _ => out.int(1),
         },
+        _ if lfu => out.int(i64::from(crate::evict::lfu_counter(
+            e.access_word(),
+            clock.now_ms,
+            eviction.lfu_decay_time,
+        ))),
         _ => out.error(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
              Please note that when switching between policies at runtime LRU and LFU data \

@@ -128,6 +128,8 @@ pub(crate) enum RouteKind {
     Local,
     /// `DEBUG`: local except `DEBUG POPULATE`.
     Debug,
+    /// `MEMORY`: local except `MEMORY USAGE key`, which runs on the key's shard.
+    Memory,
     /// Runs on the shard of its keys (which must share one).
     Keyed,
     /// May span shards or covers the whole keyspace: see [`plan`].
@@ -143,6 +145,7 @@ pub(crate) fn route_kind(index: usize) -> RouteKind {
             .iter()
             .map(|spec| match spec.name {
                 "debug" => RouteKind::Debug,
+                "memory" => RouteKind::Memory,
                 "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" | "bzpopmin"
                 | "bzpopmax" | "bzmpop" => RouteKind::Blocking,
                 "mget" | "del" | "unlink" | "exists" | "touch" | "mset" | "msetnx" | "rename"

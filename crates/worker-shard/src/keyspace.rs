@@ -425,6 +425,13 @@ impl Entry {
         self.expire_at().is_some_and(|at| at <= now)
     }
 
+    /// The access word: the last access in [`Clock::ticks`], or under an LFU policy Redis's
+    /// LFU word (minutes of the last decrement above an 8-bit counter), as Redis reuses its
+    /// `lru` field.
+    pub(crate) fn access_word(&self) -> u32 {
+        self.atime()
+    }
+
     fn atime(&self) -> u32 {
         match &self.0 {
             Repr::Inline(b) => read_u32(b, H_ATIME),
@@ -432,7 +439,7 @@ impl Entry {
         }
     }
 
-    fn touch(&mut self, ticks: u32) {
+    pub(crate) fn touch(&mut self, ticks: u32) {
         match &mut self.0 {
             Repr::Inline(b) => b[H_ATIME..H_ATIME + 4].copy_from_slice(&ticks.to_le_bytes()),
             Repr::Boxed(e) => e.atime = ticks,
@@ -517,7 +524,7 @@ impl Entry {
     }
 
     /// Heap bytes this entry owns (its table bucket is counted with the table).
-    fn mem(&self) -> usize {
+    pub(crate) fn mem(&self) -> usize {
         match &self.0 {
             Repr::Inline(b) => alloc_size(b.len()),
             Repr::Boxed(e) => {
@@ -649,6 +656,9 @@ pub(crate) struct Db {
     watches: Watches,
     /// The background snapshot being taken of this database, if any.
     snap: Option<Box<Snapshot>>,
+    /// Set under an LFU `maxmemory-policy`: accesses then update the LFU counter in the
+    /// entries' access word instead of the access time.
+    pub(crate) lfu: Option<crate::evict::Lfu>,
 }
 
 /// A point-in-time serialization of one database, made in slices between batches.
@@ -712,6 +722,14 @@ pub(crate) struct Clock {
 /// Where [`Clock::ticks`] starts, so that an access time can lie before the shard started
 /// (`RESTORE ... IDLETIME` up to 3.4 years).
 pub(crate) const TICKS_BASE: u32 = 1 << 30;
+
+/// The access word of an entry after an access: the time, or the updated LFU counter.
+fn accessed(lfu: Option<crate::evict::Lfu>, word: u32, clock: Clock) -> u32 {
+    match lfu {
+        None => clock.ticks,
+        Some(l) => crate::evict::lfu_touch(word, clock.now_ms, l, rand::random::<f64>()),
+    }
+}
 
 /// Finds the live entry of `key` in `slots`, reclaiming it if it has expired and touching its
 /// access time if asked. A free function over the parts of a [`Db`], so that callers can
@@ -845,6 +863,12 @@ impl Db {
         self.counts.mem + self.counts.table_mem + self.slots.capacity() * size_of::<Slot>()
     }
 
+    /// Bytes of the tables alone (buckets and the slot array), Redis's
+    /// `overhead.hashtable.main`.
+    pub(crate) fn overhead(&self) -> usize {
+        self.counts.table_mem + self.slots.capacity() * size_of::<Slot>()
+    }
+
     /// Returns and zeroes the count of keys expired since the last call.
     pub(crate) fn take_expired(&mut self) -> u64 {
         std::mem::take(&mut self.counts.expired)
@@ -952,7 +976,7 @@ impl Db {
             key,
             clock,
         )?;
-        e.touch(clock.ticks);
+        e.touch(accessed(self.lfu, e.atime(), clock));
         Some(e)
     }
 
@@ -992,11 +1016,12 @@ impl Db {
             watches,
             events,
             log_expired,
+            lfu,
             ..
         } = self;
         let log = log_expired.then_some(events);
         let e = lookup(slots, counts, watches, log, hash, key, clock)?;
-        e.touch(clock.ticks);
+        e.touch(accessed(*lfu, e.atime(), clock));
         if let Repr::Inline(_) = e.0 {
             let before = e.mem();
             e.promote();
@@ -1031,7 +1056,8 @@ impl Db {
         expire_at: Option<i64>,
         clock: Clock,
     ) -> Option<Entry> {
-        self.insert_entry(key, Entry::new(key, value, expire_at, clock.ticks), clock)
+        let word = self.fresh_word(clock);
+        self.insert_entry(key, Entry::new(key, value, expire_at, word), clock)
     }
 
     /// Sets `key` to the string `bytes` (integer-encoded when canonical, as Redis's SET does)
@@ -1044,11 +1070,70 @@ impl Db {
         expire_at: Option<i64>,
         clock: Clock,
     ) -> Option<Entry> {
-        self.insert_entry(
-            key,
-            Entry::from_bytes(key, bytes, expire_at, clock.ticks),
-            clock,
-        )
+        let word = self.fresh_word(clock);
+        self.insert_entry(key, Entry::from_bytes(key, bytes, expire_at, word), clock)
+    }
+
+    /// The access word of a new entry: now, or a new LFU counter.
+    fn fresh_word(&self, clock: Clock) -> u32 {
+        match self.lfu {
+            None => clock.ticks,
+            Some(_) => crate::evict::lfu_new(clock.now_ms),
+        }
+    }
+
+    /// Calls `f` with up to `n` entries picked at random (only those with a time to live if
+    /// `volatile`), for eviction. A random slot, then the first one after it holding a
+    /// candidate, then a random candidate in it: cheap, and close enough to uniform since
+    /// keys spread evenly over slots.
+    pub(crate) fn sample(
+        &self,
+        rng: &mut impl Rng,
+        n: usize,
+        volatile: bool,
+        mut f: impl FnMut(&Entry),
+    ) {
+        let count = if volatile {
+            self.counts.expires
+        } else {
+            self.counts.keys
+        };
+        if count == 0 || self.slots.len() != SLOTS {
+            return;
+        }
+        for _ in 0..n {
+            let start = rng.gen_range(0..SLOTS);
+            let found = (0..SLOTS)
+                .map(|i| &self.slots[(start + i) & (SLOTS - 1)])
+                .find(|s| {
+                    if volatile {
+                        s.volatile > 0
+                    } else {
+                        !s.table.is_empty()
+                    }
+                });
+            let Some(slot) = found else { return };
+            let candidates = if volatile {
+                slot.volatile as usize
+            } else {
+                slot.table.len()
+            };
+            let nth = rng.gen_range(0..candidates);
+            let picked = slot
+                .table
+                .iter()
+                .filter(|e| !volatile || e.is_volatile())
+                .nth(nth);
+            if let Some(e) = picked {
+                f(e);
+            }
+        }
+    }
+
+    /// Heap bytes of `key`'s entry plus its table bucket (`MEMORY USAGE`), without touching it.
+    pub(crate) fn usage(&mut self, key: &[u8], clock: Clock) -> Option<usize> {
+        self.peek(key, clock)
+            .map(|e| e.mem() + size_of::<Entry>() + 1)
     }
 
     fn insert_entry(&mut self, key: &[u8], entry: Entry, clock: Clock) -> Option<Entry> {
@@ -1065,6 +1150,7 @@ impl Db {
             events,
             log_new,
             log_expired,
+            lfu,
             ..
         } = self;
         watches.touch(key);
@@ -1074,7 +1160,16 @@ impl Db {
         }
         counts.linked(&entry);
         let old = match slot.table.find_mut(hash, |e| e.key() == key) {
-            Some(e) => std::mem::replace(e, entry),
+            Some(e) => {
+                let mut entry = entry;
+                if let Some(l) = *lfu {
+                    // Redis keeps the counter of an overwritten key, after the access of the
+                    // write's lookup.
+                    let word = crate::evict::lfu_touch(e.atime(), clock.now_ms, l, rand::random());
+                    entry.touch(word);
+                }
+                std::mem::replace(e, entry)
+            }
             None => {
                 let before = slot.table.allocation_size();
                 slot.table
@@ -1147,13 +1242,14 @@ impl Db {
             watches,
             events,
             log_expired,
+            lfu,
             ..
         } = self;
         let log = log_expired.then_some(events);
         let Some(e) = lookup(slots, counts, watches, log, hash, key, clock) else {
             return false;
         };
-        e.touch(clock.ticks);
+        e.touch(accessed(*lfu, e.atime(), clock));
         watches.touch(key);
         let was = e.is_volatile();
         counts.unlinked(e);
@@ -1203,6 +1299,7 @@ impl Db {
                 watches,
                 log_expired: self.log_expired,
                 log_new: self.log_new,
+                lfu: self.lfu,
                 events,
                 ..Db::default()
             },

@@ -136,6 +136,43 @@
 //! hook with their own events; eviction, once it exists, reports
 //! `shard.notify(db, NotifyClass::EVICTED, "evicted", key)` for each evicted key.
 //!
+//! # Memory limit and eviction
+//!
+//! `evict.rs` ([`EvictionConfig`], [`EvictionPolicy`], [`WorkerHandle::set_eviction`]).
+//! `maxmemory` is split evenly: each shard may hold `maxmemory / shards` bytes of data (its
+//! databases' [`ShardStats::used_memory`]), and evicts only its own keys. The alternative, a
+//! global atomic sum with each shard evicting while the total is over, was rejected: every
+//! write would touch a shared cache line, a shard would see the others' figures a pass late
+//! (so the total could overshoot by what all shards write in one pass), and a shard whose
+//! keys are all recent would be made to evict them for a shard holding stale ones. Keys hash
+//! evenly over shards (only hash tags skew them), so the even split costs little, keeps the
+//! write path shard-local, and makes the bound exact: `used_memory` (the sum) never exceeds
+//! `maxmemory` when the shards publish it.
+//!
+//! As Redis's `performEvictions`, a shard makes room *before* every `denyoom` command (and
+//! part of a spread write); with `noeviction`, or a `volatile-*` policy and no key with a
+//! time to live, a `denyoom` command gets `-OOM command not allowed when used memory >
+//! 'maxmemory'.` while reads, `DEL` and the like still run. Unlike Redis it also evicts
+//! after the pass, before publishing statistics, so a command that added more than it made
+//! room for (Redis's accepted overshoot) is taken back at once, and on its timer, so a
+//! lowered `maxmemory` is reached without further writes. One run stops after 500 µs, as
+//! Redis's default `maxmemory-eviction-tenacity` does; the next command carries on.
+//!
+//! Victims are chosen as Redis does: `maxmemory-samples` random keys per database (only keys
+//! with a time to live for `volatile-*`) feed a pool of the 16 best candidates kept between
+//! runs; the best still-present candidate is evicted (re-ranked if it was used since it was
+//! sampled). LRU ranks by idle time (the entry's access word, in tenths of a second), LFU by
+//! Redis's 8-bit logarithmic counter (`lfu-log-factor`, decayed every `lfu-decay-time`
+//! minutes), stored where Redis stores it: in the access word, which under an LFU policy
+//! holds the minute of the last decrement above the counter, so `OBJECT IDLETIME` is refused
+//! under LFU and `OBJECT FREQ` otherwise, with Redis's texts. `volatile-ttl` ranks by nearest
+//! expiry, the random policies pick one random key. Evictions count in `evicted_keys` and
+//! publish `evicted` keyspace events (class `e`); watchers of an evicted key see it touched.
+//!
+//! `used_memory` is the sum of every entry's allocation (as the allocator rounds it), the
+//! tables' buckets and slot arrays; `MEMORY USAGE key` is the key's share of it (its
+//! allocation plus its bucket).
+//!
 //! # Example
 //!
 //! ```
@@ -187,6 +224,7 @@ mod coll;
 mod command;
 mod coord;
 mod error;
+mod evict;
 mod hash;
 mod keyspace;
 mod list;
@@ -217,6 +255,7 @@ pub use blocking::Unblock;
 pub use coll::EncodingLimits;
 pub use command::{CommandSpec, KeyNum, RequestKeys, command_table, lookup_command};
 pub use error::Error;
+pub use evict::{EvictionConfig, EvictionPolicy};
 pub use keyspace::glob_match;
 pub use message::{Batch, Op, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
 pub use notify::{EventSink, Message, NotifyClass};

@@ -335,6 +335,7 @@ pub fn route(req: &Request, shard_count: usize) -> Result<Route, Bytes> {
     match kind {
         RouteKind::Local => return Ok(Route::Local),
         RouteKind::Debug if !args[1].eq_ignore_ascii_case(b"populate") => return Ok(Route::Local),
+        RouteKind::Memory if !args[1].eq_ignore_ascii_case(b"usage") => return Ok(Route::Local),
         _ => {}
     }
     if kind == RouteKind::Blocking {
@@ -343,7 +344,7 @@ pub fn route(req: &Request, shard_count: usize) -> Result<Route, Bytes> {
     if shard_count <= 1 {
         return Ok(Route::Shard(0));
     }
-    if kind == RouteKind::Keyed {
+    if kind == RouteKind::Keyed || kind == RouteKind::Memory {
         // The fast path of single-key commands: no name comparisons.
         let mut keys = spec.key_positions(args.len()).filter_map(|i| args.get(i));
         return Ok(Route::Shard(

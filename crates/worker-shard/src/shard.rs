@@ -146,6 +146,8 @@ pub(crate) struct Shard {
     pub(crate) blocked: crate::blocking::Blocked,
     /// Compact-encoding thresholds, shared with the pool for `CONFIG SET`.
     pub(crate) limits: std::sync::Arc<crate::coll::SharedLimits>,
+    /// `maxmemory` and eviction.
+    pub(crate) evictor: crate::evict::Evictor,
 }
 
 impl Shard {
@@ -171,6 +173,7 @@ impl Shard {
             notifier: Notifier::default(),
             blocked: Default::default(),
             limits: crate::coll::SharedLimits::new(Default::default()),
+            evictor: Default::default(),
         };
         shard.tick();
         shard
@@ -185,6 +188,11 @@ impl Shard {
         let elapsed = self.last.duration_since(self.started).as_millis() / 100;
         let ticks = (elapsed + crate::keyspace::TICKS_BASE as u128).min(u32::MAX as u128) as u32;
         self.clock = Clock { now_ms, ticks };
+        if let Some(lfu) = self.evictor.refresh(self.shard_count) {
+            for db in &mut self.dbs {
+                db.lfu = lfu;
+            }
+        }
         if self.notifier.refresh() {
             let expired = self.notifier.wants(NotifyClass::EXPIRED);
             let new = self.notifier.wants(NotifyClass::NEW);
@@ -270,6 +278,16 @@ impl Shard {
             out.error(err::DB_RANGE);
             return;
         }
+        // As Redis's processCommand: make room before a command that may grow memory, and
+        // refuse it when nothing can be evicted. One comparison when there is no limit.
+        if self.evictor.budget != 0
+            && is_denyoom(id)
+            && crate::evict::perform_evictions(self) == crate::evict::Outcome::Fail
+        {
+            out.error(crate::evict::OOM);
+            self.record(id, 0, false, true);
+            return;
+        }
         handler(self, db, args, out);
         if self.dbs[db].has_watches() && spec.flags.contains(&"write") {
             // Commands that change a value in place bypass the database's insert and remove,
@@ -352,6 +370,11 @@ impl Shard {
                 | K::ZPop { .. }
         ) {
             self.dirty += 1;
+            // Parts of spread writes make room like commands; they are not refused (the
+            // command was accepted as a whole), so noeviction may overshoot by one of them.
+            if self.evictor.budget != 0 {
+                crate::evict::perform_evictions(self);
+            }
         }
         let reply = crate::parts::execute(self, db, part);
         self.drain_all_logged();
@@ -383,6 +406,17 @@ impl Shard {
         self.drain_all_logged();
         more
     }
+}
+
+/// Whether the command with statistics id `id` may grow memory (its spec has `denyoom`).
+fn is_denyoom(id: CommandId) -> bool {
+    static DENYOOM: std::sync::LazyLock<Vec<bool>> = std::sync::LazyLock::new(|| {
+        command::ALL_SPECS
+            .iter()
+            .map(|s| s.flags.contains(&"denyoom"))
+            .collect()
+    });
+    DENYOOM.get(id).copied().unwrap_or(false)
 }
 
 /// Whether the command with statistics id `id` writes (its spec has the `write` flag).
@@ -472,6 +506,7 @@ fn handler_for(name: &str) -> Option<Handler> {
         "renamenx" => cmd_keys::renamenx,
         "copy" => cmd_keys::copy,
         "object" => cmd_keys::object,
+        "memory" => crate::evict::memory_usage,
         "dbsize" => cmd_keys::dbsize,
         "flushdb" => cmd_keys::flushdb,
         "flushall" => cmd_keys::flushall,

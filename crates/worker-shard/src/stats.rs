@@ -13,8 +13,10 @@ pub struct ShardStats {
     keys: Box<[AtomicU64]>,
     expires: Box<[AtomicU64]>,
     avg_ttl: Box<[AtomicU64]>,
+    overhead: Box<[AtomicU64]>,
     used_memory: AtomicU64,
     expired_keys: AtomicU64,
+    evicted_keys: AtomicU64,
     keyspace_hits: AtomicU64,
     keyspace_misses: AtomicU64,
     commands_processed: AtomicU64,
@@ -55,8 +57,10 @@ impl ShardStats {
             keys: zeros(),
             expires: zeros(),
             avg_ttl: zeros(),
+            overhead: zeros(),
             used_memory: AtomicU64::new(0),
             expired_keys: AtomicU64::new(0),
+            evicted_keys: AtomicU64::new(0),
             keyspace_hits: AtomicU64::new(0),
             keyspace_misses: AtomicU64::new(0),
             commands_processed: AtomicU64::new(0),
@@ -65,6 +69,11 @@ impl ShardStats {
                 .map(|_| CommandCounters::default())
                 .collect(),
         }
+    }
+
+    /// Number of databases.
+    pub fn databases(&self) -> usize {
+        self.keys.len()
     }
 
     /// Keys in database `db` on this shard.
@@ -87,6 +96,14 @@ impl ShardStats {
             .map_or(0, |a| a.load(Ordering::Relaxed))
     }
 
+    /// Bytes of database `db`'s tables on this shard (included in [`ShardStats::used_memory`]),
+    /// for `MEMORY STATS`.
+    pub fn overhead(&self, db: usize) -> u64 {
+        self.overhead
+            .get(db)
+            .map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
     /// Estimated bytes used by this shard's data.
     pub fn used_memory(&self) -> u64 {
         self.used_memory.load(Ordering::Relaxed)
@@ -95,6 +112,11 @@ impl ShardStats {
     /// Keys removed because their time to live passed.
     pub fn expired_keys(&self) -> u64 {
         self.expired_keys.load(Ordering::Relaxed)
+    }
+
+    /// Keys evicted for `maxmemory`.
+    pub fn evicted_keys(&self) -> u64 {
+        self.evicted_keys.load(Ordering::Relaxed)
     }
 
     /// Successful key lookups.
@@ -140,6 +162,7 @@ impl ShardStats {
     pub fn reset(&self) {
         for a in [
             &self.expired_keys,
+            &self.evicted_keys,
             &self.keyspace_hits,
             &self.keyspace_misses,
             &self.commands_processed,
@@ -168,6 +191,9 @@ impl ShardStats {
             if let Some(a) = self.avg_ttl.get(i) {
                 a.store(db.avg_ttl(now), Ordering::Relaxed);
             }
+            if let Some(a) = self.overhead.get(i) {
+                a.store(db.overhead() as u64, Ordering::Relaxed);
+            }
             mem += db.mem() as u64;
             expired += db.take_expired();
         }
@@ -178,6 +204,10 @@ impl ShardStats {
             }
         };
         add(&self.expired_keys, expired);
+        add(
+            &self.evicted_keys,
+            std::mem::take(&mut shard.evictor.evicted),
+        );
         add(&self.keyspace_hits, std::mem::take(&mut shard.hits));
         add(&self.keyspace_misses, std::mem::take(&mut shard.misses));
         add(

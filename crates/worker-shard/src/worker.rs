@@ -30,6 +30,8 @@ pub struct ShardConfig {
     pub notify: NotifyClass,
     /// Thresholds of the compact collection encodings (Redis's defaults).
     pub encoding: crate::EncodingLimits,
+    /// `maxmemory` and its eviction policy (no limit by default).
+    pub eviction: crate::EvictionConfig,
 }
 
 impl Default for ShardConfig {
@@ -39,6 +41,7 @@ impl Default for ShardConfig {
             hz: 10,
             notify: NotifyClass::default(),
             encoding: crate::EncodingLimits::default(),
+            eviction: crate::EvictionConfig::default(),
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct WorkerHandle {
     wake: Arc<WakeSlot>,
     /// Shared by every worker of the pool, like `hz`.
     limits: Arc<crate::coll::SharedLimits>,
+    /// `maxmemory` and eviction settings, shared by every worker of the pool.
+    eviction: Arc<crate::evict::SharedEviction>,
 }
 
 impl WorkerHandle {
@@ -131,6 +136,19 @@ impl WorkerHandle {
     /// worker in this handle's pool; they apply from the next command.
     pub fn set_encoding_limits(&self, limits: crate::EncodingLimits) {
         self.limits.store(limits);
+    }
+
+    /// Sets `maxmemory` (divided evenly among the shards), `maxmemory-policy`,
+    /// `maxmemory-samples` and the LFU settings of every worker in this handle's pool; each
+    /// worker picks them up with its next batch, and evicts down to a lowered limit within
+    /// one timer cycle.
+    pub fn set_eviction(&self, config: crate::EvictionConfig) {
+        self.eviction.store(config);
+    }
+
+    /// The pool's current eviction settings.
+    pub fn eviction(&self) -> crate::EvictionConfig {
+        self.eviction.load()
     }
 
     /// Queues a batch; never blocks. Returns false if the worker has stopped.
@@ -182,6 +200,7 @@ impl WorkerPool {
         let notify = Arc::new(NotifyShared::default());
         notify.flags.store(config.notify.0, Ordering::Relaxed);
         let limits = crate::coll::SharedLimits::new(config.encoding);
+        let eviction = crate::evict::SharedEviction::new(config.eviction);
         let mut pool = WorkerPool {
             handles: Vec::with_capacity(count),
             threads: Vec::new(),
@@ -196,6 +215,8 @@ impl WorkerPool {
             shard.notifier.shared = Arc::clone(&notify);
             shard.tick();
             shard.limits = Arc::clone(&limits);
+            shard.evictor.shared = Arc::clone(&eviction);
+            shard.tick();
             let wake = Arc::new(WakeSlot::default());
             let executor = ShardExecutor {
                 shard,
@@ -214,6 +235,7 @@ impl WorkerPool {
                 notify: Arc::clone(&notify),
                 wake,
                 limits: Arc::clone(&limits),
+                eviction: Arc::clone(&eviction),
             });
             if id < hosted {
                 executors.push(executor);
@@ -356,6 +378,10 @@ impl ShardExecutor {
         if Instant::now() >= self.next_cycle {
             // Entries of clients served by another shard, timed out or gone.
             self.shard.blocked.sweep();
+            // A lowered `maxmemory` is reached here even when no write comes (Redis evicts
+            // from a timer too).
+            self.shard.tick();
+            crate::evict::perform_evictions(&mut self.shard);
             let more = self.shard.active_expire(EXPIRE_BUDGET);
             self.shard.notifier.flush();
             self.publish();
@@ -445,6 +471,11 @@ impl ShardExecutor {
 
     /// Publishes statistics, then hands every pending reply batch to its sink.
     fn deliver(&mut self) {
+        // Back within the budget before `used_memory` is published: a command may add more
+        // than it evicted for (Redis allows that overshoot; kvd takes it back at once).
+        if self.shard.evictor.budget != 0 {
+            crate::evict::perform_evictions(&mut self.shard);
+        }
         // Notifications before replies, as Redis publishes them before it answers.
         self.shard.notifier.flush();
         // Statistics first, so that whoever receives a reply also sees it counted.
