@@ -21,6 +21,7 @@ mod pubsub;
 mod robustness;
 mod server;
 mod sets;
+mod snapshots;
 mod strings;
 mod tools;
 mod transactions;

@@ -194,6 +194,11 @@ impl ServerHooks for KvdHooks {
         p.save().map_err(|e| save_error(&e))
     }
 
+    fn save_command(&self) -> Option<Result<Box<dyn worker_shard::Coordinator>, String>> {
+        let p = self.persistence.as_ref()?;
+        Some(p.save_command().map_err(|e| save_error(&e)))
+    }
+
     fn bgsave(&self, schedule: bool) -> Result<String, String> {
         let Some(p) = &self.persistence else {
             return Err("ERR".to_owned());

@@ -251,6 +251,9 @@ impl EventLoop {
             }
         }
         self.close_all();
+        // What the closed connections still held on shards (a transaction's locks) is
+        // released now: a save at shutdown needs every shard free.
+        self.flush_ops();
         // The shard outlives the loop: a save at shutdown still needs it (see
         // `IoPool::shutdown_returning_shards`).
         if let Some(shard) = self.hosted.take() {
@@ -874,6 +877,19 @@ impl EventLoop {
                 if req.name().eq_ignore_ascii_case(b"reset") {
                     // RESET leaves Pub/Sub mode without unsubscribe replies.
                     self.pubsub.forget(slot, conn);
+                }
+                if req.name().eq_ignore_ascii_case(b"save")
+                    && req.args().len() == 1
+                    && let Some(save) = self.shared.hooks.save_command()
+                {
+                    match save {
+                        Ok(coord) => self.fan_out(slot, coord, &req, discard),
+                        Err(text) => {
+                            resp_codec::write_error(&mut self.scratch, text.as_bytes());
+                            conn.push_ready(&self.scratch, discard);
+                        }
+                    }
+                    return;
                 }
                 conn.state.reply_cmd = false;
                 let action = run_local(

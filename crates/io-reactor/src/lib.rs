@@ -157,6 +157,12 @@ pub trait ServerHooks: Send + Sync + 'static {
     fn save(&self) -> Result<(), String> {
         Err("ERR kvd was started without persistence".to_owned())
     }
+    /// `SAVE` on an IO thread: a coordinator the thread drives like a spread command's (so
+    /// it keeps serving the transactions the snapshot may wait for), or `None` to run
+    /// [`Hooks::save`] in place. `Err` is the full Redis error text.
+    fn save_command(&self) -> Option<Result<Box<dyn worker_shard::Coordinator>, String>> {
+        None
+    }
     /// `BGSAVE [SCHEDULE]`: `Ok` is the status reply (`Background saving started`).
     fn bgsave(&self, schedule: bool) -> Result<String, String> {
         let _ = schedule;

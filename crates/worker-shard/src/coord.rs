@@ -2,11 +2,12 @@
 //!
 //! Every coordinator waits for all the parts it sent before it answers, so the IO layer never
 //! receives a part reply for a finished command. Key commands spread over shards are scheduled
-//! transactions (see `txn.rs`); whole-keyspace scans and flushes use [`Multi`], [`Scan`] and
-//! [`RandomKey`], which are not atomic.
+//! transactions (see `txn.rs`), and so are `DBSIZE`, `KEYS`, `RANDOMKEY`, `FLUSHDB`,
+//! `FLUSHALL` and `SWAPDB` (whole-shard locks on every shard). `SCAN` ([`Scan`]) visits one
+//! shard per step, which keeps Redis's guarantees (a key present for the whole walk is
+//! returned) without locking; `DEBUG POPULATE` uses [`Multi`].
 use bytes::Bytes;
 use partition_router::shard_for;
-use rand::Rng;
 use resp_codec::Frame;
 
 use crate::ShardId;
@@ -75,18 +76,9 @@ pub(crate) fn plan(
         }
         "flushdb" | "flushall" => {
             cmd_keys::parse_flush(&args[1..]).map_err(err_bytes)?;
-            if name == "flushdb" {
-                Box::new(Multi::whole("flushdb", all(), || PartKind::FlushDb))
-            } else {
-                Box::new(Multi::whole("flushall", all(), || PartKind::FlushAll))
-            }
+            return Ok(Route::FanOut(atomic_or_bug(name, args, n)?));
         }
-        "keys" => {
-            let pattern = args[1].clone();
-            Box::new(Multi::whole("keys", all(), move || {
-                PartKind::Keys(pattern.clone())
-            }))
-        }
+        "keys" | "randomkey" => return Ok(Route::FanOut(atomic_or_bug(name, args, n)?)),
         "debug" => {
             let p = cmd_keys::parse_populate(args).map_err(err_bytes)?;
             Box::new(Multi::whole("debug", all(), move || {
@@ -94,10 +86,8 @@ pub(crate) fn plan(
             }))
         }
         "swapdb" => {
-            let (a, b) = cmd_keys::parse_swapdb(args).map_err(err_bytes)?;
-            Box::new(Multi::whole("swapdb", all(), move || {
-                PartKind::SwapDb(a, b)
-            }))
+            cmd_keys::parse_swapdb(args).map_err(err_bytes)?;
+            return Ok(Route::FanOut(atomic_or_bug(name, args, n)?));
         }
         "scan" => {
             let scan = cmd_keys::parse_scan(&args[1..]).map_err(err_bytes)?;
@@ -106,11 +96,6 @@ pub(crate) fn plan(
         name if crate::multi::is_multi(name) => {
             return crate::multi::plan(name, args, n).map_err(err_bytes);
         }
-        "randomkey" => Box::new(RandomKey {
-            shards: n,
-            pending: 0,
-            found: Vec::new(),
-        }),
         _ => {
             // Single-key commands: every key position names the same shard.
             let mut keys = spec.key_positions(args.len()).filter_map(|i| args.get(i));
@@ -369,45 +354,6 @@ impl Coordinator for Scan {
 
     fn is_barrier(&self) -> bool {
         true
-    }
-}
-
-/// `RANDOMKEY`: ask every shard, pick one answer weighted by the shards' key counts.
-#[derive(Debug)]
-struct RandomKey {
-    shards: usize,
-    pending: usize,
-    found: Vec<(Bytes, usize)>,
-}
-
-impl Coordinator for RandomKey {
-    fn start(&mut self) -> Vec<(ShardId, Part)> {
-        self.pending = self.shards;
-        (0..self.shards)
-            .map(|s| (s, Part(PartKind::RandomKey)))
-            .collect()
-    }
-
-    fn on_reply(&mut self, _shard: ShardId, reply: PartReply) -> Step {
-        self.pending = self.pending.saturating_sub(1);
-        if let PartResult::RandomKey(Some(key), count) = reply.0 {
-            self.found.push((key, count.max(1)));
-        }
-        if self.pending > 0 {
-            return Step::Wait;
-        }
-        let total: usize = self.found.iter().map(|(_, c)| c).sum();
-        if total == 0 {
-            return Step::Done(Frame::Null);
-        }
-        let mut pick = rand::thread_rng().gen_range(0..total);
-        for (key, count) in std::mem::take(&mut self.found) {
-            if pick < count {
-                return Step::Done(Frame::Bulk(key));
-            }
-            pick -= count;
-        }
-        Step::Done(Frame::Null)
     }
 }
 

@@ -880,11 +880,28 @@ impl Db {
 
     /// Starts a background snapshot of this database as of `now`.
     pub(crate) fn begin_snapshot(&mut self, now: i64) {
+        // The bytes are shipped slice by slice (`take_snapshot_bytes`), so they start small.
         self.snap = Some(Box::new(Snapshot {
             now,
-            bytes: Vec::with_capacity(self.counts.keys.min(1 << 20) * 32),
             ..Snapshot::default()
         }));
+    }
+
+    /// Takes the bytes serialized so far (walked slots and copies before writes), leaving
+    /// the snapshot running.
+    pub(crate) fn take_snapshot_bytes(&mut self) -> Vec<u8> {
+        self.snap
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.bytes))
+            .unwrap_or_default()
+    }
+
+    /// Puts back bytes [`Db::take_snapshot_bytes`] took and that could not be shipped.
+    pub(crate) fn restore_snapshot_bytes(&mut self, bytes: Vec<u8>) {
+        if let Some(s) = self.snap.as_mut() {
+            let later = std::mem::replace(&mut s.bytes, bytes);
+            s.bytes.extend_from_slice(&later);
+        }
     }
 
     /// Serializes up to `max_slots` more slots of the snapshot; true once it is complete (or

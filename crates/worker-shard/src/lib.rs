@@ -31,8 +31,9 @@
 //!   every older encoding; `cmd_dump.rs`: `DUMP` and `RESTORE` with the same encoder.
 //! * `persist.rs` ([`Persistence`], [`PersistConfig`], [`Error`]): snapshots of all shards at
 //!   one instant into one RDB file (`SAVE`, `BGSAVE`, the `save` schedule, the final save at
-//!   shutdown), written atomically, and loading at start. Workers run a snapshot as a task
-//!   between batches; see the module for how the point in time is made consistent.
+//!   shutdown), written atomically, and loading at start. A snapshot is an all-shard
+//!   transaction of the scheduler (see *Snapshots* below); a background one streams its
+//!   slices to the writer thread through a bounded queue.
 //!
 //! # The message protocol
 //!
@@ -55,9 +56,10 @@
 //!
 //! # Transactions across shards
 //!
-//! `MSET`, `MSETNX`, `MGET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, `DBSIZE`, `RENAME`,
-//! `RENAMENX` and `COPY` over keys on several shards, and every `EXEC` (even on one shard),
-//! run as *scheduled transactions*, after Dragonfly's VLL-based design: a global sequence, per-shard
+//! `MSET`, `MSETNX`, `MGET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, `RENAME`, `RENAMENX` and
+//! `COPY` over keys on several shards, the whole-keyspace commands `DBSIZE`, `KEYS`,
+//! `RANDOMKEY`, `FLUSHDB`, `FLUSHALL` and `SWAPDB`, snapshots, and every `EXEC` (even on one
+//! shard), run as *scheduled transactions*, after Dragonfly's VLL-based design: a global sequence, per-shard
 //! intent locks, one scheduling hop and one execution hop. The IO thread drives them as
 //! ordinary [`Coordinator`]s; a worker never waits for another shard.
 //!
@@ -104,6 +106,34 @@
 //! with whole-shard locks). Commands that would move data between shards in the middle of a
 //! transaction (`RENAME`, `RENAMENX`, `COPY`, `MSETNX`, `LCS` over keys on different shards,
 //! `SCAN`, `RANDOMKEY`) answer an error inside `EXEC`; with hash-tagged keys they run.
+//!
+//! **All-shard transactions.** `DBSIZE`, `KEYS`, `RANDOMKEY`, `FLUSHDB`, `FLUSHALL`,
+//! `SWAPDB` and snapshots take a whole-shard lock on *every* shard. On each shard such a
+//! transaction becomes ready only once it is the oldest transaction queued there (every
+//! older one has run and released), and while it is ready nothing else runs there. So it is
+//! ordered like any transaction: a multi-shard `MSET` or `EXEC` is wholly before it (older:
+//! released everywhere before it is ready anywhere it is queued behind) or wholly after it
+//! (younger: not ready on any shard until it released there); a younger one already ready
+//! on a shard when it arrives makes it retry with a new number. `KEYS` and `DBSIZE` thus
+//! count a concurrent cross-shard `MSET` wholly or not at all, and `FLUSHALL` never leaves
+//! half of one behind. Deadlock freedom is the general argument above: a whole-shard lock
+//! is one more queue entry ordered by number, so every wait still points from a larger
+//! number to a smaller one.
+//!
+//! **Snapshots.** `SAVE`, `BGSAVE` and the save schedule are all-shard transactions whose
+//! run hop is the *cut*: each shard serializes (`SAVE`) or marks (`BGSAVE`, then slices with
+//! copy-before-write) its partition there. The cut is consistent for transactions by the
+//! ordering above. It is also one instant for plain commands: the run hops go out only once
+//! the snapshot is ready on every shard, and from the moment it is ready on a shard until
+//! its cut there nothing runs on that shard; so a command that runs after some shard's cut
+//! (even one caused by what a client saw after that cut) runs after every shard's cut. The
+//! coordinator of a snapshot never runs on a thread that could be blocked by it: `BGSAVE`,
+//! the schedule and the save at shutdown drive it from their own thread, and `SAVE` is a
+//! coordinator of its connection's IO thread, which keeps driving the other transactions
+//! the snapshot may be queued behind (a thread blocked in `SAVE` could not send their run
+//! hops, and the snapshot would wait for them forever). A snapshot driven by a thread that
+//! cannot get ready
+//! within 30 s (a stuck peer) is cancelled and that save fails instead of hanging.
 //!
 //! **WATCH.** Each database keeps, for watched keys only, the clients watching them; every
 //! insert, removal, expiry change, lazy or active expiry, `FLUSHALL`/`FLUSHDB`/`SWAPDB` of a

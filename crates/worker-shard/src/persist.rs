@@ -1,31 +1,46 @@
 //! Snapshots of every shard into one RDB file, loading it at start, and the save schedule.
 //!
-//! A snapshot is a consistent point in time across shards: every worker receives a task that
-//! first waits at a gate until all workers have reached it (so none is executing anything at
-//! that instant), then serializes its own partition and hands the bytes back. A worker that
-//! is waiting for the other shards of an atomic command when the snapshot task arrives aborts
-//! that command (which its coordinator retries), exactly as it would for an older atomic
-//! command, so the two can never wait for each other.
+//! A snapshot is an *all-shard transaction* of the scheduler (see the crate docs): it takes
+//! a whole-shard lock on every shard under a number from the global sequence, so on each
+//! shard it becomes ready only after every older transaction there has run and released,
+//! and no younger one runs there before it released. Its run hop is the *cut*: each shard
+//! marks (`BGSAVE`) or serializes (`SAVE`) its partition at that point of the schedule.
+//! Every multi-shard transaction (`MSET`, `EXEC`, ...) is therefore wholly before or wholly
+//! after the cut, on all its shards. While the snapshot is ready on a shard nothing else
+//! runs there, and the run hops go out only once it is ready on every shard, so the cut is
+//! also one instant for plain commands: whatever a client did after seeing one shard's cut
+//! lands after every other shard's cut too.
 //!
-//! For `SAVE` each worker serializes its whole partition at the gate, in parallel with the
-//! others (as Redis's `SAVE` blocks). For `BGSAVE` (and the schedule) a worker only marks the
-//! instant at the gate and then serializes in slices of about 1 ms between batches, with
-//! copy-before-write: before it modifies, removes or creates a key in a slot not yet
-//! serialized, it serializes that key's state at the snapshot instant first (see
-//! `keyspace::Snapshot`). Shards keep serving throughout; memory grows by the keys written
-//! meanwhile plus the serialized bytes, which are held until the file is written (about the
-//! file's size). The file is written by the calling thread (`SAVE`) or a background thread.
+//! For `SAVE` each shard serializes its whole partition in the run hop, in parallel with the
+//! others (as Redis's `SAVE` blocks). For `BGSAVE` (and the schedule) a shard only marks the
+//! instant, then serializes in slices of about 1 ms between batches, with copy-before-write:
+//! before it modifies, removes or creates a key in a slot not yet serialized, it serializes
+//! that key's state at the snapshot instant first (see `keyspace::Snapshot`). Each slice's
+//! bytes go to the writer thread through a bounded channel; a shard whose slice finds the
+//! channel full skips that slice (it never blocks), so the memory the snapshot holds is the
+//! queue's few slices plus the copies of entries written before the walk reached them.
+//!
+//! The snapshot transaction is driven like any other coordinator: by a thread of its own
+//! (`BGSAVE`, the schedule, `SHUTDOWN`), or for the `SAVE` command by the connection's IO
+//! thread ([`Persistence::save_command`]), which must not block while it drives other
+//! clients' transactions that the snapshot may be queued behind.
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use resp_codec::{Frame, Protocol};
+
 use crate::keyspace::Db;
+use crate::message::{Batch, Op, OpKind, ReplyBatch, ReplyBody, ReplySink};
 use crate::rdb::{self, RdbWriter};
+use crate::route::{Coordinator, Part, PartReply, PartResult, Step};
+use crate::sched::{TxItem, TxOut};
 use crate::shard::Shard;
-use crate::{Error, WorkerHandle};
+use crate::txn::{Scheduled, ShardPlan, TxBody};
+use crate::{Error, ShardId, WorkerHandle};
 
 /// Where snapshots go and when they are taken automatically.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +74,12 @@ pub struct LoadSummary {
 /// `CONFIG_BGSAVE_RETRY_DELAY`.
 const RETRY_DELAY: Duration = Duration::from_secs(5);
 
-/// How long a snapshot waits for every worker to reach it before giving up.
-const GATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a snapshot may wait to be ready on every shard before it gives up (only a stuck
+/// transaction, e.g. of a thread blocked in `SHUTDOWN` itself, makes it wait that long).
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Slices a background snapshot may have queued for the writer before shards skip theirs.
+const SLICE_QUEUE: usize = 16;
 
 #[derive(Debug)]
 struct SaveState {
@@ -111,15 +130,70 @@ pub(crate) struct DbChunk {
     bytes: Vec<u8>,
 }
 
-/// Where a shard sends its part of a snapshot: its id and one chunk per database, or
-/// `None` if the snapshot was abandoned.
-pub(crate) type SnapshotSink = flume::Sender<Option<(crate::ShardId, Vec<DbChunk>)>>;
+/// What the shards of a background snapshot send the writer.
+#[derive(Debug)]
+pub(crate) enum Slice {
+    /// Serialized entries, per database index.
+    Bytes(Vec<(usize, Vec<u8>)>),
+    /// The shard has sent all of its part.
+    Done,
+}
 
-/// One slice of a background snapshot: serializes slots for about `budget`, and delivers the
-/// shard's part once every database is complete.
+/// Where a shard streams its part of a background snapshot.
+pub(crate) type SnapshotSink = flume::Sender<Slice>;
+
+/// What a shard does at the cut of a snapshot (the run hop of the snapshot transaction).
+#[derive(Debug)]
+pub(crate) enum SnapshotWork {
+    /// `SAVE`: serialize the whole partition now; the chunks are the reply.
+    Save,
+    /// `BGSAVE`: mark the instant, then stream slices between batches.
+    Background(SnapshotSink),
+}
+
+/// The cut on one shard.
+pub(crate) fn cut(shard: &mut Shard, work: SnapshotWork) -> PartResult {
+    match work {
+        SnapshotWork::Save => PartResult::Snapshot(shard.serialize()),
+        SnapshotWork::Background(to) => {
+            abandon_snapshot(shard);
+            shard.tick();
+            let now = shard.clock.now_ms;
+            for db in &mut shard.dbs {
+                db.begin_snapshot(now);
+            }
+            shard.snapshot_to = Some(to);
+            PartResult::Ok
+        }
+    }
+}
+
+/// Drops a background snapshot in progress (its writer went away).
+fn abandon_snapshot(shard: &mut Shard) {
+    for db in &mut shard.dbs {
+        db.take_snapshot();
+    }
+    shard.snapshot_to = None;
+}
+
+/// One slice of a background snapshot: unless the writer's queue is full, serializes slots
+/// for about `budget` and ships what was serialized (with the copies made before writes);
+/// once every database is walked and shipped, tells the writer this shard is done.
 pub(crate) fn snapshot_slice(shard: &mut Shard, budget: Duration) {
     /// Slots walked between clock reads: a few microseconds of work for typical slots.
     const SLOTS_PER_STEP: usize = 32;
+    let Some(to) = shard.snapshot_to.as_ref() else {
+        return;
+    };
+    if to.is_disconnected() {
+        abandon_snapshot(shard);
+        return;
+    }
+    // Back-pressure: the writer is behind, so this shard does not serialize more now. It
+    // never blocks; the next timer tries again.
+    if to.is_full() {
+        return;
+    }
     let deadline = Instant::now() + budget;
     let mut done = true;
     for db in &mut shard.dbs {
@@ -133,60 +207,41 @@ pub(crate) fn snapshot_slice(shard: &mut Shard, budget: Duration) {
             break;
         }
     }
+    let parts: Vec<(usize, Vec<u8>)> = shard
+        .dbs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, db)| (i, db.take_snapshot_bytes()))
+        .filter(|(_, b)| !b.is_empty())
+        .collect();
+    if !parts.is_empty() {
+        match to.try_send(Slice::Bytes(parts)) {
+            Ok(()) => {}
+            Err(flume::TrySendError::Full(Slice::Bytes(parts))) => {
+                for (i, bytes) in parts {
+                    shard.dbs[i].restore_snapshot_bytes(bytes);
+                }
+                return;
+            }
+            Err(_) => {
+                abandon_snapshot(shard);
+                return;
+            }
+        }
+    }
     if !done {
         return;
     }
-    let chunks = shard
-        .dbs
-        .iter_mut()
-        .map(|db| match db.take_snapshot() {
-            Some(s) => DbChunk {
-                keys: s.keys,
-                expires: s.expires,
-                bytes: s.bytes,
-            },
-            None => DbChunk::default(),
-        })
-        .collect();
-    if let Some(tx) = shard.snapshot_to.take() {
-        let _ = tx.send(Some((shard.id, chunks)));
-    }
-}
-
-/// All workers meet here before any serializes, so the snapshot is one instant for all.
-#[derive(Debug)]
-struct Gate {
-    parties: usize,
-    state: Mutex<(usize, bool)>,
-    cv: Condvar,
-}
-
-impl Gate {
-    /// Arrives and waits for the others; false if the snapshot was cancelled or timed out.
-    fn arrive(&self) -> bool {
-        let mut s = lock(&self.state);
-        s.0 += 1;
-        self.cv.notify_all();
-        let deadline = Instant::now() + GATE_TIMEOUT;
-        while s.0 < self.parties && !s.1 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                s.1 = true;
-                self.cv.notify_all();
-                break;
+    match to.try_send(Slice::Done) {
+        Ok(()) => {
+            for db in &mut shard.dbs {
+                db.take_snapshot();
             }
-            s = self
-                .cv
-                .wait_timeout(s, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            shard.snapshot_to = None;
         }
-        !s.1
-    }
-
-    fn cancel(&self) {
-        lock(&self.state).1 = true;
-        self.cv.notify_all();
+        // Said on the next slice, which finds nothing left to serialize.
+        Err(flume::TrySendError::Full(_)) => {}
+        Err(_) => abandon_snapshot(shard),
     }
 }
 
@@ -210,6 +265,150 @@ impl Shard {
                 chunk
             })
             .collect()
+    }
+}
+
+/// The snapshot as an all-shard transaction: a whole-shard lock on every shard, and the cut
+/// as its run hop.
+#[derive(Debug)]
+pub(crate) struct SnapshotBody {
+    shards: usize,
+    /// For a background snapshot, where the shards stream their slices.
+    background: Option<SnapshotSink>,
+    /// Set when the run hop went out: from then on the snapshot no longer waits for anyone.
+    committed: bool,
+    /// `SAVE`: each shard's chunks, by shard.
+    chunks: Vec<Vec<DbChunk>>,
+}
+
+impl SnapshotBody {
+    fn new(shards: usize, background: Option<SnapshotSink>) -> SnapshotBody {
+        SnapshotBody {
+            shards,
+            background,
+            committed: false,
+            chunks: (0..shards).map(|_| Vec::new()).collect(),
+        }
+    }
+}
+
+impl TxBody for SnapshotBody {
+    fn plan(&mut self) -> Vec<ShardPlan> {
+        (0..self.shards)
+            .map(|shard| ShardPlan {
+                shard,
+                locks: Vec::new(),
+                whole: true,
+                probe: None,
+            })
+            .collect()
+    }
+
+    fn run(&mut self, _probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        self.committed = true;
+        // Only the shards keep senders, so the writer sees the end if they all go away.
+        let background = self.background.take();
+        (0..self.shards)
+            .map(|s| {
+                let work = match &background {
+                    Some(to) => SnapshotWork::Background(to.clone()),
+                    None => SnapshotWork::Save,
+                };
+                (s, vec![TxItem::Snapshot(work)])
+            })
+            .collect()
+    }
+
+    fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame {
+        for (shard, outs) in results {
+            for out in outs {
+                match out {
+                    TxOut::Part(PartResult::Snapshot(chunks)) => {
+                        if let Some(slot) = self.chunks.get_mut(shard) {
+                            *slot = chunks;
+                        }
+                    }
+                    TxOut::Part(PartResult::Error(e)) => return Frame::Error(e),
+                    _ => {}
+                }
+            }
+        }
+        Frame::simple("OK")
+    }
+}
+
+/// Hands a driver thread the reply batches of the parts it sent.
+#[derive(Debug)]
+struct ChannelSink(flume::Sender<ReplyBatch>);
+
+impl ReplySink for ChannelSink {
+    fn deliver(&self, batch: ReplyBatch) {
+        let _ = self.0.send(batch);
+    }
+}
+
+fn send_parts(
+    workers: &[WorkerHandle],
+    sink: &Arc<dyn ReplySink>,
+    parts: Vec<(ShardId, Part)>,
+) -> Result<(), Error> {
+    for (shard, part) in parts {
+        let op = Op {
+            tag: 0,
+            db: 0,
+            proto: Protocol::Resp2,
+            kind: OpKind::Part(part),
+        };
+        let sent = workers.get(shard).is_some_and(|w| {
+            w.send(Batch {
+                reply_to: Arc::clone(sink),
+                ops: vec![op],
+            })
+        });
+        if !sent {
+            return Err(Error::Stopped);
+        }
+    }
+    Ok(())
+}
+
+/// Drives a snapshot transaction from the calling thread until its cut is done. Gives up
+/// (cancelling it) if it is not ready on every shard within [`READY_TIMEOUT`].
+fn drive(workers: &[WorkerHandle], tx: &mut Scheduled<SnapshotBody>) -> Result<(), Error> {
+    let (reply_tx, replies) = flume::unbounded();
+    let sink: Arc<dyn ReplySink> = Arc::new(ChannelSink(reply_tx));
+    send_parts(workers, &sink, tx.start())?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let batch = if tx.body_mut().committed {
+            replies.recv().map_err(|_| Error::Stopped)?
+        } else {
+            match replies.recv_deadline(deadline) {
+                Ok(b) => b,
+                Err(flume::RecvTimeoutError::Timeout) => {
+                    let _ = send_parts(workers, &sink, tx.abandon());
+                    return Err(Error::Io(std::io::Error::other(
+                        "timed out waiting for the shards",
+                    )));
+                }
+                Err(flume::RecvTimeoutError::Disconnected) => return Err(Error::Stopped),
+            }
+        };
+        for reply in batch.replies {
+            let ReplyBody::Part(r) = reply.body else {
+                continue;
+            };
+            match tx.on_reply(batch.shard, r) {
+                Step::Wait => {}
+                Step::Send(parts) => send_parts(workers, &sink, parts)?,
+                Step::Done(Frame::Error(e)) => {
+                    return Err(Error::Io(std::io::Error::other(
+                        String::from_utf8_lossy(&e).into_owned(),
+                    )));
+                }
+                Step::Done(_) => return Ok(()),
+            }
+        }
     }
 }
 
@@ -335,67 +534,47 @@ impl Persistence {
         Ok(Some(summary))
     }
 
-    /// Takes a snapshot of every shard at one instant. In the `background` form each shard
-    /// only marks the instant at the gate, then serializes in slices between batches with
-    /// copy-before-write (see `keyspace::Snapshot`), so it keeps serving meanwhile.
-    fn snapshot(&self, background: bool) -> Result<Vec<Vec<DbChunk>>, Error> {
-        let n = self.workers.len();
-        let gate = Arc::new(Gate {
-            parties: n,
-            state: Mutex::new((0, false)),
-            cv: Condvar::new(),
-        });
-        let (tx, rx) = flume::unbounded();
-        for w in &self.workers {
-            let (g, tx) = (Arc::clone(&gate), tx.clone());
-            let sent = w.run(Box::new(move |shard: &mut Shard| {
-                if !g.arrive() {
-                    let _ = tx.send(None);
-                } else if background {
-                    shard.tick();
-                    let now = shard.clock.now_ms;
-                    for db in &mut shard.dbs {
-                        db.begin_snapshot(now);
-                    }
-                    shard.snapshot_to = Some(tx);
-                } else {
-                    let _ = tx.send(Some((shard.id, shard.serialize())));
-                }
-            }));
-            if !sent {
-                gate.cancel();
-                return Err(Error::Stopped);
-            }
-        }
-        drop(tx);
-        let mut shards: Vec<Vec<DbChunk>> = (0..n).map(|_| Vec::new()).collect();
-        for _ in 0..n {
-            match rx.recv() {
-                Ok(Some((id, chunks))) => shards[id] = chunks,
-                Ok(None) => {
-                    return Err(Error::Io(std::io::Error::other(
-                        "timed out waiting for the shards",
-                    )));
-                }
-                Err(_) => return Err(Error::Stopped),
-            }
-        }
-        Ok(shards)
+    /// Serializes every shard at one cut of the schedule (`SAVE`), driven from this thread.
+    fn snapshot(&self) -> Result<Vec<Vec<DbChunk>>, Error> {
+        let mut tx = Scheduled::new(SnapshotBody::new(self.workers.len(), None));
+        drive(&self.workers, &mut tx)?;
+        Ok(std::mem::take(&mut tx.body_mut().chunks))
     }
 
-    /// Writes the snapshot to `path` atomically: a temporary file in the same directory,
-    /// fsync, rename over the old file, fsync of the directory.
+    /// A background snapshot: drives the cut from this thread, then writes the slices the
+    /// shards stream meanwhile into `path`, atomically.
+    fn background_snapshot(&self, path: &Path) -> Result<(), Error> {
+        let n = self.workers.len();
+        let (to, slices) = flume::bounded(SLICE_QUEUE);
+        let mut tx = Scheduled::new(SnapshotBody::new(n, Some(to)));
+        drive(&self.workers, &mut tx)?;
+        drop(tx);
+        self.write_atomically(path, |w| {
+            let mut db = None;
+            let mut done = 0;
+            while done < n {
+                match slices.recv() {
+                    Ok(Slice::Bytes(parts)) => {
+                        for (i, bytes) in parts {
+                            if db != Some(i) {
+                                w.select_db_only(i)?;
+                                db = Some(i);
+                            }
+                            w.raw(&bytes)?;
+                        }
+                    }
+                    Ok(Slice::Done) => done += 1,
+                    Err(_) => return Err(Error::Stopped),
+                }
+            }
+            Ok(())
+        })
+        // On an error `slices` is dropped here: the shards see it and drop their snapshots.
+    }
+
+    /// Writes the snapshot to `path` atomically (see [`Persistence::write_atomically`]).
     fn write_file(&self, path: &Path, shards: &[Vec<DbChunk>]) -> Result<(), Error> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!("temp-{}-kvd.rdb", std::process::id()));
-        let result = (|| -> Result<(), Error> {
-            let file = File::create(&tmp)?;
-            let used: u64 = self.workers.iter().map(|w| w.stats().used_memory()).sum();
-            let mut w = RdbWriter::new(
-                BufWriter::with_capacity(1 << 20, file),
-                unix_now_ms() / 1000,
-                used,
-            )?;
+        self.write_atomically(path, |w| {
             for db in 0..self.databases {
                 let chunks = shards.iter().filter_map(|s| s.get(db));
                 let (keys, expires) = chunks
@@ -409,7 +588,31 @@ impl Persistence {
                     w.raw(&c.bytes)?;
                 }
             }
-            let file = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+            Ok(())
+        })
+    }
+
+    /// Writes an RDB file whose body `body` writes: a temporary file in the same directory,
+    /// fsync, rename over the old file, fsync of the directory.
+    fn write_atomically(
+        &self,
+        path: &Path,
+        body: impl FnOnce(&mut RdbWriter<BufWriter<File>>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tmp = dir.join(format!("temp-{}-kvd.rdb", std::process::id()));
+        let result = (|| -> Result<(), Error> {
+            let file = File::create(&tmp)?;
+            let used: u64 = self.workers.iter().map(|w| w.stats().used_memory()).sum();
+            let mut w = RdbWriter::new(
+                BufWriter::with_capacity(1 << 20, file),
+                unix_now_ms() / 1000,
+                used,
+            )?;
+            body(&mut w)?;
+            let mut out = w.finish()?;
+            out.flush()?;
+            let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
             std::fs::rename(&tmp, path)?;
             // The rename is durable only once the directory entry is.
@@ -436,50 +639,89 @@ impl Persistence {
         Ok(())
     }
 
+    fn ensure_dir(path: &Path) -> Result<(), Error> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(())
+    }
+
     fn run_save(&self, background: bool) -> Result<(), Error> {
         let path = self.config().path();
         let dirty = self.dirty();
         let started = Instant::now();
-        // Every outcome, an early error included, goes through the bookkeeping below, which
-        // also ends the save.
-        let result = (|| {
-            if let Some(dir) = path.parent()
-                && !dir.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(dir)?;
+        let result = Self::ensure_dir(&path).and_then(|()| {
+            if background {
+                self.background_snapshot(&path)
+            } else {
+                let shards = self.snapshot()?;
+                self.write_file(&path, &shards)
             }
-            let shards = self.snapshot(background)?;
-            self.write_file(&path, &shards)
-        })();
+        });
+        self.end_save(background, &path, dirty, started, &result);
+        result
+    }
+
+    /// The bookkeeping of a finished save (every outcome goes through here, which also ends
+    /// the save). As in Redis, only a background save's failure counts as
+    /// `rdb_last_bgsave_status:err` (and so refuses writes); a failed `SAVE` only answers an
+    /// error, while any success sets the status back to ok.
+    fn end_save(
+        &self,
+        background: bool,
+        path: &Path,
+        dirty: u64,
+        started: Instant,
+        result: &Result<(), Error>,
+    ) {
         let mut s = lock(&self.state);
         s.in_progress = false;
+        s.saves += 1;
         if background {
             s.bgsave_started = None;
             s.last_bgsave_secs = started.elapsed().as_secs() as i64;
         }
-        match &result {
+        match result {
             Ok(()) => {
                 s.last_status_ok = true;
                 s.lastsave = unix_now_ms() / 1000;
-                s.saves += 1;
                 s.dirty_at_save = dirty;
                 tracing::info!(path = %path.display(), elapsed = ?started.elapsed(), "DB saved on disk");
             }
             Err(e) => {
-                s.last_status_ok = false;
+                if background {
+                    s.last_status_ok = false;
+                }
                 tracing::error!(path = %path.display(), "error saving DB on disk: {e}");
             }
         }
         drop(s);
         self.update_write_gate();
         self.finished.notify_all();
-        result
     }
 
-    /// `SAVE`: snapshots now and returns when the file is on disk.
+    /// `SAVE` from a thread that may block: snapshots now and returns when the file is on
+    /// disk. An IO thread uses [`Persistence::save_command`] instead.
     pub fn save(&self) -> Result<(), Error> {
         self.begin(false)?;
         self.run_save(false)
+    }
+
+    /// `SAVE` for an IO thread: the coordinator to drive like a spread command's. Its reply is
+    /// `+OK` once the file is on disk, or Redis's `-ERR`. The thread keeps driving its other
+    /// clients' transactions meanwhile, which the snapshot may have to wait for; it writes
+    /// the file itself when the shards have answered (as Redis's `SAVE` blocks the server).
+    pub fn save_command(self: &Arc<Self>) -> Result<Box<dyn Coordinator>, Error> {
+        self.begin(false)?;
+        Ok(Box::new(SaveCommand {
+            persistence: Arc::clone(self),
+            tx: Scheduled::new(SnapshotBody::new(self.workers.len(), None)),
+            dirty: self.dirty(),
+            started: Instant::now(),
+            ended: false,
+        }))
     }
 
     /// `BGSAVE`: starts a snapshot on a background thread and returns at once.
@@ -611,6 +853,65 @@ impl Persistence {
             ("module_fork_in_progress", "0".into()),
             ("module_fork_last_cow_size", "0".into()),
         ]
+    }
+}
+
+/// The `SAVE` command driven by an IO thread (see [`Persistence::save_command`]).
+#[derive(Debug)]
+struct SaveCommand {
+    persistence: Arc<Persistence>,
+    tx: Scheduled<SnapshotBody>,
+    dirty: u64,
+    started: Instant,
+    ended: bool,
+}
+
+impl SaveCommand {
+    fn end(&mut self, result: Result<(), Error>) -> Frame {
+        self.ended = true;
+        let path = self.persistence.config().path();
+        self.persistence
+            .end_save(false, &path, self.dirty, self.started, &result);
+        match result {
+            Ok(()) => Frame::simple("OK"),
+            Err(_) => Frame::error("ERR"),
+        }
+    }
+}
+
+impl Coordinator for SaveCommand {
+    fn start(&mut self) -> Vec<(ShardId, Part)> {
+        self.tx.start()
+    }
+
+    fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
+        match self.tx.on_reply(shard, reply) {
+            Step::Done(Frame::Error(e)) => Step::Done(self.end(Err(Error::Io(
+                std::io::Error::other(String::from_utf8_lossy(&e).into_owned()),
+            )))),
+            Step::Done(_) => {
+                let chunks = std::mem::take(&mut self.tx.body_mut().chunks);
+                let path = self.persistence.config().path();
+                let result = Persistence::ensure_dir(&path)
+                    .and_then(|()| self.persistence.write_file(&path, &chunks));
+                drop(chunks);
+                Step::Done(self.end(result))
+            }
+            step => step,
+        }
+    }
+
+    fn is_barrier(&self) -> bool {
+        true
+    }
+
+    fn abandon(&mut self) -> Vec<(ShardId, Part)> {
+        let parts = self.tx.abandon();
+        if !self.ended {
+            // The client went away: the save ends without a file.
+            self.end(Err(Error::Stopped));
+        }
+        parts
     }
 }
 

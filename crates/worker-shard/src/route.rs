@@ -229,6 +229,8 @@ pub(crate) enum PartResult {
     Empty,
     /// Another shard already answered for the command: ignore.
     Lost,
+    /// This shard's part of a `SAVE`: one serialized chunk per database.
+    Snapshot(Vec<crate::persist::DbChunk>),
 }
 
 /// Checks the command name and arity (of the subcommand, for containers such as `CONFIG`).

@@ -39,6 +39,9 @@ pub(crate) enum TxItem {
     WatchCheck { client: u64, dbs: Vec<u16> },
     /// Forgets the client's watched keys.
     Unwatch { client: u64, keys: Vec<LockKey> },
+    /// Takes this shard's part of a snapshot at this point of the schedule (see
+    /// `persist.rs`): the cut of an all-shard transaction.
+    Snapshot(crate::persist::SnapshotWork),
 }
 
 /// The result of one [`TxItem`].

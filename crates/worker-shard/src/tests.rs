@@ -343,13 +343,14 @@ fn route_picks_local_shard_or_fanout() {
     );
     assert_eq!(kind(&["get", "k"], 1), "shard 0");
     assert_eq!(kind(&["keys", "*"], 1), "shard 0");
-    assert_eq!(kind(&["keys", "*"], n), "fanout barrier=false");
+    // Whole-keyspace commands are all-shard transactions.
+    assert_eq!(kind(&["keys", "*"], n), "fanout barrier=true");
     assert_eq!(
         kind(&["debug", "populate", "10"], n),
         "fanout barrier=false"
     );
     assert_eq!(kind(&["scan", "0"], n), "fanout barrier=true");
-    assert_eq!(kind(&["swapdb", "0", "1"], n), "fanout barrier=false");
+    assert_eq!(kind(&["swapdb", "0", "1"], n), "fanout barrier=true");
     assert_eq!(
         kind(&["swapdb", "a", "1"], n),
         "err ERR invalid first DB index"

@@ -79,6 +79,11 @@ impl<B: TxBody> Scheduled<B> {
         }
     }
 
+    /// The transaction's body, e.g. to take what its run produced besides the reply.
+    pub(crate) fn body_mut(&mut self) -> &mut B {
+        &mut self.body
+    }
+
     fn attempt(&mut self) -> Vec<(ShardId, Part)> {
         self.seq = next_seq();
         self.rejected = false;
@@ -314,8 +319,33 @@ pub(crate) enum KeyCmd {
         dst: (ShardId, Bytes),
         outcome: Option<Frame>,
     },
-    /// `DBSIZE`: every shard, whole-shard locks.
-    Dbsize { shards: usize },
+    /// `DBSIZE`, `KEYS`, `RANDOMKEY`, `FLUSHDB`, `FLUSHALL`: every shard, whole-shard locks,
+    /// so the command sees (or makes) one state of the whole keyspace.
+    Whole { shards: usize, kind: WholeKind },
+}
+
+/// The whole-keyspace command a [`KeyCmd::Whole`] runs.
+#[derive(Debug, Clone)]
+pub(crate) enum WholeKind {
+    Dbsize,
+    Keys(Bytes),
+    RandomKey,
+    FlushDb,
+    FlushAll,
+    SwapDb(i64, i64),
+}
+
+impl WholeKind {
+    fn part(&self) -> PartKind {
+        match self {
+            WholeKind::Dbsize => PartKind::Dbsize,
+            WholeKind::Keys(pattern) => PartKind::Keys(pattern.clone()),
+            WholeKind::RandomKey => PartKind::RandomKey,
+            WholeKind::FlushDb => PartKind::FlushDb,
+            WholeKind::FlushAll => PartKind::FlushAll,
+            WholeKind::SwapDb(a, b) => PartKind::SwapDb(*a, *b),
+        }
+    }
 }
 
 /// Which of the moving commands a [`KeyCmd::Move`] is.
@@ -369,7 +399,7 @@ impl TxBody for KeyCmd {
                     },
                 ]
             }
-            KeyCmd::Dbsize { shards } => (0..*shards)
+            KeyCmd::Whole { shards, .. } => (0..*shards)
                 .map(|s| ShardPlan {
                     shard: s,
                     locks: Vec::new(),
@@ -463,9 +493,9 @@ impl TxBody for KeyCmd {
                     }
                 }
             }
-            KeyCmd::Dbsize { shards } => (0..*shards)
-                .map(|s| (s, vec![part(PartKind::Dbsize)]))
-                .collect(),
+            KeyCmd::Whole { shards, kind } => {
+                (0..*shards).map(|s| (s, vec![part(kind.part())])).collect()
+            }
         }
     }
 
@@ -513,9 +543,50 @@ impl TxBody for KeyCmd {
                 (_, Some(frame)) => frame,
                 (_, None) => Frame::simple("OK"),
             },
-            KeyCmd::Dbsize { .. } => Frame::Integer(results.iter().map(|(_, r)| count_of(r)).sum()),
+            KeyCmd::Whole { kind, .. } => match kind {
+                WholeKind::Dbsize => Frame::Integer(results.iter().map(|(_, r)| count_of(r)).sum()),
+                WholeKind::Keys(_) => Frame::Array(
+                    results
+                        .into_iter()
+                        .flat_map(|(_, r)| match r {
+                            PartResult::Keys(k) => k,
+                            _ => Vec::new(),
+                        })
+                        .map(Frame::Bulk)
+                        .collect(),
+                ),
+                WholeKind::RandomKey => random_pick(results),
+                WholeKind::FlushDb | WholeKind::FlushAll | WholeKind::SwapDb(..) => {
+                    Frame::simple("OK")
+                }
+            },
         }
     }
+}
+
+/// `RANDOMKEY` over every shard's pick, weighted by the shards' key counts so every key is
+/// about equally likely.
+fn random_pick(results: Vec<(ShardId, PartResult)>) -> Frame {
+    use rand::Rng;
+    let found: Vec<(Bytes, usize)> = results
+        .into_iter()
+        .filter_map(|(_, r)| match r {
+            PartResult::RandomKey(Some(key), count) => Some((key, count.max(1))),
+            _ => None,
+        })
+        .collect();
+    let total: usize = found.iter().map(|(_, c)| c).sum();
+    if total == 0 {
+        return Frame::Null;
+    }
+    let mut pick = rand::thread_rng().gen_range(0..total);
+    for (key, count) in found {
+        if pick < count {
+            return Frame::Bulk(key);
+        }
+        pick -= count;
+    }
+    Frame::Null
 }
 
 fn put_kind(
@@ -582,7 +653,21 @@ pub(crate) fn key_command(
                 outcome: None,
             }
         }
-        "dbsize" => KeyCmd::Dbsize { shards: n },
+        "dbsize" | "keys" | "randomkey" | "flushdb" | "flushall" | "swapdb" => KeyCmd::Whole {
+            shards: n,
+            kind: match name {
+                "swapdb" => {
+                    let (a, b) = crate::cmd_keys::parse_swapdb(args)
+                        .map_err(|e| Bytes::from_static(e.as_bytes()))?;
+                    WholeKind::SwapDb(a, b)
+                }
+                "dbsize" => WholeKind::Dbsize,
+                "keys" => WholeKind::Keys(args[1].clone()),
+                "randomkey" => WholeKind::RandomKey,
+                "flushdb" => WholeKind::FlushDb,
+                _ => WholeKind::FlushAll,
+            },
+        },
         _ => return Ok(None),
     };
     Ok(Some(Box::new(Scheduled::new(body))))

@@ -812,6 +812,7 @@ fn run_items_held(shard: &mut Shard, op_db: u16, items: Vec<TxItem>) -> Vec<TxOu
                 }
                 TxOut::Part(PartResult::Ok)
             }
+            TxItem::Snapshot(work) => TxOut::Part(crate::persist::cut(shard, work)),
         };
         outs.push(out);
     }

@@ -245,6 +245,18 @@ impl<W: Write> RdbWriter<W> {
         r
     }
 
+    /// Switches to database `db` without announcing its size (a stream of slices from
+    /// several shards may switch back and forth; loaders accept any number of these).
+    pub(crate) fn select_db_only(&mut self, db: usize) -> std::io::Result<()> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.push(opcodes::SELECTDB);
+        put_len(&mut buf, db as u64);
+        let r = self.raw(&buf);
+        self.scratch = buf;
+        r
+    }
+
     /// Writes one key.
     #[cfg(test)]
     pub(crate) fn entry(
