@@ -533,3 +533,478 @@ fn a_vanished_client_leaves_no_locks_behind() {
     let items = bulk_items(&c.cmd(&["MGET", &k[0], &k[1]]));
     assert_eq!(items[0], items[1], "{items:?}");
 }
+
+/// Which commands invalidate `WATCH`: only a real change of the watched key `k`, as Redis's
+/// `signalModifiedKey` (recorded from redis-server 7.0.15: `true` = `EXEC` answers null).
+/// Each case: setup commands, the other client's command, whether `EXEC` fails.
+#[allow(clippy::type_complexity)]
+const WATCH_CASES: &[(&str, &[&[&str]], &[&str], bool)] = &[
+    ("del-missing", &[], &["del", "k"], false),
+    ("del-existing", &[&["set", "k", "v"]], &["del", "k"], true),
+    ("unlink-missing", &[], &["unlink", "k"], false),
+    ("getdel-missing", &[], &["getdel", "k"], false),
+    (
+        "srem-missing-member",
+        &[&["sadd", "k", "a"]],
+        &["srem", "k", "b"],
+        false,
+    ),
+    ("srem-missing-key", &[], &["srem", "k", "b"], false),
+    (
+        "srem-hit",
+        &[&["sadd", "k", "a", "b"]],
+        &["srem", "k", "a"],
+        true,
+    ),
+    (
+        "sadd-existing",
+        &[&["sadd", "k", "a"]],
+        &["sadd", "k", "a"],
+        false,
+    ),
+    ("expire-missing", &[], &["expire", "k", "10"], false),
+    (
+        "expire-nx-has-ttl",
+        &[&["set", "k", "v", "ex", "100"]],
+        &["expire", "k", "10", "nx"],
+        false,
+    ),
+    (
+        "expire-gt-lower",
+        &[&["set", "k", "v", "ex", "100"]],
+        &["expire", "k", "10", "gt"],
+        false,
+    ),
+    (
+        "expire-hit",
+        &[&["set", "k", "v"]],
+        &["expire", "k", "10"],
+        true,
+    ),
+    (
+        "persist-no-ttl",
+        &[&["set", "k", "v"]],
+        &["persist", "k"],
+        false,
+    ),
+    (
+        "persist-ttl",
+        &[&["set", "k", "v", "ex", "100"]],
+        &["persist", "k"],
+        true,
+    ),
+    (
+        "setnx-fails",
+        &[&["set", "k", "v"]],
+        &["set", "k", "w", "nx"],
+        false,
+    ),
+    (
+        "setnx-cmd-fails",
+        &[&["set", "k", "v"]],
+        &["setnx", "k", "w"],
+        false,
+    ),
+    ("set-xx-missing", &[], &["set", "k", "w", "xx"], false),
+    ("set-same", &[&["set", "k", "v"]], &["set", "k", "v"], true),
+    (
+        "setrange-empty",
+        &[&["set", "k", "v"]],
+        &["setrange", "k", "0", ""],
+        false,
+    ),
+    (
+        "append-empty",
+        &[&["set", "k", "v"]],
+        &["append", "k", ""],
+        true,
+    ),
+    (
+        "incrby-0",
+        &[&["set", "k", "1"]],
+        &["incrby", "k", "0"],
+        true,
+    ),
+    (
+        "hdel-missing",
+        &[&["hset", "k", "f", "v"]],
+        &["hdel", "k", "g"],
+        false,
+    ),
+    (
+        "hsetnx-existing",
+        &[&["hset", "k", "f", "v"]],
+        &["hsetnx", "k", "f", "w"],
+        false,
+    ),
+    (
+        "hset-same",
+        &[&["hset", "k", "f", "v"]],
+        &["hset", "k", "f", "v"],
+        true,
+    ),
+    (
+        "zrem-missing",
+        &[&["zadd", "k", "1", "a"]],
+        &["zrem", "k", "b"],
+        false,
+    ),
+    (
+        "zadd-same",
+        &[&["zadd", "k", "1", "a"]],
+        &["zadd", "k", "1", "a"],
+        false,
+    ),
+    (
+        "zadd-xx-missing",
+        &[&["zadd", "k", "1", "a"]],
+        &["zadd", "k", "xx", "1", "b"],
+        false,
+    ),
+    (
+        "zadd-nx-existing",
+        &[&["zadd", "k", "1", "a"]],
+        &["zadd", "k", "nx", "2", "a"],
+        false,
+    ),
+    (
+        "lrem-nomatch",
+        &[&["rpush", "k", "a"]],
+        &["lrem", "k", "0", "b"],
+        false,
+    ),
+    ("lpushx-missing", &[], &["lpushx", "k", "a"], false),
+    (
+        "ltrim-full",
+        &[&["rpush", "k", "a", "b"]],
+        &["ltrim", "k", "0", "-1"],
+        true,
+    ),
+    ("lpop-missing", &[], &["lpop", "k"], false),
+    ("spop-missing", &[], &["spop", "k"], false),
+    (
+        "smove-nomember",
+        &[&["sadd", "k", "a"]],
+        &["smove", "k", "other", "b"],
+        false,
+    ),
+    (
+        "smove-into-k-existing",
+        &[&["sadd", "other", "a"], &["sadd", "k", "a"]],
+        &["smove", "other", "k", "a"],
+        false,
+    ),
+    (
+        "rename-same",
+        &[&["set", "k", "v"]],
+        &["rename", "k", "k"],
+        false,
+    ),
+    (
+        "sinterstore-empty-missing",
+        &[],
+        &["sinterstore", "k", "nokey1", "nokey2"],
+        false,
+    ),
+    (
+        "sinterstore-empty-existing",
+        &[&["set", "k", "v"]],
+        &["sinterstore", "k", "nokey1", "nokey2"],
+        true,
+    ),
+    ("getex-plain", &[&["set", "k", "v"]], &["getex", "k"], false),
+    (
+        "getex-persist-nottl",
+        &[&["set", "k", "v"]],
+        &["getex", "k", "persist"],
+        false,
+    ),
+    (
+        "hincrby-0",
+        &[&["hset", "k", "f", "1"]],
+        &["hincrby", "k", "f", "0"],
+        true,
+    ),
+    (
+        "linsert-nopivot",
+        &[&["rpush", "k", "a"]],
+        &["linsert", "k", "before", "zz", "b"],
+        false,
+    ),
+    (
+        "lset",
+        &[&["rpush", "k", "a"]],
+        &["lset", "k", "0", "a"],
+        true,
+    ),
+    (
+        "zincrby-0",
+        &[&["zadd", "k", "1", "a"]],
+        &["zincrby", "k", "0", "a"],
+        false,
+    ),
+    (
+        "zremrangebyscore-none",
+        &[&["zadd", "k", "1", "a"]],
+        &["zremrangebyscore", "k", "5", "6"],
+        false,
+    ),
+    (
+        "sdiffstore-same",
+        &[&["sadd", "k", "a"]],
+        &["sdiffstore", "k", "k"],
+        true,
+    ),
+    (
+        "copy-onto-existing-noreplace",
+        &[&["set", "k", "v"], &["set", "s", "w"]],
+        &["copy", "s", "k"],
+        false,
+    ),
+    (
+        "copy-onto-missing",
+        &[&["set", "s", "w"]],
+        &["copy", "s", "k"],
+        true,
+    ),
+    (
+        "renamenx-onto-existing",
+        &[&["set", "k", "v"], &["set", "s", "w"]],
+        &["renamenx", "s", "k"],
+        false,
+    ),
+    (
+        "msetnx-fails",
+        &[&["set", "k", "v"]],
+        &["msetnx", "k", "w", "z", "y"],
+        false,
+    ),
+    (
+        "expire-past",
+        &[&["set", "k", "v"]],
+        &["expire", "k", "-1"],
+        true,
+    ),
+    ("pexpireat-missing", &[], &["pexpireat", "k", "1"], false),
+    (
+        "hdel-last",
+        &[&["hset", "k", "f", "v"]],
+        &["hdel", "k", "f"],
+        true,
+    ),
+    (
+        "lmove-empty-src",
+        &[],
+        &["lmove", "nosrc", "k", "left", "left"],
+        false,
+    ),
+    (
+        "rpoplpush-into",
+        &[&["rpush", "s", "a"]],
+        &["rpoplpush", "s", "k"],
+        true,
+    ),
+    (
+        "setbit-same",
+        &[&["setbit", "k", "0", "0"]],
+        &["setbit", "k", "0", "0"],
+        false,
+    ),
+    (
+        "decrby-0",
+        &[&["set", "k", "5"]],
+        &["decrby", "k", "0"],
+        true,
+    ),
+    (
+        "incrbyfloat-0",
+        &[&["set", "k", "5"]],
+        &["incrbyfloat", "k", "0"],
+        true,
+    ),
+    ("zpopmin-missing", &[], &["zpopmin", "k"], false),
+    (
+        "zrangestore-empty-missing",
+        &[&["zadd", "src", "1", "a"]],
+        &["zrangestore", "k", "src", "5", "6"],
+        false,
+    ),
+    ("rpush-new", &[], &["rpush", "k", "a"], true),
+    (
+        "lpush-existing",
+        &[&["rpush", "k", "a"]],
+        &["lpush", "k", "b"],
+        true,
+    ),
+    (
+        "linsert-hit",
+        &[&["rpush", "k", "a"]],
+        &["linsert", "k", "before", "a", "b"],
+        true,
+    ),
+    (
+        "lrem-hit",
+        &[&["rpush", "k", "a", "b"]],
+        &["lrem", "k", "0", "a"],
+        true,
+    ),
+    (
+        "rpop-hit",
+        &[&["rpush", "k", "a", "b"]],
+        &["rpop", "k"],
+        true,
+    ),
+    (
+        "hmset",
+        &[&["hset", "k", "f", "v"]],
+        &["hmset", "k", "g", "w"],
+        true,
+    ),
+    (
+        "hincrbyfloat",
+        &[&["hset", "k", "f", "1"]],
+        &["hincrbyfloat", "k", "f", "1.5"],
+        true,
+    ),
+    (
+        "hsetnx-new",
+        &[&["hset", "k", "f", "v"]],
+        &["hsetnx", "k", "g", "w"],
+        true,
+    ),
+    (
+        "zadd-new",
+        &[&["zadd", "k", "1", "a"]],
+        &["zadd", "k", "2", "b"],
+        true,
+    ),
+    (
+        "zincrby-1",
+        &[&["zadd", "k", "1", "a"]],
+        &["zincrby", "k", "1", "a"],
+        true,
+    ),
+    (
+        "zremrangebyrank-hit",
+        &[&["zadd", "k", "1", "a", "2", "b"]],
+        &["zremrangebyrank", "k", "0", "0"],
+        true,
+    ),
+    (
+        "zpopmax-hit",
+        &[&["zadd", "k", "1", "a", "2", "b"]],
+        &["zpopmax", "k"],
+        true,
+    ),
+    (
+        "spop-hit",
+        &[&["sadd", "k", "a", "b"]],
+        &["spop", "k"],
+        true,
+    ),
+    (
+        "sadd-new",
+        &[&["sadd", "k", "a"]],
+        &["sadd", "k", "b"],
+        true,
+    ),
+    (
+        "setrange-hit",
+        &[&["set", "k", "v"]],
+        &["setrange", "k", "1", "x"],
+        true,
+    ),
+    (
+        "append-hit",
+        &[&["set", "k", "v"]],
+        &["append", "k", "x"],
+        true,
+    ),
+    ("incr", &[&["set", "k", "1"]], &["incr", "k"], true),
+    ("getset", &[&["set", "k", "v"]], &["getset", "k", "w"], true),
+    (
+        "setex",
+        &[&["set", "k", "v"]],
+        &["setex", "k", "100", "w"],
+        true,
+    ),
+    (
+        "rename-onto",
+        &[&["set", "s", "v"]],
+        &["rename", "s", "k"],
+        true,
+    ),
+    (
+        "rename-from",
+        &[&["set", "k", "v"]],
+        &["rename", "k", "s"],
+        true,
+    ),
+    (
+        "lmove-from",
+        &[&["rpush", "k", "a"]],
+        &["lmove", "k", "s", "left", "right"],
+        true,
+    ),
+    (
+        "smove-from",
+        &[&["sadd", "k", "a"]],
+        &["smove", "k", "s", "a"],
+        true,
+    ),
+    (
+        "zunionstore-into",
+        &[&["zadd", "s", "1", "a"]],
+        &["zunionstore", "k", "1", "s"],
+        true,
+    ),
+    (
+        "mset",
+        &[&["set", "k", "v"]],
+        &["mset", "k", "w", "z", "y"],
+        true,
+    ),
+    ("msetnx-ok", &[], &["msetnx", "k", "w", "z", "y"], true),
+    (
+        "expire-missing-nx",
+        &[],
+        &["expire", "k", "10", "nx"],
+        false,
+    ),
+    (
+        "zrangestore-into",
+        &[&["zadd", "src", "1", "a"]],
+        &["zrangestore", "k", "src", "0", "-1"],
+        true,
+    ),
+    (
+        "sunionstore-into",
+        &[&["sadd", "s", "a"]],
+        &["sunionstore", "k", "s"],
+        true,
+    ),
+];
+
+#[test]
+fn watch_is_invalidated_only_by_real_changes() {
+    let server = server();
+    let mut c = server.conn();
+    let mut other = server.conn();
+    for (name, setup, cmd, aborts) in WATCH_CASES {
+        assert_reply!(other.cmd(&["FLUSHALL"]), OK);
+        for s in *setup {
+            other.cmd(s);
+        }
+        assert_reply!(c.cmd(&["WATCH", "k"]), OK);
+        other.cmd(cmd);
+        assert_reply!(c.cmd(&["MULTI"]), OK);
+        assert_reply!(c.cmd(&["PING"]), QUEUED);
+        let exec = c.cmd(&["EXEC"]);
+        let expected: &[u8] = if *aborts {
+            NULL_ARRAY
+        } else {
+            b"*1\r\n+PONG\r\n"
+        };
+        assert_eq!(exec, expected, "{name}: {}", escape(&exec));
+    }
+}

@@ -413,7 +413,7 @@ fn zpop_for(shard: &mut Shard, db: usize, key: &Bytes, max: bool, count: usize) 
         Ok(popped) => {
             let popped = popped.unwrap_or_default();
             let event = if max { "zpopmax" } else { "zpopmin" };
-            if shard.notifier.flags != 0 {
+            if shard.observed(db) {
                 shard.notify(db, NotifyClass::ZSET, event, key);
                 if shard.dbs[db].peek(key, clock).is_none() {
                     shard.notify(db, NotifyClass::GENERIC, "del", key);

@@ -75,7 +75,7 @@ pub(crate) fn modify<R>(
 /// Keyspace notification of a list command on `key`, followed by `del` if the command emptied
 /// (and so deleted) the list, as Redis does.
 pub(crate) fn notify_list(shard: &mut Shard, db: usize, event: &str, key: &[u8]) {
-    if shard.notifier.flags == 0 {
+    if !shard.observed(db) {
         return;
     }
     shard.notify(db, NotifyClass::LIST, event, key);

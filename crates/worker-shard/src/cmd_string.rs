@@ -326,10 +326,10 @@ pub(crate) fn getex(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
                 .peek(&args[1], clock)
                 .and_then(|e| e.expire_at())
                 .is_some();
-            d.set_expire(&args[1], None, clock);
             if !had {
                 return;
             }
+            d.set_expire(&args[1], None, clock);
             "persist"
         }
         Ttl::Keep | Ttl::Clear => return,

@@ -226,7 +226,7 @@ pub(crate) fn notify_changed(
     event: &str,
     key: &[u8],
 ) {
-    if shard.notifier.flags == 0 {
+    if !shard.observed(db) {
         return;
     }
     shard.notify(db, class, event, key);

@@ -137,7 +137,10 @@
 //!
 //! **WATCH.** Each database keeps, for watched keys only, the clients watching them; every
 //! insert, removal, expiry change, lazy or active expiry, `FLUSHALL`/`FLUSHDB`/`SWAPDB` of a
-//! watched key (and every write command naming it, for in-place changes) marks its watchers.
+//! watched key marks its watchers, and so does every change in place, through the same hook
+//! that reports keyspace notifications (Redis's `signalModifiedKey` sits next to its
+//! `notifyKeyspaceEvent`): a command that changes nothing (`DEL` of a missing key, a failed
+//! `SET NX`, `SREM` of a missing member) does not fail a watcher's `EXEC`.
 //! `EXEC` checks the marks under its locks, in its scheduling hop, before any shard runs.
 //!
 //! # Keyspace notifications

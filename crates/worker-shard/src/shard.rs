@@ -207,7 +207,18 @@ impl Shard {
     /// published on `__keyspace@<db>__:<key>` and/or `__keyevent@<db>__:<event>` when
     /// `notify-keyspace-events` enables `class`. Costs one comparison when notifications are
     /// off. Call it after the change, with Redis's event name (`"lpush"`, `"hset"`, ...).
+    ///
+    /// The hook also marks `key` touched for `WATCH`, like Redis's `signalModifiedKey`, which
+    /// Redis calls exactly where it notifies: a command that changed nothing (`DEL` of a
+    /// missing key, `SREM` of a missing member, `SET NX` that failed, ...) notifies nothing
+    /// and leaves watchers alone. Inserts and removals also touch in the database itself.
     pub(crate) fn notify(&mut self, db: usize, class: NotifyClass, event: &str, key: &[u8]) {
+        if class != NotifyClass::KEY_MISS
+            && let Some(d) = self.dbs.get_mut(db)
+            && d.has_watches()
+        {
+            d.touch_watched(key);
+        }
         if self.notifier.flags == 0 {
             return;
         }
@@ -215,6 +226,13 @@ impl Shard {
         if self.notifier.wants(class) {
             self.notifier.push(db, event, key);
         }
+    }
+
+    /// Whether anyone observes changes to keys of `db`: keyspace notifications are on, or a
+    /// client watches a key there. Helpers that must look at the keyspace again to report a
+    /// change (`del` after emptying a collection) skip that work otherwise.
+    pub(crate) fn observed(&self, db: usize) -> bool {
+        self.notifier.flags != 0 || self.dbs.get(db).is_some_and(|d| d.has_watches())
     }
 
     /// Turns the `expired`/`new` events the database logged into notifications, so they come
@@ -289,17 +307,6 @@ impl Shard {
             return;
         }
         handler(self, db, args, out);
-        if self.dbs[db].has_watches() && spec.flags.contains(&"write") {
-            // Commands that change a value in place bypass the database's insert and remove,
-            // so every key a write command names counts as touched for WATCH (a write that
-            // changed nothing may thus fail a watcher's EXEC, never the reverse).
-            let d = &mut self.dbs[db];
-            for i in spec.key_positions(args.len()) {
-                if let Some(k) = args.get(i) {
-                    d.touch_watched(k);
-                }
-            }
-        }
         if self.notifier.flags != 0 {
             self.drain_logged(db);
         }
