@@ -1008,3 +1008,130 @@ fn watch_is_invalidated_only_by_real_changes() {
         assert_eq!(exec, expected, "{name}: {}", escape(&exec));
     }
 }
+
+/// Cross-shard `LMOVE`/`RPOPLPUSH` are scheduled transactions: while elements circulate
+/// between two lists on different shards, a transaction reading both lengths always sees the
+/// same total (an element is never in neither list, nor in both), and so does `LMPOP`'s
+/// all-or-nothing view.
+#[test]
+fn list_moves_across_shards_never_show_an_element_twice_or_not_at_all() {
+    let server = server();
+    let addr = server.addr();
+    let k = keys_on_different_shards("circ", 2);
+    const ELEMENTS: i64 = 10;
+    let mut c = server.conn();
+    let init: Vec<String> = (0..ELEMENTS).map(|i| i.to_string()).collect();
+    let mut push = vec!["RPUSH", k[0].as_str()];
+    push.extend(init.iter().map(String::as_str));
+    assert_reply!(c.cmd(&push), int(ELEMENTS));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (k, stop) = (k.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                let mut reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                    c.send_cmd(&["MULTI"]);
+                    c.send_cmd(&["LLEN", &k[0]]);
+                    c.send_cmd(&["LLEN", &k[1]]);
+                    c.send_cmd(&["EXEC"]);
+                    assert_reply!(c.read_reply(), OK);
+                    assert_reply!(c.read_reply(), QUEUED);
+                    assert_reply!(c.read_reply(), QUEUED);
+                    let exec = c.read_reply();
+                    let text = String::from_utf8_lossy(&exec).to_string();
+                    let total: i64 = text
+                        .split("\r\n")
+                        .filter_map(|l| l.strip_prefix(':'))
+                        .map(|n| n.parse::<i64>().unwrap())
+                        .sum();
+                    assert_eq!(total, ELEMENTS, "partial move observed: {}", escape(&exec));
+                    reads += 1;
+                }
+            })
+        })
+        .collect();
+    let movers: Vec<_> = (0..4)
+        .map(|t| {
+            let k = k.clone();
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                for i in 0..150 {
+                    let (from, to) = if (t + i) % 2 == 0 {
+                        (&k[0], &k[1])
+                    } else {
+                        (&k[1], &k[0])
+                    };
+                    let reply = if i % 3 == 0 {
+                        c.cmd(&["RPOPLPUSH", from, to])
+                    } else {
+                        c.cmd(&["LMOVE", from, to, "LEFT", "RIGHT"])
+                    };
+                    // An element, or nil when the source happened to be empty.
+                    assert!(
+                        reply.starts_with(b"$") && reply != b"$0\r\n\r\n",
+                        "{}",
+                        escape(&reply)
+                    );
+                }
+            })
+        })
+        .collect();
+    for m in movers {
+        m.join().expect("mover");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("reader");
+    }
+    let mut all: Vec<Vec<u8>> = bulk_items(&c.cmd(&["LRANGE", &k[0], "0", "-1"]));
+    all.extend(bulk_items(&c.cmd(&["LRANGE", &k[1], "0", "-1"])));
+    all.sort_by_key(|v| String::from_utf8_lossy(v).parse::<i64>().unwrap());
+    let want: Vec<Vec<u8>> = init.iter().map(|s| s.as_bytes().to_vec()).collect();
+    assert_eq!(all, want);
+}
+
+/// The replies of cross-shard `LMOVE`, `RPOPLPUSH` and `LMPOP`, as redis-server 7.0.15 gives
+/// them (missing source before a wrong-typed destination, WRONGTYPE order, `LMPOP`'s first
+/// non-empty key in argument order).
+#[test]
+fn list_moves_across_shards_reply_like_redis() {
+    let server = server();
+    let mut c = server.conn();
+    let k = keys_on_different_shards("lm", 4);
+    assert_reply!(c.cmd(&["RPUSH", &k[0], "1", "2", "3"]), int(3));
+    assert_reply!(c.cmd(&["LMOVE", &k[0], &k[1], "LEFT", "RIGHT"]), bulk("1"));
+    assert_reply!(c.cmd(&["LMOVE", &k[0], &k[1], "RIGHT", "LEFT"]), bulk("3"));
+    assert_reply!(
+        c.cmd(&["LRANGE", &k[1], "0", "-1"]),
+        bulk_array(&["3", "1"])
+    );
+    assert_reply!(c.cmd(&["SET", &k[2], "str"]), OK);
+    assert_reply!(c.cmd(&["LMOVE", &k[3], &k[2], "LEFT", "LEFT"]), b"$-1\r\n");
+    assert_reply!(
+        c.cmd(&["LMOVE", &k[0], &k[2], "LEFT", "LEFT"]),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+    assert_reply!(
+        c.cmd(&["LMOVE", &k[2], &k[0], "LEFT", "LEFT"]),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+    assert_reply!(c.cmd(&["RPOPLPUSH", &k[0], &k[3]]), bulk("2"));
+    assert_reply!(c.cmd(&["EXISTS", &k[0]]), int(0));
+    assert_reply!(c.cmd(&["RPOPLPUSH", &k[0], &k[3]]), b"$-1\r\n");
+    assert_reply!(
+        c.cmd(&["LMPOP", "3", &k[0], &k[1], &k[3], "RIGHT", "COUNT", "5"]),
+        b"*2\r\n"
+            .iter()
+            .copied()
+            .chain(bulk(&k[1]))
+            .chain(bulk_array(&["1", "3"]))
+            .collect::<Vec<u8>>()
+    );
+    assert_reply!(
+        c.cmd(&["LMPOP", "2", &k[2], &k[3], "LEFT"]),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+    assert_reply!(c.cmd(&["LMPOP", "2", &k[0], &k[1], "LEFT"]), NULL_ARRAY);
+}

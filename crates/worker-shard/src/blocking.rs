@@ -41,13 +41,19 @@
 //!
 //! # Moves across shards
 //!
-//! `BLMOVE`/`LMOVE` with source and destination on different shards: the coordinator checks
-//! the destination's type first (Redis checks it before popping), the source shard pops, then
-//! the coordinator pushes onto the destination. If the destination changed type in between,
-//! the element is pushed back to the end it came from and the client gets WRONGTYPE, as Redis
-//! does when serving a `BLMOVE` whose destination has the wrong type. The element is never
-//! lost or duplicated, but the move is not atomic: for the time of one round trip another
-//! client can see it in neither list (atomic moves across shards are the next issue's).
+//! `LMOVE`/`RPOPLPUSH` with source and destination on different shards, and `LMPOP` over keys
+//! on several shards, are scheduled transactions ([`ListMove`], [`ListMpop`]; see `txn.rs`):
+//! every key is locked, checked under the locks in Redis's order, and the element moves in
+//! intermediate hops while both keys stay locked, so no client sees it in neither list or in
+//! both. A `BLMOVE` that finds an element at once runs the same way.
+//!
+//! A `BLMOVE`/`BRPOPLPUSH` that blocked and is served later is not scheduled (a shard serves
+//! it by itself and cannot wait for another's lock): the coordinator checks the destination's
+//! type first (Redis checks it before popping), the source shard pops, then the coordinator
+//! pushes onto the destination. If the destination changed type in between, the element is
+//! pushed back to the end it came from and the client gets WRONGTYPE, as Redis does when
+//! serving a `BLMOVE` whose destination has the wrong type. The element is never lost or
+//! duplicated, but for the time of one round trip another client can see it in neither list.
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -65,7 +71,9 @@ use crate::list::End;
 use crate::message::{Reply, ReplyBody, ReplySink};
 use crate::notify::NotifyClass;
 use crate::route::{Coordinator, Part, PartKind, PartReply, PartResult, Route, Step};
+use crate::sched::{TxItem, TxOut};
 use crate::shard::{Out, Shard, err};
+use crate::txn::{OP_DB, Scheduled, ShardPlan, TxBody};
 
 /// How a blocked command was ended early by `CLIENT UNBLOCK`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,7 +372,7 @@ fn claimed(waiter: &Waiter, result: impl FnOnce() -> PartResult) -> Served {
 }
 
 /// Pops for `kind` from the non-empty list or sorted set at `key`.
-fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind) -> PartResult {
+pub(crate) fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind) -> PartResult {
     let (end, count) = match kind {
         PopKind::Pop(end) => (*end, 1),
         PopKind::Mpop { end, count } => (*end, *count),
@@ -847,6 +855,62 @@ impl Drop for BlockingCmd {
     }
 }
 
+/// `BLMOVE`/`BRPOPLPUSH` across shards: first the scheduled, atomic move (see [`ListMove`]);
+/// only if the source is empty (nil) does the client block as usual.
+#[derive(Debug)]
+struct MoveThenBlock {
+    first: Option<Scheduled<ListMove>>,
+    then: BlockingCmd,
+}
+
+impl Coordinator for MoveThenBlock {
+    fn start(&mut self) -> Vec<(ShardId, Part)> {
+        match &mut self.first {
+            Some(first) => first.start(),
+            None => self.then.start(),
+        }
+    }
+
+    fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
+        let Some(first) = &mut self.first else {
+            return self.then.on_reply(shard, reply);
+        };
+        match first.on_reply(shard, reply) {
+            Step::Done(Frame::Null) => {
+                self.first = None;
+                let parts = self.then.start();
+                if parts.is_empty() {
+                    return Step::Wait;
+                }
+                Step::Send(parts)
+            }
+            step => step,
+        }
+    }
+
+    fn is_barrier(&self) -> bool {
+        true
+    }
+
+    fn abandon(&mut self) -> Vec<(ShardId, Part)> {
+        match &mut self.first {
+            Some(first) => first.abandon(),
+            None => self.then.abandon(),
+        }
+    }
+
+    fn is_blocked(&self) -> bool {
+        self.first.is_none() && self.then.is_blocked()
+    }
+
+    fn unblock(&mut self, how: Unblock) -> Option<Frame> {
+        if self.first.is_some() {
+            return None;
+        }
+        self.then.unblock(how)
+    }
+}
+
 /// The route of a blocking command (always a coordinator, see the module docs).
 pub(crate) fn plan_blocking(name: &str, args: &[Bytes], n: usize) -> Result<Route, Bytes> {
     let e = |s: &'static str| Bytes::from_static(s.as_bytes());
@@ -883,7 +947,16 @@ pub(crate) fn plan_blocking(name: &str, args: &[Bytes], n: usize) -> Result<Rout
                 dst: args[2].clone(),
                 dst_here: true,
             };
-            BlockingCmd::new(&args[1..2], n, kind, Shape::Elem, Some(timeout))
+            let cmd = BlockingCmd::new(&args[1..2], n, kind.clone(), Shape::Elem, Some(timeout));
+            if cmd.remote_dst.is_some()
+                && let Some(ListSpread::Move(body)) = spread_body(kind, vec![args[1].clone()], n)
+            {
+                return Ok(Route::FanOut(Box::new(MoveThenBlock {
+                    first: Some(Scheduled::new(body)),
+                    then: cmd,
+                })));
+            }
+            cmd
         }
         "blmpop" => {
             // Redis checks numkeys, the end and COUNT before the timeout.
@@ -947,10 +1020,29 @@ pub(crate) fn queued_shard(req: &resp_codec::Request, n: usize) -> Option<ShardI
 /// The route of `LMOVE`, `RPOPLPUSH` and `LMPOP` when their keys span shards.
 pub(crate) fn plan_list_spread(name: &str, args: &[Bytes], n: usize) -> Result<Route, Bytes> {
     let e = |s: &'static str| Bytes::from_static(s.as_bytes());
-    let (keys, kind, shape) = match name {
+    let (keys, kind) = parse_list_spread(name, args)?;
+    if let Some(shard) = crate::coord::single_shard(keys.iter(), n)
+        && !matches!(&kind, PopKind::Move { dst, .. } if shard_for(dst, n) != shard)
+    {
+        return Ok(Route::Shard(shard));
+    }
+    Ok(Route::FanOut(match spread_body(kind, keys, n) {
+        Some(ListSpread::Move(b)) => Box::new(Scheduled::new(b)),
+        Some(ListSpread::Mpop(b)) => Box::new(Scheduled::new(b)),
+        None => return Err(e("ERR internal error")),
+    }))
+}
+
+/// The keys and pop of `LMOVE`, `RPOPLPUSH` or `LMPOP` (a move's source only).
+pub(crate) fn parse_list_spread(
+    name: &str,
+    args: &[Bytes],
+) -> Result<(Vec<Bytes>, PopKind), Bytes> {
+    let e = |s: &'static str| Bytes::from_static(s.as_bytes());
+    Ok(match name {
         "lmpop" => {
             let Mpop { keys, end, count } = parse_mpop(&args[1..]).map_err(e)?;
-            (keys, PopKind::Mpop { end, count }, Shape::KeyElems)
+            (keys, PopKind::Mpop { end, count })
         }
         _ => {
             let (from, to) = if name == "lmove" {
@@ -967,17 +1059,281 @@ pub(crate) fn plan_list_spread(name: &str, args: &[Bytes], n: usize) -> Result<R
                 dst: args[2].clone(),
                 dst_here: true,
             };
-            (vec![args[1].clone()], kind, Shape::Elem)
+            (vec![args[1].clone()], kind)
         }
-    };
-    if let Some(shard) = crate::coord::single_shard(keys.iter(), n)
-        && !matches!(&kind, PopKind::Move { dst, .. } if shard_for(dst, n) != shard)
-    {
-        return Ok(Route::Shard(shard));
+    })
+}
+
+/// The scheduled-transaction body of a cross-shard `LMOVE`/`RPOPLPUSH` or `LMPOP`.
+pub(crate) enum ListSpread {
+    Move(ListMove),
+    Mpop(ListMpop),
+}
+
+/// The body for `kind` over `keys` (a move's source, or `LMPOP`'s keys); `None` for other
+/// kinds.
+pub(crate) fn spread_body(kind: PopKind, keys: Vec<Bytes>, n: usize) -> Option<ListSpread> {
+    match kind {
+        PopKind::Move { from, to, dst, .. } => {
+            let src = keys.into_iter().next().unwrap_or_default();
+            Some(ListSpread::Move(ListMove {
+                src: (shard_for(&src, n), src),
+                dst: (shard_for(&dst, n), dst),
+                from,
+                to,
+                elem: None,
+                outcome: None,
+                stage: 0,
+            }))
+        }
+        PopKind::Mpop { end, count } => Some(ListSpread::Mpop(ListMpop {
+            keys: keys.into_iter().map(|k| (shard_for(&k, n), k)).collect(),
+            end,
+            count,
+            popped: None,
+            outcome: None,
+        })),
+        // Only list moves and multi-pops are planned here.
+        PopKind::Pop(_) | PopKind::ZPop { .. } => None,
     }
-    Ok(Route::FanOut(Box::new(BlockingCmd::new(
-        &keys, n, kind, shape, None,
-    ))))
+}
+
+fn tx_part(kind: PartKind) -> TxItem {
+    TxItem::Part { db: OP_DB, kind }
+}
+
+/// `LMOVE`/`RPOPLPUSH` (and a `BLMOVE` that finds an element at once) between lists on two
+/// shards, as a scheduled transaction of three hops, so that no client ever sees the element
+/// in neither list or in both:
+/// 1. lock both keys; read the source's end element (WRONGTYPE or none) and check the
+///    destination's type, both under the locks;
+/// 2. push onto the destination (its `lpush`/`rpush` event goes out first, as in Redis);
+/// 3. pop from the source (`lpop`/`rpop`, then `del` if emptied) and release both.
+#[derive(Debug)]
+pub(crate) struct ListMove {
+    src: (ShardId, Bytes),
+    dst: (ShardId, Bytes),
+    from: End,
+    to: End,
+    elem: Option<Bytes>,
+    outcome: Option<Frame>,
+    /// 1 after the push was sent (an intermediate hop follows).
+    stage: u8,
+}
+
+impl TxBody for ListMove {
+    fn plan(&mut self) -> Vec<ShardPlan> {
+        self.stage = 0;
+        self.elem = None;
+        self.outcome = None;
+        vec![
+            ShardPlan {
+                shard: self.src.0,
+                locks: vec![(OP_DB, self.src.1.clone())],
+                whole: false,
+                probe: Some(tx_part(PartKind::ListPeek {
+                    key: self.src.1.clone(),
+                    end: self.from,
+                })),
+            },
+            ShardPlan {
+                shard: self.dst.0,
+                locks: vec![(OP_DB, self.dst.1.clone())],
+                whole: false,
+                probe: Some(tx_part(PartKind::ListCheck(self.dst.1.clone()))),
+            },
+        ]
+    }
+
+    fn run(&mut self, probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        let (mut src, mut dst) = (None, None);
+        for (s, p) in probes {
+            if s == self.src.0 {
+                src = p;
+            } else {
+                dst = p;
+            }
+        }
+        // Redis's order: a missing source answers nil before any type check of the
+        // destination; a source of another type is WRONGTYPE; then the destination's type.
+        match src {
+            Some(PartResult::Error(e)) => self.outcome = Some(Frame::Error(e)),
+            Some(PartResult::Popped(_, mut elems)) if !elems.is_empty() => {
+                self.elem = elems.pop();
+            }
+            _ => self.outcome = Some(Frame::Null),
+        }
+        if self.outcome.is_none()
+            && let Some(PartResult::Error(e)) = dst
+        {
+            self.outcome = Some(Frame::Error(e));
+        }
+        let Some(elem) = self.elem.clone().filter(|_| self.outcome.is_none()) else {
+            return Vec::new();
+        };
+        self.stage = 1;
+        let push = PartKind::ListPush {
+            key: self.dst.1.clone(),
+            elem,
+            end: self.to,
+        };
+        vec![(self.dst.0, vec![tx_part(push)])]
+    }
+
+    fn more(&self) -> bool {
+        self.stage == 1
+    }
+
+    fn step(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        self.stage = 2;
+        for (_, outs) in results {
+            for out in outs {
+                if let TxOut::Part(PartResult::Error(e)) = out {
+                    // The type was checked under the lock: only a wiring bug gets here, and
+                    // the source then keeps its element.
+                    self.outcome = Some(Frame::Error(e));
+                    return Vec::new();
+                }
+            }
+        }
+        let pop = PartKind::ListPop {
+            key: self.src.1.clone(),
+            end: self.from,
+            count: 1,
+        };
+        vec![(self.src.0, vec![tx_part(pop)])]
+    }
+
+    fn finish(&mut self, _results: Vec<(ShardId, Vec<TxOut>)>) -> Frame {
+        match (self.outcome.take(), self.elem.take()) {
+            (Some(frame), _) => frame,
+            (None, Some(elem)) => Frame::Bulk(elem),
+            (None, None) => Frame::Null,
+        }
+    }
+}
+
+/// `LMPOP` over lists on several shards, as a scheduled transaction: hop 1 locks every key
+/// and reads each one's type and length under the locks; hop 2 pops from the first non-empty
+/// list in argument order (WRONGTYPE if a key of another type comes before it), as Redis
+/// scans them.
+#[derive(Debug)]
+pub(crate) struct ListMpop {
+    keys: Vec<(ShardId, Bytes)>,
+    end: End,
+    count: usize,
+    popped: Option<Bytes>,
+    outcome: Option<Frame>,
+}
+
+impl TxBody for ListMpop {
+    fn plan(&mut self) -> Vec<ShardPlan> {
+        self.popped = None;
+        self.outcome = None;
+        let mut plans: Vec<ShardPlan> = Vec::new();
+        let mut gathers: Vec<Vec<(usize, Bytes)>> = Vec::new();
+        for (i, (s, key)) in self.keys.iter().enumerate() {
+            let at = match plans.iter().position(|p| p.shard == *s) {
+                Some(at) => at,
+                None => {
+                    plans.push(ShardPlan {
+                        shard: *s,
+                        locks: Vec::new(),
+                        whole: false,
+                        probe: None,
+                    });
+                    gathers.push(Vec::new());
+                    plans.len() - 1
+                }
+            };
+            plans[at].locks.push((OP_DB, key.clone()));
+            gathers[at].push((i, key.clone()));
+        }
+        for (p, keys) in plans.iter_mut().zip(gathers) {
+            p.probe = Some(tx_part(PartKind::Gather {
+                keys,
+                probe: Some(Bytes::new()),
+            }));
+        }
+        plans
+    }
+
+    fn run(&mut self, probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        let mut found: Vec<(usize, Option<&'static str>, usize)> = Vec::new();
+        for (_, p) in probes {
+            match p {
+                Some(PartResult::Gathered(g)) => {
+                    for (i, g) in g {
+                        if let crate::multi::Gathered::Probe { ty, len, .. } = g {
+                            found.push((i, ty, len));
+                        }
+                    }
+                }
+                Some(PartResult::Error(e)) => {
+                    self.outcome = Some(Frame::Error(e));
+                    return Vec::new();
+                }
+                _ => {}
+            }
+        }
+        found.sort_by_key(|f| f.0);
+        for (i, ty, len) in found {
+            match ty {
+                None => continue,
+                Some("list") if len > 0 => {
+                    let (shard, key) = self.keys[i].clone();
+                    self.popped = Some(key.clone());
+                    let pop = PartKind::ListPop {
+                        key,
+                        end: self.end,
+                        count: self.count,
+                    };
+                    return vec![(shard, vec![tx_part(pop)])];
+                }
+                Some("list") => continue,
+                Some(_) => {
+                    self.outcome = Some(Frame::error(err::WRONGTYPE));
+                    return Vec::new();
+                }
+            }
+        }
+        self.outcome = Some(Frame::NullArray);
+        Vec::new()
+    }
+
+    fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame {
+        if let Some(frame) = self.outcome.take() {
+            return frame;
+        }
+        for (_, outs) in results {
+            for out in outs {
+                match out {
+                    TxOut::Part(PartResult::Popped(key, elems)) => {
+                        return Shape::KeyElems.frame(key, elems);
+                    }
+                    TxOut::Part(PartResult::Error(e)) => return Frame::Error(e),
+                    _ => {}
+                }
+            }
+        }
+        Frame::NullArray
+    }
+}
+
+/// Executes a [`PartKind::ListPeek`]: the element at `end` of the list at `key`.
+pub(crate) fn list_peek(shard: &mut Shard, db: usize, key: &Bytes, end: End) -> PartResult {
+    match cmd_list::read_list(shard, db, key) {
+        Ok(Some(l)) if !l.is_empty() => {
+            let i = match end {
+                End::Left => 0,
+                End::Right => l.len() - 1,
+            };
+            let elems = l.get(i).map(Bytes::copy_from_slice).into_iter().collect();
+            PartResult::Popped(key.clone(), elems)
+        }
+        Ok(_) => PartResult::Popped(key.clone(), Vec::new()),
+        Err(e) => PartResult::Error(Bytes::from_static(e.as_bytes())),
+    }
 }
 
 /// Executes a [`PartKind::ListPush`]: pushes a moved element (WRONGTYPE if `key` holds

@@ -193,6 +193,13 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
         }
         PartKind::ListCheck(key) => crate::blocking::list_check(shard, db, &key),
         PartKind::ListLen(key) => crate::blocking::list_len(shard, db, &key),
+        PartKind::ListPeek { key, end } => crate::blocking::list_peek(shard, db, &key, end),
+        PartKind::ListPop { key, end, count } => crate::blocking::pop_for(
+            shard,
+            db,
+            &key,
+            &crate::blocking::PopKind::Mpop { end, count },
+        ),
         PartKind::Block(_) => {
             // Blocking parts need their reply sink and are executed by the worker through
             // `blocking::block`; reaching here is a wiring bug.

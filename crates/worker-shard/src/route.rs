@@ -180,6 +180,16 @@ pub(crate) enum PartKind {
     ListCheck(Bytes),
     /// The length of a list (0 if missing), or WRONGTYPE (a move's source).
     ListLen(Bytes),
+    /// The element at one end of a list, without removing it (none if missing), or
+    /// WRONGTYPE: a cross-shard `LMOVE`'s source, read under its lock.
+    ListPeek { key: Bytes, end: crate::list::End },
+    /// Pop up to `count` elements from one end of a list, with the pop's keyspace events:
+    /// a cross-shard `LMOVE`'s and `LMPOP`'s last hop.
+    ListPop {
+        key: Bytes,
+        end: crate::list::End,
+        count: usize,
+    },
 }
 
 /// The result of a [`PartKind`].

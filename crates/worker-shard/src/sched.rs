@@ -69,7 +69,12 @@ pub(crate) enum TxAction {
         probe: Option<TxItem>,
         run: Option<Vec<TxItem>>,
     },
-    /// Hop 2: run these items, then release the locks.
+    /// An intermediate hop of a transaction that needs more than two (a cross-shard `LMOVE`,
+    /// an `EXEC` that moves data between shards): run these items and keep the locks. Blocked
+    /// clients of this shard are served only after the final [`TxAction::Run`] (or a
+    /// cancel), as after Redis's `EXEC`.
+    Step(Vec<TxItem>),
+    /// The last hop: run these items, then release the locks.
     Run(Vec<TxItem>),
     /// Release the locks without running anything.
     Cancel,
@@ -81,6 +86,8 @@ struct TxState {
     locks: Vec<LockKey>,
     whole: bool,
     ready: bool,
+    /// Ran a [`TxAction::Step`]: holds the shard's blocked clients until it releases.
+    stepped: bool,
     /// Where the schedule reply goes once the transaction is ready, with what it then runs.
     waiter: Option<Waiter>,
 }
@@ -203,6 +210,7 @@ impl Scheduler {
                 locks,
                 whole,
                 ready: false,
+                stepped: false,
                 waiter: None,
             },
         );
@@ -264,6 +272,22 @@ impl Scheduler {
             t.ready = true;
             self.ready += 1;
         }
+    }
+
+    /// Notes that `seq` ran an intermediate hop; true the first time.
+    pub(crate) fn mark_stepped(&mut self, seq: u64) -> bool {
+        match self.txs.get_mut(&seq) {
+            Some(t) if !t.stepped => {
+                t.stepped = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `seq` ran an intermediate hop (see [`Scheduler::mark_stepped`]).
+    pub(crate) fn is_stepped(&self, seq: u64) -> bool {
+        self.txs.get(&seq).is_some_and(|t| t.stepped)
     }
 
     /// Whether `seq` is scheduled and ready here.

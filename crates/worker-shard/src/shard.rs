@@ -375,6 +375,8 @@ impl Shard {
                 | K::PutColl { .. }
                 | K::SetMember { .. }
                 | K::ZPop { .. }
+                | K::ListPop { .. }
+                | K::ListPush { .. }
         ) {
             self.dirty += 1;
             // Parts of spread writes make room like commands; they are not refused (the

@@ -396,7 +396,9 @@ fn execute_part_blocking(shard: &mut Shard, part: crate::Part) -> PartReply {
                     _ => PartResult::Ok,
                 })
             })),
-            TxAction::Run(items) => PartResult::Run(run_items(shard, 0, items)),
+            TxAction::Run(items) | TxAction::Step(items) => {
+                PartResult::Run(run_items(shard, 0, items))
+            }
             TxAction::Cancel => PartResult::Cancelled,
         }),
         kind => shard.execute_part(0, crate::Part(kind)),

@@ -35,6 +35,17 @@ pub(crate) trait TxBody: Send + std::fmt::Debug {
     }
     /// Given the probes' results (per shard, in plan order), the items each shard runs.
     fn run(&mut self, probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)>;
+    /// Whether the items [`TxBody::run`] or [`TxBody::step`] just returned are an
+    /// intermediate hop: they run while the transaction keeps every lock, and their results
+    /// go to [`TxBody::step`]. The last hop (the default) releases.
+    fn more(&self) -> bool {
+        false
+    }
+    /// The results of an intermediate hop (shards that had items only); returns the next
+    /// hop's items.
+    fn step(&mut self, _results: Vec<(ShardId, Vec<TxOut>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        Vec::new()
+    }
     /// The reply, from every shard's run results.
     fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame;
     /// The connection's protocol (see [`Coordinator::set_protocol`]).
@@ -45,6 +56,8 @@ pub(crate) trait TxBody: Send + std::fmt::Debug {
 enum Phase {
     Schedule,
     Cancel,
+    /// An intermediate hop: locks held everywhere.
+    Step,
     Run,
 }
 
@@ -123,6 +136,45 @@ impl<B: TxBody> Scheduled<B> {
             .collect()
     }
 
+    /// Sends the next hop: intermediate hops (while the body says [`TxBody::more`]) go only
+    /// to the shards with items; the last goes to every shard, to release.
+    fn hop(&mut self, mut runs: Vec<(ShardId, Vec<TxItem>)>) -> Step {
+        let seq = self.seq;
+        self.results.clear();
+        while self.body.more() {
+            let parts: Vec<(ShardId, Part)> = runs
+                .into_iter()
+                .filter(|(s, items)| !items.is_empty() && self.shards.contains(s))
+                .map(|(s, items)| {
+                    let action = Box::new(TxAction::Step(items));
+                    (s, Part(PartKind::Tx { seq, action }))
+                })
+                .collect();
+            if !parts.is_empty() {
+                self.phase = Phase::Step;
+                self.pending = parts.len();
+                return Step::Send(parts);
+            }
+            runs = self.body.step(Vec::new());
+        }
+        let parts: Vec<(ShardId, Part)> = self
+            .shards
+            .iter()
+            .map(|&s| {
+                let items = runs
+                    .iter_mut()
+                    .find(|(r, _)| *r == s)
+                    .map(|(_, items)| std::mem::take(items))
+                    .unwrap_or_default();
+                let action = Box::new(TxAction::Run(items));
+                (s, Part(PartKind::Tx { seq, action }))
+            })
+            .collect();
+        self.phase = Phase::Run;
+        self.pending = parts.len();
+        Step::Send(parts)
+    }
+
     fn to_all(&self, action: impl Fn() -> TxAction) -> Vec<(ShardId, Part)> {
         self.shards
             .iter()
@@ -157,7 +209,7 @@ impl<B: TxBody> Coordinator for Scheduled<B> {
                 }
             }
             (Phase::Schedule | Phase::Run, PartResult::Rejected) => self.rejected = true,
-            (Phase::Run, PartResult::Run(outs) | PartResult::Ran(outs)) => {
+            (Phase::Run | Phase::Step, PartResult::Run(outs) | PartResult::Ran(outs)) => {
                 self.results.push((shard, outs))
             }
             (_, PartResult::Error(e)) => {
@@ -188,6 +240,13 @@ impl<B: TxBody> Coordinator for Scheduled<B> {
                 }
                 return Step::Done(Frame::Error(self.error.take().unwrap_or_default()));
             }
+            if self.phase == Phase::Step {
+                // Every shard still holds the transaction: release them all first.
+                self.phase = Phase::Cancel;
+                self.error = Some(e);
+                self.pending = self.shards.len();
+                return Step::Send(self.to_all(|| TxAction::Cancel));
+            }
             return Step::Done(Frame::Error(e));
         }
         match self.phase {
@@ -215,24 +274,13 @@ impl<B: TxBody> Coordinator for Scheduled<B> {
                     .zip(self.probes.iter_mut())
                     .map(|(s, p)| (*s, p.take().flatten()))
                     .collect();
-                let mut runs = self.body.run(probes);
-                let seq = self.seq;
-                let parts: Vec<(ShardId, Part)> = self
-                    .shards
-                    .iter()
-                    .map(|&s| {
-                        let items = runs
-                            .iter_mut()
-                            .find(|(r, _)| *r == s)
-                            .map(|(_, items)| std::mem::take(items))
-                            .unwrap_or_default();
-                        let action = Box::new(TxAction::Run(items));
-                        (s, Part(PartKind::Tx { seq, action }))
-                    })
-                    .collect();
-                self.phase = Phase::Run;
-                self.pending = parts.len();
-                Step::Send(parts)
+                let runs = self.body.run(probes);
+                self.hop(runs)
+            }
+            Phase::Step => {
+                let results = std::mem::take(&mut self.results);
+                let runs = self.body.step(results);
+                self.hop(runs)
             }
             Phase::Cancel => match self.error.take() {
                 Some(e) => Step::Done(Frame::Error(e)),
@@ -252,9 +300,9 @@ impl<B: TxBody> Coordinator for Scheduled<B> {
     }
 
     fn abandon(&mut self) -> Vec<(ShardId, Part)> {
-        // Only the scheduling hop leaves locks behind that no later message releases: a run
-        // releases by itself, and so does a cancel.
-        if self.phase == Phase::Schedule {
+        // The scheduling hop and intermediate hops leave locks behind that no later message
+        // releases: a run releases by itself, and so does a cancel.
+        if matches!(self.phase, Phase::Schedule | Phase::Step) {
             self.to_all(|| TxAction::Cancel)
         } else {
             Vec::new()

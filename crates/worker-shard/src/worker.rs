@@ -633,11 +633,22 @@ impl ShardExecutor {
                     }
                 }
             }
+            TxAction::Step(items) => {
+                if !self.sched.is_ready(seq) {
+                    PartResult::Error(Bytes::from_static(b"ERR transaction is not scheduled"))
+                } else {
+                    if self.sched.mark_stepped(seq) {
+                        self.shard.blocked.hold();
+                    }
+                    PartResult::Run(self.run_items(op_db, items))
+                }
+            }
             TxAction::Run(items) => {
                 if !self.sched.is_ready(seq) {
                     PartResult::Error(Bytes::from_static(b"ERR transaction is not scheduled"))
                 } else {
                     let outs = self.run_items(op_db, items);
+                    self.unhold_stepped(seq);
                     let (_, now_ready) = self.sched.release(seq);
                     self.wake(now_ready);
                     self.after_release();
@@ -645,6 +656,7 @@ impl ShardExecutor {
                 }
             }
             TxAction::Cancel => {
+                self.unhold_stepped(seq);
                 let (_, now_ready) = self.sched.release(seq);
                 self.wake(now_ready);
                 self.after_release();
@@ -652,6 +664,14 @@ impl ShardExecutor {
             }
         };
         Some(PartReply(reply))
+    }
+
+    /// Before `seq` releases: if it ran intermediate hops, the blocked clients it held back
+    /// are served now.
+    fn unhold_stepped(&mut self, seq: u64) {
+        if self.sched.is_stepped(seq) && self.shard.blocked.release() {
+            crate::blocking::serve_ready(&mut self.shard);
+        }
     }
 
     /// A transaction became ready: runs its probe (the reply is [`PartResult::Ready`]) or, for
