@@ -1135,3 +1135,202 @@ fn list_moves_across_shards_reply_like_redis() {
     );
     assert_reply!(c.cmd(&["LMPOP", "2", &k[0], &k[1], "LEFT"]), NULL_ARRAY);
 }
+
+/// Commands that move data between shards run inside `EXEC` exactly as on their own, each
+/// seeing the effects of the commands queued before it (replies recorded from redis-server
+/// 7.0.15; every pair of keys here lives on two different shards).
+#[test]
+fn moving_commands_across_shards_inside_multi() {
+    let server = server();
+    let mut c = server.conn();
+    let k = keys_on_different_shards("mx", 4);
+    let (a, b, d, e) = (&k[0], &k[1], &k[2], &k[3]);
+    let queue: &[&[&str]] = &[
+        &["SET", a, "1"],
+        &["RENAME", a, b],
+        &["INCR", b],
+        &["RENAMENX", b, d],
+        &["SET", e, "x"],
+        &["COPY", d, e],
+        &["COPY", d, e, "REPLACE"],
+        &["MGET", a, b, d, e],
+        &["MSETNX", a, "1", b, "2"],
+        &["MSETNX", a, "1", d, "2"],
+        &["DEL", a, b, d, e],
+        &["SADD", a, "m", "n"],
+        &["SADD", b, "n", "o"],
+        &["SINTERSTORE", d, a, b],
+        &["SMEMBERS", d],
+        &["SMOVE", a, b, "m"],
+        &["SMOVE", a, b, "zz"],
+        &["SCARD", b],
+        &["SINTERCARD", "2", a, b],
+        &["DEL", a, b, d],
+        &["ZADD", a, "1", "p", "2", "q"],
+        &["ZADD", b, "3", "q", "4", "r"],
+        &["ZUNIONSTORE", d, "2", a, b],
+        &["ZRANGE", d, "0", "-1", "WITHSCORES"],
+        &["ZINTER", "2", a, b, "WITHSCORES"],
+        &["ZRANGESTORE", e, d, "0", "1"],
+        &["ZRANGE", e, "0", "-1"],
+        &["ZMPOP", "2", "nokey", d, "MAX", "COUNT", "2"],
+        &["DEL", a, b, d, e],
+        &["RPUSH", a, "1", "2", "3"],
+        &["LMOVE", a, b, "LEFT", "RIGHT"],
+        &["RPOPLPUSH", a, b],
+        &["LRANGE", b, "0", "-1"],
+        &["BLMOVE", a, d, "LEFT", "LEFT", "0"],
+        &["BRPOPLPUSH", a, d, "0"],
+        &["LMPOP", "2", a, b, "LEFT", "COUNT", "5"],
+        &["BLPOP", a, d, "0"],
+        &["BLMPOP", "0", "2", a, d, "RIGHT"],
+        &["SET", a, "ohmytext"],
+        &["SET", b, "mynewtext"],
+        &["LCS", a, b],
+        &["LCS", a, b, "LEN"],
+        &["RENAME", d, e],
+        &["LMOVE", e, a, "LEFT", "LEFT"],
+        &["SUNIONSTORE", d, a, b],
+        &["GET", a],
+    ];
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    for cmd in queue {
+        assert_reply!(c.cmd(cmd), QUEUED);
+    }
+    let wrongtype = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    let want = [
+        "+OK\r\n".to_string(),
+        "+OK\r\n".into(),
+        ":2\r\n".into(),
+        ":1\r\n".into(),
+        "+OK\r\n".into(),
+        ":0\r\n".into(),
+        ":1\r\n".into(),
+        "*4\r\n$-1\r\n$-1\r\n$1\r\n2\r\n$1\r\n2\r\n".into(),
+        ":1\r\n".into(),
+        ":0\r\n".into(),
+        ":4\r\n".into(),
+        ":2\r\n".into(),
+        ":2\r\n".into(),
+        ":1\r\n".into(),
+        "*1\r\n$1\r\nn\r\n".into(),
+        ":1\r\n".into(),
+        ":0\r\n".into(),
+        ":3\r\n".into(),
+        ":1\r\n".into(),
+        ":3\r\n".into(),
+        ":2\r\n".into(),
+        ":2\r\n".into(),
+        ":3\r\n".into(),
+        "*6\r\n$1\r\np\r\n$1\r\n1\r\n$1\r\nr\r\n$1\r\n4\r\n$1\r\nq\r\n$1\r\n5\r\n".into(),
+        "*2\r\n$1\r\nq\r\n$1\r\n5\r\n".into(),
+        ":2\r\n".into(),
+        "*2\r\n$1\r\np\r\n$1\r\nr\r\n".into(),
+        format!(
+            "*2\r\n${}\r\n{d}\r\n*2\r\n*2\r\n$1\r\nq\r\n$1\r\n5\r\n*2\r\n$1\r\nr\r\n$1\r\n4\r\n",
+            d.len()
+        ),
+        ":4\r\n".into(),
+        ":3\r\n".into(),
+        "$1\r\n1\r\n".into(),
+        "$1\r\n3\r\n".into(),
+        "*2\r\n$1\r\n3\r\n$1\r\n1\r\n".into(),
+        "$1\r\n2\r\n".into(),
+        "$-1\r\n".into(),
+        format!("*2\r\n${}\r\n{b}\r\n*2\r\n$1\r\n3\r\n$1\r\n1\r\n", b.len()),
+        format!("*2\r\n${}\r\n{d}\r\n$1\r\n2\r\n", d.len()),
+        "*-1\r\n".into(),
+        "+OK\r\n".into(),
+        "+OK\r\n".into(),
+        "$6\r\nmytext\r\n".into(),
+        ":6\r\n".into(),
+        "-ERR no such key\r\n".into(),
+        "$-1\r\n".into(),
+        wrongtype.into(),
+        "$8\r\nohmytext\r\n".into(),
+    ];
+    let want = format!("*{}\r\n{}", want.len(), want.concat());
+    assert_reply!(c.cmd(&["EXEC"]), want.as_bytes());
+}
+
+/// A transaction that moves a key to another shard and back, incrementing it on the way:
+/// concurrent readers of both keys never see it in neither place, in both, or half-changed.
+#[test]
+fn multi_hop_transactions_are_isolated() {
+    let server = server();
+    let addr = server.addr();
+    let k = keys_on_different_shards("hop", 2);
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["SET", &k[0], "0"]), OK);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (k, stop) = (k.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                let mut reads = 0;
+                let mut last = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                    let reply = c.cmd(&["MGET", &k[0], &k[1]]);
+                    // `*2`, the first key's value, then nil for the second.
+                    let text = String::from_utf8_lossy(&reply).to_string();
+                    let lines: Vec<&str> = text.split("\r\n").collect();
+                    assert!(
+                        lines.len() == 5 && lines[0] == "*2" && lines[3] == "$-1",
+                        "partial transaction observed: {}",
+                        escape(&reply)
+                    );
+                    let v: i64 = lines[2].parse().unwrap();
+                    assert!(v >= last, "went back from {last} to {v}");
+                    // A plain command on one of the keys waits for the transaction too.
+                    let one = c.cmd(&["GET", &k[0]]);
+                    assert!(
+                        one.starts_with(b"$") && one != b"$-1\r\n",
+                        "{}",
+                        escape(&one)
+                    );
+                    let w: i64 = String::from_utf8_lossy(&bulk_payload(&one))
+                        .parse()
+                        .unwrap();
+                    assert_eq!(w % 2, 0, "half of a transaction observed: {w}");
+                    assert_eq!(v % 2, 0, "half of a transaction observed: {v}");
+                    last = v;
+                    reads += 1;
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let k = k.clone();
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                for _ in 0..60 {
+                    c.send_cmd(&["MULTI"]);
+                    c.send_cmd(&["RENAME", &k[0], &k[1]]);
+                    c.send_cmd(&["INCR", &k[1]]);
+                    c.send_cmd(&["RENAME", &k[1], &k[0]]);
+                    c.send_cmd(&["INCR", &k[0]]);
+                    c.send_cmd(&["EXEC"]);
+                    assert_reply!(c.read_reply(), OK);
+                    for _ in 0..4 {
+                        assert_reply!(c.read_reply(), QUEUED);
+                    }
+                    let exec = c.read_reply();
+                    assert!(exec.starts_with(b"*4\r\n+OK\r\n:"), "{}", escape(&exec));
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("reader");
+    }
+    assert_reply!(
+        c.cmd(&["MGET", &k[0], &k[1]]),
+        b"*2\r\n$3\r\n360\r\n$-1\r\n"
+    );
+}

@@ -1033,6 +1033,49 @@ pub(crate) fn plan_list_spread(name: &str, args: &[Bytes], n: usize) -> Result<R
     }))
 }
 
+/// The body of a list command queued in `MULTI` with its keys on several shards: `LMOVE`,
+/// `RPOPLPUSH`, `LMPOP`, and the blocking list pops, which inside `MULTI` never block (Redis
+/// runs them as their non-blocking forms). `None` for other commands.
+pub(crate) fn queued_body(
+    name: &str,
+    args: &[Bytes],
+    n: usize,
+) -> Result<Option<Box<dyn TxBody>>, Bytes> {
+    let e = |s: &'static str| Bytes::from_static(s.as_bytes());
+    let (keys, kind) = match name {
+        "lmove" | "rpoplpush" | "lmpop" => parse_list_spread(name, args)?,
+        "blmove" => parse_list_spread("lmove", &args[..5])?,
+        "brpoplpush" => parse_list_spread("rpoplpush", &args[..3])?,
+        "blmpop" => {
+            let Mpop { keys, end, count } = parse_mpop(&args[2..]).map_err(e)?;
+            (keys, PopKind::Mpop { end, count })
+        }
+        "blpop" | "brpop" => {
+            let end = if name == "blpop" {
+                End::Left
+            } else {
+                End::Right
+            };
+            let keys = args[1..args.len() - 1].to_vec();
+            let body = ListMpop {
+                keys: keys.into_iter().map(|k| (shard_for(&k, n), k)).collect(),
+                end,
+                count: 1,
+                shape: Shape::KeyElem,
+                popped: None,
+                outcome: None,
+            };
+            return Ok(Some(Box::new(body)));
+        }
+        _ => return Ok(None),
+    };
+    Ok(match spread_body(kind, keys, n) {
+        Some(ListSpread::Move(b)) => Some(Box::new(b)),
+        Some(ListSpread::Mpop(b)) => Some(Box::new(b)),
+        None => None,
+    })
+}
+
 /// The keys and pop of `LMOVE`, `RPOPLPUSH` or `LMPOP` (a move's source only).
 pub(crate) fn parse_list_spread(
     name: &str,
@@ -1090,6 +1133,7 @@ pub(crate) fn spread_body(kind: PopKind, keys: Vec<Bytes>, n: usize) -> Option<L
             keys: keys.into_iter().map(|k| (shard_for(&k, n), k)).collect(),
             end,
             count,
+            shape: Shape::KeyElems,
             popped: None,
             outcome: None,
         })),
@@ -1222,6 +1266,8 @@ pub(crate) struct ListMpop {
     keys: Vec<(ShardId, Bytes)>,
     end: End,
     count: usize,
+    /// `LMPOP`'s `[key, [elements]]`, or `[key, element]` for a `BLPOP` inside `MULTI`.
+    shape: Shape,
     popped: Option<Bytes>,
     outcome: Option<Frame>,
 }
@@ -1297,7 +1343,7 @@ impl TxBody for ListMpop {
                 }
             }
         }
-        self.outcome = Some(Frame::NullArray);
+        self.outcome = Some(self.shape.nothing());
         Vec::new()
     }
 
@@ -1309,7 +1355,7 @@ impl TxBody for ListMpop {
             for out in outs {
                 match out {
                     TxOut::Part(PartResult::Popped(key, elems)) => {
-                        return Shape::KeyElems.frame(key, elems);
+                        return self.shape.frame(key, elems);
                     }
                     TxOut::Part(PartResult::Error(e)) => return Frame::Error(e),
                     _ => {}

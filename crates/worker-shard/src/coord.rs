@@ -55,17 +55,10 @@ pub(crate) fn plan(
                 return Ok(Route::Shard(s));
             }
             match name {
-                "lcs" => {
-                    let opts = cmd_string::parse_lcs_opts(&args[3..]).map_err(err_bytes)?;
-                    Box::new(Lcs {
-                        keys: [src.clone(), dst.clone()],
-                        shards: [s, d],
-                        opts,
-                        got: [None, None],
-                        pending: 0,
-                        error: None,
-                    })
-                }
+                "lcs" => match lcs_body(args, n)? {
+                    Some(body) => Box::new(crate::txn::Scheduled::new(body)),
+                    None => return Ok(Route::Shard(s)),
+                },
                 // `COPY`'s `DB n` upper bound is checked by the destination shard.
                 _ => return Ok(Route::FanOut(atomic_or_bug(name, args, n)?)),
             }
@@ -232,53 +225,77 @@ impl Coordinator for Multi {
     }
 }
 
-/// `LCS` of two keys on different shards: read both, compute here.
+/// `LCS` of two keys on different shards, as a scheduled transaction: both values are read
+/// under the locks (a consistent pair), the result is computed here, nothing is written.
 #[derive(Debug)]
-struct Lcs {
+pub(crate) struct Lcs {
     keys: [Bytes; 2],
     shards: [ShardId; 2],
     opts: LcsOpts,
-    got: [Option<Vec<u8>>; 2],
-    pending: usize,
-    error: Option<Bytes>,
+    outcome: Option<Frame>,
 }
 
-impl Coordinator for Lcs {
-    fn start(&mut self) -> Vec<(ShardId, Part)> {
-        self.pending = 2;
+/// The body of `LCS key1 key2 ...` with its keys on different shards (`None`: one shard).
+pub(crate) fn lcs_body(args: &[Bytes], n: usize) -> Result<Option<Lcs>, Bytes> {
+    let (src, dst) = (&args[1], &args[2]);
+    let (s, d) = (shard_for(src, n), shard_for(dst, n));
+    if s == d {
+        return Ok(None);
+    }
+    let opts = cmd_string::parse_lcs_opts(&args[3..]).map_err(err_bytes)?;
+    Ok(Some(Lcs {
+        keys: [src.clone(), dst.clone()],
+        shards: [s, d],
+        opts,
+        outcome: None,
+    }))
+}
+
+impl crate::txn::TxBody for Lcs {
+    fn plan(&mut self) -> Vec<crate::txn::ShardPlan> {
         (0..2)
-            .map(|i| (self.shards[i], Part(PartKind::Read(self.keys[i].clone()))))
+            .map(|i| crate::txn::ShardPlan {
+                shard: self.shards[i],
+                locks: vec![(crate::txn::OP_DB, self.keys[i].clone())],
+                whole: false,
+                probe: Some(crate::sched::TxItem::Part {
+                    db: crate::txn::OP_DB,
+                    kind: PartKind::Read(self.keys[i].clone()),
+                }),
+            })
             .collect()
     }
 
-    fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
-        self.pending = self.pending.saturating_sub(1);
-        let i = if shard == self.shards[0] && self.got[0].is_none() {
-            0
-        } else {
-            1
-        };
-        match reply.0 {
-            PartResult::Moved(None) => self.got[i] = Some(Vec::new()),
-            PartResult::Moved(Some((Value::Str(s), _))) => self.got[i] = Some(s.to_vec()),
-            PartResult::Moved(Some(_)) => {
-                self.error
-                    .get_or_insert(Bytes::from_static(cmd_string::LCS_WRONGTYPE.as_bytes()));
+    fn run(
+        &mut self,
+        probes: Vec<(ShardId, Option<PartResult>)>,
+    ) -> Vec<(ShardId, Vec<crate::sched::TxItem>)> {
+        let mut got: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+        let mut error = None;
+        for (shard, probe) in probes {
+            let i = usize::from(shard != self.shards[0]);
+            match probe {
+                Some(PartResult::Moved(Some((Value::Str(s), _)))) => got[i] = s.to_vec(),
+                Some(PartResult::Moved(Some(_))) => {
+                    error.get_or_insert(Bytes::from_static(cmd_string::LCS_WRONGTYPE.as_bytes()));
+                }
+                Some(PartResult::Error(e)) => {
+                    error.get_or_insert(e);
+                }
+                _ => {}
             }
-            PartResult::Error(e) => {
-                self.error.get_or_insert(e);
-            }
-            _ => {}
         }
-        if self.pending > 0 {
-            return Step::Wait;
-        }
-        if let Some(e) = self.error.take() {
-            return Step::Done(Frame::Error(e));
-        }
-        let a = self.got[0].take().unwrap_or_default();
-        let b = self.got[1].take().unwrap_or_default();
-        Step::Done(cmd_string::lcs_reply(&a, &b, self.opts))
+        self.outcome = Some(match error {
+            Some(e) => Frame::Error(e),
+            None => cmd_string::lcs_reply(&got[0], &got[1], self.opts),
+        });
+        Vec::new()
+    }
+
+    fn finish(&mut self, _results: Vec<(ShardId, Vec<crate::sched::TxOut>)>) -> Frame {
+        self.outcome
+            .take()
+            .unwrap_or_else(|| Frame::error("ERR internal error"))
     }
 }
 

@@ -101,11 +101,24 @@
 //! collecting replies. A client that disconnects mid-transaction has its scheduling hop
 //! cancelled ([`Coordinator::abandon`]); a run hop releases by itself.
 //!
+//! **More hops.** A transaction may need more than two hops, all under its locks: after the
+//! scheduling hop the coordinator may send *intermediate* hops (`TxAction::Step` in `sched.rs`),
+//! which run items and keep every lock, before the last hop runs and releases. A cross-shard
+//! `LMOVE` reads the element under the locks, pushes it onto the destination in one hop and
+//! pops it from the source in the last; nothing else can touch either key in between. The
+//! ordering and deadlock arguments are unchanged: a transaction takes all its locks in the
+//! scheduling hop and waits for nothing once ready everywhere. Blocked clients of a shard
+//! are served only after the last hop, as after Redis's `EXEC`.
+//!
 //! Inside `EXEC`, a spread command is split into one primitive per shard (`MGET`, `MSET`,
 //! `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, and `DBSIZE`, `KEYS`, `FLUSHDB`, `FLUSHALL`, `SWAPDB`
-//! with whole-shard locks). Commands that would move data between shards in the middle of a
-//! transaction (`RENAME`, `RENAMENX`, `COPY`, `MSETNX`, `LCS` over keys on different shards,
-//! `SCAN`, `RANDOMKEY`) answer an error inside `EXEC`; with hash-tagged keys they run.
+//! with whole-shard locks). A command that moves data between shards (`RENAME`, `RENAMENX`,
+//! `COPY`, `MSETNX`, `LCS`, the set and sorted-set multi-key commands, `LMOVE`, `RPOPLPUSH`,
+//! `LMPOP`, and the blocking list pops, which never block inside `MULTI`) runs the very body of
+//! its standalone transaction inside `EXEC`'s: the queued commands before it run in one hop,
+//! its probes at the end of that hop; its own items follow in the next hops, then the commands
+//! queued after it. Still refused inside `EXEC` with keys on several shards: `SCAN`,
+//! `RANDOMKEY` and the blocking sorted-set pops (`BZPOPMIN`, `BZPOPMAX`, `BZMPOP`).
 //!
 //! **All-shard transactions.** `DBSIZE`, `KEYS`, `RANDOMKEY`, `FLUSHDB`, `FLUSHALL`,
 //! `SWAPDB` and snapshots take a whole-shard lock on *every* shard. On each shard such a

@@ -112,6 +112,19 @@ pub(crate) fn is_multi(name: &str) -> bool {
 /// Parses a spread command and routes it among `n` shards: to one shard when all its keys
 /// live there, else as a scheduled transaction.
 pub(crate) fn plan(name: &str, args: &[Bytes], n: usize) -> Result<Route, String> {
+    Ok(match planned(name, args, n)? {
+        Ok(shard) => Route::Shard(shard),
+        Err(body) => Route::FanOut(Box::new(Scheduled::new(body))),
+    })
+}
+
+/// The transaction body of a spread command whose keys span shards (`None`: one shard).
+pub(crate) fn body(name: &str, args: &[Bytes], n: usize) -> Result<Option<SpreadCmd>, String> {
+    Ok(planned(name, args, n)?.err())
+}
+
+/// Parses a spread command: `Ok(shard)` if all its keys live on one shard, else its body.
+fn planned(name: &str, args: &[Bytes], n: usize) -> Result<Result<ShardId, SpreadCmd>, String> {
     let store_of = |name: &str| name.ends_with("store");
     // Source keys (gathered in this order), the destination if any, the job, the probe.
     let (keys, dst, job, probe): (Vec<Bytes>, Option<Bytes>, Job, Option<Bytes>) = match name {
@@ -189,7 +202,7 @@ pub(crate) fn plan(name: &str, args: &[Bytes], n: usize) -> Result<Route, String
         shards.push(shard_for(d, n));
     }
     if shards.iter().all(|&s| s == shards[0]) {
-        return Ok(Route::Shard(shards[0]));
+        return Ok(Ok(shards[0]));
     }
     // Per shard: its locked keys and the keys it gathers (by index).
     let mut plan: ShardKeys = Vec::new();
@@ -211,12 +224,12 @@ pub(crate) fn plan(name: &str, args: &[Bytes], n: usize) -> Result<Route, String
         popped_key: None,
         n,
     };
-    Ok(Route::FanOut(Box::new(Scheduled::new(body))))
+    Ok(Err(body))
 }
 
 /// A spread set or sorted set command as a scheduled transaction.
 #[derive(Debug)]
-struct SpreadCmd {
+pub(crate) struct SpreadCmd {
     job: Job,
     probe: Option<Bytes>,
     plan: ShardKeys,

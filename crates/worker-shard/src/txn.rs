@@ -661,6 +661,11 @@ pub(crate) fn key_command(
     args: &[Bytes],
     n: usize,
 ) -> Result<Option<Box<dyn Coordinator>>, Bytes> {
+    Ok(key_body(name, args, n)?.map(|body| Box::new(Scheduled::new(body)) as Box<dyn Coordinator>))
+}
+
+/// The transaction body of a spread multi-key command, or `None` for other commands.
+fn key_body(name: &str, args: &[Bytes], n: usize) -> Result<Option<KeyCmd>, Bytes> {
     let body = match name {
         "mget" | "del" | "unlink" | "exists" | "touch" => {
             let (groups, positions) = group_keys(&args[1..], n);
@@ -718,7 +723,24 @@ pub(crate) fn key_command(
         },
         _ => return Ok(None),
     };
-    Ok(Some(Box::new(Scheduled::new(body))))
+    Ok(Some(body))
+}
+
+/// The transaction body of a command that moves data between shards, queued in `MULTI`
+/// with its keys on several shards: the same body its standalone form runs (`RENAME`,
+/// `RENAMENX`, `COPY`, `MSETNX`, `LCS`, the set and sorted-set multi-key commands, `LMOVE`,
+/// `RPOPLPUSH`, `LMPOP`, and the blocking pops, which never block inside `MULTI`).
+fn sub_body(name: &str, args: &[Bytes], n: usize) -> Result<Option<Box<dyn TxBody>>, Bytes> {
+    Ok(match name {
+        "rename" | "renamenx" | "copy" | "msetnx" => {
+            key_body(name, args, n)?.map(|b| Box::new(b) as Box<dyn TxBody>)
+        }
+        "lcs" => crate::coord::lcs_body(args, n)?.map(|b| Box::new(b) as Box<dyn TxBody>),
+        name if crate::multi::is_multi(name) => crate::multi::body(name, args, n)
+            .map_err(Bytes::from)?
+            .map(|b| Box::new(b) as Box<dyn TxBody>),
+        _ => crate::blocking::queued_body(name, args, n)?,
+    })
 }
 
 /// One command queued by `MULTI`, as the connection layer hands it to [`exec`].
@@ -736,32 +758,111 @@ pub enum Queued {
     },
 }
 
-/// Where one queued command's reply comes from.
+/// Where one queued command's reply comes from, as planned.
 #[derive(Debug)]
 enum Source {
     Local(Bytes),
-    /// Item `pos` of `shard`'s run.
+    /// Staged item `pos` (see [`Exec::push`]) on `shard`.
     One(ShardId, usize),
-    /// A spread command split into one primitive per shard.
+    /// A spread command split into one primitive per shard (staged items).
     Split {
         name: &'static str,
         parts: Vec<(ShardId, usize)>,
         positions: Vec<Vec<usize>>,
         keys: usize,
     },
+    /// A command that moves data between shards (`RENAME`, `SUNIONSTORE`, `LMOVE`, ...):
+    /// the body of its standalone scheduled transaction, run in hops inside `EXEC`'s.
+    Sub {
+        body: Box<dyn TxBody>,
+        db: u16,
+    },
     Error(Bytes),
 }
 
+/// One queued command of an `EXEC`, ready to run.
+#[derive(Debug)]
+enum Entry {
+    /// Answered already (by the connection layer, or an error found while planning).
+    Reply,
+    /// A command on one shard.
+    One {
+        shard: ShardId,
+        item: Option<TxItem>,
+    },
+    /// A spread command split into one primitive per shard.
+    Split {
+        name: &'static str,
+        items: Vec<(ShardId, TxItem)>,
+        positions: Vec<Vec<usize>>,
+        keys: usize,
+    },
+    /// A transaction body of its own (see [`Source::Sub`]).
+    Sub { body: Box<dyn TxBody>, db: u16 },
+}
+
+/// Where the results of a command placed in the hop in flight are, and what they feed.
+#[derive(Debug)]
+enum Wait {
+    One {
+        entry: usize,
+        at: (ShardId, usize),
+    },
+    Split {
+        entry: usize,
+        name: &'static str,
+        at: Vec<(ShardId, usize)>,
+        positions: Vec<Vec<usize>>,
+        keys: usize,
+    },
+    /// A sub-transaction's probes, per shard of its plan (in plan order).
+    Probes {
+        entry: usize,
+        at: Vec<(ShardId, Option<usize>)>,
+    },
+    /// A sub-transaction's intermediate hop ([`TxBody::step`]).
+    Step {
+        entry: usize,
+        at: Vec<(ShardId, Vec<usize>)>,
+    },
+    /// A sub-transaction's last items ([`TxBody::finish`]).
+    Finish {
+        entry: usize,
+        at: Vec<(ShardId, Vec<usize>)>,
+    },
+}
+
 /// `EXEC`: the queued commands run atomically on every shard they touch.
+///
+/// The commands are placed, in order, into hops: each shard runs its items of a hop in order,
+/// and commands on different shards touch different keys, so a hop runs them as one client
+/// would one after the other. A command that moves data between shards (a [`Source::Sub`])
+/// ends the hop after its probes; its items then run in its own intermediate hops, and its
+/// last items open the next hop, followed by the commands queued after it. Every hop runs
+/// while the transaction holds all its locks (see [`TxBody::more`]), so no other client sees
+/// anything between the first and the last.
 #[derive(Debug)]
 struct Exec {
     client: u64,
     proto: Protocol,
-    /// Per shard: locks, whole, and the items it runs.
+    /// Per shard: locks and whole.
     shards: Vec<ShardWork>,
-    sources: Vec<Source>,
+    /// Items of the command being planned (see [`Exec::push`]).
+    staging: Vec<Option<TxItem>>,
+    entries: Vec<Entry>,
+    replies: Vec<Option<Frame>>,
     watches: Vec<(ShardId, LockKey)>,
     aborted: bool,
+    /// The next entry to place.
+    cursor: usize,
+    /// The hop being built.
+    hop: Vec<(ShardId, Vec<TxItem>)>,
+    /// What the hop in flight answers.
+    waits: Vec<Wait>,
+    /// Whether the hop in flight is an intermediate one.
+    more: bool,
+    /// Runs on one shard in one hop, the `WATCH` check first (see [`TxBody::single`]).
+    single: bool,
 }
 
 #[derive(Debug, Default)]
@@ -769,7 +870,22 @@ struct ShardWork {
     shard: ShardId,
     locks: Vec<LockKey>,
     whole: bool,
-    items: Vec<TxItem>,
+}
+
+/// The items of one hop, per shard.
+type Hop = Vec<(ShardId, Vec<TxItem>)>;
+
+/// `item` with "the op's database" replaced by `db` (a queued command's).
+fn with_db(item: TxItem, db: u16) -> TxItem {
+    match item {
+        TxItem::Part { db: OP_DB, kind } => TxItem::Part { db, kind },
+        TxItem::Command {
+            db: OP_DB,
+            proto,
+            req,
+        } => TxItem::Command { db, proto, req },
+        other => other,
+    }
 }
 
 impl Exec {
@@ -787,11 +903,264 @@ impl Exec {
         &mut self.shards[i]
     }
 
-    /// Appends an item to `shard`'s run; returns its position.
+    /// Stages an item of the command being planned for `shard`; returns its index among the
+    /// staged items.
     fn push(&mut self, shard: ShardId, item: TxItem) -> usize {
-        let w = self.work(shard);
-        w.items.push(item);
-        w.items.len() - 1
+        self.work(shard);
+        self.staging.push(Some(item));
+        self.staging.len() - 1
+    }
+
+    /// Turns a planned command into an entry (and its reply, if it has one already).
+    fn add(&mut self, source: Source) {
+        let mut staged = std::mem::take(&mut self.staging);
+        let mut take = |i: usize| staged.get_mut(i).and_then(Option::take);
+        let (entry, reply) = match source {
+            Source::Local(bytes) => (Entry::Reply, Some(decode(&bytes))),
+            Source::Error(e) => (Entry::Reply, Some(Frame::Error(e))),
+            Source::One(shard, i) => (
+                Entry::One {
+                    shard,
+                    item: take(i),
+                },
+                None,
+            ),
+            Source::Split {
+                name,
+                parts,
+                positions,
+                keys,
+            } => {
+                let items = parts
+                    .into_iter()
+                    .filter_map(|(s, i)| take(i).map(|item| (s, item)))
+                    .collect();
+                let entry = Entry::Split {
+                    name,
+                    items,
+                    positions,
+                    keys,
+                };
+                (entry, None)
+            }
+            Source::Sub { mut body, db } => {
+                body.set_protocol(self.proto);
+                for p in body.plan() {
+                    let w = self.work(p.shard);
+                    w.whole |= p.whole;
+                    w.locks.extend(
+                        p.locks
+                            .into_iter()
+                            .map(|(d, k)| (if d == OP_DB { db } else { d }, k)),
+                    );
+                }
+                (Entry::Sub { body, db }, None)
+            }
+        };
+        self.entries.push(entry);
+        self.replies.push(reply);
+    }
+
+    /// Appends `item` to `shard`'s items of the hop being built; returns its position.
+    fn place(&mut self, shard: ShardId, item: TxItem) -> usize {
+        let i = match self.hop.iter().position(|(s, _)| *s == shard) {
+            Some(i) => i,
+            None => {
+                self.hop.push((shard, Vec::new()));
+                self.hop.len() - 1
+            }
+        };
+        self.hop[i].1.push(item);
+        self.hop[i].1.len() - 1
+    }
+
+    fn has_subs(&self) -> bool {
+        self.entries.iter().any(|e| matches!(e, Entry::Sub { .. }))
+    }
+
+    /// Places queued commands, from the cursor on, into the hop being built. Returns true if
+    /// a sub-transaction's probes end it (an intermediate hop), false if every command is
+    /// placed (the last hop, which also forgets the watched keys).
+    fn fill(&mut self) -> bool {
+        while self.cursor < self.entries.len() {
+            let i = self.cursor;
+            self.cursor += 1;
+            match &mut self.entries[i] {
+                Entry::Reply => {}
+                Entry::One { shard, item } => {
+                    let (shard, item) = (*shard, item.take());
+                    if let Some(item) = item {
+                        let at = (shard, self.place(shard, item));
+                        self.waits.push(Wait::One { entry: i, at });
+                    }
+                }
+                Entry::Split {
+                    name,
+                    items,
+                    positions,
+                    keys,
+                } => {
+                    let (name, keys) = (*name, *keys);
+                    let (items, positions) = (std::mem::take(items), std::mem::take(positions));
+                    let at = items
+                        .into_iter()
+                        .map(|(s, item)| (s, self.place(s, item)))
+                        .collect();
+                    self.waits.push(Wait::Split {
+                        entry: i,
+                        name,
+                        at,
+                        positions,
+                        keys,
+                    });
+                }
+                Entry::Sub { body, db } => {
+                    let db = *db;
+                    let plans = body.plan();
+                    let mut at = Vec::with_capacity(plans.len());
+                    for p in plans {
+                        let pos = p.probe.map(|item| self.place(p.shard, with_db(item, db)));
+                        at.push((p.shard, pos));
+                    }
+                    if at.iter().any(|(_, p)| p.is_some()) {
+                        self.waits.push(Wait::Probes { entry: i, at });
+                        return true;
+                    }
+                    // No probe to wait for: on to its items at once.
+                    let probes = at.into_iter().map(|(s, _)| (s, None)).collect();
+                    let items = self.body(i).map(|b| b.run(probes)).unwrap_or_default();
+                    if self.sub_items(i, items) {
+                        return true;
+                    }
+                }
+            }
+        }
+        let unwatch: Vec<(ShardId, TxItem)> = self
+            .shards
+            .iter()
+            .filter_map(|w| self.unwatch_item(w.shard).map(|item| (w.shard, item)))
+            .collect();
+        for (s, item) in unwatch {
+            self.place(s, item);
+        }
+        false
+    }
+
+    fn body(&mut self, entry: usize) -> Option<&mut Box<dyn TxBody>> {
+        match self.entries.get_mut(entry) {
+            Some(Entry::Sub { body, .. }) => Some(body),
+            _ => None,
+        }
+    }
+
+    /// Places the items a sub-transaction produced (by `run` or `step`): alone in an
+    /// intermediate hop if it wants more (returns true), else as the start of the next hop
+    /// ([`TxBody::finish`] gets their results).
+    fn sub_items(&mut self, entry: usize, mut items: Vec<(ShardId, Vec<TxItem>)>) -> bool {
+        let db = match self.entries.get(entry) {
+            Some(Entry::Sub { db, .. }) => *db,
+            _ => OP_DB,
+        };
+        loop {
+            let more = self.body(entry).is_some_and(|b| b.more());
+            if more && items.iter().all(|(_, i)| i.is_empty()) {
+                items = self
+                    .body(entry)
+                    .map(|b| b.step(Vec::new()))
+                    .unwrap_or_default();
+                continue;
+            }
+            let at = items
+                .into_iter()
+                .map(|(s, list)| {
+                    let pos = list
+                        .into_iter()
+                        .map(|item| self.place(s, with_db(item, db)))
+                        .collect();
+                    (s, pos)
+                })
+                .collect();
+            if more {
+                self.waits.push(Wait::Step { entry, at });
+                return true;
+            }
+            self.waits.push(Wait::Finish { entry, at });
+            return false;
+        }
+    }
+
+    /// Takes the results of the hop in flight to the commands waiting for them. Returns the
+    /// items a sub-transaction produced for the next hop, if one was waiting for its probes
+    /// or an intermediate hop.
+    fn resolve(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Option<(usize, Hop)> {
+        let mut outs: Vec<(ShardId, Vec<Option<TxOut>>)> = results
+            .into_iter()
+            .map(|(s, o)| (s, o.into_iter().map(Some).collect()))
+            .collect();
+        let mut take = |shard: ShardId, pos: usize| -> Option<TxOut> {
+            outs.iter_mut()
+                .find(|(s, _)| *s == shard)
+                .and_then(|(_, o)| o.get_mut(pos))
+                .and_then(Option::take)
+        };
+        let mut next = None;
+        for wait in std::mem::take(&mut self.waits) {
+            match wait {
+                Wait::One { entry, at } => {
+                    self.replies[entry] = Some(match take(at.0, at.1) {
+                        Some(TxOut::Encoded(bytes)) => decode(&bytes),
+                        Some(TxOut::Part(PartResult::Error(e))) => Frame::Error(e),
+                        _ => Frame::error("ERR internal error"),
+                    });
+                }
+                Wait::Split {
+                    entry,
+                    name,
+                    at,
+                    positions,
+                    keys,
+                } => {
+                    let results: Vec<(ShardId, PartResult)> = at
+                        .iter()
+                        .filter_map(|&(s, pos)| match take(s, pos) {
+                            Some(TxOut::Part(r)) => Some((s, r)),
+                            _ => None,
+                        })
+                        .collect();
+                    self.replies[entry] = Some(merge_split(name, results, &at, &positions, keys));
+                }
+                Wait::Probes { entry, at } => {
+                    let probes = at
+                        .into_iter()
+                        .map(|(s, pos)| {
+                            let r = pos.and_then(|p| match take(s, p) {
+                                Some(TxOut::Part(r)) => Some(r),
+                                _ => None,
+                            });
+                            (s, r)
+                        })
+                        .collect();
+                    let items = self.body(entry).map(|b| b.run(probes));
+                    next = Some((entry, items.unwrap_or_default()));
+                }
+                Wait::Step { entry, at } => {
+                    let results = at
+                        .into_iter()
+                        .map(|(s, pos)| (s, pos.into_iter().filter_map(|p| take(s, p)).collect()))
+                        .collect();
+                    let items = self.body(entry).map(|b| b.step(results));
+                    next = Some((entry, items.unwrap_or_default()));
+                }
+                Wait::Finish { entry, at } => {
+                    let results = at
+                        .into_iter()
+                        .map(|(s, pos)| (s, pos.into_iter().filter_map(|p| take(s, p)).collect()))
+                        .collect();
+                    self.replies[entry] = self.body(entry).map(|b| b.finish(results));
+                }
+            }
+        }
+        next
     }
 
     fn watch_dbs(&self, shard: ShardId) -> Vec<u16> {
@@ -817,6 +1186,16 @@ impl Exec {
             client: self.client,
             keys,
         })
+    }
+
+    /// The `EXEC` reply from every command's reply.
+    fn replies(&mut self) -> Frame {
+        Frame::Array(
+            std::mem::take(&mut self.replies)
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|| Frame::error("ERR internal error")))
+                .collect(),
+        )
     }
 }
 
@@ -845,87 +1224,79 @@ impl TxBody for Exec {
     }
 
     fn single(&mut self) -> Option<Vec<TxItem>> {
+        if self.has_subs() {
+            return None;
+        }
         let shard = self.shards.first()?.shard;
+        self.single = true;
         let dbs = self.watch_dbs(shard);
-        let unwatch = self.unwatch_item(shard);
-        let mut items = vec![TxItem::WatchCheck {
-            client: self.client,
-            dbs,
-        }];
-        items.append(&mut self.shards[0].items);
-        items.extend(unwatch);
-        Some(items)
+        // The check first: a touched key skips every later item (see `TxItem::WatchCheck`).
+        self.place(
+            shard,
+            TxItem::WatchCheck {
+                client: self.client,
+                dbs,
+            },
+        );
+        self.more = self.fill();
+        let items = std::mem::take(&mut self.hop)
+            .into_iter()
+            .find(|(s, _)| *s == shard)
+            .map(|(_, items)| items);
+        Some(items.unwrap_or_default())
     }
 
     fn run(&mut self, probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)> {
         self.aborted = probes
             .iter()
             .any(|(_, p)| p.as_ref().is_some_and(|r| count_of(r) > 0));
-        let mut runs = Vec::new();
-        let shards: Vec<ShardId> = self.shards.iter().map(|w| w.shard).collect();
-        for (i, shard) in shards.into_iter().enumerate() {
-            // A placeholder keeps item positions identical to the single-shard layout.
-            let mut items = vec![TxItem::WatchCheck {
-                client: self.client,
-                dbs: Vec::new(),
-            }];
-            if !self.aborted {
-                items.append(&mut self.shards[i].items);
-            }
-            items.extend(self.unwatch_item(shard));
-            runs.push((shard, items));
+        self.hop.clear();
+        if self.aborted {
+            self.cursor = self.entries.len();
+            self.more = self.fill();
+        } else {
+            self.more = self.fill();
         }
-        runs
+        std::mem::take(&mut self.hop)
+    }
+
+    fn more(&self) -> bool {
+        self.more
+    }
+
+    fn step(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        if let Some((entry, items)) = self.resolve(results) {
+            self.more = self.sub_items(entry, items) || self.fill();
+        } else {
+            self.more = self.fill();
+        }
+        std::mem::take(&mut self.hop)
     }
 
     fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame {
-        let touched = results.iter().any(|(_, outs)| {
-            matches!(outs.first(), Some(TxOut::Part(r)) if count_of(r) > 0)
-                || outs.iter().any(|o| matches!(o, TxOut::Skipped))
-        });
+        let touched = self.single_shard_touched(&results);
         if self.aborted || touched {
             return Frame::NullArray;
         }
-        let mut results: Vec<(ShardId, Vec<Option<TxOut>>)> = results
-            .into_iter()
-            .map(|(s, outs)| (s, outs.into_iter().map(Some).collect()))
-            .collect();
-        let mut take = |shard: ShardId, pos: usize| -> Option<TxOut> {
-            results
-                .iter_mut()
-                .find(|(s, _)| *s == shard)
-                .and_then(|(_, outs)| outs.get_mut(pos + 1))
-                .and_then(Option::take)
-        };
-        let mut out = Vec::with_capacity(self.sources.len());
-        for source in std::mem::take(&mut self.sources) {
-            let frame = match source {
-                Source::Local(bytes) => decode(&bytes),
-                Source::Error(e) => Frame::Error(e),
-                Source::One(shard, pos) => match take(shard, pos) {
-                    Some(TxOut::Encoded(bytes)) => decode(&bytes),
-                    Some(TxOut::Part(PartResult::Error(e))) => Frame::Error(e),
-                    _ => Frame::error("ERR internal error"),
-                },
-                Source::Split {
-                    name,
-                    parts,
-                    positions,
-                    keys,
-                } => {
-                    let results: Vec<(ShardId, PartResult)> = parts
-                        .iter()
-                        .filter_map(|&(s, pos)| match take(s, pos) {
-                            Some(TxOut::Part(r)) => Some((s, r)),
-                            _ => None,
-                        })
-                        .collect();
-                    merge_split(name, results, &parts, &positions, keys)
-                }
-            };
-            out.push(frame);
+        self.resolve(results);
+        self.replies()
+    }
+
+    fn set_protocol(&mut self, proto: Protocol) {
+        self.proto = proto;
+    }
+}
+
+impl Exec {
+    /// In a single-shard `EXEC` (one hop, the check first): whether a watched key was touched.
+    fn single_shard_touched(&self, results: &[(ShardId, Vec<TxOut>)]) -> bool {
+        if !self.single {
+            return false;
         }
-        Frame::Array(out)
+        results.iter().any(|(_, outs)| {
+            matches!(outs.first(), Some(TxOut::Part(r)) if count_of(r) > 0)
+                || outs.iter().any(|o| matches!(o, TxOut::Skipped))
+        })
     }
 }
 
@@ -998,37 +1369,32 @@ pub fn exec(
         client,
         proto,
         shards: Vec::new(),
-        sources: Vec::with_capacity(queued.len()),
+        staging: Vec::new(),
+        entries: Vec::with_capacity(queued.len()),
+        replies: Vec::with_capacity(queued.len()),
         watches: watches
             .iter()
             .map(|(db, k)| (shard_for(k, n), (*db, k.clone())))
             .collect(),
         aborted: false,
+        cursor: 0,
+        hop: Vec::new(),
+        waits: Vec::new(),
+        more: false,
+        single: false,
     };
     for (shard, key) in exec.watches.clone() {
         exec.work(shard).locks.push(key);
     }
     for q in queued {
-        let (db, req) = match q {
-            Queued::Reply(bytes) => {
-                exec.sources.push(Source::Local(bytes));
-                continue;
-            }
-            Queued::Command { db, req } => (db, req),
+        let source = match q {
+            Queued::Reply(bytes) => Source::Local(bytes),
+            Queued::Command { db, req } => plan_queued(&mut exec, db, req, n),
         };
-        let source = plan_queued(&mut exec, db, req, n);
-        exec.sources.push(source);
+        exec.add(source);
     }
     if exec.shards.is_empty() {
-        let mut frames = Vec::new();
-        for s in std::mem::take(&mut exec.sources) {
-            frames.push(match s {
-                Source::Local(b) => decode(&b),
-                Source::Error(e) => Frame::Error(e),
-                _ => Frame::error("ERR internal error"),
-            });
-        }
-        return Err(Frame::Array(frames));
+        return Err(exec.replies());
     }
     Ok(Box::new(Scheduled::new(exec)))
 }
@@ -1160,10 +1526,16 @@ fn split_queued(exec: &mut Exec, db: u16, req: &Request, n: usize) -> Source {
             Ok((a, b)) => whole(exec, "swapdb", &|| PartKind::SwapDb(a, b)),
             Err(e) => Source::Error(Bytes::from_static(e.as_bytes())),
         },
-        _ => Source::Error(Bytes::from(format!(
-            "ERR '{}' with keys on different shards is not supported inside MULTI",
-            String::from_utf8_lossy(&name)
-        ))),
+        _ => {
+            let name = String::from_utf8_lossy(&name);
+            match sub_body(&name, args, n) {
+                Ok(Some(body)) => Source::Sub { body, db },
+                Ok(None) => Source::Error(Bytes::from(format!(
+                    "ERR '{name}' with keys on different shards is not supported inside MULTI"
+                ))),
+                Err(e) => Source::Error(e),
+            }
+        }
     }
 }
 
