@@ -1,8 +1,8 @@
 //! Access control: ACL users and rules, AUTH/HELLO as a user, NOPERM texts, ACL LOG, the
 //! `default` user tied to `requirepass`, the ACL file, and `rename-command`.
 use kvd_tests::{
-    RawConn, ServerOptions, TestServer, assert_reply, bulk, bulk_array, bulk_items, bulk_payload,
-    err, int,
+    RawConn, ServerOptions, TestServer, as_int, assert_reply, bulk, bulk_array, bulk_items,
+    bulk_payload, err, int,
 };
 
 const P1_HASH: &str = "f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a";
@@ -572,6 +572,74 @@ mod kvd_only {
         assert_reply!(c.cmd(&["xyz", "GET", "hz"]), bulk_array(&["hz", "10"]));
         server.shutdown();
     }
+
+    /// What Redis 7.0.15 shows of renamed commands: `COMMAND` and its subcommands take the
+    /// names clients type now and describe a command under its real name; a disabled command
+    /// is gone from the lists and the count; ACL rules keep the real names.
+    #[test]
+    fn command_introspection_follows_renames_as_redis_does() {
+        let plain = TestServer::start();
+        let full = as_int(&plain.conn().cmd(&["COMMAND", "COUNT"]));
+        let mut config = kvd::Config::for_tests();
+        config
+            .apply_redis_conf(
+                "rename-command FLUSHALL \"\"\nrename-command CONFIG XYZ\nrename-command GET MYGET\n",
+            )
+            .unwrap();
+        let server = kvd::Server::start(config).unwrap();
+        let mut c = RawConn::connect(server.local_addr());
+        assert_reply!(c.cmd(&["COMMAND", "COUNT"]), int(full - 1));
+        let all = c.cmd(&["COMMAND"]);
+        assert!(all.starts_with(format!("*{}\r\n", full - 1).as_bytes()));
+        let list: Vec<String> = bulk_items(&c.cmd(&["COMMAND", "LIST"]))
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect();
+        assert!(!list.iter().any(|n| n == "flushall"));
+        assert!(list.iter().any(|n| n == "get") && list.iter().any(|n| n == "config|get"));
+        assert!(!list.iter().any(|n| n == "myget" || n == "xyz"));
+        assert_reply!(
+            c.cmd(&["COMMAND", "INFO", "get", "flushall", "config|get"]),
+            b"*3\r\n$-1\r\n$-1\r\n$-1\r\n"
+        );
+        let info = c.cmd(&["COMMAND", "INFO", "myget", "xyz|get"]);
+        assert!(
+            info.starts_with(b"*2\r\n*10\r\n$3\r\nget\r\n:2\r\n"),
+            "{}",
+            String::from_utf8_lossy(&info)
+        );
+        assert!(String::from_utf8_lossy(&info).contains("\r\n$10\r\nconfig|get\r\n"));
+        let docs = c.cmd(&["COMMAND", "DOCS", "myget", "get"]);
+        assert!(docs.starts_with(b"*2\r\n$3\r\nget\r\n"));
+        assert_reply!(
+            c.cmd(&["COMMAND", "GETKEYS", "myget", "k"]),
+            bulk_array(&["k"])
+        );
+        assert_reply!(
+            c.cmd(&["COMMAND", "GETKEYS", "get", "k"]),
+            err("ERR Invalid command specified")
+        );
+        assert_reply!(
+            c.cmd(&["ACL", "SETUSER", "u", "+myget"]),
+            err(
+                "ERR Error in ACL SETUSER modifier '+myget': Unknown command or category name in ACL"
+            )
+        );
+        assert_reply!(c.cmd(&["ACL", "SETUSER", "u", "+get", "+flushall"]), ok());
+        assert_reply!(
+            c.cmd(&["ACL", "DRYRUN", "u", "get", "k"]),
+            err("ERR Command 'get' not found")
+        );
+        assert_reply!(
+            c.cmd(&["ACL", "DRYRUN", "u", "myget", "k"]),
+            bulk("This user has no permissions to access the 'k' key")
+        );
+        assert_reply!(
+            c.cmd(&["ACL", "DRYRUN", "u", "xyz", "get", "hz"]),
+            bulk("This user has no permissions to run the 'config|get' command")
+        );
+        server.shutdown();
+    }
 }
 
 #[test]
@@ -648,5 +716,286 @@ fn channel_patterns_gate_publish_and_subscribe() {
     assert_reply!(
         c.cmd(&["SUBSCRIBE", "news.a"]),
         b"*3\r\n$9\r\nsubscribe\r\n$6\r\nnews.a\r\n:1\r\n"
+    );
+}
+
+/// `ACL SETUSER` with Redis 7 selectors: `ACL LIST`/`GETUSER` show them as Redis 7.0.15 does,
+/// and a command is allowed if one selector allows all of it.
+#[test]
+fn selectors_are_listed_and_any_one_of_them_allows_a_command() {
+    let server = private();
+    let mut admin = server.conn();
+    setuser(
+        &mut admin,
+        &[
+            "s", "on", ">p1", "~a*", "&ch*", "+get", "(~b*", "+set)", "(%R~c*", "&x", "+@read",
+            "-get)",
+        ],
+    );
+    let line = format!(
+        "user s on #{P1_HASH} ~a* resetchannels &ch* -@all +get (~b* resetchannels -@all +set) (%R~c* resetchannels &x -@all +@read -get)"
+    );
+    let list = bulk_items(&admin.cmd(&["ACL", "LIST"]));
+    assert_eq!(String::from_utf8_lossy(&list[1]), line);
+    let getuser = format!(
+        "*12\r\n$5\r\nflags\r\n*1\r\n$2\r\non\r\n$9\r\npasswords\r\n*1\r\n$64\r\n{P1_HASH}\r\n$8\r\ncommands\r\n$10\r\n-@all +get\r\n$4\r\nkeys\r\n$3\r\n~a*\r\n$8\r\nchannels\r\n$4\r\n&ch*\r\n$9\r\nselectors\r\n*2\r\n*6\r\n$8\r\ncommands\r\n$10\r\n-@all +set\r\n$4\r\nkeys\r\n$3\r\n~b*\r\n$8\r\nchannels\r\n$0\r\n\r\n*6\r\n$8\r\ncommands\r\n$17\r\n-@all +@read -get\r\n$4\r\nkeys\r\n$5\r\n%R~c*\r\n$8\r\nchannels\r\n$2\r\n&x\r\n"
+    );
+    assert_reply!(admin.cmd(&["ACL", "GETUSER", "s"]), getuser.as_bytes());
+
+    let mut s = login(&server, "s", "p1");
+    assert_reply!(s.cmd(&["GET", "a1"]), b"$-1\r\n");
+    assert_reply!(s.cmd(&["SET", "b1", "v"]), ok());
+    assert_reply!(s.cmd(&["STRLEN", "c1"]), int(0));
+    // No selector allows it all: a key refusal is reported before a command refusal.
+    assert_reply!(s.cmd(&["GET", "b1"]), err(NOPERM_KEYS));
+    assert_reply!(s.cmd(&["SET", "a1", "v"]), err(NOPERM_KEYS));
+    assert_reply!(s.cmd(&["LPUSH", "a1", "v"]), noperm_cmd("lpush"));
+    assert_reply!(
+        admin.cmd(&["ACL", "DRYRUN", "s", "GET", "b1"]),
+        bulk("This user has no permissions to access the 'b1' key")
+    );
+    assert_reply!(admin.cmd(&["ACL", "DRYRUN", "s", "SET", "b2", "v"]), ok());
+    assert_reply!(admin.cmd(&["ACL", "DRYRUN", "s", "STRLEN", "c2"]), ok());
+    assert_reply!(
+        admin.cmd(&["ACL", "DRYRUN", "s", "SET", "c2", "v"]),
+        bulk("This user has no permissions to access the 'c2' key")
+    );
+    assert_reply!(
+        admin.cmd(&["ACL", "DRYRUN", "s", "HSET", "b2", "f", "v"]),
+        bulk("This user has no permissions to run the 'hset' command")
+    );
+
+    // clearselectors drops them, the root rules stay.
+    setuser(&mut admin, &["s", "clearselectors"]);
+    let list = bulk_items(&admin.cmd(&["ACL", "LIST"]));
+    assert_eq!(
+        String::from_utf8_lossy(&list[1]),
+        format!("user s on #{P1_HASH} ~a* resetchannels &ch* -@all +get")
+    );
+    assert_reply!(s.cmd(&["SET", "b1", "v"]), noperm_cmd("set"));
+    // reset drops them too; empty selectors are kept as Redis keeps them.
+    setuser(&mut admin, &["s", "(~x", "~y)", "(", ")", "()"]);
+    let list = bulk_items(&admin.cmd(&["ACL", "LIST"]));
+    assert_eq!(
+        String::from_utf8_lossy(&list[1]),
+        format!(
+            "user s on #{P1_HASH} ~a* resetchannels &ch* -@all +get (~x ~y resetchannels -@all) (resetchannels -@all) (resetchannels -@all)"
+        )
+    );
+    setuser(&mut admin, &["s", "reset"]);
+    let list = bulk_items(&admin.cmd(&["ACL", "LIST"]));
+    assert_eq!(
+        String::from_utf8_lossy(&list[1]),
+        "user s off sanitize-payload resetchannels -@all"
+    );
+}
+
+#[test]
+fn selector_errors_are_redis_texts_and_change_nothing() {
+    let server = private();
+    let mut admin = server.conn();
+    setuser(&mut admin, &["t", "~k"]);
+    for (rules, text) in [
+        (
+            &["(~x"][..],
+            "ERR Unmatched parenthesis in acl selector starting at '(~x'.",
+        ),
+        (
+            &["on", "(~x", "(~y"][..],
+            "ERR Unmatched parenthesis in acl selector starting at '(~y'.",
+        ),
+        (
+            &["(~x +nosuch)"][..],
+            "ERR Error in ACL SETUSER modifier '(~x +nosuch)': Unknown command or category name in ACL",
+        ),
+        (
+            &["(on)"][..],
+            "ERR Error in ACL SETUSER modifier '(on)': Syntax error",
+        ),
+        (
+            &["(>pw)"][..],
+            "ERR Error in ACL SETUSER modifier '(>pw)': Syntax error",
+        ),
+        (
+            &["(reset)"][..],
+            "ERR Error in ACL SETUSER modifier '(reset)': Syntax error",
+        ),
+        (
+            &["(allkeys", "~x)"][..],
+            "ERR Error in ACL SETUSER modifier '(allkeys ~x)': Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns",
+        ),
+    ] {
+        let mut args = vec!["ACL", "SETUSER", "t"];
+        args.extend_from_slice(rules);
+        assert_reply!(admin.cmd(&args), err(text));
+    }
+    let list = bulk_items(&admin.cmd(&["ACL", "LIST"]));
+    assert_eq!(
+        String::from_utf8_lossy(&list[1]),
+        "user t off ~k resetchannels -@all"
+    );
+}
+
+/// Redis checks each queued command again at `EXEC`: rules changed since `MULTI` refuse it in
+/// the `EXEC` reply (the others still run) and log it with context `multi`.
+#[test]
+fn exec_checks_queued_commands_against_the_rules_in_force_at_exec() {
+    let server = private();
+    let mut admin = server.conn();
+    setuser(&mut admin, &["m", "on", ">pw", "~*", "&*", "+@all"]);
+    let mut m = login(&server, "m", "pw");
+    assert_reply!(m.cmd(&["MULTI"]), ok());
+    for cmd in [
+        &["SET", "k", "v"][..],
+        &["GET", "k"],
+        &["PUBLISH", "ch", "x"],
+        &["INCR", "k2"],
+        &["CONFIG", "GET", "hz"],
+        &["GET", "zz"],
+    ] {
+        assert_reply!(m.cmd(cmd), b"+QUEUED\r\n");
+    }
+    setuser(
+        &mut admin,
+        &[
+            "m",
+            "resetchannels",
+            "-set",
+            "resetkeys",
+            "%R~k*",
+            "~zz",
+            "-config|get",
+        ],
+    );
+    let changed = "-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: ";
+    let want = format!(
+        "*6\r\n{changed}no permission to execute the command or subcommand\r\n$-1\r\n{changed}no permission to access one of the channels used as arguments\r\n{changed}no permission to touch the specified keys\r\n{changed}no permission to execute the command or subcommand\r\n$-1\r\n"
+    );
+    assert_reply!(m.cmd(&["EXEC"]), want.as_bytes());
+    let entries = bulk_items_of_log(&mut admin, &["ACL", "LOG"]);
+    let summary: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| (e[3].as_str(), e[5].as_str(), e[7].as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("command", "multi", "config|get"),
+            ("key", "multi", "k2"),
+            ("channel", "multi", "ch"),
+            ("command", "multi", "set"),
+        ]
+    );
+    // A user deleted between MULTI and EXEC is disconnected before it can run EXEC.
+    assert_reply!(m.cmd(&["MULTI"]), ok());
+    assert_reply!(m.cmd(&["GET", "zz"]), b"+QUEUED\r\n");
+    assert_reply!(admin.cmd(&["ACL", "DELUSER", "m"]), int(1));
+    m.expect_closed();
+}
+
+/// Redis 7 disconnects a subscriber whose user loses the right to one of its subscriptions;
+/// a subscriber whose channels are all still allowed stays.
+#[test]
+fn subscribers_that_lose_a_channel_are_disconnected() {
+    let server = private();
+    let mut admin = server.conn();
+    setuser(
+        &mut admin,
+        &[
+            "ps",
+            "on",
+            ">pw",
+            "+@all",
+            "~*",
+            "resetchannels",
+            "&news.*",
+            "&sport",
+        ],
+    );
+    let mut by_pattern = login(&server, "ps", "pw");
+    assert_reply!(
+        by_pattern.cmd(&["PSUBSCRIBE", "news.*"]),
+        b"*3\r\n$10\r\npsubscribe\r\n$6\r\nnews.*\r\n:1\r\n"
+    );
+    let mut by_channel = login(&server, "ps", "pw");
+    assert_reply!(
+        by_channel.cmd(&["SUBSCRIBE", "news.a"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$6\r\nnews.a\r\n:1\r\n"
+    );
+    let mut sport = login(&server, "ps", "pw");
+    assert_reply!(
+        sport.cmd(&["SUBSCRIBE", "sport"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$5\r\nsport\r\n:1\r\n"
+    );
+    // Adding a channel takes nothing away: everyone stays.
+    setuser(&mut admin, &["ps", "&weather"]);
+    assert_reply!(admin.cmd(&["PUBLISH", "sport", "1"]), int(1));
+    assert_reply!(
+        sport.read_reply(),
+        b"*3\r\n$7\r\nmessage\r\n$5\r\nsport\r\n$1\r\n1\r\n"
+    );
+    // `news.*` is replaced by `news.a`: the pattern subscriber goes (a pattern must be allowed
+    // literally), the `news.a` subscriber stays, and so does `sport`.
+    setuser(&mut admin, &["ps", "resetchannels", "&news.a", "&sport"]);
+    by_pattern.expect_closed();
+    assert_reply!(admin.cmd(&["PUBLISH", "news.a", "2"]), int(1));
+    assert_reply!(
+        by_channel.read_reply(),
+        b"*3\r\n$7\r\nmessage\r\n$6\r\nnews.a\r\n$1\r\n2\r\n"
+    );
+    // A channel allowed only by a selector still counts.
+    setuser(&mut admin, &["ps", "resetchannels", "(&sport)"]);
+    by_channel.expect_closed();
+    assert_reply!(admin.cmd(&["PUBLISH", "sport", "3"]), int(1));
+    assert_reply!(
+        sport.read_reply(),
+        b"*3\r\n$7\r\nmessage\r\n$5\r\nsport\r\n$1\r\n3\r\n"
+    );
+}
+
+#[test]
+fn acl_pubsub_default_decides_what_new_users_and_selectors_start_with() {
+    let server = private();
+    let mut admin = server.conn();
+    assert_reply!(
+        admin.cmd(&["CONFIG", "GET", "acl-pubsub-default"]),
+        bulk_array(&["acl-pubsub-default", "resetchannels"])
+    );
+    assert_reply!(
+        admin.cmd(&["CONFIG", "SET", "acl-pubsub-default", "foo"]),
+        err(
+            "ERR CONFIG SET failed (possibly related to argument 'acl-pubsub-default') - argument(s) must be one of the following: allchannels, resetchannels"
+        )
+    );
+    assert_reply!(
+        admin.cmd(&["CONFIG", "SET", "acl-pubsub-default", "allchannels"]),
+        ok()
+    );
+    setuser(&mut admin, &["np", "(~x)"]);
+    let list = bulk_items(&admin.cmd(&["ACL", "LIST"]));
+    assert_eq!(
+        String::from_utf8_lossy(&list[1]),
+        "user np off &* -@all (~x &* -@all)"
+    );
+    setuser(&mut admin, &["np", "reset"]);
+    let list = bulk_items(&admin.cmd(&["ACL", "LIST"]));
+    assert_eq!(
+        String::from_utf8_lossy(&list[1]),
+        "user np off sanitize-payload &* -@all"
+    );
+    assert_reply!(
+        admin.cmd(&["CONFIG", "SET", "acl-pubsub-default", "resetchannels"]),
+        ok()
+    );
+    setuser(&mut admin, &["np", "reset"]);
+    setuser(&mut admin, &["np2"]);
+    let list = bulk_items(&admin.cmd(&["ACL", "LIST"]));
+    assert_eq!(
+        String::from_utf8_lossy(&list[1]),
+        "user np off sanitize-payload resetchannels -@all"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&list[2]),
+        "user np2 off resetchannels -@all"
     );
 }

@@ -54,6 +54,9 @@ pub struct Config {
     pub protected_mode: bool,
     /// File of ACL users loaded at start and by `ACL LOAD`, written by `ACL SAVE` (`aclfile`).
     pub aclfile: Option<std::path::PathBuf>,
+    /// New ACL users and selectors, and `reset`, start with every channel allowed
+    /// (`acl-pubsub-default allchannels`) rather than none (`resetchannels`, Redis 7's default).
+    pub acl_pubsub_allchannels: bool,
     /// `rename-command NAME NEW` lines in order; an empty new name disables the command.
     pub rename_commands: Vec<(String, String)>,
     /// `user <name> <rule>...` lines (without `user`): ACL users defined in the configuration,
@@ -122,6 +125,7 @@ impl Default for Config {
             ],
             protected_mode: true,
             aclfile: None,
+            acl_pubsub_allchannels: false,
             rename_commands: Vec::new(),
             users: Vec::new(),
             treat_as_remote: None,

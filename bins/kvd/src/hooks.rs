@@ -149,6 +149,9 @@ impl ServerHooks for KvdHooks {
                     worker.set_notify_flags(changed.notify_keyspace_events);
                 }
                 if settings::is_live(key) || changed == *config {
+                    if key == settings::Key::AclPubsubDefault {
+                        self.acl.set_pubsub_default(changed.acl_pubsub_allchannels);
+                    }
                     if key == settings::Key::Requirepass {
                         self.acl
                             .set_default_password(changed.requirepass.as_deref());
@@ -278,9 +281,9 @@ mod tests {
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");
-        // 21 of kvd's own, then 11 encoding thresholds (six names, five aliases), then 5 of
+        // 22 of kvd's own, then 11 encoding thresholds (six names, five aliases), then 5 of
         // memory and eviction.
-        assert_eq!(all.len(), 21 + 11 + 5 + crate::settings::COMPAT.len());
+        assert_eq!(all.len(), 22 + 11 + 5 + crate::settings::COMPAT.len());
         let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             max,

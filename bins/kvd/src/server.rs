@@ -141,6 +141,7 @@ impl Server {
         let client_limits = Arc::new(io_reactor::ClientLimits::default());
         client_limits.treat_as_remote(config.treat_as_remote);
         let acl = Arc::new(io_reactor::Acl::new());
+        acl.set_pubsub_default(config.acl_pubsub_allchannels);
         if let Some(path) = &config.aclfile {
             acl.set_aclfile(Some(path.clone()));
             if let Err(e) = acl.load_file() {

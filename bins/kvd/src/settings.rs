@@ -34,6 +34,7 @@ pub(crate) enum Key {
     ClientOutputBufferLimit,
     ProtectedMode,
     Aclfile,
+    AclPubsubDefault,
     Dir,
     Dbfilename,
     Save,
@@ -142,6 +143,11 @@ const KVD: &[KvdSetting] = &[
     KvdSetting {
         name: "protected-mode",
         key: Key::ProtectedMode,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "acl-pubsub-default",
+        key: Key::AclPubsubDefault,
         immutable: false,
     },
     KvdSetting {
@@ -526,6 +532,18 @@ pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(
         Key::Aclfile => {
             config.aclfile = (!value.is_empty()).then(|| value.into());
         }
+        Key::AclPubsubDefault => {
+            config.acl_pubsub_allchannels = match value.to_ascii_lowercase().as_str() {
+                "allchannels" => true,
+                "resetchannels" => false,
+                _ => {
+                    return Err(
+                        "argument(s) must be one of the following: allchannels, resetchannels"
+                            .into(),
+                    );
+                }
+            }
+        }
         Key::Dir => {
             if value.is_empty() {
                 return Err("No such file or directory".to_owned());
@@ -695,6 +713,12 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
             text
         }
         Key::ProtectedMode => if config.protected_mode { "yes" } else { "no" }.to_owned(),
+        Key::AclPubsubDefault => if config.acl_pubsub_allchannels {
+            "allchannels"
+        } else {
+            "resetchannels"
+        }
+        .to_owned(),
         Key::Aclfile => config
             .aclfile
             .as_ref()

@@ -1,4 +1,4 @@
-//! ACL users, as Redis 7.0 has them (without selectors): who may run which commands on which
+//! ACL users, as Redis 7.0 has them (with selectors): who may run which commands on which
 //! keys and channels, with which passwords.
 //!
 //! [`Acl`] is the registry shared by every IO thread and the server's settings (`requirepass`
@@ -10,7 +10,7 @@
 //! each key against the user's patterns, with no allocation.
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::Instant;
 
@@ -173,19 +173,13 @@ pub(crate) mod reason {
     pub(crate) const BAD_HASH: &str = "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters";
     pub(crate) const SUBCOMMAND_FIRSTARG: &str =
         "Allowing first-arg of a subcommand is not supported";
-    pub(crate) const SELECTORS: &str = "Selectors are not supported by kvd";
 }
 
-/// One ACL user.
+/// One set of permissions: the commands, keys and channels it allows. A user has a root
+/// selector (its plain rules) and any number of further selectors (`(...)` rules, Redis 7);
+/// a command is allowed if any one selector allows all of it.
 #[derive(Debug, Clone)]
-pub(crate) struct User {
-    pub(crate) name: String,
-    enabled: bool,
-    nopass: bool,
-    /// `sanitize-payload` (Some(true)) or `skip-sanitize-payload` (Some(false)).
-    sanitize: Option<bool>,
-    /// SHA-256 digests of the passwords, in the order they were added.
-    passwords: Vec<[u8; 32]>,
+pub(crate) struct Selector {
     /// Allowed command ids.
     bits: Vec<u64>,
     /// Set by `+@all`/`allcommands`: Redis's reserved "future commands" bit.
@@ -199,6 +193,27 @@ pub(crate) struct User {
     channels: Vec<Vec<u8>>,
     all_channels: bool,
     /// `all_commands && all_keys && all_channels`: no check needed per command.
+    unrestricted: bool,
+}
+
+/// One ACL user.
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub(crate) name: String,
+    enabled: bool,
+    nopass: bool,
+    /// `sanitize-payload` (Some(true)) or `skip-sanitize-payload` (Some(false)).
+    sanitize: Option<bool>,
+    /// SHA-256 digests of the passwords, in the order they were added.
+    passwords: Vec<[u8; 32]>,
+    /// The plain rules.
+    root: Selector,
+    /// The `(...)` selectors, in the order they were added.
+    selectors: Vec<Selector>,
+    /// `acl-pubsub-default` is `allchannels`: what `reset` and new selectors start with. Set by
+    /// the registry before rules are applied, as Redis reads the setting at that moment.
+    pub(crate) channels_default: bool,
+    /// Some selector allows everything: no check needed per command.
     pub(crate) unrestricted: bool,
 }
 
@@ -271,16 +286,55 @@ fn key_perms(name: &str, flags: &[&str]) -> (u8, u8) {
     (first, rest)
 }
 
-impl User {
-    /// A new user as `ACL SETUSER` creates it: off, no passwords, no keys, no channels, no
-    /// commands.
-    pub(crate) fn new(name: &str) -> User {
-        let mut u = User {
-            name: name.to_owned(),
-            enabled: false,
-            nopass: false,
-            sanitize: None,
-            passwords: Vec::new(),
+/// Joins `ACL SETUSER` arguments that belong to one selector: `(~x` `+get)` becomes
+/// `(~x +get)`, as Redis's `ACLMergeSelectorArguments` does. An unclosed selector is an error
+/// naming the argument that opened it.
+pub(crate) fn merge_selector_args<T: AsRef<[u8]>>(args: &[T]) -> Result<Vec<Vec<u8>>, Vec<u8>> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut open: Option<(usize, Vec<u8>)> = None;
+    for (i, arg) in args.iter().enumerate() {
+        let arg = arg.as_ref();
+        if arg.first() == Some(&b'(') && arg.last() != Some(&b')') {
+            open = Some((i, arg.to_vec()));
+            continue;
+        }
+        if let Some((_, selector)) = open.as_mut() {
+            selector.push(b' ');
+            selector.extend_from_slice(arg);
+            if arg.last() == Some(&b')') {
+                out.extend(open.take().map(|(_, s)| s));
+            }
+            continue;
+        }
+        out.push(arg.to_vec());
+    }
+    match open {
+        Some((i, _)) => Err(args[i].as_ref().to_vec()),
+        None => Ok(out),
+    }
+}
+
+/// Redis's text for an unclosed selector.
+pub(crate) fn unmatched_parenthesis(arg: &[u8]) -> String {
+    format!(
+        "Unmatched parenthesis in acl selector starting at '{}'.",
+        String::from_utf8_lossy(arg)
+    )
+}
+
+/// Severity of a refusal, as Redis ranks them when no selector allows a command: a channel
+/// beats a key beats the command itself; among equals, the later argument wins.
+fn severity(denied: &Denied) -> (u8, usize) {
+    match *denied {
+        Denied::Command => (1, 0),
+        Denied::Key(i) => (2, i),
+        Denied::Channel(i) => (4, i),
+    }
+}
+
+impl Selector {
+    fn new(all_channels: bool) -> Selector {
+        let mut s = Selector {
             bits: vec![0; command_count().div_ceil(64)],
             future: false,
             all_commands: false,
@@ -288,34 +342,15 @@ impl User {
             keys: Vec::new(),
             all_keys: false,
             channels: Vec::new(),
-            all_channels: false,
+            all_channels,
             unrestricted: false,
         };
-        u.refresh();
-        u
-    }
-
-    /// The `default` user out of the box: `on nopass ~* &* +@all`.
-    pub(crate) fn default_user() -> User {
-        let mut u = User::new("default");
-        for rule in ["on", "nopass", "~*", "&*", "+@all"] {
-            let _ = u.apply(rule.as_bytes());
-        }
-        u
+        s.refresh();
+        s
     }
 
     fn refresh(&mut self) {
         self.unrestricted = self.all_commands && self.all_keys && self.all_channels;
-    }
-
-    pub(crate) fn nopass(&self) -> bool {
-        self.nopass
-    }
-
-    /// Whether a fresh connection of this user starts authenticated (Redis: the user has
-    /// `nopass` and is enabled).
-    pub(crate) fn auto_auth(&self) -> bool {
-        self.nopass && self.enabled
     }
 
     fn bit(&self, id: usize) -> bool {
@@ -362,8 +397,9 @@ impl User {
         self.all_commands = allow;
     }
 
-    /// Applies one `ACL SETUSER` rule; an `Err` is Redis's reason text.
-    pub(crate) fn apply(&mut self, rule: &[u8]) -> Result<(), &'static str> {
+    /// Applies one rule about commands, keys or channels (Redis's `ACLSetSelector`); an `Err`
+    /// is Redis's reason text.
+    fn apply(&mut self, rule: &[u8]) -> Result<(), &'static str> {
         let result = self.apply_inner(rule);
         self.refresh();
         result
@@ -372,18 +408,6 @@ impl User {
     fn apply_inner(&mut self, rule: &[u8]) -> Result<(), &'static str> {
         let lower = rule.to_ascii_lowercase();
         match lower.as_slice() {
-            b"on" => self.enabled = true,
-            b"off" => self.enabled = false,
-            b"nopass" => {
-                self.nopass = true;
-                self.passwords.clear();
-            }
-            b"resetpass" => {
-                self.nopass = false;
-                self.passwords.clear();
-            }
-            b"sanitize-payload" => self.sanitize = Some(true),
-            b"skip-sanitize-payload" => self.sanitize = Some(false),
             b"allkeys" => {
                 self.all_keys = true;
                 self.keys.clear();
@@ -402,83 +426,40 @@ impl User {
             }
             b"allcommands" | b"+@all" => self.all(true),
             b"nocommands" | b"-@all" => self.all(false),
-            b"clearselectors" => {}
-            b"reset" => {
-                for r in [
-                    "resetpass",
-                    "resetkeys",
-                    "resetchannels",
-                    "off",
-                    "sanitize-payload",
-                    "-@all",
-                ] {
-                    self.apply_inner(r.as_bytes())?;
+            _ => {
+                let (&first, rest) = rule.split_first().ok_or(reason::SYNTAX)?;
+                match first {
+                    b'~' => self.add_key_pattern(rest, PERM_RW)?,
+                    b'%' => {
+                        let tilde = rest.iter().position(|&c| c == b'~').ok_or(reason::SYNTAX)?;
+                        let mut perms = 0;
+                        for &c in &rest[..tilde] {
+                            perms |= match c {
+                                b'R' | b'r' => PERM_R,
+                                b'W' | b'w' => PERM_W,
+                                _ => return Err(reason::SYNTAX),
+                            };
+                        }
+                        if perms == 0 {
+                            return Err(reason::SYNTAX);
+                        }
+                        self.add_key_pattern(&rest[tilde + 1..], perms)?;
+                    }
+                    b'&' => {
+                        if self.all_channels {
+                            return Err(reason::CHANNELS_AFTER_ALL);
+                        }
+                        if rest == b"*" {
+                            self.all_channels = true;
+                            self.channels.clear();
+                        } else if !self.channels.iter().any(|c| c == rest) {
+                            self.channels.push(rest.to_vec());
+                        }
+                    }
+                    b'+' | b'-' => self.apply_command_rule(first == b'+', rest)?,
+                    _ => return Err(reason::SYNTAX),
                 }
             }
-            _ => return self.apply_valued(rule),
-        }
-        Ok(())
-    }
-
-    fn apply_valued(&mut self, rule: &[u8]) -> Result<(), &'static str> {
-        let (&first, rest) = rule.split_first().ok_or(reason::SYNTAX)?;
-        match first {
-            b'>' => {
-                let digest = sha256(rest);
-                if !self.passwords.contains(&digest) {
-                    self.passwords.push(digest);
-                }
-                self.nopass = false;
-            }
-            b'#' => {
-                let digest = parse_hash(rest).ok_or(reason::BAD_HASH)?;
-                if !self.passwords.contains(&digest) {
-                    self.passwords.push(digest);
-                }
-                self.nopass = false;
-            }
-            b'<' | b'!' => {
-                let digest = if first == b'<' {
-                    sha256(rest)
-                } else {
-                    parse_hash(rest).ok_or(reason::BAD_HASH)?
-                };
-                let before = self.passwords.len();
-                self.passwords.retain(|p| *p != digest);
-                if self.passwords.len() == before {
-                    return Err(reason::NO_SUCH_PASSWORD);
-                }
-            }
-            b'~' => self.add_key_pattern(rest, PERM_RW)?,
-            b'%' => {
-                let tilde = rest.iter().position(|&c| c == b'~').ok_or(reason::SYNTAX)?;
-                let mut perms = 0;
-                for &c in &rest[..tilde] {
-                    perms |= match c {
-                        b'R' | b'r' => PERM_R,
-                        b'W' | b'w' => PERM_W,
-                        _ => return Err(reason::SYNTAX),
-                    };
-                }
-                if perms == 0 {
-                    return Err(reason::SYNTAX);
-                }
-                self.add_key_pattern(&rest[tilde + 1..], perms)?;
-            }
-            b'&' => {
-                if self.all_channels {
-                    return Err(reason::CHANNELS_AFTER_ALL);
-                }
-                if rest == b"*" {
-                    self.all_channels = true;
-                    self.channels.clear();
-                } else if !self.channels.iter().any(|c| c == rest) {
-                    self.channels.push(rest.to_vec());
-                }
-            }
-            b'+' | b'-' => self.apply_command_rule(first == b'+', rest)?,
-            b'(' => return Err(reason::SELECTORS),
-            _ => return Err(reason::SYNTAX),
         }
         Ok(())
     }
@@ -541,43 +522,21 @@ impl User {
         Ok(())
     }
 
-    /// Whether `password` is one of the user's (or the user needs none). Every stored digest
-    /// is compared in constant time.
-    pub(crate) fn password_ok(&self, password: &[u8]) -> bool {
-        if self.nopass {
-            return true;
-        }
-        let digest = sha256(password);
-        self.passwords
-            .iter()
-            .fold(false, |ok, p| ok | same_digest(p, &digest))
-    }
-
-    /// Checks a request against this user's commands, keys and channels. Commands kvd does not
-    /// know, or with a wrong argument count, pass: routing answers them with Redis's error,
-    /// which Redis sends before any ACL check.
-    pub(crate) fn check(&self, args: &[Bytes]) -> Result<(), Denied> {
+    /// Checks a request against this selector (Redis's `ACLSelectorCheckCmd`); `args` passed
+    /// the name and arity checks, `top`/`sub` are its command.
+    fn check(
+        &self,
+        args: &[Bytes],
+        id: usize,
+        spec: &CommandSpec,
+        subcommand: bool,
+    ) -> Result<(), Denied> {
         if self.unrestricted {
             return Ok(());
         }
-        let Some(top) = args.first().and_then(|n| lookup_command(n)) else {
-            return Ok(());
-        };
-        let sub = match (top.subcommands.is_empty(), args.get(1)) {
-            (false, Some(name)) => match top.subcommand(name) {
-                Some(sub) => Some(sub),
-                None => return Ok(()),
-            },
-            _ => None,
-        };
-        let spec = sub.unwrap_or(top);
-        if !spec.accepts_argc(args.len()) {
-            return Ok(());
-        }
-        let id = command_id(top, sub).ok_or(Denied::Command)?;
         let meta = IDS.meta[id];
         if !self.all_commands && !meta.no_auth && !self.bit(id) {
-            let arg = args.get(if sub.is_some() { 2 } else { 1 });
+            let arg = args.get(if subcommand { 2 } else { 1 });
             let allowed = arg.is_some_and(|arg| {
                 self.firstargs
                     .iter()
@@ -635,38 +594,12 @@ impl User {
         Ok(())
     }
 
-    pub(crate) fn channel_allowed(&self, channel: &[u8], literal: bool) -> bool {
-        self.all_channels
-            || self.channels.iter().any(|p| {
-                if literal {
-                    p == channel
-                } else {
-                    string_match(p, channel, false)
-                }
-            })
-    }
-
-    /// The flags `ACL GETUSER` lists.
-    pub(crate) fn flags(&self) -> Vec<&'static str> {
-        let mut flags = vec![if self.enabled { "on" } else { "off" }];
-        if self.nopass {
-            flags.push("nopass");
-        }
-        match self.sanitize {
-            Some(false) => flags.push("skip-sanitize-payload"),
-            Some(true) => flags.push("sanitize-payload"),
-            None => {}
-        }
-        flags
-    }
-
-    /// Password digests in hex, as `ACL GETUSER` lists them.
-    pub(crate) fn password_hashes(&self) -> Vec<String> {
-        self.passwords.iter().map(hex).collect()
+    fn channel_allowed(&self, channel: &[u8], literal: bool) -> bool {
+        self.all_channels || channel_in(&self.channels, channel, literal)
     }
 
     /// The key rules (`~*`, `~a %R~b`), as `ACL GETUSER` shows them.
-    pub(crate) fn describe_keys(&self) -> String {
+    fn describe_keys(&self) -> String {
         if self.all_keys {
             return "~*".to_owned();
         }
@@ -683,7 +616,7 @@ impl User {
     }
 
     /// The channel rules (`&*`, `&a &b`), as `ACL GETUSER` shows them.
-    pub(crate) fn describe_channels(&self) -> String {
+    fn describe_channels(&self) -> String {
         if self.all_channels {
             return "&*".to_owned();
         }
@@ -710,10 +643,10 @@ impl User {
 
     /// The command rules, Redis 7.0's way (`ACLDescribeSelectorCommandRules`): `+@all` or
     /// `-@all`, then the best-fitting categories one at a time, then single commands.
-    pub(crate) fn describe_commands(&self) -> String {
+    fn describe_commands(&self) -> String {
         let additive = !self.future;
         let mut rules = vec![if additive { "-@all" } else { "+@all" }.to_owned()];
-        let mut fake = User::new("");
+        let mut fake = Selector::new(false);
         fake.all(!additive);
         let mut temp = self.bits.clone();
         let mut applied = [false; CATEGORIES.len()];
@@ -776,11 +709,10 @@ impl User {
         rules.join(" ")
     }
 
-    /// The user as an `ACL LIST` line and an ACL file line: `user default on nopass ~* &* +@all`.
-    pub(crate) fn describe(&self) -> String {
-        let mut parts = vec!["user".to_owned(), self.name.clone()];
-        parts.extend(self.flags().into_iter().map(str::to_owned));
-        parts.extend(self.passwords.iter().map(|p| format!("#{}", hex(p))));
+    /// Keys, channels and commands as `ACL LIST` shows them (Redis's `ACLDescribeSelector`):
+    /// `~a* resetchannels &c -@all +get`.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
         let keys = self.describe_keys();
         if !keys.is_empty() {
             parts.push(keys);
@@ -795,6 +727,283 @@ impl User {
             }
         }
         parts.push(self.describe_commands());
+        parts.join(" ")
+    }
+}
+
+/// Whether `channel` is allowed by `patterns`: matched as a glob, or for a `PSUBSCRIBE`
+/// pattern (`literal`), equal to one of them.
+fn channel_in(patterns: &[Vec<u8>], channel: &[u8], literal: bool) -> bool {
+    patterns.iter().any(|p| {
+        if literal {
+            p == channel
+        } else {
+            string_match(p, channel, false)
+        }
+    })
+}
+
+impl User {
+    /// A new user as `ACL SETUSER` creates it: off, no passwords, no keys, no channels (unless
+    /// `acl-pubsub-default` is `allchannels`), no commands.
+    pub(crate) fn new(name: &str) -> User {
+        User::with_channels_default(name, false)
+    }
+
+    pub(crate) fn with_channels_default(name: &str, all_channels: bool) -> User {
+        let mut u = User {
+            name: name.to_owned(),
+            enabled: false,
+            nopass: false,
+            sanitize: None,
+            passwords: Vec::new(),
+            root: Selector::new(all_channels),
+            selectors: Vec::new(),
+            channels_default: all_channels,
+            unrestricted: false,
+        };
+        u.refresh();
+        u
+    }
+
+    /// The `default` user out of the box: `on nopass ~* &* +@all`.
+    pub(crate) fn default_user() -> User {
+        let mut u = User::new("default");
+        for rule in ["on", "nopass", "~*", "&*", "+@all"] {
+            let _ = u.apply(rule.as_bytes());
+        }
+        u
+    }
+
+    fn refresh(&mut self) {
+        self.unrestricted = self.root.unrestricted || self.selectors.iter().any(|s| s.unrestricted);
+    }
+
+    pub(crate) fn nopass(&self) -> bool {
+        self.nopass
+    }
+
+    /// Whether a fresh connection of this user starts authenticated (Redis: the user has
+    /// `nopass` and is enabled).
+    pub(crate) fn auto_auth(&self) -> bool {
+        self.nopass && self.enabled
+    }
+
+    /// Applies one `ACL SETUSER` rule (selectors already merged into one argument); an `Err`
+    /// is Redis's reason text.
+    pub(crate) fn apply(&mut self, rule: &[u8]) -> Result<(), &'static str> {
+        let result = self.apply_inner(rule);
+        self.refresh();
+        result
+    }
+
+    fn apply_inner(&mut self, rule: &[u8]) -> Result<(), &'static str> {
+        let lower = rule.to_ascii_lowercase();
+        match lower.as_slice() {
+            b"on" => self.enabled = true,
+            b"off" => self.enabled = false,
+            b"nopass" => {
+                self.nopass = true;
+                self.passwords.clear();
+            }
+            b"resetpass" => {
+                self.nopass = false;
+                self.passwords.clear();
+            }
+            b"sanitize-payload" => self.sanitize = Some(true),
+            b"skip-sanitize-payload" => self.sanitize = Some(false),
+            b"clearselectors" => self.selectors.clear(),
+            b"reset" => {
+                self.apply_inner(b"resetpass")?;
+                self.root.apply(b"resetkeys")?;
+                self.root.apply(b"resetchannels")?;
+                if self.channels_default {
+                    self.root.apply(b"allchannels")?;
+                }
+                self.enabled = false;
+                self.sanitize = Some(true);
+                self.selectors.clear();
+                self.root.apply(b"-@all")?;
+            }
+            _ => return self.apply_valued(rule),
+        }
+        Ok(())
+    }
+
+    fn apply_valued(&mut self, rule: &[u8]) -> Result<(), &'static str> {
+        let (&first, rest) = rule.split_first().ok_or(reason::SYNTAX)?;
+        match first {
+            b'>' => {
+                let digest = sha256(rest);
+                if !self.passwords.contains(&digest) {
+                    self.passwords.push(digest);
+                }
+                self.nopass = false;
+            }
+            b'#' => {
+                let digest = parse_hash(rest).ok_or(reason::BAD_HASH)?;
+                if !self.passwords.contains(&digest) {
+                    self.passwords.push(digest);
+                }
+                self.nopass = false;
+            }
+            b'<' | b'!' => {
+                let digest = if first == b'<' {
+                    sha256(rest)
+                } else {
+                    parse_hash(rest).ok_or(reason::BAD_HASH)?
+                };
+                let before = self.passwords.len();
+                self.passwords.retain(|p| *p != digest);
+                if self.passwords.len() == before {
+                    return Err(reason::NO_SUCH_PASSWORD);
+                }
+            }
+            b'(' if rule.last() == Some(&b')') => {
+                // The rules inside are split as Redis's `sdssplitargs` splits them, on blanks.
+                let mut selector = Selector::new(self.channels_default);
+                for part in rule[1..rule.len() - 1]
+                    .split(u8::is_ascii_whitespace)
+                    .filter(|p| !p.is_empty())
+                {
+                    selector.apply(part)?;
+                }
+                self.selectors.push(selector);
+            }
+            _ => self.root.apply(rule)?,
+        }
+        Ok(())
+    }
+
+    /// Whether `password` is one of the user's (or the user needs none). Every stored digest
+    /// is compared in constant time.
+    pub(crate) fn password_ok(&self, password: &[u8]) -> bool {
+        if self.nopass {
+            return true;
+        }
+        let digest = sha256(password);
+        self.passwords
+            .iter()
+            .fold(false, |ok, p| ok | same_digest(p, &digest))
+    }
+
+    /// Checks a request against this user's selectors: allowed if one allows it all. Commands
+    /// kvd does not know, or with a wrong argument count, pass: routing answers them with
+    /// Redis's error, which Redis sends before any ACL check. A refusal is the one Redis
+    /// reports (`ACLCheckAllUserCommandPerm`).
+    pub(crate) fn check(&self, args: &[Bytes]) -> Result<(), Denied> {
+        if self.unrestricted {
+            return Ok(());
+        }
+        let Some(top) = args.first().and_then(|n| lookup_command(n)) else {
+            return Ok(());
+        };
+        let sub = match (top.subcommands.is_empty(), args.get(1)) {
+            (false, Some(name)) => match top.subcommand(name) {
+                Some(sub) => Some(sub),
+                None => return Ok(()),
+            },
+            _ => None,
+        };
+        let spec = sub.unwrap_or(top);
+        if !spec.accepts_argc(args.len()) {
+            return Ok(());
+        }
+        let id = command_id(top, sub).ok_or(Denied::Command)?;
+        let mut worst = match self.root.check(args, id, spec, sub.is_some()) {
+            Ok(()) => return Ok(()),
+            Err(d) => d,
+        };
+        for selector in &self.selectors {
+            match selector.check(args, id, spec, sub.is_some()) {
+                Ok(()) => return Ok(()),
+                Err(d) if severity(&d) > severity(&worst) => worst = d,
+                Err(_) => {}
+            }
+        }
+        Err(worst)
+    }
+
+    /// Whether every selector together allows `channel` (Redis's union of all selectors'
+    /// channels, used to drop subscribers whose channels were taken away).
+    pub(crate) fn channel_allowed(&self, channel: &[u8], literal: bool) -> bool {
+        std::iter::once(&self.root)
+            .chain(&self.selectors)
+            .any(|s| s.all_channels || channel_in(&s.channels, channel, literal))
+    }
+
+    /// Whether `other`'s channel rules are all kept by `self` (Redis's shortcut in
+    /// `ACLKillPubsubClientsIfNeeded`): some selector allows every channel, or every channel
+    /// pattern of `other` is still one of `self`'s.
+    pub(crate) fn keeps_channels_of(&self, other: &User) -> bool {
+        let mine = || std::iter::once(&self.root).chain(&self.selectors);
+        if mine().any(|s| s.all_channels) {
+            return true;
+        }
+        std::iter::once(&other.root)
+            .chain(&other.selectors)
+            .flat_map(|s| &s.channels)
+            .all(|c| mine().any(|s| s.channels.contains(c)))
+    }
+
+    /// The flags `ACL GETUSER` lists.
+    pub(crate) fn flags(&self) -> Vec<&'static str> {
+        let mut flags = vec![if self.enabled { "on" } else { "off" }];
+        if self.nopass {
+            flags.push("nopass");
+        }
+        match self.sanitize {
+            Some(false) => flags.push("skip-sanitize-payload"),
+            Some(true) => flags.push("sanitize-payload"),
+            None => {}
+        }
+        flags
+    }
+
+    /// Password digests in hex, as `ACL GETUSER` lists them.
+    pub(crate) fn password_hashes(&self) -> Vec<String> {
+        self.passwords.iter().map(hex).collect()
+    }
+
+    /// The root selector's key rules, as `ACL GETUSER` shows them.
+    pub(crate) fn describe_keys(&self) -> String {
+        self.root.describe_keys()
+    }
+
+    /// The root selector's channel rules, as `ACL GETUSER` shows them.
+    pub(crate) fn describe_channels(&self) -> String {
+        self.root.describe_channels()
+    }
+
+    /// The root selector's command rules, as `ACL GETUSER` shows them.
+    pub(crate) fn describe_commands(&self) -> String {
+        self.root.describe_commands()
+    }
+
+    /// The `(...)` selectors as `ACL GETUSER` lists them: (commands, keys, channels) each.
+    pub(crate) fn describe_selectors(&self) -> Vec<[String; 3]> {
+        self.selectors
+            .iter()
+            .map(|s| {
+                [
+                    s.describe_commands(),
+                    s.describe_keys(),
+                    s.describe_channels(),
+                ]
+            })
+            .collect()
+    }
+
+    /// The user as an `ACL LIST` line and an ACL file line: `user default on nopass ~* &* +@all`,
+    /// selectors in parentheses after the root rules.
+    pub(crate) fn describe(&self) -> String {
+        let mut parts = vec!["user".to_owned(), self.name.clone()];
+        parts.extend(self.flags().into_iter().map(str::to_owned));
+        parts.extend(self.passwords.iter().map(|p| format!("#{}", hex(p))));
+        parts.push(self.root.describe());
+        for s in &self.selectors {
+            parts.push(format!("({})", s.describe()));
+        }
         parts.join(" ")
     }
 }
@@ -840,6 +1049,8 @@ pub struct Acl {
     epoch: AtomicU64,
     log: Mutex<VecDeque<LogEntry>>,
     aclfile: Mutex<Option<PathBuf>>,
+    /// `acl-pubsub-default` is `allchannels` (Redis 7's default is `resetchannels`).
+    all_channels_default: AtomicBool,
 }
 
 impl Default for Acl {
@@ -858,7 +1069,31 @@ impl Acl {
             epoch: AtomicU64::new(0),
             log: Mutex::new(VecDeque::new()),
             aclfile: Mutex::new(None),
+            all_channels_default: AtomicBool::new(false),
         }
+    }
+
+    /// `acl-pubsub-default`: whether new users and selectors, and `reset`, start with
+    /// `allchannels` (true) or `resetchannels` (false, Redis 7's default).
+    pub fn set_pubsub_default(&self, all_channels: bool) {
+        self.all_channels_default
+            .store(all_channels, Ordering::Relaxed);
+    }
+
+    /// The `acl-pubsub-default` in effect: true for `allchannels`.
+    pub fn pubsub_default(&self) -> bool {
+        self.all_channels_default.load(Ordering::Relaxed)
+    }
+
+    /// A copy of user `name` to change, or a new user, with the current `acl-pubsub-default`.
+    fn editable(&self, users: &BTreeMap<String, Arc<User>>, name: &str) -> User {
+        let all_channels = self.pubsub_default();
+        let mut user = users
+            .get(name)
+            .map(|u| (**u).clone())
+            .unwrap_or_else(|| User::with_channels_default(name, all_channels));
+        user.channels_default = all_channels;
+        user
     }
 
     /// Sets the `default` user's password as `requirepass` does in Redis: `resetpass` then
@@ -897,7 +1132,7 @@ impl Acl {
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("Error loading ACLs, opening file '{}': {e}", path.display()))?;
-        let users = parse_acl_file(&text).map_err(|(line, why)| {
+        let users = parse_acl_file(&text, self.pubsub_default()).map_err(|(line, why)| {
             format!(
                 "{}:{line}: {why}. WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
                 path.display()
@@ -922,6 +1157,7 @@ impl Acl {
             .map(|w| Bytes::copy_from_slice(w.as_bytes()))
             .collect();
         self.set_user(name, &rules)
+            .map(|_| ())
             .map_err(|e| e.trim_start_matches("ERR ").to_owned())
     }
 
@@ -975,10 +1211,7 @@ impl Acl {
     /// Changes a user (creating it if absent) and publishes the change.
     pub(crate) fn update(&self, name: &str, change: impl FnOnce(&mut User)) {
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        let mut user = users
-            .get(name)
-            .map(|u| (**u).clone())
-            .unwrap_or_else(|| User::new(name));
+        let mut user = self.editable(&users, name);
         change(&mut user);
         users.insert(name.to_owned(), Arc::new(user));
         drop(users);
@@ -986,13 +1219,14 @@ impl Acl {
     }
 
     /// `ACL SETUSER`: applies every rule to a copy; on the first error nothing changes.
-    pub(crate) fn set_user(&self, name: &str, rules: &[Bytes]) -> Result<(), String> {
+    /// Returns whether an existing user lost channel permissions, so that its subscribed
+    /// clients must be checked (Redis's `ACLKillPubsubClientsIfNeeded`).
+    pub(crate) fn set_user(&self, name: &str, rules: &[Bytes]) -> Result<bool, String> {
+        let rules = merge_selector_args(rules)
+            .map_err(|arg| format!("ERR {}", unmatched_parenthesis(&arg)))?;
         let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        let mut user = users
-            .get(name)
-            .map(|u| (**u).clone())
-            .unwrap_or_else(|| User::new(name));
-        for rule in rules {
+        let mut user = self.editable(&users, name);
+        for rule in &rules {
             user.apply(rule).map_err(|why| {
                 format!(
                     "ERR Error in ACL SETUSER modifier '{}': {why}",
@@ -1000,10 +1234,13 @@ impl Acl {
                 )
             })?;
         }
+        let narrowed = users
+            .get(name)
+            .is_some_and(|old| !user.keeps_channels_of(old));
         users.insert(name.to_owned(), Arc::new(user));
         drop(users);
         self.bump();
-        Ok(())
+        Ok(narrowed)
     }
 
     /// Deletes users; returns how many existed.
@@ -1069,7 +1306,10 @@ impl Acl {
 pub(crate) const NO_ACLFILE: &str = "This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
 /// Parses an ACL file: `user <name> <rule>...` lines; blank lines and `#` comments skipped.
-fn parse_acl_file(text: &str) -> Result<BTreeMap<String, Arc<User>>, (usize, String)> {
+fn parse_acl_file(
+    text: &str,
+    all_channels: bool,
+) -> Result<BTreeMap<String, Arc<User>>, (usize, String)> {
     let mut users: BTreeMap<String, Arc<User>> = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line_no = n + 1;
@@ -1085,12 +1325,17 @@ fn parse_acl_file(text: &str) -> Result<BTreeMap<String, Arc<User>>, (usize, Str
         if users.contains_key(name) {
             return Err((line_no, format!("Duplicate user '{name}' found")));
         }
-        let mut user = User::new(name);
-        for rule in &words[2..] {
-            user.apply(rule.as_bytes()).map_err(|why| {
+        let mut user = User::with_channels_default(name, all_channels);
+        let rules = merge_selector_args(&words[2..])
+            .map_err(|arg| (line_no, unmatched_parenthesis(&arg)))?;
+        for rule in &rules {
+            user.apply(rule).map_err(|why| {
                 (
                     line_no,
-                    format!("Error in applying operation '{rule}': {why}"),
+                    format!(
+                        "Error in applying operation '{}': {why}",
+                        String::from_utf8_lossy(rule)
+                    ),
                 )
             })?;
         }
@@ -1273,18 +1518,52 @@ mod tests {
     #[test]
     fn acl_files_round_trip() {
         let text = "user bob on #f64551fcd6f07823cb87971cfb91446425da18286b3ab1ef935e0cbd7a69f68a ~k* resetchannels -@all +get\nuser default on nopass ~* &* +@all\n";
-        let users = parse_acl_file(text).unwrap();
+        let users = parse_acl_file(text, false).unwrap();
         let described: Vec<String> = users.values().map(|u| u.describe()).collect();
         assert_eq!(described.join("\n") + "\n", text);
         assert_eq!(
-            parse_acl_file("user x +nosuch").unwrap_err(),
+            parse_acl_file("user x +nosuch", false).unwrap_err(),
             (
                 1,
                 "Error in applying operation '+nosuch': Unknown command or category name in ACL"
                     .to_owned()
             )
         );
-        assert!(parse_acl_file("").unwrap().contains_key("default"));
+        assert!(parse_acl_file("", false).unwrap().contains_key("default"));
+    }
+
+    #[test]
+    fn selector_arguments_are_merged_as_redis_merges_them() {
+        let merged = merge_selector_args(&["on", "(~x", "+get)", "(~y)", "(", ")"]).unwrap();
+        assert_eq!(
+            merged,
+            [&b"on"[..], b"(~x +get)", b"(~y)", b"( )"].map(<[u8]>::to_vec)
+        );
+        assert_eq!(
+            merge_selector_args(&["(~x", "(~y"]).unwrap_err(),
+            b"(~y".to_vec()
+        );
+    }
+
+    #[test]
+    fn the_most_severe_refusal_of_all_selectors_is_reported() {
+        let u = user(&["~a", "+get", "(~b +set)", "(&x +publish ~*)"]);
+        assert_eq!(u.check(&args(&["get", "a"])), Ok(()));
+        assert_eq!(u.check(&args(&["set", "b", "v"])), Ok(()));
+        // Root: key; first selector: command. The key refusal wins.
+        assert_eq!(u.check(&args(&["get", "b"])), Err(Denied::Key(1)));
+        // Only the second selector knows PUBLISH: its channel refusal is reported.
+        assert_eq!(
+            u.check(&args(&["publish", "y", "m"])),
+            Err(Denied::Channel(1))
+        );
+        assert_eq!(u.check(&args(&["publish", "x", "m"])), Ok(()));
+        assert_eq!(u.check(&args(&["del", "a"])), Err(Denied::Command));
+        assert!(u.channel_allowed(b"x", false) && !u.channel_allowed(b"y", false));
+        let line = "user u off ~a resetchannels -@all +get (~b resetchannels -@all +set) (~* resetchannels &x -@all +publish)";
+        assert_eq!(u.describe(), line);
+        let file = parse_acl_file(&format!("{line}\n"), false).unwrap();
+        assert_eq!(file["u"].describe(), u.describe());
     }
 
     #[test]

@@ -65,6 +65,35 @@ pub(crate) fn gate(shared: &Shared, state: &mut ClientState, args: &[Bytes]) -> 
     }
 }
 
+/// Checks a queued command again when `EXEC` runs it, as Redis does: the user's rules may have
+/// changed since it was queued. A refusal is logged (context `multi`) and its error text
+/// returned, to stand in the `EXEC` reply in place of the command's.
+pub(crate) fn recheck_queued(
+    shared: &Shared,
+    state: &ClientState,
+    args: &[Bytes],
+) -> Option<String> {
+    if state.user.unrestricted {
+        return None;
+    }
+    let denied = state.user.check(args).err()?;
+    let (reason, object) = log_object(&denied, args);
+    let mut info = String::new();
+    client_line(shared, &state.entry, &mut info);
+    shared
+        .config
+        .acl
+        .log((reason, "multi"), object, &state.user.name, info);
+    let why = match denied {
+        Denied::Command => "no permission to execute the command or subcommand",
+        Denied::Key(_) => "no permission to touch the specified keys",
+        Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+    };
+    Some(format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {why}"
+    ))
+}
+
 /// The full name Redis reports for a command: `get`, or `config|get` for a subcommand.
 fn full_name(args: &[Bytes]) -> String {
     let Some(spec) = args.first().and_then(|n| worker_shard::lookup_command(n)) else {
@@ -199,8 +228,14 @@ pub(crate) fn acl(shared: &Shared, state: &mut ClientState, args: &[Bytes], out:
             if !valid_username(&args[2]) {
                 return err(out, "ERR Usernames can't contain spaces or null characters");
             }
-            match acl.set_user(&lossy(&args[2]), &args[3..]) {
-                Ok(()) => write_simple(out, b"OK"),
+            let name = lossy(&args[2]);
+            match acl.set_user(&name, &args[3..]) {
+                Ok(narrowed) => {
+                    if narrowed {
+                        crate::client::recheck_subscribers(shared, &name);
+                    }
+                    write_simple(out, b"OK")
+                }
                 Err(text) => err(out, &text),
             }
         }
@@ -303,14 +338,30 @@ fn getuser(user: &User, proto: Protocol, out: &mut BytesMut) {
     write_bulk(out, b"channels");
     write_bulk(out, user.describe_channels().as_bytes());
     write_bulk(out, b"selectors");
-    write_array_len(out, 0);
+    let selectors = user.describe_selectors();
+    write_array_len(out, selectors.len());
+    for [commands, keys, channels] in selectors {
+        write_map_len(out, 3, proto);
+        write_bulk(out, b"commands");
+        write_bulk(out, commands.as_bytes());
+        write_bulk(out, b"keys");
+        write_bulk(out, keys.as_bytes());
+        write_bulk(out, b"channels");
+        write_bulk(out, channels.as_bytes());
+    }
 }
 
 fn dryrun(shared: &Shared, args: &[Bytes], out: &mut BytesMut) {
     let Some(user) = shared.config.acl.user(&lossy(&args[2])) else {
         return err(out, &format!("ERR User '{}' not found", lossy(&args[2])));
     };
-    let cmd = &args[3..];
+    // The command is named as clients type it: a renamed command by its new name.
+    let Some(real) = shared.renames.resolve(&args[3]) else {
+        return err(out, &format!("ERR Command '{}' not found", lossy(&args[3])));
+    };
+    let mut cmd = args[3..].to_vec();
+    cmd[0] = Bytes::copy_from_slice(real);
+    let cmd = &cmd[..];
     let Some(spec) = worker_shard::lookup_command(&cmd[0]) else {
         return err(out, &format!("ERR Command '{}' not found", lossy(&cmd[0])));
     };

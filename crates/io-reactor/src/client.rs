@@ -312,6 +312,20 @@ pub(crate) fn kill_users(shared: &Shared, names: &[String]) {
     }
 }
 
+/// Has the loops check the subscriptions of every Pub/Sub client of user `name` (after
+/// `ACL SETUSER` took channels away); those no longer allowed are closed.
+pub(crate) fn recheck_subscribers(shared: &Shared, name: &str) {
+    for entry in snapshot(shared) {
+        if entry.is_pubsub() && lock(&entry.names).user == name {
+            entry.recheck_channels.store(true, Ordering::Release);
+            if let Some(handle) = shared.loops.get(entry.loop_index) {
+                handle.kill_pending.store(true, Ordering::Release);
+                handle.wake();
+            }
+        }
+    }
+}
+
 /// Closes every client not authenticated as `default` (`ACL LOAD`).
 pub(crate) fn kill_users_except_default(shared: &Shared) {
     for entry in snapshot(shared) {

@@ -11,16 +11,27 @@ use worker_shard::{CommandSpec, KeyNum, command_table, lookup_command};
 
 use crate::conn::ClientState;
 use crate::local::{null, set_last_cmd};
+use crate::rename::Renames;
 
 fn err(out: &mut BytesMut, text: &str) {
     write_error(out, text.as_bytes());
 }
 
-pub(crate) fn command(state: &mut ClientState, args: &[Bytes], out: &mut BytesMut) {
+/// `COMMAND` and its subcommands. With `rename-command` in effect they behave as Redis 7.0's:
+/// command names given as arguments are the names clients type now (a renamed command is
+/// found under its new name and described under its real one; its old name is unknown), and
+/// disabled commands are missing from the lists and the count.
+pub(crate) fn command(
+    state: &mut ClientState,
+    renames: &Renames,
+    args: &[Bytes],
+    out: &mut BytesMut,
+) {
     let proto = state.proto;
+    let table = || command_table().iter().filter(|s| renames.reachable(s.name));
     let Some(sub) = args.get(1) else {
-        write_array_len(out, command_table().len());
-        for spec in command_table() {
+        write_array_len(out, table().count());
+        for spec in table() {
             write_info(spec, proto, out);
         }
         return;
@@ -28,18 +39,16 @@ pub(crate) fn command(state: &mut ClientState, args: &[Bytes], out: &mut BytesMu
     let lower = sub.to_ascii_lowercase();
     set_last_cmd(state, "command", &lower);
     match lower.as_slice() {
-        b"count" => write_integer(out, command_table().len() as i64),
+        b"count" => write_integer(out, table().count() as i64),
         b"info" => {
             if args.len() == 2 {
-                write_array_len(out, command_table().len());
-                command_table()
-                    .iter()
-                    .for_each(|s| write_info(s, proto, out));
+                write_array_len(out, table().count());
+                table().for_each(|s| write_info(s, proto, out));
                 return;
             }
             write_array_len(out, args.len() - 2);
             for name in &args[2..] {
-                match find(name) {
+                match find(renames, name) {
                     Some(spec) => write_info(spec, proto, out),
                     None => null(out, proto),
                 }
@@ -47,9 +56,9 @@ pub(crate) fn command(state: &mut ClientState, args: &[Bytes], out: &mut BytesMu
         }
         b"docs" => {
             let specs: Vec<&CommandSpec> = if args.len() == 2 {
-                command_table().iter().collect()
+                table().collect()
             } else {
-                args[2..].iter().filter_map(|n| find(n)).collect()
+                args[2..].iter().filter_map(|n| find(renames, n)).collect()
             };
             write_map_len(out, specs.len(), proto);
             for spec in specs {
@@ -57,8 +66,10 @@ pub(crate) fn command(state: &mut ClientState, args: &[Bytes], out: &mut BytesMu
                 write_docs(spec, proto, out);
             }
         }
-        b"list" => list(args, out),
-        b"getkeys" | b"getkeysandflags" => getkeys(args, lower == b"getkeysandflags", proto, out),
+        b"list" => list(renames, args, out),
+        b"getkeys" | b"getkeysandflags" => {
+            getkeys(renames, args, lower == b"getkeysandflags", proto, out)
+        }
         b"help" => {
             write_array_len(out, crate::help::COMMAND_HELP.len());
             for l in crate::help::COMMAND_HELP {
@@ -75,18 +86,19 @@ pub(crate) fn command(state: &mut ClientState, args: &[Bytes], out: &mut BytesMu
     }
 }
 
-/// Every command followed by its subcommands.
-fn all_specs() -> impl Iterator<Item = &'static CommandSpec> {
+/// Every command that can still be run, followed by its subcommands.
+fn all_specs(renames: &Renames) -> impl Iterator<Item = &'static CommandSpec> {
     command_table()
         .iter()
+        .filter(|s| renames.reachable(s.name))
         .flat_map(|s| std::iter::once(s).chain(s.subcommands))
 }
 
-/// A command by name, or a subcommand as `container|sub`.
-fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+/// A command by the name clients type, or a subcommand as `container|sub`.
+fn find(renames: &Renames, name: &[u8]) -> Option<&'static CommandSpec> {
     match name.iter().position(|&b| b == b'|') {
-        None => lookup_command(name),
-        Some(i) => lookup_command(&name[..i])?.subcommand(&name[i + 1..]),
+        None => lookup_command(renames.resolve(name)?),
+        Some(i) => lookup_command(renames.resolve(&name[..i])?)?.subcommand(&name[i + 1..]),
     }
 }
 
@@ -229,13 +241,13 @@ fn write_docs(spec: &CommandSpec, proto: Protocol, out: &mut BytesMut) {
     }
 }
 
-fn list(args: &[Bytes], out: &mut BytesMut) {
+fn list(renames: &Renames, args: &[Bytes], out: &mut BytesMut) {
     let names: Vec<&str> = match args.len() {
         // Like Redis 7.0, every command and every subcommand (as `parent|sub`).
-        2 => all_specs().map(|s| s.name).collect(),
+        2 => all_specs(renames).map(|s| s.name).collect(),
         5 if args[2].eq_ignore_ascii_case(b"filterby") => {
             let value = String::from_utf8_lossy(&args[4]).to_string();
-            let all = all_specs();
+            let all = all_specs(renames);
             let kind = args[3].to_ascii_lowercase();
             match kind.as_slice() {
                 b"module" => Vec::new(),
@@ -258,7 +270,13 @@ fn list(args: &[Bytes], out: &mut BytesMut) {
     names.iter().for_each(|n| write_bulk(out, n.as_bytes()));
 }
 
-fn getkeys(args: &[Bytes], with_flags: bool, proto: Protocol, out: &mut BytesMut) {
+fn getkeys(
+    renames: &Renames,
+    args: &[Bytes],
+    with_flags: bool,
+    proto: Protocol,
+    out: &mut BytesMut,
+) {
     if args.len() < 3 {
         let name = if with_flags {
             "command|getkeysandflags"
@@ -271,7 +289,7 @@ fn getkeys(args: &[Bytes], with_flags: bool, proto: Protocol, out: &mut BytesMut
         );
     }
     let cmd = &args[2..];
-    let Some(mut spec) = lookup_command(&cmd[0]) else {
+    let Some(mut spec) = renames.resolve(&cmd[0]).and_then(lookup_command) else {
         return err(out, "ERR Invalid command specified");
     };
     if !spec.subcommands.is_empty()

@@ -446,6 +446,7 @@ impl EventLoop {
             resp: AtomicU8::new(2),
             last_cmd: Default::default(),
             kill: AtomicBool::new(false),
+            recheck_channels: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             unblock: AtomicU8::new(0),
             authenticated: AtomicBool::new(false),
@@ -569,6 +570,7 @@ impl EventLoop {
     fn apply_kills(&mut self) {
         for slot in 0..self.conns.len() {
             self.apply_unblock(slot);
+            self.recheck_channels(slot);
             if let Some(conn) = self.conns[slot].as_mut()
                 && conn.state.entry.kill.load(Ordering::Acquire)
             {
@@ -579,6 +581,31 @@ impl EventLoop {
                 conn.rbuf.clear();
                 self.mark_dirty(slot);
             }
+        }
+    }
+
+    /// After `ACL SETUSER` took channels from the connection's user: closes the connection if
+    /// one of its subscriptions is no longer allowed (by any selector), as Redis does.
+    fn recheck_channels(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if !conn
+            .state
+            .entry
+            .recheck_channels
+            .swap(false, Ordering::AcqRel)
+        {
+            return;
+        }
+        let allowed = match self.shared.config.acl.user(&conn.state.user.name) {
+            Some(user) => conn
+                .subs
+                .all_allowed(|name, pattern| user.channel_allowed(name, pattern)),
+            None => false,
+        };
+        if !allowed {
+            conn.state.entry.kill.store(true, Ordering::Release);
         }
     }
 
@@ -1114,6 +1141,13 @@ impl EventLoop {
         }
         let mut items = Vec::with_capacity(queued.len());
         for q in queued {
+            if let Some(text) = crate::acl_cmd::recheck_queued(&self.shared, &conn.state, q.args())
+            {
+                self.scratch.clear();
+                resp_codec::write_error(&mut self.scratch, text.as_bytes());
+                items.push(worker_shard::Queued::Reply(self.scratch.split().freeze()));
+                continue;
+            }
             match worker_shard::route(&q, shards) {
                 Ok(Route::Local) => {
                     self.scratch.clear();

@@ -149,7 +149,7 @@ fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesM
         b"client" => crate::client::client(shared, state, args, out),
         b"acl" => crate::acl_cmd::acl(shared, state, args, out),
         b"config" => config(shared, state, args, out),
-        b"command" => crate::commands::command(state, args, out),
+        b"command" => crate::commands::command(state, &shared.renames, args, out),
         b"info" => crate::info::info(shared, state, args, out),
         b"time" => {
             let (secs, micros) = unix_now();

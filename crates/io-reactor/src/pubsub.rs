@@ -254,6 +254,13 @@ impl Subs {
         }
     }
 
+    /// Whether every subscription passes `allowed(name, is_pattern)`.
+    pub(crate) fn all_allowed(&self, allowed: impl Fn(&[u8], bool) -> bool) -> bool {
+        self.channels.iter().all(|c| allowed(c, false))
+            && self.patterns.iter().all(|p| allowed(p, true))
+            && self.shard.iter().all(|c| allowed(c, false))
+    }
+
     /// Whether the client is in Pub/Sub mode (Redis's `CLIENT_PUBSUB`).
     pub(crate) fn active(&self) -> bool {
         self.count() + self.shard.len() > 0

@@ -39,6 +39,31 @@ impl Renames {
         Renames { entries }
     }
 
+    /// The command a client-typed `name` runs: its real name, or `None` if that name was
+    /// renamed away or disabled.
+    pub(crate) fn resolve<'a>(&'a self, name: &'a [u8]) -> Option<&'a [u8]> {
+        match self
+            .entries
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            None => Some(name),
+            Some((_, target)) => target.as_deref(),
+        }
+    }
+
+    /// Whether the command `real` can still be run under some name (Redis drops a disabled
+    /// command from `COMMAND`, `COMMAND LIST` and `COMMAND COUNT`; a renamed one stays, under
+    /// its real name).
+    pub(crate) fn reachable(&self, real: &str) -> bool {
+        self.entries.is_empty()
+            || self
+                .entries
+                .iter()
+                .any(|(_, t)| t.as_deref() == Some(real.as_bytes()))
+            || !self.entries.iter().any(|(n, _)| n == real.as_bytes())
+    }
+
     /// Applies the renames to `req`.
     pub(crate) fn apply(&self, req: Request) -> Renamed {
         if self.entries.is_empty() {
@@ -96,5 +121,10 @@ mod tests {
         let swap = Renames::new(&[("GET".into(), "FOO".into())]);
         assert_eq!(name(swap.apply(req(&["foo", "k"]))), Ok("get".into()));
         assert_eq!(name(swap.apply(req(&["get", "k"]))), Err("get".into()));
+        assert_eq!(swap.resolve(b"FOO"), Some(&b"get"[..]));
+        assert_eq!(swap.resolve(b"get"), None);
+        assert_eq!(swap.resolve(b"set"), Some(&b"set"[..]));
+        assert!(swap.reachable("get") && swap.reachable("set"));
+        assert!(!r.reachable("flushall") && r.reachable("config"));
     }
 }

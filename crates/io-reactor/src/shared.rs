@@ -70,6 +70,9 @@ pub(crate) struct ClientEntry {
     pub(crate) resp: AtomicU8,
     pub(crate) last_cmd: [AtomicU64; 3],
     pub(crate) kill: AtomicBool,
+    /// Set by `ACL SETUSER` when the client's user lost channel permissions: its loop checks
+    /// the client's subscriptions and closes it if one is no longer allowed, as Redis does.
+    pub(crate) recheck_channels: AtomicBool,
     /// The connection waits in a blocking command (`CLIENT LIST` flag `b`, `CLIENT UNBLOCK`).
     pub(crate) blocked: AtomicBool,
     /// Set by `CLIENT UNBLOCK`: 1 to time out, 2 to fail the blocking command.
