@@ -713,9 +713,32 @@ fn channel_patterns_gate_publish_and_subscribe() {
         c.cmd(&["ACL", "DRYRUN", "ch", "PUBLISH", "sport", "x"]),
         bulk("This user has no permissions to access the 'sport' channel")
     );
+    // Shard channels are gated the same way.
+    let noperm_channels =
+        err("NOPERM this user has no permissions to access one of the channels used as arguments");
+    assert_reply!(c.cmd(&["SPUBLISH", "sport", "x"]), noperm_channels.clone());
+    assert_reply!(c.cmd(&["SPUBLISH", "news.a", "x"]), int(0));
+    assert_reply!(
+        c.cmd(&["SSUBSCRIBE", "news.a", "sport"]),
+        noperm_channels.clone()
+    );
+    let log = bulk_items_of_log(&mut admin, &["ACL", "LOG", "1"]);
+    assert_eq!(
+        (
+            log[0][1].as_str(),
+            log[0][3].as_str(),
+            log[0][5].as_str(),
+            log[0][7].as_str()
+        ),
+        ("4", "channel", "toplevel", "sport")
+    );
     assert_reply!(
         c.cmd(&["SUBSCRIBE", "news.a"]),
         b"*3\r\n$9\r\nsubscribe\r\n$6\r\nnews.a\r\n:1\r\n"
+    );
+    assert_reply!(
+        c.cmd(&["SSUBSCRIBE", "news.b"]),
+        b"*3\r\n$10\r\nssubscribe\r\n$6\r\nnews.b\r\n:1\r\n"
     );
 }
 
