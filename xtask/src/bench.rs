@@ -4,10 +4,10 @@
 //! The suite builds kvd, then for each round starts every server in turn on a free loopback
 //! port (A B A B ...), loads 1,000,000 keys (the memory figure), runs the selected scenarios,
 //! and stops it. Figures are medians over the rounds with their min–max.
-mod loadgen;
+pub(crate) mod loadgen;
 mod report;
 mod scenarios;
-mod server;
+pub(crate) mod server;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
@@ -167,14 +167,14 @@ struct Results<'a> {
 }
 
 #[derive(Debug, Serialize)]
-struct Machine {
+pub(crate) struct Machine {
     cores: usize,
     cpu: String,
     kernel: String,
 }
 
 impl Machine {
-    fn detect() -> Machine {
+    pub(crate) fn detect() -> Machine {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|s| {
@@ -421,7 +421,7 @@ fn servers(
 }
 
 /// `cargo build --release -p kvd`; the binary's path, or None (with a warning) if it fails.
-fn build_kvd(root: &Path, target: &Path) -> Option<PathBuf> {
+pub(crate) fn build_kvd(root: &Path, target: &Path) -> Option<PathBuf> {
     eprintln!("building kvd: cargo build --release -p kvd");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
@@ -441,7 +441,7 @@ fn build_kvd(root: &Path, target: &Path) -> Option<PathBuf> {
     }
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace root")
@@ -471,7 +471,7 @@ fn clear_progress() {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` without a date library.
-fn utc_timestamp(t: SystemTime) -> String {
+pub(crate) fn utc_timestamp(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil_from_days.

@@ -3,13 +3,16 @@
 //!
 //! One subcommand per task, one module per task:
 //! - `bench`: the benchmark suite, kvd against redis-server or others (see BENCHMARKS.md);
-//! - `loadgen`: the suite's RESP load generator on its own, against any running server.
+//! - `loadgen`: the suite's RESP load generator on its own, against any running server;
+//! - `soak`: kvd under thousands of connections with a mixed load for a minute: errors,
+//!   latency percentiles and whether its memory stays flat (see BENCHMARKS.md).
 #![allow(
     clippy::print_stdout,
     reason = "xtask is a command-line tool: its terminal output is the product"
 )]
 
 mod bench;
+mod soak;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +29,8 @@ enum Task {
     Bench(bench::BenchArgs),
     /// Run the load generator once against a running server.
     Loadgen(bench::LoadgenArgs),
+    /// Soak kvd: 5,000 connections of mixed load for 60 s; errors, latency, memory flatness.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     match cli.task {
         Task::Bench(args) => bench::bench(args),
         Task::Loadgen(args) => bench::loadgen(args),
+        Task::Soak(args) => soak::soak(args),
     }
 }
 

@@ -20,6 +20,19 @@ use polling::{Event, Events, PollMode, Poller};
 /// uses for `key:__rand_int__`, so both generators hit the same keys.
 const KEY_DIGITS: usize = 12;
 const KEY_PLACEHOLDER: &[u8] = b"key:000000000000";
+/// Key families of the soak mix, one per type, so no command meets a key of another type.
+const COUNTER_PLACEHOLDER: &[u8] = b"ctr:000000000000";
+const LIST_PLACEHOLDER: &[u8] = b"lst:000000000000";
+const HASH_PLACEHOLDER: &[u8] = b"hsh:000000000000";
+const PLACEHOLDERS: [&[u8]; 4] = [
+    KEY_PLACEHOLDER,
+    COUNTER_PLACEHOLDER,
+    LIST_PLACEHOLDER,
+    HASH_PLACEHOLDER,
+];
+/// Longest a soak list gets: every LPUSH is followed by an LTRIM to this length, so memory
+/// stays flat however long the run.
+const SOAK_LIST_LEN: usize = 16;
 
 /// What each request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +53,9 @@ pub(crate) enum Op {
         /// Keys per MGET.
         keys: usize,
     },
+    /// The soak mix, in turn: `SET`, `GET`, `INCR`, `LPUSH` then `LTRIM` of the same list (at
+    /// most [`SOAK_LIST_LEN`] long), `HSET`, `MGET` of 4 keys; each type on its own key family.
+    Soak,
 }
 
 /// How keys are drawn from the key space.
@@ -160,7 +176,7 @@ impl Template {
         let key_digits = bytes
             .windows(KEY_PLACEHOLDER.len())
             .enumerate()
-            .filter(|(_, w)| *w == KEY_PLACEHOLDER)
+            .filter(|(_, w)| PLACEHOLDERS.contains(w))
             .map(|(i, _)| i + KEY_PLACEHOLDER.len() - KEY_DIGITS)
             .collect();
         Template { bytes, key_digits }
@@ -181,6 +197,9 @@ struct Requests {
     set: Template,
     get: Template,
     mget: Template,
+    /// The soak mix: each template, and whether it reuses the previous request's key.
+    soak: Vec<(Template, bool)>,
+    last_key: u64,
     op: Op,
     cycle: u64,
 }
@@ -194,10 +213,40 @@ impl Requests {
         };
         let mut mget_args: Vec<&[u8]> = vec![b"MGET"];
         mget_args.extend(std::iter::repeat_n(KEY_PLACEHOLDER, mget_keys));
+        let trim_stop = (SOAK_LIST_LEN - 1).to_string();
+        let soak = match op {
+            Op::Soak => vec![
+                (Template::new(&[b"SET", KEY_PLACEHOLDER, &value]), false),
+                (Template::new(&[b"GET", KEY_PLACEHOLDER]), false),
+                (Template::new(&[b"INCR", COUNTER_PLACEHOLDER]), false),
+                (Template::new(&[b"LPUSH", LIST_PLACEHOLDER, &value]), false),
+                (
+                    Template::new(&[b"LTRIM", LIST_PLACEHOLDER, b"0", trim_stop.as_bytes()]),
+                    true,
+                ),
+                (
+                    Template::new(&[b"HSET", HASH_PLACEHOLDER, b"f", &value]),
+                    false,
+                ),
+                (
+                    Template::new(&[
+                        b"MGET",
+                        KEY_PLACEHOLDER,
+                        KEY_PLACEHOLDER,
+                        KEY_PLACEHOLDER,
+                        KEY_PLACEHOLDER,
+                    ]),
+                    false,
+                ),
+            ],
+            _ => Vec::new(),
+        };
         Requests {
             set: Template::new(&[b"SET", KEY_PLACEHOLDER, &value]),
             get: Template::new(&[b"GET", KEY_PLACEHOLDER]),
             mget: Template::new(&mget_args),
+            soak,
+            last_key: 0,
             op,
             cycle: 0,
         }
@@ -205,10 +254,23 @@ impl Requests {
 
     /// Appends the next request to `out`, drawing its keys from `keys`.
     fn encode_next(&mut self, out: &mut Vec<u8>, keys: &mut KeyGen) {
+        if self.op == Op::Soak {
+            let (t, reuse) = &self.soak[(self.cycle % self.soak.len() as u64) as usize];
+            self.cycle += 1;
+            let start = out.len();
+            out.extend_from_slice(&t.bytes);
+            for &at in &t.key_digits {
+                if !reuse {
+                    self.last_key = keys.next_key();
+                }
+                write_key_digits(&mut out[start + at..], self.last_key);
+            }
+            return;
+        }
         let t = match self.op {
             Op::Set => &self.set,
             Op::Get => &self.get,
-            Op::Mget { .. } => &self.mget,
+            Op::Mget { .. } | Op::Soak => &self.mget,
             Op::Mix { sets, gets } => {
                 let i = self.cycle % u64::from(sets + gets).max(1);
                 self.cycle += 1;
@@ -588,6 +650,28 @@ mod tests {
               *2\r\n$3\r\nGET\r\n$16\r\nkey:000000000003\r\n\
               *2\r\n$3\r\nGET\r\n$16\r\nkey:000000000004\r\n"
         );
+    }
+
+    #[test]
+    fn the_soak_mix_keeps_types_apart_and_trims_the_list_it_pushed() {
+        let mut r = Requests::new(Op::Soak, 1);
+        let mut keys = KeyGen::new(KeyOrder::Sequential, 100, 0, 1);
+        let mut out = Vec::new();
+        for _ in 0..7 {
+            r.encode_next(&mut out, &mut keys);
+        }
+        let text = String::from_utf8(out).unwrap();
+        let want = [
+            "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000000\r\n$1\r\nx\r\n",
+            "*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000001\r\n",
+            "*2\r\n$4\r\nINCR\r\n$16\r\nctr:000000000002\r\n",
+            "*3\r\n$5\r\nLPUSH\r\n$16\r\nlst:000000000003\r\n$1\r\nx\r\n",
+            "*4\r\n$5\r\nLTRIM\r\n$16\r\nlst:000000000003\r\n$1\r\n0\r\n$2\r\n15\r\n",
+            "*4\r\n$4\r\nHSET\r\n$16\r\nhsh:000000000004\r\n$1\r\nf\r\n$1\r\nx\r\n",
+            "*5\r\n$4\r\nMGET\r\n$16\r\nkey:000000000005\r\n$16\r\nkey:000000000006\r\n$16\r\nkey:000000000007\r\n$16\r\nkey:000000000008\r\n",
+        ]
+        .concat();
+        assert_eq!(text, want);
     }
 
     #[test]
