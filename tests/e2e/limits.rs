@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use kvd_tests::{
     REPLY_TIMEOUT, ServerOptions, TestServer, as_int, assert_reply, bulk_payload, encode_command,
-    poll_until,
+    poll_until, run_tool,
 };
 
 /// A server whose settings this test may change without leaking into other tests.
@@ -228,6 +228,57 @@ fn one_client_pipelining_a_flood_does_not_stall_another() {
     );
 }
 
+/// The `omem` (reply bytes waiting in the server) of the client whose last command is `cmd`,
+/// from `CLIENT LIST`.
+fn pending_output_of(conn: &mut kvd_tests::RawConn, cmd: &str) -> Option<u64> {
+    let list = String::from_utf8(bulk_payload(&conn.cmd(&["CLIENT", "LIST"]))).unwrap();
+    let tag = format!(" cmd={cmd} ");
+    let line = list.lines().find(|l| l.contains(&tag))?;
+    let omem = line.split(' ').find_map(|f| f.strip_prefix("omem="))?;
+    omem.parse().ok()
+}
+
+#[test]
+fn one_huge_mget_does_not_stall_another_client() {
+    let server = TestServer::start();
+    let mut setup = server.conn();
+    const KEYS: usize = 30_000;
+    let value = "v".repeat(300);
+    let names: Vec<String> = (0..KEYS).map(|i| format!("hugemget:{i}")).collect();
+    for chunk in names.chunks(10_000) {
+        let mut args = vec!["MSET"];
+        for n in chunk {
+            args.push(n);
+            args.push(&value);
+        }
+        assert_reply!(setup.cmd(&args), b"+OK\r\n");
+    }
+    // One MGET of every key, whose 9 MB reply its client does not read yet.
+    let mut big = server.conn();
+    let mut mget = vec!["MGET"];
+    mget.extend(names.iter().map(String::as_str));
+    big.send(&encode_command(&mget));
+    // Once the reply is being held in the server for the slow reader, other clients are
+    // served: local commands, and keys on every shard.
+    let mut other = server.conn();
+    poll_until(|| pending_output_of(&mut other, "mget").filter(|&n| n > 0));
+    assert_reply!(other.cmd(&["PING"]), b"+PONG\r\n");
+    let strlen = format!(":{}\r\n", value.len());
+    for n in names.iter().step_by(KEYS / 16) {
+        assert_reply!(other.cmd(&["STRLEN", n.as_str()]), strlen.as_bytes());
+    }
+    assert!(pending_output_of(&mut other, "mget").is_some_and(|n| n > 0));
+    // The MGET's reply is complete and in order.
+    let reply = big.read_reply();
+    let item = format!("$300\r\n{value}\r\n");
+    assert_eq!(
+        reply.len(),
+        format!("*{KEYS}\r\n").len() + KEYS * item.len()
+    );
+    assert!(reply.ends_with(item.as_bytes()));
+    assert_reply!(setup.cmd(&["UNLINK", "hugemget:0"]), b":1\r\n");
+}
+
 #[test]
 fn tcp_keepalive_defaults_to_300_and_changes_live() {
     let server = private();
@@ -246,6 +297,78 @@ fn tcp_keepalive_defaults_to_300_and_changes_live() {
     );
     let mut after = server.conn();
     assert_reply!(after.cmd(&["PING"]), b"+PONG\r\n");
+    assert_reply!(
+        conn.cmd(&["CONFIG", "SET", "tcp-keepalive", "300"]),
+        b"+OK\r\n"
+    );
+}
+
+/// A fresh connection after one PING round trip (so its socket is idle and its keepalive
+/// timer, if any, is armed).
+fn idle_client(server: &TestServer) -> TcpStream {
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.write_all(b"PING\r\n").unwrap();
+    s.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+    let mut pong = [0u8; 7];
+    s.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"+PONG\r\n");
+    s
+}
+
+/// Seconds left on the keepalive timer of the server's side of `client`, as `ss -o` shows it
+/// (`timer:(keepalive,4min59sec,0)`), or `None` if the accepted socket has no keepalive.
+fn server_keepalive_secs(server: &TestServer, client: &TcpStream) -> Option<u64> {
+    let filter = format!(
+        "( sport = :{} and dport = :{} )",
+        server.port(),
+        client.local_addr().unwrap().port()
+    );
+    let (ok, out, errs) = run_tool("ss", &["-tnoH", "state", "established", &filter]);
+    assert!(ok, "ss failed: {errs}");
+    assert_eq!(
+        out.lines().count(),
+        1,
+        "one server-side socket expected: {out}"
+    );
+    let timer = out.split("timer:(keepalive,").nth(1)?;
+    let text = &timer[..timer.find(',')?];
+    let (mut secs, mut rest) = (0, text);
+    if let Some((m, r)) = rest.split_once("min") {
+        secs += m.parse::<u64>().unwrap() * 60;
+        rest = r;
+    }
+    if let Some((s, _)) = rest.split_once("sec") {
+        secs += s.parse::<u64>().unwrap();
+    }
+    Some(secs)
+}
+
+/// `tcp-keepalive` is set on the server's accepted sockets (read back from the kernel with
+/// `ss`): the default 300 s, a new value for connections accepted after `CONFIG SET`, none at 0.
+#[test]
+fn tcp_keepalive_is_set_on_accepted_sockets() {
+    let server = private();
+    let mut admin = server.conn();
+    let default = idle_client(&server);
+    let left = server_keepalive_secs(&server, &default).expect("keepalive on by default");
+    assert!((250..=300).contains(&left), "{left} s");
+    assert_reply!(
+        admin.cmd(&["CONFIG", "SET", "tcp-keepalive", "60"]),
+        b"+OK\r\n"
+    );
+    let sixty = idle_client(&server);
+    let left = server_keepalive_secs(&server, &sixty).expect("keepalive at 60 s");
+    assert!((10..=60).contains(&left), "{left} s");
+    assert_reply!(
+        admin.cmd(&["CONFIG", "SET", "tcp-keepalive", "0"]),
+        b"+OK\r\n"
+    );
+    let off = idle_client(&server);
+    assert_eq!(server_keepalive_secs(&server, &off), None);
+    assert_reply!(
+        admin.cmd(&["CONFIG", "SET", "tcp-keepalive", "300"]),
+        b"+OK\r\n"
+    );
 }
 
 #[cfg(feature = "kvd")]
