@@ -578,8 +578,9 @@ mod kvd_only {
     /// is gone from the lists and the count; ACL rules keep the real names.
     #[test]
     fn command_introspection_follows_renames_as_redis_does() {
-        let plain = TestServer::start();
-        let full = as_int(&plain.conn().cmd(&["COMMAND", "COUNT"]));
+        let plain = kvd::Server::start(kvd::Config::for_tests()).unwrap();
+        let full = as_int(&RawConn::connect(plain.local_addr()).cmd(&["COMMAND", "COUNT"]));
+        plain.shutdown();
         let mut config = kvd::Config::for_tests();
         config
             .apply_redis_conf(
@@ -974,6 +975,16 @@ fn subscribers_that_lose_a_channel_are_disconnected() {
         sport.read_reply(),
         b"*3\r\n$7\r\nmessage\r\n$5\r\nsport\r\n$1\r\n3\r\n"
     );
+    // From every channel to a list that lacks the subscribed one.
+    setuser(&mut admin, &["ps", "clearselectors", "allchannels"]);
+    assert_reply!(admin.cmd(&["PUBLISH", "sport", "4"]), int(1));
+    assert_reply!(
+        sport.read_reply(),
+        b"*3\r\n$7\r\nmessage\r\n$5\r\nsport\r\n$1\r\n4\r\n"
+    );
+    setuser(&mut admin, &["ps", "resetchannels", "&bar"]);
+    sport.expect_closed();
+    assert_reply!(admin.cmd(&["PUBLISH", "sport", "5"]), int(0));
 }
 
 #[test]
@@ -1020,5 +1031,18 @@ fn acl_pubsub_default_decides_what_new_users_and_selectors_start_with() {
     assert_eq!(
         String::from_utf8_lossy(&list[2]),
         "user np2 off resetchannels -@all"
+    );
+}
+
+#[test]
+fn getuser_in_resp3_has_a_flag_set_and_selector_maps() {
+    let server = private();
+    let mut c = server.conn();
+    setuser(&mut c, &["r3", "on", "~a", "(~b +get)"]);
+    let hello = c.cmd(&["HELLO", "3"]);
+    assert!(hello.starts_with(b"%7\r\n"));
+    assert_reply!(
+        c.cmd(&["ACL", "GETUSER", "r3"]),
+        b"%6\r\n$5\r\nflags\r\n~1\r\n$2\r\non\r\n$9\r\npasswords\r\n*0\r\n$8\r\ncommands\r\n$5\r\n-@all\r\n$4\r\nkeys\r\n$2\r\n~a\r\n$8\r\nchannels\r\n$0\r\n\r\n$9\r\nselectors\r\n*1\r\n%3\r\n$8\r\ncommands\r\n$10\r\n-@all +get\r\n$4\r\nkeys\r\n$2\r\n~b\r\n$8\r\nchannels\r\n$0\r\n\r\n"
     );
 }

@@ -933,17 +933,18 @@ impl User {
     }
 
     /// Whether `other`'s channel rules are all kept by `self` (Redis's shortcut in
-    /// `ACLKillPubsubClientsIfNeeded`): some selector allows every channel, or every channel
-    /// pattern of `other` is still one of `self`'s.
+    /// `ACLKillPubsubClientsIfNeeded`): some selector allows every channel, or `other` did not
+    /// and every channel pattern of `other` is still one of `self`'s.
     pub(crate) fn keeps_channels_of(&self, other: &User) -> bool {
         let mine = || std::iter::once(&self.root).chain(&self.selectors);
         if mine().any(|s| s.all_channels) {
             return true;
         }
-        std::iter::once(&other.root)
-            .chain(&other.selectors)
-            .flat_map(|s| &s.channels)
-            .all(|c| mine().any(|s| s.channels.contains(c)))
+        let theirs = || std::iter::once(&other.root).chain(&other.selectors);
+        !theirs().any(|s| s.all_channels)
+            && theirs()
+                .flat_map(|s| &s.channels)
+                .all(|c| mine().any(|s| s.channels.contains(c)))
     }
 
     /// The flags `ACL GETUSER` lists.

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use resp_codec::{
     Protocol, write_array_len, write_bulk, write_double, write_error, write_integer, write_map_len,
-    write_simple,
+    write_set_len, write_simple,
 };
 
 use crate::acl::{CATEGORIES, Denied, User, category_commands, random_bytes, valid_username};
@@ -321,7 +321,8 @@ fn getuser(user: &User, proto: Protocol, out: &mut BytesMut) {
     write_map_len(out, 6, proto);
     write_bulk(out, b"flags");
     let flags = user.flags();
-    write_array_len(out, flags.len());
+    // A set in RESP3, as Redis replies it.
+    write_set_len(out, flags.len(), proto);
     for f in flags {
         write_bulk(out, f.as_bytes());
     }
