@@ -94,14 +94,11 @@ pub(crate) fn restore(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Ou
     let d = &mut shard.dbs[db];
     match (idle, freq) {
         (Some(secs), _) if !lfu => {
-            if let Some(e) = d.entry_mut(key, clock) {
-                e.set_idle_secs(secs, clock);
-            }
+            d.set_idle_secs(key, secs, clock);
         }
         (_, Some(freq)) if lfu => {
-            if let Some(e) = d.entry_mut(key, clock) {
-                e.touch(crate::evict::lfu_with_counter(clock.now_ms, freq as u8));
-            }
+            let word = crate::evict::lfu_with_counter(clock.now_ms, freq as u8);
+            d.set_access_word(key, word, clock);
         }
         _ => {}
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::keyspace::Entry;
+use crate::keyspace::EntryRef;
 use crate::notify::NotifyClass;
 use crate::shard::Shard;
 
@@ -403,7 +403,7 @@ fn pick(shard: &mut Shard) -> Option<(usize, Box<[u8]>)> {
     }
     let samples = evictor.config.samples.max(1) as usize;
     let decay = evictor.config.lfu_decay_time;
-    let score = |e: &Entry| -> u64 {
+    let score = |e: EntryRef<'_>| -> u64 {
         match rank {
             Rank::Lru => u64::from(clock.ticks.saturating_sub(e.access_word())),
             Rank::Lfu => 255 - u64::from(lfu_counter(e.access_word(), clock.now_ms, decay)),

@@ -6,16 +6,22 @@
 //! the maps grow. They also let active expiry skip slots without volatile keys, and will later
 //! give `CLUSTER GETKEYSINSLOT` and slot migration for free.
 //!
-//! Each slot is a `hashbrown::HashTable<Entry>` whose [`Entry`] is 16 bytes: a string key is a
-//! single allocation holding flags, access time, key, expiry (only if it has one) and the string
-//! itself, as Redis's `embstr` does for the value alone; other values live behind one pointer
-//! with their key (see [`Entry`]). A 16-byte key with a 16-byte value thus costs one 40-byte
-//! allocation and a 17-byte bucket, where a `HashMap<Box<[u8]>, {Value, expiry, atime}>` took a
-//! 65-byte bucket and two more allocations. Commands read strings in place through
-//! [`Entry::str_ref`]; [`Db::value`] hands out `&mut Value` for modification.
+//! Each slot is a `hashbrown::HashTable<u32>` of handles into the database's [`Store`], so a
+//! bucket is 5 bytes (4 + a control byte). A string key is a record there holding flags,
+//! access time, key, expiry (only if it has one) and the string itself, as Redis's `embstr`
+//! does for the value alone; records live in 32 KiB chunks of one size class each (8-byte
+//! steps), so a record costs its length rounded up to 8 bytes with no allocator header, and
+//! freed records are reused first. A 16-byte key with a 16-byte value thus costs a 40-byte
+//! record and about 9 bytes of table (at 1,000,000 keys, ~61 per slot in 128 buckets) — about
+//! 53 bytes of RSS per key, where a 16-byte `Box<[u8]>` bucket and a malloc'd 38-byte entry
+//! took 81. Other values (and strings being modified in place, long keys, long strings) are
+//! [`Boxed`] entries: key, [`Value`] and metadata behind one pointer in a slab. Commands read
+//! entries through [`EntryRef`] (strings in place with [`EntryRef::str_ref`]); [`Db::value`]
+//! hands out `&mut Value`.
 //!
-//! `used_memory` is the sum of the entries' allocations and the tables' allocation sizes, kept
-//! up to date on every change.
+//! `used_memory` is the sum of the live entries' sizes (records as stored, boxed entries as
+//! allocated), the tables' allocation sizes and the store's arrays, kept up to date on every
+//! change. Freed records stay in the store for reuse, as freed memory stays with an allocator.
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::time::Instant;
@@ -249,20 +255,13 @@ impl Str {
         }
     }
 }
-
-/// Strings longer than this that arrive as a [`Value`] stay in their own buffer (boxed form)
-/// instead of being copied next to the key: for big values the saved allocation is noise and
-/// the copy is not.
-const INLINE_COPY_MAX: usize = 4096;
-
-// Layout of an inline entry, one allocation holding everything a string key needs:
+// Layout of a record, everything a string key needs in one place:
 //
-//   [flags: u8][atime: u32 LE][key len: u8][key][expire_at: i64 LE, if volatile][string]
+//   [flags: u8][atime: u32 LE][key len: u8][string len: u16 LE][key][expire_at: i64 LE, if volatile][string]
 //
-// A key of 255 bytes or more has 255 in the length byte and the real length as a u32 LE after
-// it. For a 16-byte key and a 16-byte value this is 38 bytes, inside the allocator's 40-byte
-// size class, where the previous layout (a table entry with a `Vec` and a boxed key) took a
-// 64-byte bucket and two more allocations.
+// For a 16-byte key and a 16-byte value this is 40 bytes, exactly five 8-byte units of a
+// [`Store`] chunk, with no allocator header. Keys of 256 bytes or more and records longer than
+// [`RECORD_MAX`] use the boxed form.
 const F_VOLATILE: u8 = 1;
 /// The string is the canonical decimal form of an `i64` (`OBJECT ENCODING` says `int`).
 const F_INT: u8 = 2;
@@ -270,27 +269,75 @@ const F_INT: u8 = 2;
 const F_RAW: u8 = 4;
 const H_ATIME: usize = 1;
 const H_KEY_LEN: usize = 5;
-const H_KEY: usize = 6;
-const LONG_KEY: u8 = u8::MAX;
+const H_STR_LEN: usize = 6;
+const H_KEY: usize = 8;
 
-/// One key with its value and metadata, as stored in the table: 16 bytes.
-///
-/// Strings (the common case) are one boxed slice holding flags, access time, key, optional
-/// expiry and the string itself, so a small string key costs one allocation and a 16-byte
-/// table bucket. Other values, and strings being modified in place (APPEND, SETRANGE), use the
-/// boxed form: the key, a [`Value`] and the metadata behind one pointer, so that
-/// [`Db::value`] can hand out `&mut Value`.
-#[derive(Debug)]
-pub(crate) struct Entry(Repr);
+/// Longest record kept in a [`Store`] chunk. Longer strings stay in their own buffer (boxed
+/// form): for big values the saved allocation is noise, and 64 size classes of 8 bytes cover
+/// the rest.
+const RECORD_MAX: usize = 512;
+/// Records are made of 8-byte units (the size classes are 8 bytes apart).
+const UNIT: usize = 8;
+/// Bytes of one chunk of a [`Store`]; all records of a chunk have one size.
+const CHUNK: usize = 32 * 1024;
+/// `log2(CHUNK / UNIT)`: a record's handle is its chunk index and unit offset.
+const CHUNK_SHIFT: u32 = 12;
+/// Size classes: class `c` holds records of `(c + 1) * UNIT` bytes.
+const CLASSES: usize = RECORD_MAX / UNIT;
+/// Handles with this bit index [`Store::boxed`]; the others address records.
+const BOXED: u32 = 1 << 31;
+/// End of a free list.
+const NIL: u32 = u32::MAX;
 
-#[derive(Debug)]
-enum Repr {
-    Inline(Box<[u8]>),
-    Boxed(Box<Boxed>),
+/// Length of the record of a string, or `None` if it must use the boxed form.
+fn record_len(key_len: usize, volatile: bool, str_len: usize) -> Option<usize> {
+    let len = H_KEY + key_len + if volatile { 8 } else { 0 } + str_len;
+    (key_len <= u8::MAX as usize && len <= RECORD_MAX).then_some(len)
 }
 
+/// Writes a record into `dst`, which is at least [`record_len`] long.
+fn write_record(
+    dst: &mut [u8],
+    key: &[u8],
+    string: &[u8],
+    flags: u8,
+    expire_at: Option<i64>,
+    atime: u32,
+) {
+    dst[0] = flags & !F_VOLATILE | if expire_at.is_some() { F_VOLATILE } else { 0 };
+    dst[H_ATIME..H_KEY_LEN].copy_from_slice(&atime.to_le_bytes());
+    dst[H_KEY_LEN] = key.len() as u8;
+    dst[H_STR_LEN..H_KEY].copy_from_slice(&(string.len() as u16).to_le_bytes());
+    let mut at = H_KEY + key.len();
+    dst[H_KEY..at].copy_from_slice(key);
+    if let Some(t) = expire_at {
+        dst[at..at + 8].copy_from_slice(&t.to_le_bytes());
+        at += 8;
+    }
+    dst[at..at + string.len()].copy_from_slice(string);
+}
+
+/// Length of the record starting `b`, from its header.
+fn stored_len(b: &[u8]) -> usize {
+    let str_len = u16::from_le_bytes([b[H_STR_LEN], b[H_STR_LEN + 1]]) as usize;
+    H_KEY + b[H_KEY_LEN] as usize + if b[0] & F_VOLATILE != 0 { 8 } else { 0 } + str_len
+}
+
+/// Where the key of a record ends.
+fn record_key_end(b: &[u8]) -> usize {
+    H_KEY + b[H_KEY_LEN] as usize
+}
+
+/// Where the string of a record starts.
+fn record_payload(b: &[u8]) -> usize {
+    let end = record_key_end(b);
+    if b[0] & F_VOLATILE != 0 { end + 8 } else { end }
+}
+
+/// A value that is not a small string (or a string being modified in place), with its key and
+/// metadata, so that [`Db::value`] can hand out `&mut Value`.
 #[derive(Debug)]
-struct Boxed {
+pub(crate) struct Boxed {
     key: Box<[u8]>,
     value: Value,
     /// Absolute unix time in milliseconds when the key expires, or [`NO_EXPIRE`].
@@ -311,285 +358,462 @@ fn read_i64(b: &[u8], at: usize) -> i64 {
     i64::from_le_bytes(a)
 }
 
-/// Where the key of an inline entry starts and ends.
-fn inline_key(b: &[u8]) -> (usize, usize) {
-    match b[H_KEY_LEN] {
-        LONG_KEY => (H_KEY + 4, H_KEY + 4 + read_u32(b, H_KEY) as usize),
-        n => (H_KEY, H_KEY + n as usize),
-    }
-}
-
-/// Where the string of an inline entry starts.
-fn inline_payload(b: &[u8]) -> usize {
-    let (_, end) = inline_key(b);
-    if b[0] & F_VOLATILE != 0 { end + 8 } else { end }
-}
-
-fn encode_inline(
-    key: &[u8],
-    string: &[u8],
-    flags: u8,
-    expire_at: Option<i64>,
-    atime: u32,
-) -> Box<[u8]> {
-    let long = key.len() >= LONG_KEY as usize;
-    let len = H_KEY
-        + if long { 4 } else { 0 }
-        + key.len()
-        + if expire_at.is_some() { 8 } else { 0 }
-        + string.len();
-    let mut b = Vec::with_capacity(len);
-    b.push(flags & !F_VOLATILE | if expire_at.is_some() { F_VOLATILE } else { 0 });
-    b.extend_from_slice(&atime.to_le_bytes());
-    if long {
-        b.push(LONG_KEY);
-        b.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    } else {
-        b.push(key.len() as u8);
-    }
-    b.extend_from_slice(key);
-    if let Some(at) = expire_at {
-        b.extend_from_slice(&at.to_le_bytes());
-    }
-    b.extend_from_slice(string);
-    // Capacity is exact, so this does not reallocate.
-    b.into_boxed_slice()
-}
-
 /// Heap bytes of an allocation of `n` bytes: small size classes are 8 bytes apart.
 fn alloc_size(n: usize) -> usize {
     n.next_multiple_of(8)
 }
 
-impl Entry {
-    /// A string entry from client bytes, integer-encoded when Redis would do so.
-    fn from_bytes(key: &[u8], string: &[u8], expire_at: Option<i64>, atime: u32) -> Entry {
-        let flags = if parse_canonical_i64(string).is_some() {
-            F_INT
-        } else {
-            0
-        };
-        Entry(Repr::Inline(encode_inline(
-            key, string, flags, expire_at, atime,
-        )))
+/// A new entry's value, before it is stored.
+enum NewValue<'a> {
+    /// String bytes with their [`F_INT`] / [`F_RAW`] flags.
+    Str(&'a [u8], u8),
+    /// Any value.
+    Value(Value),
+}
+
+/// The entries of one database: the slot tables hold 4-byte handles into it.
+///
+/// Strings that fit [`RECORD_MAX`] are records in 32 KiB chunks, each chunk holding records of
+/// one size class (8-byte steps), so a record costs its length rounded up to 8 bytes and no
+/// allocator header; freed records are kept on a free list per class (the list's links live in
+/// the free records) and reused first. Everything else is a [`Boxed`] entry in a slab.
+///
+/// A handle is 4 bytes where a pointer to a variable-length allocation is 16 (or 8 with a
+/// length header inside the allocation), which keeps the slot tables' buckets at 5 bytes.
+#[derive(Debug)]
+struct Store {
+    chunks: Vec<Vec<u8>>,
+    /// Per size class: the chunk being filled, or [`NIL`].
+    filling: [u32; CLASSES],
+    /// Per size class: the first free record, or [`NIL`]; a free record holds the next one
+    /// in its first 4 bytes.
+    free: [u32; CLASSES],
+    boxed: Vec<Option<Box<Boxed>>>,
+    boxed_free: Vec<u32>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            chunks: Vec::new(),
+            filling: [NIL; CLASSES],
+            free: [NIL; CLASSES],
+            boxed: Vec::new(),
+            boxed_free: Vec::new(),
+        }
+    }
+}
+
+impl Store {
+    /// Chunk index and byte offset of a record handle.
+    fn locate(h: u32) -> (usize, usize) {
+        (
+            (h >> CHUNK_SHIFT) as usize,
+            (h & ((1 << CHUNK_SHIFT) - 1)) as usize * UNIT,
+        )
     }
 
-    fn new(key: &[u8], value: Value, expire_at: Option<i64>, atime: u32) -> Entry {
-        let inline = |string: &[u8], flags| {
-            Entry(Repr::Inline(encode_inline(
-                key, string, flags, expire_at, atime,
-            )))
-        };
-        match value {
-            Value::Str(Str::Int(n)) => inline(itoa::Buffer::new().format(n).as_bytes(), F_INT),
-            Value::Str(Str::Bytes { data, raw }) if data.len() <= INLINE_COPY_MAX => {
-                inline(&data, if raw { F_RAW } else { 0 })
+    /// The bytes of the record `h` (exactly its length).
+    fn record(&self, h: u32) -> &[u8] {
+        let (c, at) = Self::locate(h);
+        let b = &self.chunks[c][at..];
+        &b[..stored_len(b)]
+    }
+
+    /// `units` bytes of the record `h`, for writing.
+    fn record_mut(&mut self, h: u32, units: usize) -> &mut [u8] {
+        let (c, at) = Self::locate(h);
+        &mut self.chunks[c][at..at + units * UNIT]
+    }
+
+    /// A record of `units` units: a free one of that size, or a new one. `None` once the
+    /// handle space (16 GiB of records per database) is used up.
+    fn alloc(&mut self, units: usize) -> Option<u32> {
+        let class = units - 1;
+        let head = self.free[class];
+        if head != NIL {
+            let (c, at) = Self::locate(head);
+            self.free[class] = read_u32(&self.chunks[c], at);
+            return Some(head);
+        }
+        let size = units * UNIT;
+        let filling = self.filling[class];
+        let c = if filling != NIL && self.chunks[filling as usize].len() + size <= CHUNK {
+            filling as usize
+        } else {
+            let c = self.chunks.len();
+            if (c + 1) << CHUNK_SHIFT > BOXED as usize {
+                return None;
             }
-            value => Entry(Repr::Boxed(Box::new(Boxed {
-                key: key.into(),
-                value,
-                expire_at: expire_at.unwrap_or(NO_EXPIRE),
-                atime,
-            }))),
+            // Chunks are filled by growing within their capacity, never reallocated, so
+            // their untouched tail costs no resident memory.
+            self.chunks.push(Vec::with_capacity(CHUNK));
+            self.filling[class] = c as u32;
+            c
+        };
+        let chunk = &mut self.chunks[c];
+        let at = chunk.len();
+        chunk.resize(at + size, 0);
+        Some(((c as u32) << CHUNK_SHIFT) | (at / UNIT) as u32)
+    }
+
+    /// Stores a new entry; returns its handle.
+    fn put(&mut self, key: &[u8], value: NewValue<'_>, expire_at: Option<i64>, atime: u32) -> u32 {
+        let mut digits = itoa::Buffer::new();
+        let (string, flags) = match value {
+            NewValue::Str(s, flags) => (s, flags),
+            NewValue::Value(Value::Str(Str::Int(n))) => (digits.format(n).as_bytes(), F_INT),
+            NewValue::Value(Value::Str(Str::Bytes { data, raw }))
+                if record_len(key.len(), expire_at.is_some(), data.len()).is_some() =>
+            {
+                return self.put(
+                    key,
+                    NewValue::Str(&data, if raw { F_RAW } else { 0 }),
+                    expire_at,
+                    atime,
+                );
+            }
+            NewValue::Value(value) => return self.put_boxed(key, value, expire_at, atime),
+        };
+        let Some(len) = record_len(key.len(), expire_at.is_some(), string.len()) else {
+            return self.put_boxed(key, str_value(string, flags), expire_at, atime);
+        };
+        let units = len.div_ceil(UNIT);
+        let Some(h) = self.alloc(units) else {
+            return self.put_boxed(key, str_value(string, flags), expire_at, atime);
+        };
+        write_record(
+            self.record_mut(h, units),
+            key,
+            string,
+            flags,
+            expire_at,
+            atime,
+        );
+        h
+    }
+
+    fn put_boxed(&mut self, key: &[u8], value: Value, expire_at: Option<i64>, atime: u32) -> u32 {
+        let boxed = Box::new(Boxed {
+            key: key.into(),
+            value,
+            expire_at: expire_at.unwrap_or(NO_EXPIRE),
+            atime,
+        });
+        match self.boxed_free.pop() {
+            Some(i) => {
+                self.boxed[i as usize] = Some(boxed);
+                i | BOXED
+            }
+            None => {
+                self.boxed.push(Some(boxed));
+                (self.boxed.len() - 1) as u32 | BOXED
+            }
         }
     }
 
-    /// The key.
-    pub(crate) fn key(&self) -> &[u8] {
-        match &self.0 {
-            Repr::Inline(b) => {
-                let (start, end) = inline_key(b);
-                &b[start..end]
+    fn boxed(&self, h: u32) -> &Boxed {
+        self.boxed[(h & !BOXED) as usize]
+            .as_deref()
+            .expect("a live handle")
+    }
+
+    fn boxed_mut(&mut self, h: u32) -> &mut Boxed {
+        self.boxed[(h & !BOXED) as usize]
+            .as_deref_mut()
+            .expect("a live handle")
+    }
+
+    /// The entry `h`, borrowed.
+    fn entry(&self, h: u32) -> EntryRef<'_> {
+        if h & BOXED != 0 {
+            EntryRef::Boxed(self.boxed(h))
+        } else {
+            EntryRef::Record(self.record(h))
+        }
+    }
+
+    /// The key of the entry `h`.
+    fn key(&self, h: u32) -> &[u8] {
+        if h & BOXED != 0 {
+            &self.boxed(h).key
+        } else {
+            let (c, at) = Self::locate(h);
+            let b = &self.chunks[c][at..];
+            &b[H_KEY..record_key_end(b)]
+        }
+    }
+
+    /// Frees the entry `h`.
+    fn release(&mut self, h: u32) {
+        if h & BOXED != 0 {
+            self.boxed[(h & !BOXED) as usize] = None;
+            self.boxed_free.push(h & !BOXED);
+        } else {
+            let units = self.record(h).len().div_ceil(UNIT);
+            let class = units - 1;
+            let next = self.free[class];
+            self.record_mut(h, 1)[..4].copy_from_slice(&next.to_le_bytes());
+            self.free[class] = h;
+        }
+    }
+
+    /// Frees the entry `h` and returns it as an owned [`Entry`].
+    fn take(&mut self, h: u32) -> Entry {
+        if h & BOXED != 0 {
+            let e = self.boxed[(h & !BOXED) as usize]
+                .take()
+                .expect("a live handle");
+            self.boxed_free.push(h & !BOXED);
+            Entry(Repr::Boxed(e))
+        } else {
+            let e = Entry(Repr::Record(self.record(h).into()));
+            self.release(h);
+            e
+        }
+    }
+
+    fn touch(&mut self, h: u32, ticks: u32) {
+        if h & BOXED != 0 {
+            self.boxed_mut(h).atime = ticks;
+        } else {
+            self.record_mut(h, 1)[H_ATIME..H_KEY_LEN].copy_from_slice(&ticks.to_le_bytes());
+        }
+    }
+
+    /// Sets or clears the expiry of `h`, rewriting a record (and updating `h`) only when its
+    /// size changes.
+    fn set_expire_at(&mut self, h: &mut u32, expire_at: Option<i64>) {
+        if *h & BOXED != 0 {
+            self.boxed_mut(*h).expire_at = expire_at.unwrap_or(NO_EXPIRE);
+            return;
+        }
+        let b = self.record(*h);
+        let volatile = b[0] & F_VOLATILE != 0;
+        match (volatile, expire_at) {
+            (true, Some(at)) => {
+                let (end, units) = (record_key_end(b), b.len().div_ceil(UNIT));
+                self.record_mut(*h, units)[end..end + 8].copy_from_slice(&at.to_le_bytes());
             }
-            Repr::Boxed(e) => &e.key,
+            (false, None) => {}
+            _ => {
+                let mut copy = [0u8; RECORD_MAX];
+                let len = b.len();
+                copy[..len].copy_from_slice(b);
+                let b = &copy[..len];
+                self.release(*h);
+                *h = self.put(
+                    &b[H_KEY..record_key_end(b)],
+                    NewValue::Str(&b[record_payload(b)..], b[0]),
+                    expire_at,
+                    read_u32(b, H_ATIME),
+                );
+            }
+        }
+    }
+
+    /// Moves the record `h` to the boxed form (updating `h`) and returns its value, so that it
+    /// can be modified in place.
+    fn promote(&mut self, h: &mut u32) -> &mut Value {
+        if *h & BOXED == 0 {
+            let e = self.entry(*h);
+            let (key, expire_at, atime) = (e.key().into(), e.expire_at(), e.atime());
+            let value = e.to_value();
+            self.release(*h);
+            *h = self.put_boxed(&[], value, expire_at, atime);
+            self.boxed_mut(*h).key = key;
+        }
+        &mut self.boxed_mut(*h).value
+    }
+
+    /// Bytes the store itself uses beyond its live entries: the chunk and slab arrays.
+    fn overhead(&self) -> usize {
+        self.chunks.capacity() * size_of::<Vec<u8>>()
+            + self.boxed.capacity() * size_of::<Option<Box<Boxed>>>()
+            + self.boxed_free.capacity() * size_of::<u32>()
+    }
+}
+
+/// A string value from record bytes and flags.
+fn str_value(string: &[u8], flags: u8) -> Value {
+    Value::Str(match parse_canonical_i64(string) {
+        Some(n) if flags & F_INT != 0 => Str::Int(n),
+        _ => Str::Bytes {
+            data: string.to_vec(),
+            raw: flags & F_RAW != 0,
+        },
+    })
+}
+
+/// One key with its value and metadata, borrowed from the keyspace: a record or a boxed entry
+/// (see [`Store`]). Commands read strings in place through [`EntryRef::str_ref`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EntryRef<'a> {
+    Record(&'a [u8]),
+    Boxed(&'a Boxed),
+}
+
+/// An entry taken out of the keyspace ([`Db::remove`]).
+#[derive(Debug)]
+pub(crate) struct Entry(Repr);
+
+#[derive(Debug)]
+enum Repr {
+    Record(Box<[u8]>),
+    Boxed(Box<Boxed>),
+}
+
+impl Entry {
+    /// The entry, borrowed.
+    pub(crate) fn as_ref(&self) -> EntryRef<'_> {
+        match &self.0 {
+            Repr::Record(b) => EntryRef::Record(b),
+            Repr::Boxed(e) => EntryRef::Boxed(e),
         }
     }
 
     /// The absolute expiry time in unix milliseconds, if the key has one.
     pub(crate) fn expire_at(&self) -> Option<i64> {
-        match &self.0 {
-            Repr::Inline(b) if b[0] & F_VOLATILE != 0 => Some(read_i64(b, inline_key(b).1)),
-            Repr::Inline(_) => None,
-            Repr::Boxed(e) => (e.expire_at != NO_EXPIRE).then_some(e.expire_at),
+        self.as_ref().expire_at()
+    }
+
+    /// The value, taken out.
+    pub(crate) fn into_value(self) -> Value {
+        match self.0 {
+            Repr::Record(b) => EntryRef::Record(&b).to_value(),
+            Repr::Boxed(e) => e.value,
+        }
+    }
+}
+
+impl<'a> EntryRef<'a> {
+    /// The key.
+    pub(crate) fn key(self) -> &'a [u8] {
+        match self {
+            EntryRef::Record(b) => &b[H_KEY..record_key_end(b)],
+            EntryRef::Boxed(e) => &e.key,
         }
     }
 
-    fn is_volatile(&self) -> bool {
-        match &self.0 {
-            Repr::Inline(b) => b[0] & F_VOLATILE != 0,
-            Repr::Boxed(e) => e.expire_at != NO_EXPIRE,
+    /// The absolute expiry time in unix milliseconds, if the key has one.
+    pub(crate) fn expire_at(self) -> Option<i64> {
+        match self {
+            EntryRef::Record(b) if b[0] & F_VOLATILE != 0 => Some(read_i64(b, record_key_end(b))),
+            EntryRef::Record(_) => None,
+            EntryRef::Boxed(e) => (e.expire_at != NO_EXPIRE).then_some(e.expire_at),
         }
     }
 
-    fn is_expired(&self, now: i64) -> bool {
+    fn is_volatile(self) -> bool {
+        match self {
+            EntryRef::Record(b) => b[0] & F_VOLATILE != 0,
+            EntryRef::Boxed(e) => e.expire_at != NO_EXPIRE,
+        }
+    }
+
+    fn is_expired(self, now: i64) -> bool {
         self.expire_at().is_some_and(|at| at <= now)
     }
 
     /// The access word: the last access in [`Clock::ticks`], or under an LFU policy Redis's
     /// LFU word (minutes of the last decrement above an 8-bit counter), as Redis reuses its
     /// `lru` field.
-    pub(crate) fn access_word(&self) -> u32 {
+    pub(crate) fn access_word(self) -> u32 {
         self.atime()
     }
 
-    fn atime(&self) -> u32 {
-        match &self.0 {
-            Repr::Inline(b) => read_u32(b, H_ATIME),
-            Repr::Boxed(e) => e.atime,
-        }
-    }
-
-    pub(crate) fn touch(&mut self, ticks: u32) {
-        match &mut self.0 {
-            Repr::Inline(b) => b[H_ATIME..H_ATIME + 4].copy_from_slice(&ticks.to_le_bytes()),
-            Repr::Boxed(e) => e.atime = ticks,
+    /// Last access, in [`Clock::ticks`] (or the LFU word, see [`EntryRef::access_word`]).
+    fn atime(self) -> u32 {
+        match self {
+            EntryRef::Record(b) => read_u32(b, H_ATIME),
+            EntryRef::Boxed(e) => e.atime,
         }
     }
 
     /// Seconds since the last access (`OBJECT IDLETIME`), given the current clock.
-    pub(crate) fn idle_secs(&self, clock: Clock) -> u32 {
+    pub(crate) fn idle_secs(self, clock: Clock) -> u32 {
         clock.ticks.saturating_sub(self.atime()) / 10
     }
 
-    /// Sets the last access `secs` seconds back (`RESTORE ... IDLETIME`).
-    pub(crate) fn set_idle_secs(&mut self, secs: i64, clock: Clock) {
-        let ticks = secs.saturating_mul(10).clamp(0, u32::MAX as i64) as u32;
-        self.touch(clock.ticks.saturating_sub(ticks));
-    }
-
     /// Redis's type name (`TYPE`).
-    pub(crate) fn type_name(&self) -> &'static str {
-        match &self.0 {
-            Repr::Inline(_) => "string",
-            Repr::Boxed(e) => e.value.type_name(),
+    pub(crate) fn type_name(self) -> &'static str {
+        match self {
+            EntryRef::Record(_) => "string",
+            EntryRef::Boxed(e) => e.value.type_name(),
         }
     }
 
     /// Redis's encoding name (`OBJECT ENCODING`).
-    pub(crate) fn encoding(&self) -> &'static str {
-        match &self.0 {
-            Repr::Inline(b) if b[0] & F_INT != 0 => "int",
-            Repr::Inline(b) if b[0] & F_RAW == 0 && b.len() - inline_payload(b) <= EMBSTR_MAX => {
+    pub(crate) fn encoding(self) -> &'static str {
+        match self {
+            EntryRef::Record(b) if b[0] & F_INT != 0 => "int",
+            EntryRef::Record(b)
+                if b[0] & F_RAW == 0 && b.len() - record_payload(b) <= EMBSTR_MAX =>
+            {
                 "embstr"
             }
-            Repr::Inline(_) => "raw",
-            Repr::Boxed(e) => e.value.encoding(),
+            EntryRef::Record(_) => "raw",
+            EntryRef::Boxed(e) => e.value.encoding(),
         }
     }
 
     /// The value if it is a string, borrowed; `None` for other types.
-    pub(crate) fn str_ref(&self) -> Option<StrRef<'_>> {
-        match &self.0 {
-            Repr::Inline(b) => Some(StrRef::Bytes(&b[inline_payload(b)..])),
-            Repr::Boxed(e) => match &e.value {
+    pub(crate) fn str_ref(self) -> Option<StrRef<'a>> {
+        match self {
+            EntryRef::Record(b) => Some(StrRef::Bytes(&b[record_payload(b)..])),
+            EntryRef::Boxed(e) => match &e.value {
                 Value::Str(s) => Some(s.as_str_ref()),
-                #[allow(unreachable_patterns)]
                 _ => None,
             },
         }
     }
 
     /// The value if it is an integer-encoded string.
-    pub(crate) fn as_int(&self) -> Option<i64> {
-        match &self.0 {
-            Repr::Inline(b) if b[0] & F_INT != 0 => parse_canonical_i64(&b[inline_payload(b)..]),
-            Repr::Inline(_) => None,
-            Repr::Boxed(e) => match &e.value {
+    pub(crate) fn as_int(self) -> Option<i64> {
+        match self {
+            EntryRef::Record(b) if b[0] & F_INT != 0 => {
+                parse_canonical_i64(&b[record_payload(b)..])
+            }
+            EntryRef::Record(_) => None,
+            EntryRef::Boxed(e) => match &e.value {
                 Value::Str(Str::Int(n)) => Some(*n),
                 _ => None,
             },
         }
     }
 
-    /// The value, borrowed when it is stored as a [`Value`] and rebuilt (copied) when it is an
-    /// inline string. Hot paths read strings through [`Entry::str_ref`] instead.
-    pub(crate) fn as_value(&self) -> Cow<'_, Value> {
-        match &self.0 {
-            Repr::Inline(b) => Cow::Owned(Value::Str(inline_str(b))),
-            Repr::Boxed(e) => Cow::Borrowed(&e.value),
+    /// The value, borrowed when it is stored as a [`Value`] and rebuilt (copied) when it is a
+    /// record. Hot paths read strings through [`EntryRef::str_ref`] instead.
+    pub(crate) fn as_value(self) -> Cow<'a, Value> {
+        match self {
+            EntryRef::Record(b) => Cow::Owned(str_value(&b[record_payload(b)..], b[0])),
+            EntryRef::Boxed(e) => Cow::Borrowed(&e.value),
         }
     }
 
     /// The value, copied.
-    pub(crate) fn to_value(&self) -> Value {
+    pub(crate) fn to_value(self) -> Value {
         self.as_value().into_owned()
     }
 
-    /// The value, taken out.
-    pub(crate) fn into_value(self) -> Value {
-        match self.0 {
-            Repr::Inline(b) => Value::Str(inline_str(&b)),
-            Repr::Boxed(e) => e.value,
-        }
-    }
-
     /// Heap bytes this entry owns (its table bucket is counted with the table).
-    pub(crate) fn mem(&self) -> usize {
-        match &self.0 {
-            Repr::Inline(b) => alloc_size(b.len()),
-            Repr::Boxed(e) => {
-                alloc_size(std::mem::size_of::<Boxed>()) + alloc_size(e.key.len()) + e.value.mem()
+    pub(crate) fn mem(self) -> usize {
+        match self {
+            EntryRef::Record(b) => b.len().next_multiple_of(UNIT),
+            EntryRef::Boxed(e) => {
+                alloc_size(size_of::<Boxed>())
+                    + size_of::<Option<Box<Boxed>>>()
+                    + alloc_size(e.key.len())
+                    + e.value.mem()
             }
-        }
-    }
-
-    /// Sets or clears the expiry, rewriting an inline entry only when its size changes.
-    fn set_expire_at(&mut self, expire_at: Option<i64>) {
-        match (&mut self.0, expire_at) {
-            (Repr::Inline(b), Some(at)) if b[0] & F_VOLATILE != 0 => {
-                let (_, end) = inline_key(b);
-                b[end..end + 8].copy_from_slice(&at.to_le_bytes());
-            }
-            (Repr::Inline(b), _) => {
-                let (start, end) = inline_key(b);
-                let payload = inline_payload(b);
-                *b = encode_inline(
-                    &b[start..end],
-                    &b[payload..],
-                    b[0],
-                    expire_at,
-                    read_u32(b, H_ATIME),
-                );
-            }
-            (Repr::Boxed(e), at) => e.expire_at = at.unwrap_or(NO_EXPIRE),
-        }
-    }
-
-    /// The value as a mutable [`Value`], moving an inline string to the boxed form first.
-    fn promote(&mut self) -> &mut Value {
-        if let Repr::Inline(b) = &self.0 {
-            let (start, end) = inline_key(b);
-            let boxed = Boxed {
-                key: b[start..end].into(),
-                value: Value::Str(inline_str(b)),
-                expire_at: self.expire_at().unwrap_or(NO_EXPIRE),
-                atime: read_u32(b, H_ATIME),
-            };
-            self.0 = Repr::Boxed(Box::new(boxed));
-        }
-        match &mut self.0 {
-            Repr::Boxed(e) => &mut e.value,
-            Repr::Inline(_) => unreachable!("promoted just above"),
         }
     }
 }
 
-/// The string of an inline entry as a [`Str`].
-fn inline_str(b: &[u8]) -> Str {
-    let data = &b[inline_payload(b)..];
-    match parse_canonical_i64(data) {
-        Some(n) if b[0] & F_INT != 0 => Str::Int(n),
-        _ => Str::Bytes {
-            data: data.to_vec(),
-            raw: b[0] & F_RAW != 0,
-        },
-    }
-}
-
-/// One key slot's table.
+/// One key slot's table of handles into the database's [`Store`].
 #[derive(Debug, Default)]
 struct Slot {
-    table: HashTable<Entry>,
+    table: HashTable<u32>,
     /// Keys in `table` with a time to live, so active expiry can skip this slot.
     volatile: u32,
 }
@@ -603,7 +827,7 @@ const LAZY_FREE_THRESHOLD: usize = 64 * 1024;
 struct Counts {
     keys: usize,
     expires: usize,
-    /// Heap bytes of the entries ([`Entry::mem`]).
+    /// Heap bytes of the entries ([`EntryRef::mem`]).
     mem: usize,
     /// Heap bytes of the slot tables.
     table_mem: usize,
@@ -614,7 +838,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn linked(&mut self, e: &Entry) {
+    fn linked(&mut self, e: EntryRef<'_>) {
         self.keys += 1;
         self.mem += e.mem();
         if let Some(at) = e.expire_at() {
@@ -623,7 +847,7 @@ impl Counts {
         }
     }
 
-    fn unlinked(&mut self, e: &Entry) {
+    fn unlinked(&mut self, e: EntryRef<'_>) {
         self.keys -= 1;
         self.mem = self.mem.saturating_sub(e.mem());
         if let Some(at) = e.expire_at() {
@@ -641,6 +865,8 @@ pub(crate) type EventLog = Vec<(&'static str, Box<[u8]>)>;
 pub(crate) struct Db {
     /// Empty until the first write, then exactly [`SLOTS`] long.
     slots: Vec<Slot>,
+    /// The entries the slot tables point to.
+    store: Store,
     counts: Counts,
     /// Where active expiry resumes.
     expire_cursor: usize,
@@ -681,7 +907,7 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    fn put(&mut self, key: &[u8], e: &Entry) {
+    fn put(&mut self, key: &[u8], e: EntryRef<'_>) {
         if e.is_expired(self.now) {
             return;
         }
@@ -723,37 +949,45 @@ pub(crate) struct Clock {
 /// (`RESTORE ... IDLETIME` up to 3.4 years).
 pub(crate) const TICKS_BASE: u32 = 1 << 30;
 
-/// The access word of an entry after an access: the time, or the updated LFU counter.
-fn accessed(lfu: Option<crate::evict::Lfu>, word: u32, clock: Clock) -> u32 {
+/// The access word of the entry `h` after an access: the time, or the updated LFU counter.
+fn accessed(store: &Store, h: u32, lfu: Option<crate::evict::Lfu>, clock: Clock) -> u32 {
     match lfu {
         None => clock.ticks,
-        Some(l) => crate::evict::lfu_touch(word, clock.now_ms, l, rand::random::<f64>()),
+        Some(l) => crate::evict::lfu_touch(
+            store.entry(h).atime(),
+            clock.now_ms,
+            l,
+            rand::random::<f64>(),
+        ),
     }
 }
 
-/// Finds the live entry of `key` in `slots`, reclaiming it if it has expired and touching its
-/// access time if asked. A free function over the parts of a [`Db`], so that callers can
-/// still update `counts` while holding the entry.
+/// Finds the live entry of `key` in `slots`, reclaiming it if it has expired; returns its
+/// handle in the slot table. A free function over the parts of a [`Db`], so that callers can
+/// still update `counts` and `store` while holding the handle.
+#[allow(clippy::too_many_arguments)]
 fn lookup<'a>(
     slots: &'a mut [Slot],
+    store: &mut Store,
     counts: &mut Counts,
     watches: &mut Watches,
     expired_log: Option<&mut EventLog>,
     hash: u64,
     key: &[u8],
     clock: Clock,
-) -> Option<&'a mut Entry> {
+) -> Option<&'a mut u32> {
     let slot = slots.get_mut(keyslot(key))?;
-    match slot.table.find_entry(hash, |e| e.key() == key) {
+    match slot.table.find_entry(hash, |&h| store.key(h) == key) {
         Err(_) => None,
-        Ok(o) if o.get().is_expired(clock.now_ms) => {
-            let (e, _) = o.remove();
+        Ok(o) if store.entry(*o.get()).is_expired(clock.now_ms) => {
+            let (h, _) = o.remove();
             watches.touch(key);
             if let Some(log) = expired_log {
                 log.push(("expired", key.into()));
             }
             slot.volatile -= 1;
-            counts.unlinked(&e);
+            counts.unlinked(store.entry(h));
+            store.release(h);
             counts.expired += 1;
             None
         }
@@ -766,8 +1000,8 @@ impl Db {
     fn holds_live(&self, key: &[u8], now: i64) -> bool {
         self.slots
             .get(keyslot(key))
-            .and_then(|s| s.table.find(self.hash(key), |e| e.key() == key))
-            .is_some_and(|e| !e.is_expired(now))
+            .and_then(|s| s.table.find(self.hash(key), |&h| self.store.key(h) == key))
+            .is_some_and(|&h| !self.store.entry(h).is_expired(now))
     }
 
     /// `WATCH`: `client` watches `key`.
@@ -860,7 +1094,10 @@ impl Db {
     /// Bytes used: entries, tables and the slot array, as allocated (up to the allocator's
     /// rounding), for `used_memory`.
     pub(crate) fn mem(&self) -> usize {
-        self.counts.mem + self.counts.table_mem + self.slots.capacity() * size_of::<Slot>()
+        self.counts.mem
+            + self.counts.table_mem
+            + self.slots.capacity() * size_of::<Slot>()
+            + self.store.overhead()
     }
 
     /// Bytes of the tables alone (buckets and the slot array), Redis's
@@ -917,7 +1154,8 @@ impl Db {
         };
         for i in snap.next_slot..end {
             let Some(slot) = self.slots.get(i) else { break };
-            for e in &slot.table {
+            for &h in &slot.table {
+                let e = self.store.entry(h);
                 if !snap.early.contains(e.key()) {
                     snap.put(e.key(), e);
                 }
@@ -968,24 +1206,26 @@ impl Db {
             return;
         }
         snap.early.insert(key.into());
-        if let Some(e) = self
+        let store = &self.store;
+        if let Some(&h) = self
             .slots
             .get(slot)
-            .and_then(|s| s.table.find(hash, |e| e.key() == key))
+            .and_then(|s| s.table.find(hash, |&h| store.key(h) == key))
         {
-            snap.put(key, e);
+            snap.put(key, store.entry(h));
         }
     }
 
     /// The live entry of `key`, removing it first if it has expired, and touching its access
     /// time.
-    pub(crate) fn entry_mut(&mut self, key: &[u8], clock: Clock) -> Option<&mut Entry> {
+    pub(crate) fn entry_mut(&mut self, key: &[u8], clock: Clock) -> Option<EntryRef<'_>> {
         // Reads come through here too (to touch the access time); they are preserved as well,
-        // because the caller may modify the entry through the returned reference.
+        // because the caller may go on to modify the entry.
         self.preserve(key);
         let hash = self.hash(key);
-        let e = lookup(
+        let h = *lookup(
             &mut self.slots,
+            &mut self.store,
             &mut self.counts,
             &mut self.watches,
             self.log_expired.then_some(&mut self.events),
@@ -993,26 +1233,56 @@ impl Db {
             key,
             clock,
         )?;
-        e.touch(accessed(self.lfu, e.atime(), clock));
-        Some(e)
+        let word = accessed(&self.store, h, self.lfu, clock);
+        self.store.touch(h, word);
+        Some(self.store.entry(h))
     }
 
     /// The live entry of `key` without touching its access time (`OBJECT IDLETIME`, `TTL`);
     /// an expired key is still reclaimed.
-    pub(crate) fn peek(&mut self, key: &[u8], clock: Clock) -> Option<&Entry> {
+    pub(crate) fn peek(&mut self, key: &[u8], clock: Clock) -> Option<EntryRef<'_>> {
         // Even a peek may reclaim an expired key, which the snapshot must see first.
         self.preserve(key);
         let hash = self.hash(key);
-        lookup(
+        let h = *lookup(
             &mut self.slots,
+            &mut self.store,
             &mut self.counts,
             &mut self.watches,
             self.log_expired.then_some(&mut self.events),
             hash,
             key,
             clock,
-        )
-        .map(|e| &*e)
+        )?;
+        Some(self.store.entry(h))
+    }
+
+    /// Sets the last access of a live `key` `secs` seconds back (`RESTORE ... IDLETIME`);
+    /// returns false if the key does not exist.
+    pub(crate) fn set_idle_secs(&mut self, key: &[u8], secs: i64, clock: Clock) -> bool {
+        let ticks = secs.saturating_mul(10).clamp(0, u32::MAX as i64) as u32;
+        self.set_access_word(key, clock.ticks.saturating_sub(ticks), clock)
+    }
+
+    /// Sets the access word of a live `key` (`RESTORE ... FREQ`, see
+    /// [`EntryRef::access_word`]); returns false if the key does not exist.
+    pub(crate) fn set_access_word(&mut self, key: &[u8], word: u32, clock: Clock) -> bool {
+        self.preserve(key);
+        let hash = self.hash(key);
+        let Some(&mut h) = lookup(
+            &mut self.slots,
+            &mut self.store,
+            &mut self.counts,
+            &mut self.watches,
+            self.log_expired.then_some(&mut self.events),
+            hash,
+            key,
+            clock,
+        ) else {
+            return false;
+        };
+        self.store.touch(h, word);
+        true
     }
 
     /// The live string of `key`, touching it: `Some(Ok(..))` for a string, `Some(Err(()))`
@@ -1021,14 +1291,15 @@ impl Db {
         self.entry_mut(key, clock).map(|e| e.str_ref().ok_or(()))
     }
 
-    /// The live value of `key`, for modification in place. An inline string is moved to the
+    /// The live value of `key`, for modification in place. A string record is moved to the
     /// boxed form first (as Redis turns an `embstr` into a `raw` string when it is modified),
-    /// so commands that only read strings use [`Db::str_ref`] or [`Entry::str_ref`].
+    /// so commands that only read strings use [`Db::str_ref`] or [`EntryRef::str_ref`].
     pub(crate) fn value(&mut self, key: &[u8], clock: Clock) -> Option<&mut Value> {
         self.preserve(key);
         let hash = self.hash(key);
         let Db {
             slots,
+            store,
             counts,
             watches,
             events,
@@ -1037,26 +1308,25 @@ impl Db {
             ..
         } = self;
         let log = log_expired.then_some(events);
-        let e = lookup(slots, counts, watches, log, hash, key, clock)?;
-        e.touch(accessed(*lfu, e.atime(), clock));
-        if let Repr::Inline(_) = e.0 {
-            let before = e.mem();
-            e.promote();
-            counts.mem = (counts.mem + e.mem()).saturating_sub(before);
+        let h = lookup(slots, store, counts, watches, log, hash, key, clock)?;
+        store.touch(*h, accessed(store, *h, *lfu, clock));
+        if *h & BOXED == 0 {
+            let before = store.entry(*h).mem();
+            store.promote(h);
+            counts.mem = (counts.mem + store.entry(*h).mem()).saturating_sub(before);
         }
-        Some(e.promote())
+        Some(store.promote(h))
     }
 
     /// The value of `key` without reclaiming or touching it, for reading several values at
     /// once; callers look each key up with [`Db::value`] first, which reclaims expired keys.
     pub(crate) fn get_ref(&self, key: &[u8]) -> Option<&Value> {
         let slot = self.slots.get(keyslot(key))?;
-        let e = slot.table.find(self.hash(key), |e| e.key() == key)?;
-        match &e.0 {
-            Repr::Boxed(b) => Some(&b.value),
-            // Only strings are inline, and callers read collections.
-            Repr::Inline(_) => None,
-        }
+        let &h = slot
+            .table
+            .find(self.hash(key), |&h| self.store.key(h) == key)?;
+        // Only strings are records, and callers read collections.
+        (h & BOXED != 0).then(|| &self.store.boxed(h).value)
     }
 
     /// Whether `key` exists (and is not expired).
@@ -1064,31 +1334,36 @@ impl Db {
         self.entry_mut(key, clock).is_some()
     }
 
-    /// Sets `key` to `value` with `expire_at` (unix ms), replacing any old entry; returns the old
-    /// entry if it was live.
+    /// Sets `key` to `value` with `expire_at` (unix ms), replacing any old entry; returns
+    /// whether a live entry was replaced.
     pub(crate) fn insert(
         &mut self,
         key: &[u8],
         value: Value,
         expire_at: Option<i64>,
         clock: Clock,
-    ) -> Option<Entry> {
+    ) -> bool {
         let word = self.fresh_word(clock);
-        self.insert_entry(key, Entry::new(key, value, expire_at, word), clock)
+        self.insert_entry(key, NewValue::Value(value), expire_at, word, clock)
     }
 
     /// Sets `key` to the string `bytes` (integer-encoded when canonical, as Redis's SET does)
-    /// with `expire_at`, replacing any old entry; returns the old entry if it was live. The
-    /// bytes are copied once, next to the key.
+    /// with `expire_at`, replacing any old entry; returns whether a live entry was replaced.
+    /// The bytes are copied once, next to the key.
     pub(crate) fn insert_str(
         &mut self,
         key: &[u8],
         bytes: &[u8],
         expire_at: Option<i64>,
         clock: Clock,
-    ) -> Option<Entry> {
+    ) -> bool {
+        let flags = if parse_canonical_i64(bytes).is_some() {
+            F_INT
+        } else {
+            0
+        };
         let word = self.fresh_word(clock);
-        self.insert_entry(key, Entry::from_bytes(key, bytes, expire_at, word), clock)
+        self.insert_entry(key, NewValue::Str(bytes, flags), expire_at, word, clock)
     }
 
     /// The access word of a new entry: now, or a new LFU counter.
@@ -1108,7 +1383,7 @@ impl Db {
         rng: &mut impl Rng,
         n: usize,
         volatile: bool,
-        mut f: impl FnMut(&Entry),
+        mut f: impl FnMut(EntryRef<'_>),
     ) {
         let count = if volatile {
             self.counts.expires
@@ -1139,6 +1414,7 @@ impl Db {
             let picked = slot
                 .table
                 .iter()
+                .map(|&h| self.store.entry(h))
                 .filter(|e| !volatile || e.is_volatile())
                 .nth(nth);
             if let Some(e) = picked {
@@ -1150,10 +1426,17 @@ impl Db {
     /// Heap bytes of `key`'s entry plus its table bucket (`MEMORY USAGE`), without touching it.
     pub(crate) fn usage(&mut self, key: &[u8], clock: Clock) -> Option<usize> {
         self.peek(key, clock)
-            .map(|e| e.mem() + size_of::<Entry>() + 1)
+            .map(|e| e.mem() + size_of::<u32>() + 1)
     }
 
-    fn insert_entry(&mut self, key: &[u8], entry: Entry, clock: Clock) -> Option<Entry> {
+    fn insert_entry(
+        &mut self,
+        key: &[u8],
+        value: NewValue<'_>,
+        expire_at: Option<i64>,
+        word: u32,
+        clock: Clock,
+    ) -> bool {
         self.preserve(key);
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, Slot::default);
@@ -1161,6 +1444,7 @@ impl Db {
         let hash = self.hasher.hash_one(key);
         let Db {
             slots,
+            store,
             counts,
             hasher,
             watches,
@@ -1172,38 +1456,39 @@ impl Db {
         } = self;
         watches.touch(key);
         let slot = &mut slots[keyslot(key)];
-        if entry.is_volatile() {
+        if expire_at.is_some() {
             slot.volatile += 1;
         }
-        counts.linked(&entry);
-        let old = match slot.table.find_mut(hash, |e| e.key() == key) {
-            Some(e) => {
-                let mut entry = entry;
-                if let Some(l) = *lfu {
-                    // Redis keeps the counter of an overwritten key, after the access of the
-                    // write's lookup.
-                    let word = crate::evict::lfu_touch(e.atime(), clock.now_ms, l, rand::random());
-                    entry.touch(word);
-                }
-                std::mem::replace(e, entry)
+        let Some(bucket) = slot.table.find_mut(hash, |&h| store.key(h) == key) else {
+            let h = store.put(key, value, expire_at, word);
+            counts.linked(store.entry(h));
+            let before = slot.table.allocation_size();
+            slot.table
+                .insert_unique(hash, h, |&h| hasher.hash_one(store.key(h)));
+            counts.table_mem =
+                (counts.table_mem + slot.table.allocation_size()).saturating_sub(before);
+            if *log_new {
+                events.push(("new", key.into()));
             }
-            None => {
-                let before = slot.table.allocation_size();
-                slot.table
-                    .insert_unique(hash, entry, |e| hasher.hash_one(e.key()));
-                counts.table_mem =
-                    (counts.table_mem + slot.table.allocation_size()).saturating_sub(before);
-                if *log_new {
-                    events.push(("new", key.into()));
-                }
-                return None;
-            }
+            return false;
         };
+        let old = store.entry(*bucket);
         if old.is_volatile() {
             slot.volatile -= 1;
         }
-        counts.unlinked(&old);
-        if old.is_expired(clock.now_ms) {
+        let expired = old.is_expired(clock.now_ms);
+        counts.unlinked(old);
+        // Redis keeps the LFU counter of an overwritten key, after the access of the write's
+        // lookup.
+        let word = match *lfu {
+            Some(_) => accessed(store, *bucket, *lfu, clock),
+            None => word,
+        };
+        // Freed first, so that a record of the same size is rewritten in place.
+        store.release(*bucket);
+        *bucket = store.put(key, value, expire_at, word);
+        counts.linked(store.entry(*bucket));
+        if expired {
             counts.expired += 1;
             if *log_expired {
                 events.push(("expired", key.into()));
@@ -1211,10 +1496,8 @@ impl Db {
             if *log_new {
                 events.push(("new", key.into()));
             }
-            None
-        } else {
-            Some(old)
         }
+        !expired
     }
 
     /// Replaces the value of `key`, keeping its time to live (or none if it did not exist).
@@ -1228,24 +1511,27 @@ impl Db {
         self.preserve(key);
         let hash = self.hash(key);
         let slot = self.slots.get_mut(keyslot(key))?;
-        let (e, _) = slot
+        let store = &mut self.store;
+        let (h, _) = slot
             .table
-            .find_entry(hash, |e| e.key() == key)
+            .find_entry(hash, |&h| store.key(h) == key)
             .ok()?
             .remove();
         self.watches.touch(key);
+        let e = store.entry(h);
         if e.is_volatile() {
             slot.volatile -= 1;
         }
-        self.counts.unlinked(&e);
+        self.counts.unlinked(e);
         if e.is_expired(clock.now_ms) {
+            store.release(h);
             self.counts.expired += 1;
             if self.log_expired {
                 self.events.push(("expired", key.into()));
             }
             None
         } else {
-            Some(e)
+            Some(store.take(h))
         }
     }
 
@@ -1255,6 +1541,7 @@ impl Db {
         let hash = self.hash(key);
         let Db {
             slots,
+            store,
             counts,
             watches,
             events,
@@ -1263,16 +1550,16 @@ impl Db {
             ..
         } = self;
         let log = log_expired.then_some(events);
-        let Some(e) = lookup(slots, counts, watches, log, hash, key, clock) else {
+        let Some(h) = lookup(slots, store, counts, watches, log, hash, key, clock) else {
             return false;
         };
-        e.touch(accessed(*lfu, e.atime(), clock));
+        store.touch(*h, accessed(store, *h, *lfu, clock));
         watches.touch(key);
-        let was = e.is_volatile();
-        counts.unlinked(e);
-        e.set_expire_at(expire_at);
-        counts.linked(e);
-        let is = e.is_volatile();
+        let was = store.entry(*h).is_volatile();
+        counts.unlinked(store.entry(*h));
+        store.set_expire_at(h, expire_at);
+        counts.linked(store.entry(*h));
+        let is = store.entry(*h).is_volatile();
         let slot = &mut slots[keyslot(key)];
         match (was, is) {
             (false, true) => slot.volatile += 1,
@@ -1333,9 +1620,10 @@ impl Db {
     }
 
     /// Calls `f` for every live key (KEYS).
-    pub(crate) fn for_each_key(&self, now: i64, mut f: impl FnMut(&[u8], &Entry)) {
+    pub(crate) fn for_each_key(&self, now: i64, mut f: impl FnMut(&[u8], EntryRef<'_>)) {
         for slot in &self.slots {
-            for e in &slot.table {
+            for &h in &slot.table {
+                let e = self.store.entry(h);
                 if !e.is_expired(now) {
                     f(e.key(), e);
                 }
@@ -1355,7 +1643,7 @@ impl Db {
         cursor: u64,
         count: usize,
         clock: Clock,
-        mut f: impl FnMut(&[u8], &Entry),
+        mut f: impl FnMut(&[u8], EntryRef<'_>),
     ) -> u64 {
         let count = count.max(1);
         let mut slot = cursor as usize;
@@ -1364,7 +1652,8 @@ impl Db {
         }
         let mut visited = 0usize;
         while slot < SLOTS && visited < count {
-            for e in &self.slots[slot].table {
+            for &h in &self.slots[slot].table {
+                let e = self.store.entry(h);
                 visited += 1;
                 if !e.is_expired(clock.now_ms) {
                     f(e.key(), e);
@@ -1389,7 +1678,7 @@ impl Db {
                 .find(|&i| !self.slots[i].table.is_empty())?;
             let table = &self.slots[slot].table;
             let nth = rng.gen_range(0..table.len());
-            let e = table.iter().nth(nth)?;
+            let e = self.store.entry(*table.iter().nth(nth)?);
             let k = e.key().to_vec();
             if !e.is_expired(clock.now_ms) {
                 return Some(k);
@@ -1422,6 +1711,7 @@ impl Db {
                 slots_left -= 1;
                 let Db {
                     slots,
+                    store,
                     counts,
                     watches,
                     events,
@@ -1434,7 +1724,8 @@ impl Db {
                 }
                 sampled += slot.volatile as usize;
                 let before = slot.table.len();
-                slot.table.retain(|e| {
+                slot.table.retain(|&mut h| {
+                    let e = store.entry(h);
                     let dead = e.is_expired(now);
                     if dead {
                         watches.touch(e.key());
@@ -1442,6 +1733,7 @@ impl Db {
                         if *log_expired {
                             events.push(("expired", e.key().into()));
                         }
+                        store.release(h);
                     }
                     !dead
                 });
@@ -1602,12 +1894,67 @@ mod tests {
     }
 
     #[test]
-    fn entries_are_two_words_and_small_strings_one_allocation() {
-        assert_eq!(size_of::<Entry>(), 16);
-        let e = Entry::from_bytes(b"key:000000123456", b"xxxxxxxxxxxxxxxx", None, 7);
-        // Header 6 + key 16 + value 16: the 40-byte size class.
-        assert!(matches!(&e.0, Repr::Inline(b) if b.len() == 38));
+    fn small_strings_are_records_of_their_length_rounded_to_8_bytes() {
+        let c = clock(0, 7);
+        let mut db = Db::default();
+        db.insert_str(b"key:000000123456", b"xxxxxxxxxxxxxxxx", None, c);
+        let e = db.peek(b"key:000000123456", c).unwrap();
+        // Header 8 + key 16 + value 16: five units, with no allocator header.
+        assert!(matches!(e, EntryRef::Record(b) if b.len() == 40));
         assert_eq!(e.mem(), 40);
+        db.insert_str(b"k", b"v", None, c);
+        assert_eq!(db.peek(b"k", c).unwrap().mem(), 16);
+        assert_eq!(db.store.chunks.len(), 2, "one chunk per size class in use");
+    }
+
+    #[test]
+    fn freed_records_are_reused_and_big_strings_are_boxed() {
+        let c = clock(0, 0);
+        let mut db = Db::default();
+        let key = |i: usize| format!("key:{i:06}").into_bytes();
+        for i in 0..20_000 {
+            db.insert_str(&key(i), b"value", None, c);
+        }
+        let chunks = db.store.chunks.len();
+        let mem = db.counts.mem;
+        for i in (0..20_000).step_by(2) {
+            assert!(db.remove(&key(i), c).is_some());
+        }
+        assert_eq!(db.counts.mem, mem / 2);
+        // New keys of the same size fill the freed records; overwrites of the same size are
+        // made in place.
+        for i in 20_000..30_000 {
+            db.insert_str(&key(i), b"other", None, c);
+        }
+        for i in (1..20_000).step_by(2) {
+            assert!(db.insert_str(&key(i), b"again", None, c));
+        }
+        assert_eq!((db.store.chunks.len(), db.counts.mem), (chunks, mem));
+        for i in 20_000..30_000 {
+            assert_eq!(
+                string_of(&mut db, &key(i), c).as_deref(),
+                Some(&b"other"[..])
+            );
+        }
+        // Adding an expiry grows the record to the next class; removing it shrinks it back.
+        assert!(db.set_expire(&key(1), Some(5), c));
+        assert_eq!(db.peek(&key(1), c).unwrap().mem(), 32);
+        assert!(db.set_expire(&key(1), None, c));
+        assert_eq!(db.peek(&key(1), c).unwrap().mem(), 24);
+        // Long keys and long strings keep the boxed form.
+        let long_key = vec![b'k'; 256];
+        db.insert_str(&long_key, b"v", Some(9), c);
+        assert!(matches!(db.peek(&long_key, c), Some(EntryRef::Boxed(_))));
+        db.insert_str(b"big", &[b'x'; RECORD_MAX], None, c);
+        assert!(matches!(db.peek(b"big", c), Some(EntryRef::Boxed(_))));
+        let fits = vec![b'x'; RECORD_MAX - H_KEY - 3];
+        db.insert_str(b"fit", &fits, None, c);
+        assert!(matches!(db.peek(b"fit", c), Some(EntryRef::Record(b)) if b.len() == RECORD_MAX));
+        // With an expiry it no longer fits: it moves to the boxed form and back.
+        assert!(db.set_expire(b"fit", Some(9), c));
+        assert!(matches!(db.peek(b"fit", c), Some(EntryRef::Boxed(_))));
+        assert_eq!(string_of(&mut db, b"fit", c), Some(fits.clone()));
+        assert_eq!(db.peek(b"fit", c).unwrap().encoding(), "raw");
     }
 
     #[test]
@@ -1709,7 +2056,7 @@ mod tests {
         data.extend_from_slice(b"def");
         *s = Str::Bytes { data, raw: true };
         let e = db.peek(b"k", c).unwrap();
-        assert!(matches!(e.0, Repr::Boxed(_)));
+        assert!(matches!(e, EntryRef::Boxed(_)));
         assert_eq!(e.str_ref(), Some(StrRef::Bytes(b"abcdef")));
         assert_eq!((e.encoding(), e.expire_at()), ("raw", Some(7_000)));
         assert_eq!(e.idle_secs(clock(1_000, 19)), 1);
