@@ -573,6 +573,34 @@ impl Store {
         }
     }
 
+    /// Whether the entry `h` has expired at `now` (the lookup's check, reading only the flags
+    /// of a record without an expiry).
+    fn is_expired(&self, h: u32, now: i64) -> bool {
+        if h & BOXED != 0 {
+            let e = self.boxed(h);
+            e.expire_at != NO_EXPIRE && e.expire_at <= now
+        } else {
+            let (c, at) = Self::locate(h);
+            let b = &self.chunks[c][at..];
+            b[0] & F_VOLATILE != 0 && read_i64(b, record_key_end(b)) <= now
+        }
+    }
+
+    /// Touches the entry `h` and returns it.
+    fn touch_entry(&mut self, h: u32, ticks: u32) -> EntryRef<'_> {
+        if h & BOXED != 0 {
+            let e = self.boxed_mut(h);
+            e.atime = ticks;
+            EntryRef::Boxed(e)
+        } else {
+            let (c, at) = Self::locate(h);
+            let b = &mut self.chunks[c][at..];
+            b[H_ATIME..H_KEY_LEN].copy_from_slice(&ticks.to_le_bytes());
+            let len = stored_len(b);
+            EntryRef::Record(&b[..len])
+        }
+    }
+
     fn touch(&mut self, h: u32, ticks: u32) {
         if h & BOXED != 0 {
             self.boxed_mut(h).atime = ticks;
@@ -979,7 +1007,7 @@ fn lookup<'a>(
     let slot = slots.get_mut(keyslot(key))?;
     match slot.table.find_entry(hash, |&h| store.key(h) == key) {
         Err(_) => None,
-        Ok(o) if store.entry(*o.get()).is_expired(clock.now_ms) => {
+        Ok(o) if store.is_expired(*o.get(), clock.now_ms) => {
             let (h, _) = o.remove();
             watches.touch(key);
             if let Some(log) = expired_log {
@@ -1234,8 +1262,7 @@ impl Db {
             clock,
         )?;
         let word = accessed(&self.store, h, self.lfu, clock);
-        self.store.touch(h, word);
-        Some(self.store.entry(h))
+        Some(self.store.touch_entry(h, word))
     }
 
     /// The live entry of `key` without touching its access time (`OBJECT IDLETIME`, `TTL`);
