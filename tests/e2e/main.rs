@@ -5,6 +5,7 @@
 //! against kvd started in-process. See `kvd_tests` for the harness.
 
 mod acl;
+mod aof;
 mod blocking;
 mod concurrency;
 mod connection;

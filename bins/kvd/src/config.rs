@@ -81,6 +81,9 @@ pub struct Config {
     /// `maxmemory` (0: no limit), `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor`
     /// and `lfu-decay-time`, Redis's defaults.
     pub eviction: worker_shard::EvictionConfig,
+    /// The append-only log: `appendonly`, `appendfsync`, `appendfilename`, `appenddirname`,
+    /// `aof-load-truncated`, `auto-aof-rewrite-percentage`, `auto-aof-rewrite-min-size`.
+    pub aof: worker_shard::AofConfig,
 }
 
 impl Default for Config {
@@ -134,6 +137,7 @@ impl Default for Config {
             save: Vec::new(),
             encoding: worker_shard::EncodingLimits::default(),
             eviction: worker_shard::EvictionConfig::default(),
+            aof: worker_shard::AofConfig::default(),
         }
     }
 }

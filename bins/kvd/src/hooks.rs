@@ -142,6 +142,16 @@ impl ServerHooks for KvdHooks {
                 {
                     worker.set_eviction(changed.eviction);
                 }
+                if changed.aof != config.aof
+                    && let Some(p) = &self.persistence
+                {
+                    if key == settings::Key::Appendonly {
+                        p.set_appendonly(changed.aof.enabled)
+                            .map_err(|e| set_failed(name, &e.to_string()))?;
+                    } else {
+                        p.update_aof_config(changed.aof.clone());
+                    }
+                }
                 if key == settings::Key::NotifyKeyspaceEvents
                     && let Some(worker) = self.workers.first()
                 {
@@ -227,6 +237,20 @@ impl ServerHooks for KvdHooks {
     fn writes_blocked(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
         self.persistence.as_ref().map(|p| p.writes_blocked())
     }
+
+    fn bgrewriteaof(&self) -> Result<String, String> {
+        let Some(p) = &self.persistence else {
+            return Err("ERR kvd was started without persistence".to_owned());
+        };
+        p.bgrewriteaof().map_err(|e| match e {
+            PersistError::Aof(text) => text,
+            other => format!("ERR {other}"),
+        })
+    }
+
+    fn misconf_error(&self) -> Option<String> {
+        self.persistence.as_ref().and_then(|p| p.misconf_error())
+    }
 }
 
 #[cfg(test)]
@@ -281,9 +305,9 @@ mod tests {
         assert_eq!(get(&h, "tcp-backlog"), pair("tcp-backlog", "511"));
         assert_eq!(get(&h, "nosuch"), vec![]);
         let all = get(&h, "*");
-        // 22 of kvd's own, then 11 encoding thresholds (six names, five aliases), then 5 of
-        // memory and eviction.
-        assert_eq!(all.len(), 22 + 11 + 5 + crate::settings::COMPAT.len());
+        // 22 of kvd's own, then 11 encoding thresholds (six names, five aliases), 5 of memory
+        // and eviction, 7 of the append-only log.
+        assert_eq!(all.len(), 22 + 11 + 5 + 7 + crate::settings::COMPAT.len());
         let max: Vec<String> = get(&h, "max*").into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             max,
@@ -411,7 +435,6 @@ mod tests {
             ("daemonize", "no"),
             ("workers", "4"),
             ("port", "1"),
-            ("appendonly", "yes"),
         ] {
             assert_eq!(
                 set(name, value).unwrap_err(),

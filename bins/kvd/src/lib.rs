@@ -46,3 +46,4 @@ mod settings;
 pub use cli::config_from_args;
 pub use config::{Config, ThreadLayout};
 pub use server::{Server, ServerHandle};
+pub use worker_shard::{AofConfig, AppendFsync};

@@ -120,6 +120,7 @@ impl Server {
             config.databases,
             crate::hooks::persist_config(&config),
         ));
+        persistence.set_aof_config(config.aof.clone());
         let started = std::time::Instant::now();
         // Loading runs a task on every shard; hosted shards have no loop yet, so helpers run them.
         match serve_meanwhile(&mut shards, || persistence.load()) {
@@ -278,6 +279,8 @@ fn stop(
         tracing::error!("error saving the DB at shutdown: {err}");
     }
     workers.shutdown();
+    // After the last worker pass: what the log still buffers is written and fsynced.
+    persistence.close_aof();
 }
 
 fn stop_io(io: Arc<IoPool>) -> Vec<ShardExecutor> {

@@ -49,6 +49,13 @@ pub(crate) enum Key {
     MaxmemorySamples,
     LfuLogFactor,
     LfuDecayTime,
+    Appendonly,
+    Appendfsync,
+    Appendfilename,
+    Appenddirname,
+    AofLoadTruncated,
+    AutoAofRewritePercentage,
+    AutoAofRewriteMinSize,
 }
 
 /// A kvd setting: its Redis name (what `CONFIG GET` shows; files and flags also take `_` for
@@ -168,6 +175,41 @@ const KVD: &[KvdSetting] = &[
     KvdSetting {
         name: "save",
         key: Key::Save,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "appendonly",
+        key: Key::Appendonly,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "appendfsync",
+        key: Key::Appendfsync,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "appendfilename",
+        key: Key::Appendfilename,
+        immutable: true,
+    },
+    KvdSetting {
+        name: "appenddirname",
+        key: Key::Appenddirname,
+        immutable: true,
+    },
+    KvdSetting {
+        name: "aof-load-truncated",
+        key: Key::AofLoadTruncated,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "auto-aof-rewrite-percentage",
+        key: Key::AutoAofRewritePercentage,
+        immutable: false,
+    },
+    KvdSetting {
+        name: "auto-aof-rewrite-min-size",
+        key: Key::AutoAofRewriteMinSize,
         immutable: false,
     },
     // The compact-encoding thresholds of hashes, sets, sorted sets and lists, with the `ziplist`
@@ -372,24 +414,6 @@ pub(crate) const COMPAT: &[Compat] = &[
         value: fixed_no,
         check: |v| yes_no(v).map_or_else(|e| e, |_| Check::Accept),
         immutable: true,
-    },
-    Compat {
-        name: "appendfilename",
-        value: || "appendonly.aof".to_owned(),
-        check: |_| Check::Accept,
-        immutable: true,
-    },
-    Compat {
-        name: "appendfsync",
-        value: || "everysec".to_owned(),
-        check: |v| one_of(v, &["always", "everysec", "no"]),
-        immutable: false,
-    },
-    Compat {
-        name: "appendonly",
-        value: fixed_no,
-        check: |v| only_no(v, "kvd has no append-only file"),
-        immutable: false,
     },
     Compat {
         name: "cluster-enabled",
@@ -597,6 +621,35 @@ pub(crate) fn parse_into(config: &mut Config, key: Key, value: &str) -> Result<(
         Key::LfuDecayTime => {
             config.eviction.lfu_decay_time = integer_in(value, 0, i32::MAX.into())? as u32;
         }
+        Key::Appendonly => config.aof.enabled = yes_no(value).map_err(invalid_reason)?,
+        Key::Appendfsync => {
+            config.aof.fsync = worker_shard::AppendFsync::parse(value).ok_or_else(|| {
+                "argument(s) must be one of the following: everysec, always, no".to_owned()
+            })?;
+        }
+        Key::Appendfilename => {
+            if value.contains('/') || value.is_empty() || value == "." || value == ".." {
+                return Err("appendfilename can't be a path, just a filename".to_owned());
+            }
+            config.aof.filename = value.to_owned();
+        }
+        Key::Appenddirname => {
+            if value.contains('/') || value.is_empty() || value == "." || value == ".." {
+                return Err("appenddirname can't be a path, just a dirname".to_owned());
+            }
+            config.aof.dirname = value.to_owned();
+        }
+        Key::AofLoadTruncated => {
+            config.aof.load_truncated = yes_no(value).map_err(invalid_reason)?;
+        }
+        Key::AutoAofRewritePercentage => {
+            config.aof.auto_rewrite_percentage = integer_in(value, 0, i32::MAX.into())? as u64;
+        }
+        Key::AutoAofRewriteMinSize => {
+            config.aof.auto_rewrite_min_size = memory(value)
+                .filter(|&n| n <= i64::MAX as u64)
+                .ok_or_else(|| "argument must be a memory value".to_owned())?;
+        }
     }
     Ok(())
 }
@@ -754,7 +807,18 @@ pub(crate) fn value_of(config: &Config, key: Key) -> String {
         Key::MaxmemorySamples => config.eviction.samples.to_string(),
         Key::LfuLogFactor => config.eviction.lfu_log_factor.to_string(),
         Key::LfuDecayTime => config.eviction.lfu_decay_time.to_string(),
+        Key::Appendonly => yes_or_no(config.aof.enabled),
+        Key::Appendfsync => config.aof.fsync.as_str().to_owned(),
+        Key::Appendfilename => config.aof.filename.clone(),
+        Key::Appenddirname => config.aof.dirname.clone(),
+        Key::AofLoadTruncated => yes_or_no(config.aof.load_truncated),
+        Key::AutoAofRewritePercentage => config.aof.auto_rewrite_percentage.to_string(),
+        Key::AutoAofRewriteMinSize => config.aof.auto_rewrite_min_size.to_string(),
     }
+}
+
+fn yes_or_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_owned()
 }
 
 /// Every `(name, value)` whose name matches the glob `pattern`, as `CONFIG GET` answers.

@@ -94,9 +94,12 @@ fn set_blocked(conn: &mut Conn, on: bool, stats: &Stats) {
     }
 }
 
-/// Local commands that block the calling thread until every shard has run a task (a snapshot).
+/// Local commands that block the calling thread until every shard has run a task (a snapshot;
+/// `CONFIG SET appendonly` switching the append-only log).
 fn waits_for_shards(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"save") || name.eq_ignore_ascii_case(b"shutdown")
+    name.eq_ignore_ascii_case(b"save")
+        || name.eq_ignore_ascii_case(b"shutdown")
+        || name.eq_ignore_ascii_case(b"config")
 }
 
 /// Runs a command the IO layer answers. When it waits for every shard and this loop hosts
@@ -869,7 +872,9 @@ impl EventLoop {
             && refused_while_blocked(&req)
         {
             self.scratch.clear();
-            resp_codec::write_error(&mut self.scratch, MISCONF.as_bytes());
+            let text = self.shared.hooks.misconf_error();
+            let text = text.as_deref().unwrap_or(MISCONF);
+            resp_codec::write_error(&mut self.scratch, text.as_bytes());
             conn.push_ready(&self.scratch, discard);
             // Like other refusals, one inside MULTI makes EXEC fail.
             if conn.state.multi.is_some() {

@@ -168,6 +168,17 @@ pub trait ServerHooks: Send + Sync + 'static {
         let _ = schedule;
         Err("ERR kvd was started without persistence".to_owned())
     }
+    /// `BGREWRITEAOF`: `Ok` is the status reply (`Background append only file rewriting
+    /// started`).
+    fn bgrewriteaof(&self) -> Result<String, String> {
+        Err("ERR kvd was started without persistence".to_owned())
+    }
+    /// The `MISCONF` text while writes are refused because the append-only log cannot be
+    /// written (`None`: the snapshot's text applies). Called only while the flag of
+    /// [`ServerHooks::writes_blocked`] is up.
+    fn misconf_error(&self) -> Option<String> {
+        None
+    }
     /// `LASTSAVE`: unix seconds of the last successful save, if persistence is wired.
     fn lastsave(&self) -> Option<i64> {
         None

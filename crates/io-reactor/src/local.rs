@@ -173,6 +173,10 @@ fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesM
             [_, opt] if opt.eq_ignore_ascii_case(b"schedule") => bgsave(shared, true, out),
             _ => syntax_error(out),
         },
+        b"bgrewriteaof" => match shared.hooks.bgrewriteaof() {
+            Ok(status) => write_simple(out, status.as_bytes()),
+            Err(text) => err(out, &text),
+        },
         b"wait" => wait(args, out),
         b"swapdb" => err(
             out,

@@ -392,6 +392,18 @@ pub(crate) fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind)
         Err(e) => return PartResult::Error(Bytes::from_static(e.as_bytes())),
     };
     let moved_here = matches!(kind, PopKind::Move { dst_here: true, .. });
+    if shard.aof.is_some() && !elems.is_empty() {
+        let what = match kind {
+            PopKind::Move {
+                from,
+                to,
+                dst,
+                dst_here: true,
+            } => crate::aof::Pop::Move(*from, *to, dst),
+            _ => crate::aof::Pop::List(end),
+        };
+        crate::aof::log_pop(shard, db, key, what, elems.len());
+    }
     if !moved_here {
         cmd_list::notify_list(shard, db, cmd_list::pop_event(end), key);
     }
@@ -420,6 +432,9 @@ fn zpop_for(shard: &mut Shard, db: usize, key: &Bytes, max: bool, count: usize) 
     match cmd_zset::pop_from(&mut shard.dbs[db], key, max, count, clock) {
         Ok(popped) => {
             let popped = popped.unwrap_or_default();
+            if shard.aof.is_some() && !popped.is_empty() {
+                crate::aof::log_pop(shard, db, key, crate::aof::Pop::ZSet(max), popped.len());
+            }
             let event = if max { "zpopmax" } else { "zpopmin" };
             if shard.observed(db) {
                 shard.notify(db, NotifyClass::ZSET, event, key);

@@ -15,6 +15,8 @@ pub enum Error {
     InProgress,
     /// The shard workers have stopped.
     Stopped,
+    /// The append-only log cannot be loaded or written; the text is Redis's message.
+    Aof(String),
 }
 
 impl fmt::Display for Error {
@@ -25,6 +27,7 @@ impl fmt::Display for Error {
             Error::Unsupported(what) => write!(f, "unsupported rdb content: {what}"),
             Error::InProgress => write!(f, "a save is already in progress"),
             Error::Stopped => write!(f, "the shard workers have stopped"),
+            Error::Aof(what) => f.write_str(what),
         }
     }
 }

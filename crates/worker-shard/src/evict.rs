@@ -356,6 +356,8 @@ pub(crate) fn perform_evictions(shard: &mut Shard) -> Outcome {
         let clock = shard.clock;
         if shard.dbs[db].remove(&key, clock).is_some() {
             shard.evictor.evicted += 1;
+            // Redis propagates an eviction as a `DEL`.
+            crate::aof::log_del(shard, db, &key);
             shard.notify(db, NotifyClass::EVICTED, "evicted", &key);
         }
         used_now = used(shard);

@@ -258,6 +258,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod aof;
 mod blocking;
 mod cmd_dump;
 mod cmd_hash;
@@ -297,6 +298,7 @@ mod tests;
 #[cfg(test)]
 mod tests_types;
 
+pub use aof::{AofConfig, AppendFsync};
 pub use blocking::Unblock;
 pub use coll::EncodingLimits;
 pub use command::{CommandSpec, KeyNum, RequestKeys, command_table, lookup_command};

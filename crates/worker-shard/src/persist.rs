@@ -101,15 +101,17 @@ struct SaveState {
 /// server hooks.
 #[derive(Debug)]
 pub struct Persistence {
-    workers: Vec<WorkerHandle>,
-    databases: usize,
+    pub(crate) workers: Vec<WorkerHandle>,
+    pub(crate) databases: usize,
     config: Mutex<PersistConfig>,
     state: Mutex<SaveState>,
     finished: Condvar,
     /// Set once the final snapshot at shutdown is decided, so it is not taken twice.
     shutdown_handled: AtomicBool,
     /// Raised while writes must be refused (`MISCONF`); see [`Persistence::writes_blocked`].
-    writes_blocked: Arc<AtomicBool>,
+    pub(crate) gate: Arc<crate::aof::WriteGate>,
+    /// The append-only log (see `aof/`).
+    pub(crate) aof: crate::aof::Aof,
 }
 
 fn unix_now_ms() -> i64 {
@@ -147,15 +149,19 @@ pub(crate) type SnapshotSink = flume::Sender<Slice>;
 pub(crate) enum SnapshotWork {
     /// `SAVE`: serialize the whole partition now; the chunks are the reply.
     Save,
-    /// `BGSAVE`: mark the instant, then stream slices between batches.
-    Background(SnapshotSink),
+    /// `BGSAVE`: mark the instant, then stream slices between batches; the hook runs first
+    /// (`BGREWRITEAOF`'s switch to a new log file).
+    Background(SnapshotSink, Option<crate::aof::CutHook>),
 }
 
 /// The cut on one shard.
 pub(crate) fn cut(shard: &mut Shard, work: SnapshotWork) -> PartResult {
     match work {
         SnapshotWork::Save => PartResult::Snapshot(shard.serialize()),
-        SnapshotWork::Background(to) => {
+        SnapshotWork::Background(to, at_cut) => {
+            if let Some(f) = at_cut {
+                (f.0)(shard);
+            }
             abandon_snapshot(shard);
             shard.tick();
             let now = shard.clock.now_ms;
@@ -279,6 +285,8 @@ pub(crate) struct SnapshotBody {
     committed: bool,
     /// `SAVE`: each shard's chunks, by shard.
     chunks: Vec<Vec<DbChunk>>,
+    /// Run on each shard at the cut, before it marks its snapshot.
+    at_cut: Option<crate::aof::CutHook>,
 }
 
 impl SnapshotBody {
@@ -288,6 +296,7 @@ impl SnapshotBody {
             background,
             committed: false,
             chunks: (0..shards).map(|_| Vec::new()).collect(),
+            at_cut: None,
         }
     }
 }
@@ -311,7 +320,7 @@ impl TxBody for SnapshotBody {
         (0..self.shards)
             .map(|s| {
                 let work = match &background {
-                    Some(to) => SnapshotWork::Background(to.clone()),
+                    Some(to) => SnapshotWork::Background(to.clone(), self.at_cut.clone()),
                     None => SnapshotWork::Save,
                 };
                 (s, vec![TxItem::Snapshot(work)])
@@ -432,7 +441,8 @@ impl Persistence {
             }),
             finished: Condvar::new(),
             shutdown_handled: AtomicBool::new(false),
-            writes_blocked: Arc::new(AtomicBool::new(false)),
+            gate: Arc::default(),
+            aof: crate::aof::Aof::default(),
         }
     }
 
@@ -451,12 +461,11 @@ impl Persistence {
     /// the last snapshot failed (Redis's `stop-writes-on-bgsave-error yes`). The IO layer
     /// loads it per command; it falls as soon as a snapshot succeeds or `save` is cleared.
     pub fn writes_blocked(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.writes_blocked)
+        Arc::clone(&self.gate.flag)
     }
 
     fn update_write_gate(&self) {
-        let blocked = !self.writes_allowed();
-        self.writes_blocked.store(blocked, Ordering::Relaxed);
+        self.gate.set_rdb(!self.writes_allowed());
     }
 
     fn dirty(&self) -> u64 {
@@ -482,7 +491,19 @@ impl Persistence {
 
     /// Loads the RDB file, if there is one, into the (empty) shards. Keys whose time to live
     /// has passed are skipped, as a Redis master does.
+    ///
+    /// With `appendonly yes`, the append-only log is loaded instead when it exists (as Redis
+    /// does), and then started (see `aof/`).
     pub fn load(&self) -> Result<Option<LoadSummary>, Error> {
+        let loaded = match self.load_aof()? {
+            Some(summary) => Some(summary),
+            None => self.load_rdb()?,
+        };
+        self.start_aof()?;
+        Ok(loaded)
+    }
+
+    fn load_rdb(&self) -> Result<Option<LoadSummary>, Error> {
         let path = self.config().path();
         let data = match std::fs::read(&path) {
             Ok(d) => d,
@@ -535,7 +556,7 @@ impl Persistence {
     }
 
     /// Serializes every shard at one cut of the schedule (`SAVE`), driven from this thread.
-    fn snapshot(&self) -> Result<Vec<Vec<DbChunk>>, Error> {
+    pub(crate) fn snapshot(&self) -> Result<Vec<Vec<DbChunk>>, Error> {
         let mut tx = Scheduled::new(SnapshotBody::new(self.workers.len(), None));
         drive(&self.workers, &mut tx)?;
         Ok(std::mem::take(&mut tx.body_mut().chunks))
@@ -544,9 +565,21 @@ impl Persistence {
     /// A background snapshot: drives the cut from this thread, then writes the slices the
     /// shards stream meanwhile into `path`, atomically.
     fn background_snapshot(&self, path: &Path) -> Result<(), Error> {
+        self.background_snapshot_with(path, None)
+    }
+
+    /// [`Persistence::background_snapshot`], running `at_cut` on each shard at the cut
+    /// (`BGREWRITEAOF` switches the append-only log to a new file there).
+    pub(crate) fn background_snapshot_with(
+        &self,
+        path: &Path,
+        at_cut: Option<crate::aof::CutHook>,
+    ) -> Result<(), Error> {
         let n = self.workers.len();
         let (to, slices) = flume::bounded(SLICE_QUEUE);
-        let mut tx = Scheduled::new(SnapshotBody::new(n, Some(to)));
+        let mut body = SnapshotBody::new(n, Some(to));
+        body.at_cut = at_cut;
+        let mut tx = Scheduled::new(body);
         drive(&self.workers, &mut tx)?;
         drop(tx);
         self.write_atomically(path, |w| {
@@ -573,7 +606,7 @@ impl Persistence {
     }
 
     /// Writes the snapshot to `path` atomically (see [`Persistence::write_atomically`]).
-    fn write_file(&self, path: &Path, shards: &[Vec<DbChunk>]) -> Result<(), Error> {
+    pub(crate) fn write_file(&self, path: &Path, shards: &[Vec<DbChunk>]) -> Result<(), Error> {
         self.write_atomically(path, |w| {
             for db in 0..self.databases {
                 let chunks = shards.iter().filter_map(|s| s.get(db));
@@ -626,7 +659,7 @@ impl Persistence {
     }
 
     /// Starts a save; `Err(InProgress)` if one is running.
-    fn begin(&self, background: bool) -> Result<(), Error> {
+    pub(crate) fn begin(&self, background: bool) -> Result<(), Error> {
         let mut s = lock(&self.state);
         if s.in_progress {
             return Err(Error::InProgress);
@@ -743,6 +776,13 @@ impl Persistence {
         Ok(())
     }
 
+    /// Ends a save begun with [`Persistence::begin`] without a file of its own (the base of
+    /// an append-only log rewrite).
+    pub(crate) fn end_without_save(&self) {
+        lock(&self.state).in_progress = false;
+        self.finished.notify_all();
+    }
+
     /// Whether a save is running.
     pub fn in_progress(&self) -> bool {
         lock(&self.state).in_progress
@@ -762,6 +802,7 @@ impl Persistence {
     /// The `save` schedule, called about every 100 ms: starts a background save when a save
     /// point is reached (after a failure, only once the retry delay has passed).
     pub fn cron(self: &Arc<Self>) {
+        self.aof_cron();
         let points = lock(&self.config).save_points.clone();
         if points.is_empty() {
             return;
@@ -815,7 +856,7 @@ impl Persistence {
             .bgsave_started
             .map_or(-1, |t| t.elapsed().as_secs() as i64);
         let status = if s.last_status_ok { "ok" } else { "err" };
-        vec![
+        let mut fields = vec![
             ("loading", "0".into()),
             ("async_loading", "0".into()),
             ("current_cow_peak", "0".into()),
@@ -840,19 +881,10 @@ impl Persistence {
                 s.load.keys_expired.to_string(),
             ),
             ("rdb_last_load_keys_loaded", s.load.keys_loaded.to_string()),
-            ("aof_enabled", "0".into()),
-            ("aof_rewrite_in_progress", "0".into()),
-            ("aof_rewrite_scheduled", "0".into()),
-            ("aof_last_rewrite_time_sec", "-1".into()),
-            ("aof_current_rewrite_time_sec", "-1".into()),
-            ("aof_last_bgrewrite_status", "ok".into()),
-            ("aof_rewrites", "0".into()),
-            ("aof_rewrites_consecutive_failures", "0".into()),
-            ("aof_last_write_status", "ok".into()),
-            ("aof_last_cow_size", "0".into()),
-            ("module_fork_in_progress", "0".into()),
-            ("module_fork_last_cow_size", "0".into()),
-        ]
+        ];
+        drop(s);
+        self.aof.info(&mut fields);
+        fields
     }
 }
 

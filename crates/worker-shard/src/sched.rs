@@ -74,8 +74,10 @@ pub(crate) enum TxAction {
     /// clients of this shard are served only after the final [`TxAction::Run`] (or a
     /// cancel), as after Redis's `EXEC`.
     Step(Vec<TxItem>),
-    /// The last hop: run these items, then release the locks.
-    Run(Vec<TxItem>),
+    /// The last hop: run these items, then release the locks. The count is the number of
+    /// (shard, hop) pairs of the whole transaction whose items may write: the append-only log
+    /// replays the transaction only if that many frames of it are present.
+    Run(Vec<TxItem>, u32),
     /// Release the locks without running anything.
     Cancel,
 }

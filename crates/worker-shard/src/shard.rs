@@ -88,6 +88,16 @@ impl<'a> Out<'a> {
     pub(crate) fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
+
+    /// Bytes written so far (where the next reply starts).
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// What was written since `start` (the reply of the command that just ran).
+    pub(crate) fn since(&self, start: usize) -> &[u8] {
+        self.buf.get(start..).unwrap_or_default()
+    }
 }
 
 /// Redis's common error texts.
@@ -148,6 +158,10 @@ pub(crate) struct Shard {
     pub(crate) limits: std::sync::Arc<crate::coll::SharedLimits>,
     /// `maxmemory` and eviction.
     pub(crate) evictor: crate::evict::Evictor,
+    /// The append-only log's records of this pass, while `appendonly` is on.
+    pub(crate) aof: Option<Box<crate::aof::AofLog>>,
+    /// While the log is replayed at start: the clock stands still, so nothing expires.
+    pub(crate) loading: bool,
 }
 
 impl Shard {
@@ -174,6 +188,8 @@ impl Shard {
             blocked: Default::default(),
             limits: crate::coll::SharedLimits::new(Default::default()),
             evictor: Default::default(),
+            aof: None,
+            loading: false,
         };
         shard.tick();
         shard
@@ -181,9 +197,14 @@ impl Shard {
 
     /// Refreshes the cached time; called once per batch, as Redis caches `mstime` per command.
     pub(crate) fn tick(&mut self) {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = if self.loading {
+            // Replaying the log: as Redis's loader, expire nothing (expiries are logged).
+            1
+        } else {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        };
         self.last = Instant::now();
         let elapsed = self.last.duration_since(self.started).as_millis() / 100;
         let ticks = (elapsed + crate::keyspace::TICKS_BASE as u128).min(u32::MAX as u128) as u32;
@@ -196,8 +217,9 @@ impl Shard {
         if self.notifier.refresh() {
             let expired = self.notifier.wants(NotifyClass::EXPIRED);
             let new = self.notifier.wants(NotifyClass::NEW);
+            let logged = self.aof.is_some();
             for db in &mut self.dbs {
-                db.log_expired = expired;
+                db.log_expired = expired || logged;
                 db.log_new = new;
             }
         }
@@ -306,7 +328,12 @@ impl Shard {
             self.record(id, 0, false, true);
             return;
         }
+        let reply_start = out.len();
         handler(self, db, args, out);
+        if self.aof.is_some() {
+            let changed = !out.failed && (is_write(id) || spec.name == "debug");
+            crate::aof::after_command(self, db, spec.name, args, out.since(reply_start), changed);
+        }
         if self.notifier.flags != 0 {
             self.drain_logged(db);
         }
@@ -385,7 +412,15 @@ impl Shard {
                 crate::evict::perform_evictions(self);
             }
         }
+        let logged = match &self.aof {
+            Some(_) => crate::aof::PartLog::of(&part.0),
+            None => None,
+        };
         let reply = crate::parts::execute(self, db, part);
+        match logged {
+            Some(log) => log.log(self, db, &reply.0),
+            None => crate::aof::drain_expired(self),
+        }
         self.drain_all_logged();
         if !self.blocked.is_idle() {
             self.blocked.signal_db(db);
@@ -412,6 +447,7 @@ impl Shard {
             }
             more |= db.active_expire(now, deadline).1;
         }
+        crate::aof::drain_expired(self);
         self.drain_all_logged();
         more
     }

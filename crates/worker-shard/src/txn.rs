@@ -75,6 +75,9 @@ pub(crate) struct Scheduled<B: TxBody> {
     pending: usize,
     results: Vec<(ShardId, Vec<TxOut>)>,
     error: Option<Bytes>,
+    /// Frames the append-only log gets from the intermediate hops sent so far: one per
+    /// (shard, hop) whose items may write.
+    frames: u32,
 }
 
 impl<B: TxBody> Scheduled<B> {
@@ -89,6 +92,7 @@ impl<B: TxBody> Scheduled<B> {
             pending: 0,
             results: Vec::new(),
             error: None,
+            frames: 0,
         }
     }
 
@@ -99,6 +103,7 @@ impl<B: TxBody> Scheduled<B> {
 
     fn attempt(&mut self) -> Vec<(ShardId, Part)> {
         self.seq = next_seq();
+        self.frames = 0;
         self.rejected = false;
         self.results.clear();
         let plan = self.body.plan();
@@ -146,6 +151,7 @@ impl<B: TxBody> Scheduled<B> {
                 .into_iter()
                 .filter(|(s, items)| !items.is_empty() && self.shards.contains(s))
                 .map(|(s, items)| {
+                    self.frames += crate::aof::items_may_write(&items) as u32;
                     let action = Box::new(TxAction::Step(items));
                     (s, Part(PartKind::Tx { seq, action }))
                 })
@@ -157,7 +163,7 @@ impl<B: TxBody> Scheduled<B> {
             }
             runs = self.body.step(Vec::new());
         }
-        let parts: Vec<(ShardId, Part)> = self
+        let last: Vec<(ShardId, Vec<TxItem>)> = self
             .shards
             .iter()
             .map(|&s| {
@@ -166,7 +172,19 @@ impl<B: TxBody> Scheduled<B> {
                     .find(|(r, _)| *r == s)
                     .map(|(_, items)| std::mem::take(items))
                     .unwrap_or_default();
-                let action = Box::new(TxAction::Run(items));
+                (s, items)
+            })
+            .collect();
+        // Every hop's writing shards log a frame; replay needs all of them.
+        let frames = self.frames
+            + last
+                .iter()
+                .filter(|(_, items)| crate::aof::items_may_write(items))
+                .count() as u32;
+        let parts: Vec<(ShardId, Part)> = last
+            .into_iter()
+            .map(|(s, items)| {
+                let action = Box::new(TxAction::Run(items, frames));
                 (s, Part(PartKind::Tx { seq, action }))
             })
             .collect();

@@ -385,6 +385,10 @@ impl ShardExecutor {
             let more = self.shard.active_expire(EXPIRE_BUDGET);
             self.shard.notifier.flush();
             self.publish();
+            if let Some(log) = self.shard.aof.as_mut() {
+                // The expiries of this cycle go to the log now, not with the next pass.
+                let _ = log.flush(Vec::new());
+            }
             // While expired keys are plentiful, cycles come every 2 ms (at most a third of
             // the shard's time, never more than 1 ms at once) instead of every 1000/hz ms.
             self.next_cycle = Instant::now()
@@ -480,12 +484,40 @@ impl ShardExecutor {
         self.shard.notifier.flush();
         // Statistics first, so that whoever receives a reply also sees it counted.
         self.publish();
+        if self.shard.aof.is_some() {
+            return self.deliver_logged();
+        }
         for p in self.sinks.drain(..) {
             p.sink.deliver(ReplyBatch {
                 shard: self.shard.id,
                 buf: p.buf.freeze(),
                 replies: p.replies,
             });
+        }
+    }
+
+    /// With the append-only log on: this pass's records go to the writer, and the replies too
+    /// when they must wait for the fsync (`appendfsync always`).
+    fn deliver_logged(&mut self) {
+        let id = self.shard.id;
+        let replies = self
+            .sinks
+            .drain(..)
+            .map(|p| {
+                let batch = ReplyBatch {
+                    shard: id,
+                    buf: p.buf.freeze(),
+                    replies: p.replies,
+                };
+                (p.sink, batch)
+            })
+            .collect();
+        let back = match self.shard.aof.as_mut() {
+            Some(log) => log.flush(replies),
+            None => Some(replies),
+        };
+        for (sink, batch) in back.into_iter().flatten() {
+            sink.deliver(batch);
         }
     }
 
@@ -640,14 +672,15 @@ impl ShardExecutor {
                     if self.sched.mark_stepped(seq) {
                         self.shard.blocked.hold();
                     }
-                    PartResult::Run(self.run_items(op_db, items))
+                    // A frame with no count: the last hop's frames say how many there are.
+                    PartResult::Run(self.run_tx(op_db, items, seq, Some(0)))
                 }
             }
-            TxAction::Run(items) => {
+            TxAction::Run(items, frames) => {
                 if !self.sched.is_ready(seq) {
                     PartResult::Error(Bytes::from_static(b"ERR transaction is not scheduled"))
                 } else {
-                    let outs = self.run_items(op_db, items);
+                    let outs = self.run_tx(op_db, items, seq, Some(frames));
                     self.unhold_stepped(seq);
                     let (_, now_ready) = self.sched.release(seq);
                     self.wake(now_ready);
@@ -656,6 +689,9 @@ impl ShardExecutor {
                 }
             }
             TxAction::Cancel => {
+                if let Some(log) = self.shard.aof.as_mut() {
+                    log.cancel_tx(seq);
+                }
                 self.unhold_stepped(seq);
                 let (_, now_ready) = self.sched.release(seq);
                 self.wake(now_ready);
@@ -679,7 +715,7 @@ impl ShardExecutor {
     fn on_ready(&mut self, seq: u64, w: Waiter) -> PartResult {
         match w.run {
             Some(items) => {
-                let outs = self.run_items(w.db, items);
+                let outs = self.run_tx(w.db, items, seq, None);
                 let (_, now_ready) = self.sched.release(seq);
                 self.wake(now_ready);
                 PartResult::Ran(outs)
@@ -706,7 +742,7 @@ impl ShardExecutor {
             let reply = if ran {
                 // Runs and releases, which may make more transactions ready.
                 let items = w.run;
-                let outs = self.run_items(w.db, items.unwrap_or_default());
+                let outs = self.run_tx(w.db, items.unwrap_or_default(), seq, None);
                 let (_, more) = self.sched.release(seq);
                 queue.extend(more);
                 PartResult::Ran(outs)
@@ -737,6 +773,27 @@ impl ShardExecutor {
 
     fn run_items(&mut self, op_db: u16, items: Vec<TxItem>) -> Vec<TxOut> {
         run_items(&mut self.shard, op_db, items)
+    }
+
+    /// Runs a transaction's items; with the append-only log on, framed so that replay applies
+    /// all of the transaction or none: `None` for a transaction on this shard only (`MULTI`),
+    /// else the number of frames the whole transaction logs (0 for an intermediate hop).
+    fn run_tx(
+        &mut self,
+        op_db: u16,
+        items: Vec<TxItem>,
+        seq: u64,
+        parts: Option<u32>,
+    ) -> Vec<TxOut> {
+        let framed = self.shard.aof.is_some() && crate::aof::items_may_write(&items);
+        if framed && let Some(log) = self.shard.aof.as_mut() {
+            log.begin_tx(seq, parts);
+        }
+        let outs = run_items(&mut self.shard, op_db, items);
+        if framed && let Some(log) = self.shard.aof.as_mut() {
+            log.end_tx();
+        }
+        outs
     }
 
     fn publish(&mut self) {
