@@ -359,7 +359,7 @@ mod in_process {
             .lines()
             .filter(|l| l.ends_with("type i"))
             .filter_map(|l| l.split_whitespace().nth(1))
-            .last()
+            .next_back()
             .unwrap()
             .to_owned();
         logs.join(name)
@@ -601,7 +601,10 @@ mod in_process {
 
     /// The full state of the first databases: per key its type, value (as `DUMP`) and exact
     /// expiry time.
-    fn dataset(addr: SocketAddr) -> BTreeMap<(u8, Vec<u8>), (Vec<u8>, Vec<u8>)> {
+    /// Per database and key: the `DUMP` and `PEXPIRETIME` replies.
+    type Dataset = BTreeMap<(u8, Vec<u8>), (Vec<u8>, Vec<u8>)>;
+
+    fn dataset(addr: SocketAddr) -> Dataset {
         let mut c = RawConn::connect(addr);
         let mut out = BTreeMap::new();
         for db in 0..3u8 {

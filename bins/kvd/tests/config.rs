@@ -196,10 +196,10 @@ fn kvd_flags_override_the_file() {
 
 #[test]
 fn redis_settings_kvd_lacks_fail_by_name() {
-    assert_eq!(
-        error_of(from_args(&["--appendonly", "yes"])),
-        "--appendonly: setting 'appendonly yes' is not supported: kvd has no append-only file"
-    );
+    // The append-only log is a real setting now.
+    let config = from_args(&["--appendonly", "yes", "--appendfsync", "always"]).unwrap();
+    assert!(config.aof.enabled);
+    assert_eq!(config.aof.fsync, kvd::AppendFsync::Always);
     // `save` points are real settings now.
     assert_eq!(
         from_args(&["--save", "900", "1", "--dir", "/tmp"])

@@ -54,14 +54,14 @@ fn starts_redis_style_serves_and_exits_zero_after_shutdown() {
 #[test]
 fn a_redis_setting_kvd_lacks_stops_startup_by_name() {
     let output = kvd()
-        .args(["--port", "0", "--appendonly", "yes"])
+        .args(["--port", "0", "--daemonize", "yes"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
         stderr.contains(
-            "--appendonly: setting 'appendonly yes' is not supported: kvd has no append-only file"
+            "--daemonize: setting 'daemonize yes' is not supported: kvd does not daemonize; run it under a supervisor"
         ),
         "{stderr}"
     );

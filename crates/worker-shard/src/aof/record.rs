@@ -187,14 +187,14 @@ impl AofLog {
             chunk,
             replies,
         };
-        if let Err(flume::SendError(msg)) = self.inbox.tx.send(msg) {
+        if let Err(flume::SendError(WriterMsg::Chunk { replies, .. })) = self.inbox.tx.send(msg) {
             // The writer is gone (the log is being turned off): replies must not be lost.
-            if let WriterMsg::Chunk { replies, .. } = msg {
+            if !replies.is_empty() {
                 self.inbox.inflight[self.shard].fetch_sub(1, Ordering::AcqRel);
-                let mut back = back.unwrap_or_default();
-                back.extend(replies);
-                return Some(back);
             }
+            let mut back = back.unwrap_or_default();
+            back.extend(replies);
+            return Some(back);
         }
         back
     }
