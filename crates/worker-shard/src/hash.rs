@@ -2,6 +2,7 @@
 use hashbrown::DefaultHashBuilder;
 use indexmap::IndexMap;
 
+use crate::alloc::{heap_size, table_size, vec_size};
 use crate::pack::Pack;
 
 /// Thresholds of the compact encoding (`hash-max-listpack-entries`, `-value`).
@@ -19,8 +20,8 @@ pub(crate) type HashTable = IndexMap<Box<[u8]>, Box<[u8]>, DefaultHashBuilder>;
 pub(crate) enum Hash {
     /// Fields and values alternating, in insertion order.
     Pack(Pack),
-    /// The large form.
-    Table(HashTable),
+    /// The large form, with the heap bytes of its fields and values.
+    Table(HashTable, usize),
 }
 
 /// Iterates `(byte position, field, value)` over a packed hash.
@@ -37,7 +38,7 @@ impl Hash {
     /// An empty hash in the encoding Redis creates.
     pub(crate) fn new(limits: HLimits) -> Hash {
         if limits.entries == 0 {
-            Hash::Table(HashTable::default())
+            Hash::Table(HashTable::default(), 0)
         } else {
             Hash::Pack(Pack::default())
         }
@@ -46,29 +47,34 @@ impl Hash {
     pub(crate) fn len(&self) -> usize {
         match self {
             Hash::Pack(p) => p.len() / 2,
-            Hash::Table(t) => t.len(),
+            Hash::Table(t, _) => t.len(),
         }
     }
 
     pub(crate) fn encoding(&self) -> &'static str {
         match self {
             Hash::Pack(_) => "listpack",
-            Hash::Table(_) => "hashtable",
+            Hash::Table(..) => "hashtable",
         }
     }
 
     pub(crate) fn mem(&self) -> usize {
         match self {
-            Hash::Pack(p) => p.bytes(),
-            // Entry (hash, two boxed slices), index slot, and two allocations' headers.
-            Hash::Table(t) => t.capacity() * 64,
+            Hash::Pack(p) => heap_size(size_of::<Hash>()) + heap_size(p.bytes()),
+            // Entries (hash, two boxed slices) in a vector, their indexes in a table.
+            Hash::Table(t, heap) => {
+                heap_size(size_of::<Hash>())
+                    + vec_size::<(usize, Box<[u8]>, Box<[u8]>)>(t.len(), t.capacity())
+                    + table_size(t.capacity(), size_of::<usize>())
+                    + heap
+            }
         }
     }
 
     pub(crate) fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
             Hash::Pack(p) => pack_pairs(p).find(|e| e.1 == field).map(|e| e.2),
-            Hash::Table(t) => t.get(field).map(|v| &**v),
+            Hash::Table(t, _) => t.get(field).map(|v| &**v),
         }
     }
 
@@ -86,10 +92,12 @@ impl Hash {
     fn convert(&mut self) {
         if let Hash::Pack(p) = self {
             let mut t = HashTable::with_capacity_and_hasher(p.len() / 2 + 1, Default::default());
+            let mut heap = 0;
             for (_, f, v) in pack_pairs(p) {
+                heap += heap_size(f.len()) + heap_size(v.len());
                 t.insert(f.into(), v.into());
             }
-            *self = Hash::Table(t);
+            *self = Hash::Table(t, heap);
         }
     }
 
@@ -112,7 +120,19 @@ impl Hash {
                     }
                 }
             }
-            Hash::Table(t) => t.insert(field.into(), value.into()).is_none(),
+            Hash::Table(t, heap) => {
+                *heap += heap_size(value.len());
+                match t.insert(field.into(), value.into()) {
+                    Some(old) => {
+                        *heap -= heap_size(old.len());
+                        false
+                    }
+                    None => {
+                        *heap += heap_size(field.len());
+                        true
+                    }
+                }
+            }
         }
     }
 
@@ -129,7 +149,13 @@ impl Hash {
                     None => false,
                 }
             }
-            Hash::Table(t) => t.swap_remove(field).is_some(),
+            Hash::Table(t, heap) => match t.swap_remove_entry(field) {
+                Some((f, v)) => {
+                    *heap -= heap_size(f.len()) + heap_size(v.len());
+                    true
+                }
+                None => false,
+            },
         }
     }
 
@@ -137,7 +163,7 @@ impl Hash {
     pub(crate) fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
         match self {
             Hash::Pack(p) => pack_pairs(p).for_each(|(_, k, v)| f(k, v)),
-            Hash::Table(t) => t.iter().for_each(|(k, v)| f(k, v)),
+            Hash::Table(t, _) => t.iter().for_each(|(k, v)| f(k, v)),
         }
     }
 
@@ -145,7 +171,7 @@ impl Hash {
     pub(crate) fn nth(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match self {
             Hash::Pack(p) => pack_pairs(p).nth(i).map(|(_, k, v)| (k, v)),
-            Hash::Table(t) => t.get_index(i).map(|(k, v)| (&**k, &**v)),
+            Hash::Table(t, _) => t.get_index(i).map(|(k, v)| (&**k, &**v)),
         }
     }
 
@@ -161,7 +187,7 @@ impl Hash {
                 self.for_each(f);
                 0
             }
-            Hash::Table(t) => {
+            Hash::Table(t, _) => {
                 let mut c = if cursor == 0 {
                     t.len()
                 } else {

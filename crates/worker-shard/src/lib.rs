@@ -259,6 +259,7 @@
 #![deny(missing_docs)]
 
 mod aof;
+mod alloc;
 mod blocking;
 mod cmd_dump;
 mod cmd_hash;

@@ -10,6 +10,8 @@
 //! push and pop.
 use std::collections::VecDeque;
 
+use crate::alloc::{heap_size, vec_size};
+
 /// Redis's cap on a node's bytes when `list-max-listpack-size` counts entries
 /// (`SIZE_SAFETY_LIMIT`); it also keeps every packed element's length within the `u16` frame.
 const SIZE_SAFETY_LIMIT: usize = 8 * 1024;
@@ -87,10 +89,12 @@ impl End {
 pub(crate) enum List {
     /// Elements packed back to back: `len:u16 bytes len:u16` each.
     Packed { buf: Vec<u8>, len: usize },
-    /// Large lists; `bytes` is the sum of the element lengths.
+    /// Large lists; `bytes` is the sum of the element lengths, `heap` the bytes of their
+    /// allocations.
     Deque {
         items: VecDeque<Box<[u8]>>,
         bytes: usize,
+        heap: usize,
     },
 }
 
@@ -123,8 +127,10 @@ impl List {
     /// Rough heap bytes, for `used_memory`.
     pub(crate) fn mem(&self) -> usize {
         match self {
-            List::Packed { buf, .. } => buf.capacity(),
-            List::Deque { items, bytes } => items.capacity() * 16 + bytes + items.len() * 16,
+            List::Packed { buf, .. } => vec_size::<u8>(buf.len(), buf.capacity()),
+            List::Deque { items, heap, .. } => {
+                vec_size::<Box<[u8]>>(items.len(), items.capacity()) + heap
+            }
         }
     }
 
@@ -152,8 +158,9 @@ impl List {
             }
             self.convert_to_deque();
         }
-        if let List::Deque { items, bytes } = self {
+        if let List::Deque { items, bytes, heap } = self {
             *bytes += elem.len();
+            *heap += heap_size(elem.len());
             match end {
                 End::Left => items.push_front(elem.into()),
                 End::Right => items.push_back(elem.into()),
@@ -185,12 +192,13 @@ impl List {
                     }
                 }
             }
-            List::Deque { items, bytes } => {
+            List::Deque { items, bytes, heap } => {
                 let elem = match end {
                     End::Left => items.pop_front()?,
                     End::Right => items.pop_back()?,
                 };
                 *bytes -= elem.len();
+                *heap -= heap_size(elem.len());
                 elem.into_vec()
             }
         };
@@ -251,8 +259,9 @@ impl List {
         };
         let at = pos + after as usize;
         match self {
-            List::Deque { items, bytes } => {
+            List::Deque { items, bytes, heap } => {
                 *bytes += elem.len();
+                *heap += heap_size(elem.len());
                 items.insert(at, elem.into());
             }
             List::Packed { .. } => self.rebuild(limits, |items| items.insert(at, elem.to_vec())),
@@ -315,12 +324,11 @@ impl List {
         }
         let end = end.min(self.len() - 1);
         match self {
-            List::Deque { items, bytes } => {
+            List::Deque { items, bytes, heap } => {
                 items.truncate(end + 1);
-                for e in items.drain(..start) {
-                    *bytes -= e.len();
-                }
+                items.drain(..start);
                 *bytes = items.iter().map(|e| e.len()).sum();
+                *heap = items.iter().map(|e| heap_size(e.len())).sum();
                 self.maybe_pack(limits);
             }
             List::Packed { .. } => self.rebuild(limits, |items| {
@@ -352,9 +360,11 @@ impl List {
             list
         } else {
             let bytes = items.iter().map(Vec::len).sum();
+            let heap = items.iter().map(|e| heap_size(e.len())).sum();
             List::Deque {
                 items: items.into_iter().map(Vec::into_boxed_slice).collect(),
                 bytes,
+                heap,
             }
         }
     }
@@ -362,12 +372,13 @@ impl List {
     fn convert_to_deque(&mut self) {
         let items: VecDeque<Box<[u8]>> = self.iter().map(Box::from).collect();
         let bytes = items.iter().map(|e| e.len()).sum();
-        *self = List::Deque { items, bytes };
+        let heap = items.iter().map(|e| heap_size(e.len())).sum();
+        *self = List::Deque { items, bytes, heap };
     }
 
     /// Packs a deque that shrank below half the packed limits.
     fn maybe_pack(&mut self, limits: LLimits) {
-        if let List::Deque { items, bytes } = self
+        if let List::Deque { items, bytes, .. } = self
             && limits.small(bytes.saturating_add(items.len() * FRAME), items.len())
         {
             let items: Vec<Vec<u8>> = items.drain(..).map(Vec::from).collect();

@@ -3,6 +3,7 @@
 use hashbrown::DefaultHashBuilder;
 use indexmap::IndexSet;
 
+use crate::alloc::{heap_size, table_size, vec_size};
 use crate::keyspace::parse_canonical_i64;
 
 /// The large form: insertion-ordered so a random member is one index away.
@@ -13,8 +14,8 @@ pub(crate) type SetTable = IndexSet<Box<[u8]>, DefaultHashBuilder>;
 pub(crate) enum Set {
     /// Sorted, distinct integers.
     Ints(Vec<i64>),
-    /// The large form.
-    Table(SetTable),
+    /// The large form, with the heap bytes of its members.
+    Table(SetTable, usize),
 }
 
 impl Set {
@@ -22,28 +23,34 @@ impl Set {
     pub(crate) fn for_member(first: &[u8]) -> Set {
         match parse_canonical_i64(first) {
             Some(_) => Set::Ints(Vec::new()),
-            None => Set::Table(SetTable::default()),
+            None => Set::Table(SetTable::default(), 0),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         match self {
             Set::Ints(v) => v.len(),
-            Set::Table(t) => t.len(),
+            Set::Table(t, _) => t.len(),
         }
     }
 
     pub(crate) fn encoding(&self) -> &'static str {
         match self {
             Set::Ints(_) => "intset",
-            Set::Table(_) => "hashtable",
+            Set::Table(..) => "hashtable",
         }
     }
 
     pub(crate) fn mem(&self) -> usize {
         match self {
-            Set::Ints(v) => v.capacity() * 8,
-            Set::Table(t) => t.capacity() * 48,
+            Set::Ints(v) => heap_size(size_of::<Set>()) + vec_size::<i64>(v.len(), v.capacity()),
+            // Entries (hash, boxed member) in a vector, their indexes in a table.
+            Set::Table(t, heap) => {
+                heap_size(size_of::<Set>())
+                    + vec_size::<(usize, Box<[u8]>)>(t.len(), t.capacity())
+                    + table_size(t.capacity(), size_of::<usize>())
+                    + heap
+            }
         }
     }
 
@@ -52,7 +59,7 @@ impl Set {
             Set::Ints(v) => {
                 parse_canonical_i64(member).is_some_and(|n| v.binary_search(&n).is_ok())
             }
-            Set::Table(t) => t.contains(member),
+            Set::Table(t, _) => t.contains(member),
         }
     }
 
@@ -60,10 +67,13 @@ impl Set {
         if let Set::Ints(v) = self {
             let mut t = SetTable::with_capacity_and_hasher(v.len() + 1, Default::default());
             let mut buf = itoa::Buffer::new();
+            let mut heap = 0;
             for n in v.iter() {
-                t.insert(buf.format(*n).as_bytes().into());
+                let m = buf.format(*n).as_bytes();
+                heap += heap_size(m.len());
+                t.insert(m.into());
             }
-            *self = Set::Table(t);
+            *self = Set::Table(t, heap);
         }
     }
 
@@ -85,7 +95,13 @@ impl Set {
             }
         }
         match self {
-            Set::Table(t) => t.insert(member.into()),
+            Set::Table(t, heap) => {
+                let new = t.insert(member.into());
+                if new {
+                    *heap += heap_size(member.len());
+                }
+                new
+            }
             Set::Ints(_) => false,
         }
     }
@@ -100,7 +116,13 @@ impl Set {
                 }
                 _ => false,
             },
-            Set::Table(t) => t.swap_remove(member),
+            Set::Table(t, heap) => {
+                let found = t.swap_remove(member);
+                if found {
+                    *heap -= heap_size(member.len());
+                }
+                found
+            }
         }
     }
 
@@ -111,7 +133,7 @@ impl Set {
                 let mut buf = itoa::Buffer::new();
                 v.iter().for_each(|n| f(buf.format(*n).as_bytes()));
             }
-            Set::Table(t) => t.iter().for_each(|m| f(m)),
+            Set::Table(t, _) => t.iter().for_each(|m| f(m)),
         }
     }
 
@@ -121,7 +143,7 @@ impl Set {
             Set::Ints(v) => v
                 .get(i)
                 .map(|n| itoa::Buffer::new().format(*n).as_bytes().to_vec()),
-            Set::Table(t) => t.get_index(i).map(|m| m.to_vec()),
+            Set::Table(t, _) => t.get_index(i).map(|m| m.to_vec()),
         }
     }
 
@@ -132,7 +154,7 @@ impl Set {
                 self.for_each(f);
                 0
             }
-            Set::Table(t) => {
+            Set::Table(t, _) => {
                 let mut c = if cursor == 0 {
                     t.len()
                 } else {

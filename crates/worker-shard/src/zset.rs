@@ -12,6 +12,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
+use crate::alloc::{heap_size, vec_size};
 use crate::pack::Pack;
 
 const NIL: u32 = u32::MAX;
@@ -225,7 +226,7 @@ impl ScoreTree {
                 (self.nodes.len() - 1) as u32
             }
         };
-        self.bytes += member.len();
+        self.bytes += heap_size(member.len());
         let hash = self.hasher.hash_one(member);
         let (nodes, hasher) = (&self.nodes, &self.hasher);
         self.index
@@ -245,7 +246,7 @@ impl ScoreTree {
         self.root = self.remove_node(self.root, x);
         let n = &mut self.nodes[x as usize];
         let score = n.score;
-        self.bytes -= n.member.len();
+        self.bytes -= heap_size(n.member.len());
         n.member = Box::default();
         // Size 0 marks a free slot for `scan`.
         n.size = 0;
@@ -327,11 +328,12 @@ impl ScoreTree {
         if i >= self.nodes.len() { 0 } else { i as u64 }
     }
 
+    /// Heap bytes: the members' allocations, the node arena, the index, the free list.
     fn mem(&self) -> usize {
         self.bytes
-            + self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.index.capacity() * 5
-            + self.free.capacity() * 4
+            + vec_size::<Node>(self.nodes.len(), self.nodes.capacity())
+            + heap_size(self.index.allocation_size())
+            + vec_size::<u32>(self.free.len(), self.free.capacity())
     }
 }
 
@@ -394,8 +396,8 @@ impl ZSet {
 
     pub(crate) fn mem(&self) -> usize {
         match self {
-            ZSet::Pack(p) => p.bytes(),
-            ZSet::Tree(t) => t.mem(),
+            ZSet::Pack(p) => heap_size(size_of::<ZSet>()) + heap_size(p.bytes()),
+            ZSet::Tree(t) => heap_size(size_of::<ZSet>()) + t.mem(),
         }
     }
 
