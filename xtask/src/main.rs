@@ -5,13 +5,15 @@
 //! - `bench`: the benchmark suite, kvd against redis-server or others (see BENCHMARKS.md);
 //! - `loadgen`: the suite's RESP load generator on its own, against any running server;
 //! - `soak`: kvd under thousands of connections with a mixed load for a minute: errors,
-//!   latency percentiles and whether its memory stays flat (see BENCHMARKS.md).
+//!   latency percentiles and whether its memory stays flat (see BENCHMARKS.md);
+//! - `memcheck`: `used_memory` against the resident set's growth, per data shape.
 #![allow(
     clippy::print_stdout,
     reason = "xtask is a command-line tool: its terminal output is the product"
 )]
 
 mod bench;
+mod memcheck;
 mod soak;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,8 @@ enum Task {
     Loadgen(bench::LoadgenArgs),
     /// Soak kvd: 5,000 connections of mixed load for 60 s; errors, latency, memory flatness.
     Soak(soak::SoakArgs),
+    /// Check that INFO's used_memory follows the resident set as data is loaded.
+    Memcheck(memcheck::MemcheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(args) => bench::bench(args),
         Task::Loadgen(args) => bench::loadgen(args),
         Task::Soak(args) => soak::soak(args),
+        Task::Memcheck(args) => memcheck::memcheck(args),
     }
 }
 
