@@ -171,7 +171,7 @@ impl Value {
     pub(crate) fn mem(&self) -> usize {
         match self {
             Value::Str(Str::Int(_)) => 0,
-            Value::Str(Str::Bytes { data, .. }) => data.capacity(),
+            Value::Str(Str::Bytes { data, .. }) => crate::alloc::heap_size(data.capacity()),
             Value::List(l) => l.mem(),
             Value::Hash(h) => h.mem(),
             Value::Set(s) => s.mem(),
@@ -356,11 +356,6 @@ fn read_i64(b: &[u8], at: usize) -> i64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[at..at + 8]);
     i64::from_le_bytes(a)
-}
-
-/// Heap bytes of an allocation of `n` bytes: small size classes are 8 bytes apart.
-fn alloc_size(n: usize) -> usize {
-    n.next_multiple_of(8)
 }
 
 /// A new entry's value, before it is stored.
@@ -828,10 +823,11 @@ impl<'a> EntryRef<'a> {
     pub(crate) fn mem(self) -> usize {
         match self {
             EntryRef::Record(b) => b.len().next_multiple_of(UNIT),
+            // Boxed entries and their keys come from the system allocator.
             EntryRef::Boxed(e) => {
-                alloc_size(size_of::<Boxed>())
+                crate::alloc::heap_size(size_of::<Boxed>())
                     + size_of::<Option<Box<Boxed>>>()
-                    + alloc_size(e.key.len())
+                    + crate::alloc::heap_size(e.key.len())
                     + e.value.mem()
             }
         }
