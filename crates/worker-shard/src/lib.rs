@@ -258,8 +258,8 @@
 //! ```
 #![deny(missing_docs)]
 
-mod aof;
 mod alloc;
+mod aof;
 mod blocking;
 mod cmd_dump;
 mod cmd_hash;
