@@ -376,3 +376,190 @@ mod restart {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `rdb_changes_since_last_save` counts as Redis's `server.dirty`: one per key or element
+/// changed, nothing for a write that changed nothing. Recorded from redis-server 7.0.15;
+/// keys spread over four shards, so the cross-shard forms count the same. `-1`: setup.
+#[test]
+fn changes_count_like_redis_dirty() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        private: true,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    let changes = |c: &mut RawConn| -> i64 {
+        let info = String::from_utf8(bulk_payload(&c.cmd(&["INFO", "persistence"]))).unwrap();
+        let line = info
+            .lines()
+            .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+            .expect("the field");
+        line.trim().parse().unwrap()
+    };
+    let cases: &[(i64, &[&str])] = &[
+        (-1, &["FLUSHALL"][..]),
+        (1, &["SET", "a", "1"][..]),
+        (0, &["SET", "a", "1", "NX"][..]),
+        (1, &["SET", "a", "2", "XX"][..]),
+        (0, &["SET", "nx", "2", "XX"][..]),
+        (1, &["SET", "a", "3", "GET"][..]),
+        (0, &["SETNX", "a", "1"][..]),
+        (1, &["SETNX", "b", "1"][..]),
+        (1, &["SETEX", "c", "100", "v"][..]),
+        (1, &["PSETEX", "c", "100000", "v"][..]),
+        (1, &["GETSET", "a", "9"][..]),
+        (1, &["GETDEL", "a"][..]),
+        (0, &["GETDEL", "a"][..]),
+        (-1, &["SET", "a", "1"][..]),
+        (0, &["GETEX", "a"][..]),
+        (1, &["GETEX", "a", "EX", "100"][..]),
+        (1, &["GETEX", "a", "PERSIST"][..]),
+        (0, &["GETEX", "a", "PERSIST"][..]),
+        (0, &["GETEX", "missing", "EX", "10"][..]),
+        (1, &["APPEND", "a", "xyz"][..]),
+        (1, &["SETRANGE", "a", "0", "zz"][..]),
+        (1, &["SETRANGE", "newr", "3", "x"][..]),
+        (1, &["INCR", "n"][..]),
+        (1, &["INCRBY", "n", "5"][..]),
+        (1, &["DECR", "n"][..]),
+        (1, &["DECRBY", "n", "2"][..]),
+        (1, &["INCRBYFLOAT", "f", "1.5"][..]),
+        (3, &["MSET", "m1", "1", "m2", "2", "m3", "3"][..]),
+        (2, &["MSET", "m1", "1", "m1", "2"][..]),
+        (0, &["MSETNX", "m1", "1", "q1", "2"][..]),
+        (3, &["MSETNX", "q1", "1", "q2", "2", "q3", "3"][..]),
+        (2, &["DEL", "m1", "m2", "zz"][..]),
+        (0, &["DEL", "zz"][..]),
+        (2, &["UNLINK", "m3", "q1"][..]),
+        (1, &["EXPIRE", "q2", "100"][..]),
+        (0, &["EXPIRE", "nokey", "100"][..]),
+        (0, &["EXPIRE", "q2", "100", "NX"][..]),
+        (1, &["PEXPIRE", "q2", "100000"][..]),
+        (1, &["EXPIREAT", "q2", "4102444800"][..]),
+        (1, &["PEXPIREAT", "q2", "4102444800000"][..]),
+        (1, &["PERSIST", "q2"][..]),
+        (0, &["PERSIST", "q2"][..]),
+        (-1, &["SET", "e", "1"][..]),
+        (1, &["EXPIRE", "e", "0"][..]),
+        (-1, &["SET", "e", "1"][..]),
+        (1, &["EXPIRE", "e", "-1"][..]),
+        (1, &["RENAME", "q3", "q4"][..]),
+        (0, &["RENAMENX", "q4", "n"][..]),
+        (1, &["RENAMENX", "q4", "q5"][..]),
+        (1, &["COPY", "q5", "q6"][..]),
+        (0, &["COPY", "q5", "q6"][..]),
+        (1, &["COPY", "q5", "q6", "REPLACE"][..]),
+        (0, &["TOUCH", "q5", "n"][..]),
+        (-1, &["DEL", "l"][..]),
+        (3, &["LPUSH", "l", "a", "b", "c"][..]),
+        (1, &["RPUSH", "l", "d"][..]),
+        (2, &["LPUSHX", "l", "x", "y"][..]),
+        (0, &["LPUSHX", "nol", "x"][..]),
+        (0, &["RPUSHX", "nol", "x"][..]),
+        (1, &["LPOP", "l"][..]),
+        (2, &["LPOP", "l", "2"][..]),
+        (1, &["RPOP", "l"][..]),
+        (0, &["LPOP", "nol"][..]),
+        (1, &["LSET", "l", "0", "v"][..]),
+        (1, &["LINSERT", "l", "BEFORE", "v", "w"][..]),
+        (0, &["LINSERT", "l", "BEFORE", "nothere", "w"][..]),
+        (-1, &["RPUSH", "l", "a", "a", "a", "b"][..]),
+        (4, &["LREM", "l", "0", "a"][..]),
+        (0, &["LREM", "l", "0", "zzz"][..]),
+        (2, &["LTRIM", "l", "0", "0"][..]),
+        (0, &["LTRIM", "l", "0", "-1"][..]),
+        (-1, &["RPUSH", "l2", "1", "2", "3", "4", "5"][..]),
+        (3, &["LTRIM", "l2", "1", "2"][..]),
+        (1, &["LMOVE", "l2", "l3", "LEFT", "RIGHT"][..]),
+        (1, &["RPOPLPUSH", "l2", "l3"][..]),
+        (0, &["RPOPLPUSH", "nol", "l3"][..]),
+        (2, &["LMPOP", "1", "l3", "LEFT", "COUNT", "5"][..]),
+        (-1, &["DEL", "h"][..]),
+        (2, &["HSET", "h", "f1", "v1", "f2", "v2"][..]),
+        (2, &["HSET", "h", "f1", "v1", "f3", "v3"][..]),
+        (1, &["HMSET", "h", "f1", "x"][..]),
+        (0, &["HSETNX", "h", "f1", "x"][..]),
+        (1, &["HSETNX", "h", "f9", "x"][..]),
+        (2, &["HDEL", "h", "f1", "f2", "zz"][..]),
+        (0, &["HDEL", "h", "zz"][..]),
+        (1, &["HINCRBY", "h", "n", "1"][..]),
+        (1, &["HINCRBYFLOAT", "h", "fl", "1.5"][..]),
+        (-1, &["DEL", "s"][..]),
+        (3, &["SADD", "s", "a", "b", "c"][..]),
+        (1, &["SADD", "s", "a", "d"][..]),
+        (0, &["SADD", "s", "a"][..]),
+        (1, &["SREM", "s", "a", "zz"][..]),
+        (0, &["SREM", "s", "zz"][..]),
+        (1, &["SPOP", "s"][..]),
+        (2, &["SPOP", "s", "5"][..]),
+        (0, &["SPOP", "nos"][..]),
+        (-1, &["SADD", "s", "a", "b", "c"][..]),
+        (2, &["SMOVE", "s", "s2", "a"][..]),
+        (0, &["SMOVE", "s", "s2", "zz"][..]),
+        (-1, &["SADD", "s3", "1", "2", "3"][..]),
+        (0, &["SINTERSTORE", "d1", "s3", "s2"][..]),
+        (1, &["SUNIONSTORE", "d1", "s3", "s2"][..]),
+        (1, &["SDIFFSTORE", "d1", "s3", "s2"][..]),
+        (0, &["SINTERSTORE", "d2", "nos", "nos2"][..]),
+        (-1, &["DEL", "z"][..]),
+        (2, &["ZADD", "z", "1", "a", "2", "b"][..]),
+        (2, &["ZADD", "z", "1", "a", "3", "b", "4", "c"][..]),
+        (0, &["ZADD", "z", "1", "a"][..]),
+        (1, &["ZADD", "z", "CH", "5", "a"][..]),
+        (0, &["ZADD", "z", "NX", "9", "a"][..]),
+        (1, &["ZADD", "z", "INCR", "1", "a"][..]),
+        (1, &["ZINCRBY", "z", "1", "b"][..]),
+        (0, &["ZINCRBY", "z", "0", "b"][..]),
+        (1, &["ZREM", "z", "a", "zz"][..]),
+        (0, &["ZREM", "z", "zz"][..]),
+        (
+            -1,
+            &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"][..],
+        ),
+        (1, &["ZREMRANGEBYSCORE", "z", "0", "1"][..]),
+        (1, &["ZREMRANGEBYRANK", "z", "0", "0"][..]),
+        (2, &["ZREMRANGEBYLEX", "z", "-", "+"][..]),
+        (
+            -1,
+            &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"][..],
+        ),
+        (1, &["ZPOPMIN", "z"][..]),
+        (2, &["ZPOPMAX", "z", "2"][..]),
+        (0, &["ZPOPMIN", "noz"][..]),
+        (1, &["ZMPOP", "1", "z", "MIN", "COUNT", "3"][..]),
+        (
+            -1,
+            &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"][..],
+        ),
+        (1, &["ZUNIONSTORE", "zd", "1", "z"][..]),
+        (1, &["ZINTERSTORE", "zd", "1", "noz"][..]),
+        (1, &["ZRANGESTORE", "zd", "z", "0", "1"][..]),
+        (1, &["ZDIFFSTORE", "zd", "1", "z"][..]),
+        (-1, &["SET", "bit", "0"][..]),
+        (1, &["SWAPDB", "0", "1"][..]),
+        (1, &["SWAPDB", "0", "1"][..]),
+        (-1, &["SET", "x", "1"][..]),
+        (-1, &["SET", "y", "1"][..]),
+        (20, &["FLUSHDB"][..]),
+    ];
+    for (want, cmd) in cases {
+        let before = changes(&mut c);
+        let reply = c.cmd(cmd);
+        assert!(!reply.starts_with(b"-"), "{cmd:?}: {}", escape(&reply));
+        if *want >= 0 {
+            assert_eq!(changes(&mut c) - before, *want, "{cmd:?}");
+        }
+    }
+    // MULTI/EXEC counts what its commands count.
+    let before = changes(&mut c);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    for cmd in [
+        &["MSET", "t1", "1", "t2", "2"][..],
+        &["DEL", "t1", "t9"],
+        &["SADD", "ts", "a", "b"],
+    ] {
+        assert_reply!(c.cmd(cmd), b"+QUEUED\r\n");
+    }
+    c.cmd(&["EXEC"]);
+    assert_eq!(changes(&mut c) - before, 2 + 1 + 2);
+}

@@ -423,6 +423,8 @@ pub(crate) fn pop_for(shard: &mut Shard, db: usize, key: &Bytes, kind: &PopKind)
         cmd_list::notify_list(shard, db, cmd_list::pop_event(end), key);
         shard.blocked.signal(db, dst);
     }
+    // Redis's `server.dirty`: one per element popped (a move counts once).
+    shard.dirty += elems.len() as u64;
     PartResult::Popped(key.clone(), elems)
 }
 
@@ -435,6 +437,7 @@ fn zpop_for(shard: &mut Shard, db: usize, key: &Bytes, max: bool, count: usize) 
             if shard.aof.is_some() && !popped.is_empty() {
                 crate::aof::log_pop(shard, db, key, crate::aof::Pop::ZSet(max), popped.len());
             }
+            shard.dirty += popped.len() as u64;
             let event = if max { "zpopmax" } else { "zpopmin" };
             if shard.observed(db) {
                 shard.notify(db, NotifyClass::ZSET, event, key);

@@ -370,16 +370,20 @@ pub(crate) fn ltrim(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
     };
     let limits = shard.limits.list();
     let r = modify(shard, db, &args[1], false, |l| {
+        let len = l.len();
         match clamp_range(start, stop, l.len()) {
             Some((a, b)) => l.retain_range(a, b, limits),
             None => *l = List::default(),
         }
+        len - l.len()
     });
     match r {
         Ok(found) => {
             if found.is_some() {
                 notify_list(shard, db, "ltrim", &args[1]);
             }
+            // Redis counts the elements removed.
+            out.count_changes(found.unwrap_or(0) as u64);
             out.ok()
         }
         Err(e) => out.error(e),

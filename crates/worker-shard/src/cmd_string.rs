@@ -310,6 +310,8 @@ pub(crate) fn getex(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
         Ok(None) => return out.null(),
         Err(e) => return out.error(e),
     }
+    // Redis counts a change only when the time to live changed (below).
+    out.count_changes(0);
     let clock = shard.clock;
     let d = &mut shard.dbs[db];
     let event = match ttl {
@@ -334,6 +336,7 @@ pub(crate) fn getex(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<
         }
         Ttl::Keep | Ttl::Clear => return,
     };
+    out.count_changes(1);
     shard.notify(db, NotifyClass::GENERIC, event, &args[1]);
 }
 

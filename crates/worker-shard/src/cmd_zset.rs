@@ -169,6 +169,9 @@ fn zadd_apply(
         Ok((added, updated, processed, last))
     });
     let r = r.and_then(|r| r);
+    if let Ok((added, updated, _, _)) = r {
+        out.count_changes((added + updated) as u64);
+    }
     if let Ok((added, updated, _, _)) = r
         && added + updated > 0
     {

@@ -20,6 +20,9 @@ pub(crate) struct Out<'a> {
     proto: Protocol,
     /// Whether the reply is an error (for `failed_calls`).
     pub(crate) failed: bool,
+    /// What the command counted itself toward Redis's `server.dirty`, when its reply and
+    /// arguments do not tell (see `changes_of`).
+    changes: Option<u64>,
 }
 
 impl<'a> Out<'a> {
@@ -28,7 +31,14 @@ impl<'a> Out<'a> {
             buf,
             proto,
             failed: false,
+            changes: None,
         }
+    }
+
+    /// Counts `n` changes toward `rdb_changes_since_last_save`, as the command's Redis
+    /// implementation adds to `server.dirty` (`ZADD`: added plus updated members, ...).
+    pub(crate) fn count_changes(&mut self, n: u64) {
+        self.changes = Some(n);
     }
 
     pub(crate) fn proto(&self) -> Protocol {
@@ -329,6 +339,12 @@ impl Shard {
             return;
         }
         let reply_start = out.len();
+        // The few writes whose count depends on the state before them.
+        let before = if is_write(id) {
+            self.changes_before(spec.name, db, args)
+        } else {
+            0
+        };
         handler(self, db, args, out);
         if self.aof.is_some() {
             let changed = !out.failed && (is_write(id) || spec.name == "debug");
@@ -359,7 +375,9 @@ impl Shard {
         let nanos = now.saturating_duration_since(self.last).as_nanos() as u64;
         self.last = now;
         if !out.failed && is_write(id) {
-            self.dirty += 1;
+            self.dirty += out
+                .changes
+                .unwrap_or_else(|| changes_of(spec.name, args, out.since(reply_start), before));
         }
         self.record(id, nanos, out.failed, false);
     }
@@ -378,6 +396,22 @@ impl Shard {
             s.calls += 1;
             s.nanos += nanos;
             s.failed += failed as u64;
+        }
+    }
+
+    /// What a write command whose count depends on the state before it needs to know (see
+    /// `changes_of`): whether a `STORE` destination existed, the keys a flush removes.
+    fn changes_before(&mut self, name: &str, db: usize, args: &[Bytes]) -> u64 {
+        match name {
+            "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
+            | "zdiffstore" | "zrangestore" => {
+                let clock = self.clock;
+                self.dbs[db].peek(&args[1], clock).is_some() as u64
+            }
+            // The keys they remove.
+            "flushdb" => self.dbs[db].len() as u64,
+            "flushall" => self.dbs.iter().map(|d| d.len() as u64).sum(),
+            _ => 0,
         }
     }
 
@@ -405,7 +439,21 @@ impl Shard {
                 | K::ListPop { .. }
                 | K::ListPush { .. }
         ) {
-            self.dirty += 1;
+            // Redis's `server.dirty` for this shard's share of the command.
+            self.dirty += match &part.0 {
+                K::Mset(pairs) => pairs.len() as u64 / 2,
+                K::FlushDb => self.dbs[db].len() as u64,
+                K::FlushAll => self.dbs.iter().map(|d| d.len() as u64).sum(),
+                // Once for the whole command, which every shard runs.
+                K::SwapDb(..) => (self.id == 0) as u64,
+                K::SetMember { .. } => 1,
+                K::PutColl { key, value, .. } => {
+                    (value.is_some() || self.dbs[db].peek(key, self.clock).is_some()) as u64
+                }
+                // Counted from the reply below, or nothing (`DEBUG POPULATE`, the source
+                // of a `RENAME`, counted once at the destination).
+                _ => 0,
+            };
             // Parts of spread writes make room like commands; they are not refused (the
             // command was accepted as a whole), so noeviction may overshoot by one of them.
             if self.evictor.budget != 0 {
@@ -416,10 +464,19 @@ impl Shard {
             Some(_) => crate::aof::PartLog::of(&part.0),
             None => None,
         };
+        let counted = matches!(&part.0, K::Del(_) | K::ZPop { .. } | K::Put { .. });
         let reply = crate::parts::execute(self, db, part);
         match logged {
             Some(log) => log.log(self, db, &reply.0),
             None => crate::aof::drain_expired(self),
+        }
+        if counted {
+            // The number removed, popped or written.
+            self.dirty += match &reply.0 {
+                crate::route::PartResult::Count(n) => *n as u64,
+                crate::route::PartResult::ZPopped(p) => p.len() as u64,
+                _ => 0,
+            };
         }
         self.drain_all_logged();
         if !self.blocked.is_idle() {
@@ -465,6 +522,82 @@ fn is_denyoom(id: CommandId) -> bool {
 }
 
 /// Whether the command with statistics id `id` writes (its spec has the `write` flag).
+/// How much a successful write command adds to Redis's `server.dirty` (behind
+/// `rdb_changes_since_last_save` and the `save` points), from its name, arguments and reply,
+/// as Redis 7.0 counts: one per key or element changed, nothing for a write that changed
+/// nothing (`DEL` of a missing key, `SADD` of a member already there, `SET ... NX` that did
+/// not set). `before` is what `Shard::changes_before` saw. Commands whose count neither
+/// tells call [`Out::count_changes`].
+fn changes_of(name: &str, args: &[Bytes], reply: &[u8], before: u64) -> u64 {
+    let nil = matches!(reply, b"$-1\r\n" | b"*-1\r\n" | b"_\r\n");
+    let int = || -> i64 {
+        reply
+            .strip_prefix(b":")
+            .and_then(|rest| std::str::from_utf8(rest).ok())
+            .and_then(|t| t.trim_end().parse().ok())
+            .unwrap_or(0)
+    };
+    let has = |opt: &str| {
+        args.iter()
+            .skip(3)
+            .any(|a| a.eq_ignore_ascii_case(opt.as_bytes()))
+    };
+    let pairs = |from: usize| (args.len().saturating_sub(from) / 2) as u64;
+    let pushed = args.len().saturating_sub(2) as u64;
+    match name {
+        "mset" => pairs(1),
+        "msetnx" => pairs(1) * (int() > 0) as u64,
+        "hset" | "hmset" => pairs(2),
+        "lpush" | "rpush" => pushed,
+        "lpushx" | "rpushx" => pushed * (int() > 0) as u64,
+        "del" | "unlink" | "sadd" | "srem" | "hdel" | "zrem" | "zremrangebyscore"
+        | "zremrangebyrank" | "zremrangebylex" | "lrem" => int().max(0) as u64,
+        "setnx" | "hsetnx" | "renamenx" | "copy" | "expire" | "pexpire" | "expireat"
+        | "pexpireat" | "persist" | "move" | "linsert" => (int() > 0) as u64,
+        // The member leaves one set and joins the other; a move within one set is a no-op.
+        "smove" => 2 * (int() > 0 && args[1] != args[2]) as u64,
+        // `NX ... GET` answers the old value: nil when it did set.
+        "set" if has("nx") => (nil == has("get")) as u64,
+        "set" if has("xx") => (!nil) as u64,
+        "getdel" | "lmove" | "rpoplpush" => (!nil) as u64,
+        "lpop" | "rpop" | "spop" | "zpopmin" | "zpopmax" | "lmpop" | "zmpop" => popped(name, reply),
+        // Blocking pops count where they pop (`blocking.rs`), whichever way they run;
+        // `GETEX` counts itself when it changes the time to live.
+        "blpop" | "brpop" | "blmpop" | "bzpopmin" | "bzpopmax" | "bzmpop" | "blmove"
+        | "brpoplpush" | "getex" => 0,
+        "flushdb" | "flushall" => before,
+        // A result stored, or an empty one deleting a destination that existed.
+        "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore"
+        | "zdiffstore" | "zrangestore" => (int() > 0) as u64 | before,
+        _ => 1,
+    }
+}
+
+/// The number of elements a pop command's reply holds.
+fn popped(name: &str, reply: &[u8]) -> u64 {
+    use resp_codec::Frame;
+    let Ok(Some((frame, _))) = resp_codec::decode_frame(reply) else {
+        return 0;
+    };
+    let len = |f: &Frame| match f {
+        Frame::Array(items) => items.len() as u64,
+        Frame::Null | Frame::NullArray => 0,
+        _ => 1,
+    };
+    match (name, &frame) {
+        (_, Frame::Null | Frame::NullArray) => 0,
+        // `[key, elements]`.
+        ("lmpop" | "zmpop", Frame::Array(items)) => items.get(1).map_or(0, len),
+        // Flat `member score ...` (RESP2, or RESP3 without a count), or one pair per member.
+        ("zpopmin" | "zpopmax", Frame::Array(items)) => match items.first() {
+            Some(Frame::Array(_)) => items.len() as u64,
+            _ => items.len() as u64 / 2,
+        },
+        (_, Frame::Array(items)) => items.len() as u64,
+        _ => 1,
+    }
+}
+
 fn is_write(id: CommandId) -> bool {
     static WRITE: std::sync::LazyLock<Vec<bool>> = std::sync::LazyLock::new(|| {
         command::ALL_SPECS
