@@ -288,6 +288,51 @@ mod restart {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// With save points set, `FLUSHALL` saves the emptied dataset at once (the flushed keys
+    /// do not come back at the next start) and counting restarts at 0, as in Redis 7.0.15;
+    /// without, it only counts the keys it removed.
+    #[test]
+    fn flushall_saves_when_save_points_are_set() {
+        let dir = temp_dir("flushall");
+        let file = dir.join("dump.rdb");
+        let server = start(&dir, 3, &[]);
+        let mut c = RawConn::connect(server.local_addr());
+        assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), OK);
+        assert_reply!(c.cmd(&["FLUSHALL"]), OK);
+        assert!(!file.exists());
+        assert!(info(&mut c).contains("rdb_changes_since_last_save:6\r\n"));
+        drop(c);
+        server.shutdown();
+
+        let server = start(&dir, 3, &[(3600, 1)]);
+        let mut c = RawConn::connect(server.local_addr());
+        assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2", "c", "3"]), OK);
+        assert_reply!(c.cmd(&["SAVE"]), OK);
+        assert_reply!(c.cmd(&["SET", "d", "4"]), OK);
+        assert_reply!(c.cmd(&["FLUSHALL"]), OK);
+        let info_now = info(&mut c);
+        assert!(
+            info_now.contains("rdb_changes_since_last_save:0\r\n"),
+            "{info_now}"
+        );
+        // Only SAVE and BGSAVE count as saves.
+        assert!(info_now.contains("rdb_saves:1\r\n"), "{info_now}");
+        assert_reply!(c.cmd(&["SET", "e", "5"]), OK);
+        assert!(info(&mut c).contains("rdb_changes_since_last_save:1\r\n"));
+        // The file is the empty dataset: a server started on a copy has no keys.
+        let copy = dir.join("copy");
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::copy(&file, copy.join("dump.rdb")).unwrap();
+        let other = start(&copy, 2, &[]);
+        let mut o = RawConn::connect(other.local_addr());
+        assert_reply!(o.cmd(&["DBSIZE"]), int(0));
+        drop(o);
+        other.shutdown();
+        drop(c);
+        server.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_corrupt_file_stops_the_start() {
         let dir = temp_dir("corrupt");

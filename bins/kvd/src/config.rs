@@ -71,9 +71,9 @@ pub struct Config {
     /// File name of the RDB file, loaded at start and written by saves (`dbfilename`).
     pub dbfilename: String,
     /// Automatic snapshots (`save`): `(seconds, changes)` points, a snapshot being taken once
-    /// `changes` writes happened within `seconds` of the last save. Empty (kvd's default,
-    /// unlike Redis's `3600 1 300 100 60 10000`) for none; `SAVE`, `BGSAVE` and `SHUTDOWN SAVE`
-    /// work either way.
+    /// `changes` writes happened within `seconds` of the last save. Redis's default,
+    /// `3600 1 300 100 60 10000`; empty (`--save ''`) for none; `SAVE`, `BGSAVE` and
+    /// `SHUTDOWN SAVE` work either way.
     pub save: Vec<(u64, u64)>,
     /// Compact-encoding thresholds of hashes, sets and sorted sets
     /// (`hash-max-listpack-entries`, ...), Redis's defaults.
@@ -134,7 +134,8 @@ impl Default for Config {
             treat_as_remote: None,
             dir: PathBuf::from("."),
             dbfilename: "dump.rdb".to_owned(),
-            save: Vec::new(),
+            // Redis's default when no config file sets `save`.
+            save: vec![(3600, 1), (300, 100), (60, 10000)],
             encoding: worker_shard::EncodingLimits::default(),
             eviction: worker_shard::EvictionConfig::default(),
             aof: worker_shard::AofConfig::default(),
@@ -189,6 +190,8 @@ impl Config {
             listeners: 2,
             io_threads: 2,
             workers: 2,
+            // No automatic snapshots: tests save only when they ask to.
+            save: Vec::new(),
             ..Config::default()
         }
     }

@@ -289,7 +289,8 @@ mod tests {
         // A literal name is echoed as the client spelled it, as Redis 7.0 does.
         assert_eq!(get(&h, "PORT"), pair("PORT", "7000"));
         assert_eq!(get(&h, "po?t"), pair("port", "7000"));
-        assert_eq!(get(&h, "save"), pair("save", ""));
+        // Redis's default without a config file (`redis-server` 7.0.15, `CONFIG GET save`).
+        assert_eq!(get(&h, "save"), pair("save", "3600 1 300 100 60 10000"));
         assert_eq!(get(&h, "appendonly"), pair("appendonly", "no"));
         assert_eq!(get(&h, "databases"), pair("databases", "16"));
         assert_eq!(get(&h, "maxclients"), pair("maxclients", "10000"));

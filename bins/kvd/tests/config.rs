@@ -71,6 +71,7 @@ fn toml_takes_rust_and_redis_names() {
             hz: 500,
             requirepass: Some("pw".to_owned()),
             protected_mode: false,
+            save: Vec::new(),
             ..Config::default()
         }
     );

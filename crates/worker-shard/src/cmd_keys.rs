@@ -586,6 +586,10 @@ pub(crate) fn flushall(shard: &mut Shard, _db: usize, args: &[Bytes], out: &mut 
         return out.error(e);
     }
     shard.dbs.iter_mut().for_each(|d| d.clear());
+    if shard.flushed_all() {
+        // The save that follows absorbs the change, as in Redis.
+        out.count_changes(0);
+    }
     out.ok();
 }
 

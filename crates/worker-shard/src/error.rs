@@ -17,6 +17,8 @@ pub enum Error {
     Stopped,
     /// The append-only log cannot be loaded or written; the text is Redis's message.
     Aof(String),
+    /// A background save was superseded (a `FLUSHALL` saved the empty dataset meanwhile).
+    Aborted,
 }
 
 impl fmt::Display for Error {
@@ -28,6 +30,7 @@ impl fmt::Display for Error {
             Error::InProgress => write!(f, "a save is already in progress"),
             Error::Stopped => write!(f, "the shard workers have stopped"),
             Error::Aof(what) => f.write_str(what),
+            Error::Aborted => write!(f, "the save was superseded by a flush"),
         }
     }
 }

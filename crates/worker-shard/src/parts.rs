@@ -70,6 +70,7 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
         }
         PartKind::FlushAll => {
             shard.dbs.iter_mut().for_each(|d| d.clear());
+            shard.flushed_all();
             PartResult::Ok
         }
         PartKind::Keys(pattern) => PartResult::Keys(cmd_keys::matching_keys(shard, db, &pattern)),

@@ -28,7 +28,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use resp_codec::{Frame, Protocol};
@@ -93,6 +93,9 @@ struct SaveState {
     saves: u64,
     /// The sum of the shards' change counters when the last successful snapshot was taken.
     dirty_at_save: u64,
+    /// Bumped by every save after `FLUSHALL`: a background save that started before one
+    /// must not replace its (empty) file with older data (Redis kills that child).
+    flushes: u64,
     load: LoadSummary,
 }
 
@@ -103,8 +106,8 @@ struct SaveState {
 pub struct Persistence {
     pub(crate) workers: Vec<WorkerHandle>,
     pub(crate) databases: usize,
-    config: Mutex<PersistConfig>,
-    state: Mutex<SaveState>,
+    config: Arc<Mutex<PersistConfig>>,
+    state: Arc<Mutex<SaveState>>,
     finished: Condvar,
     /// Set once the final snapshot at shutdown is decided, so it is not taken twice.
     shutdown_handled: AtomicBool,
@@ -424,24 +427,36 @@ fn drive(workers: &[WorkerHandle], tx: &mut Scheduled<SnapshotBody>) -> Result<(
 impl Persistence {
     /// Persistence for the shards of `workers`, each with `databases` databases.
     pub fn new(workers: Vec<WorkerHandle>, databases: usize, config: PersistConfig) -> Persistence {
+        let config = Arc::new(Mutex::new(config));
+        let state = Arc::new(Mutex::new(SaveState {
+            in_progress: false,
+            lastsave: unix_now_ms() / 1000,
+            last_status_ok: true,
+            last_bgsave_secs: -1,
+            bgsave_started: None,
+            last_attempt: None,
+            saves: 0,
+            dirty_at_save: 0,
+            flushes: 0,
+            load: LoadSummary::default(),
+        }));
+        let gate: Arc<crate::aof::WriteGate> = Arc::default();
+        if let Some(w) = workers.first() {
+            let _ = w.flush_hook.0.set(Box::new(FlushSaver {
+                config: Arc::clone(&config),
+                state: Arc::clone(&state),
+                stats: workers.iter().map(|w| Arc::clone(w.stats_arc())).collect(),
+                gate: Arc::clone(&gate),
+            }));
+        }
         Persistence {
             workers,
             databases: databases.max(1),
-            config: Mutex::new(config),
-            state: Mutex::new(SaveState {
-                in_progress: false,
-                lastsave: unix_now_ms() / 1000,
-                last_status_ok: true,
-                last_bgsave_secs: -1,
-                bgsave_started: None,
-                last_attempt: None,
-                saves: 0,
-                dirty_at_save: 0,
-                load: LoadSummary::default(),
-            }),
+            config,
+            state,
             finished: Condvar::new(),
             shutdown_handled: AtomicBool::new(false),
-            gate: Arc::default(),
+            gate,
             aof: crate::aof::Aof::default(),
         }
     }
@@ -577,12 +592,15 @@ impl Persistence {
     ) -> Result<(), Error> {
         let n = self.workers.len();
         let (to, slices) = flume::bounded(SLICE_QUEUE);
+        let flushes = lock(&self.state).flushes;
         let mut body = SnapshotBody::new(n, Some(to));
         body.at_cut = at_cut;
         let mut tx = Scheduled::new(body);
         drive(&self.workers, &mut tx)?;
         drop(tx);
-        self.write_atomically(path, |w| {
+        let used = self.used_memory();
+        let superseded = || lock(&self.state).flushes != flushes;
+        write_atomically(path, used, &superseded, |w| {
             let mut db = None;
             let mut done = 0;
             while done < n {
@@ -605,9 +623,21 @@ impl Persistence {
         // On an error `slices` is dropped here: the shards see it and drop their snapshots.
     }
 
-    /// Writes the snapshot to `path` atomically (see [`Persistence::write_atomically`]).
+    /// Writes the snapshot to `path` atomically (see `write_atomically`).
     pub(crate) fn write_file(&self, path: &Path, shards: &[Vec<DbChunk>]) -> Result<(), Error> {
-        self.write_atomically(path, |w| {
+        self.write_file_unless_flushed(path, shards, None)
+    }
+
+    /// [`Persistence::write_file`], unless a `FLUSHALL` saved since `flushes` was read
+    /// (before the cut): its file holds a newer state.
+    fn write_file_unless_flushed(
+        &self,
+        path: &Path,
+        shards: &[Vec<DbChunk>],
+        flushes: Option<u64>,
+    ) -> Result<(), Error> {
+        let superseded = || flushes.is_some_and(|f| lock(&self.state).flushes != f);
+        write_atomically(path, self.used_memory(), &superseded, |w| {
             for db in 0..self.databases {
                 let chunks = shards.iter().filter_map(|s| s.get(db));
                 let (keys, expires) = chunks
@@ -625,37 +655,8 @@ impl Persistence {
         })
     }
 
-    /// Writes an RDB file whose body `body` writes: a temporary file in the same directory,
-    /// fsync, rename over the old file, fsync of the directory.
-    fn write_atomically(
-        &self,
-        path: &Path,
-        body: impl FnOnce(&mut RdbWriter<BufWriter<File>>) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!("temp-{}-kvd.rdb", std::process::id()));
-        let result = (|| -> Result<(), Error> {
-            let file = File::create(&tmp)?;
-            let used: u64 = self.workers.iter().map(|w| w.stats().used_memory()).sum();
-            let mut w = RdbWriter::new(
-                BufWriter::with_capacity(1 << 20, file),
-                unix_now_ms() / 1000,
-                used,
-            )?;
-            body(&mut w)?;
-            let mut out = w.finish()?;
-            out.flush()?;
-            let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            // The rename is durable only once the directory entry is.
-            File::open(dir)?.sync_all()?;
-            Ok(())
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+    fn used_memory(&self) -> u64 {
+        self.workers.iter().map(|w| w.stats().used_memory()).sum()
     }
 
     /// Starts a save; `Err(InProgress)` if one is running.
@@ -689,12 +690,17 @@ impl Persistence {
             if background {
                 self.background_snapshot(&path)
             } else {
+                let flushes = lock(&self.state).flushes;
                 let shards = self.snapshot()?;
-                self.write_file(&path, &shards)
+                self.write_file_unless_flushed(&path, &shards, Some(flushes))
             }
         });
         self.end_save(background, &path, dirty, started, &result);
-        result
+        match result {
+            // A `SAVE` superseded by a `FLUSHALL`'s save: the file holds a newer state.
+            Err(Error::Aborted) if !background => Ok(()),
+            r => r,
+        }
     }
 
     /// The bookkeeping of a finished save (every outcome goes through here, which also ends
@@ -717,6 +723,10 @@ impl Persistence {
             s.last_bgsave_secs = started.elapsed().as_secs() as i64;
         }
         match result {
+            // Superseded by a FLUSHALL's save: neither a success nor a failure.
+            Err(Error::Aborted) => {
+                tracing::info!("background saving terminated: superseded by FLUSHALL");
+            }
             Ok(()) => {
                 s.last_status_ok = true;
                 s.lastsave = unix_now_ms() / 1000;
@@ -749,6 +759,7 @@ impl Persistence {
     pub fn save_command(self: &Arc<Self>) -> Result<Box<dyn Coordinator>, Error> {
         self.begin(false)?;
         Ok(Box::new(SaveCommand {
+            flushes: lock(&self.state).flushes,
             persistence: Arc::clone(self),
             tx: Scheduled::new(SnapshotBody::new(self.workers.len(), None)),
             dirty: self.dirty(),
@@ -888,10 +899,123 @@ impl Persistence {
     }
 }
 
+/// Writes an RDB file whose body `body` writes, atomically: a temporary file in the same
+/// directory, fsync, rename over the old file (unless `superseded` says otherwise by then),
+/// fsync of the directory. `used` is the `used-mem` the header announces.
+fn write_atomically(
+    path: &Path,
+    used: u64,
+    superseded: &dyn Fn() -> bool,
+    body: impl FnOnce(&mut RdbWriter<BufWriter<File>>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    static TEMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // Unique per write: a FLUSHALL's save may run beside a background save.
+    let tmp = dir.join(format!(
+        "temp-{}-{}-kvd.rdb",
+        std::process::id(),
+        TEMP.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| -> Result<(), Error> {
+        let file = File::create(&tmp)?;
+        let mut w = RdbWriter::new(
+            BufWriter::with_capacity(1 << 20, file),
+            unix_now_ms() / 1000,
+            used,
+        )?;
+        body(&mut w)?;
+        let mut out = w.finish()?;
+        out.flush()?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        if superseded() {
+            return Err(Error::Aborted);
+        }
+        std::fs::rename(&tmp, path)?;
+        // The rename is durable only once the directory entry is.
+        File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// What the shards call after `FLUSHALL` (see `Shard::flushed_all`); installed by
+/// [`Persistence::new`], shared by the pool.
+#[derive(Default)]
+pub(crate) struct FlushHook(pub(crate) OnceLock<Box<FlushSaver>>);
+
+impl std::fmt::Debug for FlushHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlushHook")
+            .field("installed", &self.0.get().is_some())
+            .finish()
+    }
+}
+
+impl FlushHook {
+    /// Whether a `FLUSHALL` is followed by a save (save points are set).
+    pub(crate) fn saves(&self) -> bool {
+        self.0
+            .get()
+            .is_some_and(|s| !lock(&s.config).save_points.is_empty())
+    }
+
+    /// Saves the empty dataset after `FLUSHALL`, as Redis's `flushallCommand` does when save
+    /// points are set (`rdbSave` of what is now an empty keyspace): the file no longer brings
+    /// the flushed keys back at the next start. `pending` is the calling shard's changes not
+    /// yet published.
+    pub(crate) fn flushed_all(&self, pending: u64) {
+        if let Some(s) = self.0.get() {
+            s.save_empty(pending);
+        }
+    }
+}
+
+/// The state a `FLUSHALL`'s save needs, shared with [`Persistence`]. It holds the shards'
+/// statistics, not their handles, so the pool does not keep itself alive.
+pub(crate) struct FlushSaver {
+    config: Arc<Mutex<PersistConfig>>,
+    state: Arc<Mutex<SaveState>>,
+    stats: Vec<Arc<crate::stats::ShardStats>>,
+    gate: Arc<crate::aof::WriteGate>,
+}
+
+impl FlushSaver {
+    fn save_empty(&self, pending: u64) {
+        let config = lock(&self.config).clone();
+        let path = config.path();
+        let used = self.stats.iter().map(|s| s.used_memory()).sum();
+        let result = Persistence::ensure_dir(&path)
+            .and_then(|()| write_atomically(&path, used, &|| false, |_| Ok(())));
+        let mut s = lock(&self.state);
+        // A background save in flight holds older data: it must not replace this file.
+        s.flushes += 1;
+        match result {
+            Ok(()) => {
+                // Every shard of the transaction has published its changes before it ran
+                // (the flush's own changes are not counted): from here on, counting restarts.
+                s.dirty_at_save = self.stats.iter().map(|st| st.dirty()).sum::<u64>() + pending;
+                s.lastsave = unix_now_ms() / 1000;
+                s.last_status_ok = true;
+                tracing::info!(path = %path.display(), "DB saved on disk");
+            }
+            // As in Redis, FLUSHALL still succeeds; the error is only logged.
+            Err(e) => tracing::error!(path = %path.display(), "error saving DB on disk: {e}"),
+        }
+        let blocked = !s.last_status_ok && !config.save_points.is_empty();
+        self.gate.set_rdb(blocked);
+    }
+}
+
 /// The `SAVE` command driven by an IO thread (see [`Persistence::save_command`]).
 #[derive(Debug)]
 struct SaveCommand {
     persistence: Arc<Persistence>,
+    /// `SaveState::flushes` before the cut.
+    flushes: u64,
     tx: Scheduled<SnapshotBody>,
     dirty: u64,
     started: Instant,
@@ -905,7 +1029,8 @@ impl SaveCommand {
         self.persistence
             .end_save(false, &path, self.dirty, self.started, &result);
         match result {
-            Ok(()) => Frame::simple("OK"),
+            // Superseded by a later FLUSHALL's save: the file already holds a newer state.
+            Ok(()) | Err(Error::Aborted) => Frame::simple("OK"),
             Err(_) => Frame::error("ERR"),
         }
     }
@@ -925,7 +1050,10 @@ impl Coordinator for SaveCommand {
                 let chunks = std::mem::take(&mut self.tx.body_mut().chunks);
                 let path = self.persistence.config().path();
                 let result = Persistence::ensure_dir(&path)
-                    .and_then(|()| self.persistence.write_file(&path, &chunks));
+                    .and_then(|()| {
+                        self.persistence
+                            .write_file_unless_flushed(&path, &chunks, Some(self.flushes))
+                    });
                 drop(chunks);
                 Step::Done(self.end(result))
             }

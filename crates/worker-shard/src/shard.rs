@@ -172,6 +172,8 @@ pub(crate) struct Shard {
     pub(crate) aof: Option<Box<crate::aof::AofLog>>,
     /// While the log is replayed at start: the clock stands still, so nothing expires.
     pub(crate) loading: bool,
+    /// Persistence's interest in `FLUSHALL`, shared with the pool.
+    pub(crate) flush_hook: std::sync::Arc<crate::persist::FlushHook>,
 }
 
 impl Shard {
@@ -197,6 +199,7 @@ impl Shard {
             notifier: Notifier::default(),
             blocked: Default::default(),
             limits: crate::coll::SharedLimits::new(Default::default()),
+            flush_hook: Default::default(),
             evictor: Default::default(),
             aof: None,
             loading: false,
@@ -415,6 +418,20 @@ impl Shard {
         }
     }
 
+    /// After `FLUSHALL` emptied this shard: with save points set, Redis saves the (now empty)
+    /// dataset at once and starts counting changes from zero. Shard 0 writes that file
+    /// (every shard of a spread `FLUSHALL` gets here; the file is the same). Returns whether
+    /// such a save absorbs the flush's changes.
+    pub(crate) fn flushed_all(&mut self) -> bool {
+        if !self.flush_hook.saves() {
+            return false;
+        }
+        if self.id == 0 {
+            self.flush_hook.flushed_all(self.dirty);
+        }
+        true
+    }
+
     /// Executes one part of a spread command.
     pub(crate) fn execute_part(&mut self, db: u16, part: Part) -> PartReply {
         self.processed += 1;
@@ -443,6 +460,8 @@ impl Shard {
             self.dirty += match &part.0 {
                 K::Mset(pairs) => pairs.len() as u64 / 2,
                 K::FlushDb => self.dbs[db].len() as u64,
+                // Absorbed by the save that follows when save points are set, as in Redis.
+                K::FlushAll if self.flush_hook.saves() => 0,
                 K::FlushAll => self.dbs.iter().map(|d| d.len() as u64).sum(),
                 // Once for the whole command, which every shard runs.
                 K::SwapDb(..) => (self.id == 0) as u64,

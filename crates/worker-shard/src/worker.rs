@@ -96,6 +96,8 @@ pub struct WorkerHandle {
     limits: Arc<crate::coll::SharedLimits>,
     /// `maxmemory` and eviction settings, shared by every worker of the pool.
     eviction: Arc<crate::evict::SharedEviction>,
+    /// Persistence's interest in `FLUSHALL` (see `persist::FlushHook`).
+    pub(crate) flush_hook: Arc<crate::persist::FlushHook>,
 }
 
 impl WorkerHandle {
@@ -106,6 +108,10 @@ impl WorkerHandle {
 
     /// The shard's statistics, updated by the worker.
     pub fn stats(&self) -> &ShardStats {
+        &self.stats
+    }
+
+    pub(crate) fn stats_arc(&self) -> &Arc<ShardStats> {
         &self.stats
     }
 
@@ -201,6 +207,7 @@ impl WorkerPool {
         notify.flags.store(config.notify.0, Ordering::Relaxed);
         let limits = crate::coll::SharedLimits::new(config.encoding);
         let eviction = crate::evict::SharedEviction::new(config.eviction);
+        let flush_hook = Arc::new(crate::persist::FlushHook::default());
         let mut pool = WorkerPool {
             handles: Vec::with_capacity(count),
             threads: Vec::new(),
@@ -216,6 +223,7 @@ impl WorkerPool {
             shard.tick();
             shard.limits = Arc::clone(&limits);
             shard.evictor.shared = Arc::clone(&eviction);
+            shard.flush_hook = Arc::clone(&flush_hook);
             shard.tick();
             let wake = Arc::new(WakeSlot::default());
             let executor = ShardExecutor {
@@ -236,6 +244,7 @@ impl WorkerPool {
                 wake,
                 limits: Arc::clone(&limits),
                 eviction: Arc::clone(&eviction),
+                flush_hook: Arc::clone(&flush_hook),
             });
             if id < hosted {
                 executors.push(executor);
