@@ -234,6 +234,7 @@ impl WorkerPool {
                 sinks: Vec::new(),
                 sched: Scheduler::default(),
                 next_cycle: Instant::now() + period(&hz),
+                snapshot_retry: None,
             };
             pool.handles.push(WorkerHandle {
                 shard: id,
@@ -300,6 +301,10 @@ const EXPIRE_BUDGET: Duration = Duration::from_millis(1);
 /// Time one slice of a background snapshot may take between batches.
 const SNAPSHOT_SLICE: Duration = Duration::from_millis(1);
 
+/// Pause before the next slice when the snapshot writer's queue was full (the writer drains
+/// a slice in well under this), so a shard waiting for it does not spin.
+const SNAPSHOT_BACKOFF: Duration = Duration::from_micros(500);
+
 /// Interval between cycles while the previous one ran out of time with work left.
 const FAST_CYCLE_PERIOD: Duration = Duration::from_millis(2);
 
@@ -325,6 +330,8 @@ pub struct ShardExecutor {
     sched: Scheduler,
     /// When the next active-expiry cycle is due.
     next_cycle: Instant,
+    /// While the snapshot writer's queue is full: when to try the next slice.
+    snapshot_retry: Option<Instant>,
 }
 
 impl std::fmt::Debug for ShardExecutor {
@@ -357,9 +364,9 @@ impl ShardExecutor {
     /// nearest timeout of a client blocked on this shard.
     pub fn next_timer(&self) -> Instant {
         // While a background snapshot runs, the shard does not sleep: it serializes a slice
-        // whenever its inbox is empty.
+        // whenever its inbox is empty, or, while the writer's queue is full, looks again soon.
         if self.shard.snapshot_to.is_some() {
-            return Instant::now();
+            return self.snapshot_retry.unwrap_or_else(Instant::now);
         }
         self.shard
             .blocked
@@ -370,8 +377,11 @@ impl ShardExecutor {
     /// Runs the shard's timed work that is due: a slice of a background snapshot, blocked
     /// clients' timeouts, active expiry.
     pub fn timer(&mut self) {
-        if self.shard.snapshot_to.is_some() {
-            crate::persist::snapshot_slice(&mut self.shard, SNAPSHOT_SLICE);
+        if self.shard.snapshot_to.is_some()
+            && self.snapshot_retry.is_none_or(|t| t <= Instant::now())
+        {
+            let worked = crate::persist::snapshot_slice(&mut self.shard, SNAPSHOT_SLICE);
+            self.snapshot_retry = (!worked).then(|| Instant::now() + SNAPSHOT_BACKOFF);
         }
         if self
             .shard
