@@ -13,7 +13,9 @@
 //!
 //! For `SAVE` each shard serializes its whole partition in the run hop, in parallel with the
 //! others (as Redis's `SAVE` blocks). For `BGSAVE` (and the schedule) a shard only marks the
-//! instant, then serializes in slices of about 1 ms between batches, with copy-before-write:
+//! instant, then serializes in slices between batches (1 ms while idle; while busy, a third
+//! of the time it served since the last slice, so clients keep three quarters of the shard),
+//! with copy-before-write:
 //! before it modifies, removes or creates a key in a slot not yet serialized, it serializes
 //! that key's state at the snapshot instant first (see `keyspace::Snapshot`). Each slice's
 //! bytes go to the writer thread through a bounded channel; a shard whose slice finds the

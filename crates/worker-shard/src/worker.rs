@@ -235,6 +235,8 @@ impl WorkerPool {
                 sched: Scheduler::default(),
                 next_cycle: Instant::now() + period(&hz),
                 snapshot_retry: None,
+                last_slice: None,
+                served: false,
             };
             pool.handles.push(WorkerHandle {
                 shard: id,
@@ -301,6 +303,9 @@ const EXPIRE_BUDGET: Duration = Duration::from_millis(1);
 /// Time one slice of a background snapshot may take between batches.
 const SNAPSHOT_SLICE: Duration = Duration::from_millis(1);
 
+/// The shortest slice a busy shard gives a snapshot.
+const SNAPSHOT_MIN_SLICE: Duration = Duration::from_micros(50);
+
 /// Pause before the next slice when the snapshot writer's queue was full (the writer drains
 /// a slice in well under this), so a shard waiting for it does not spin.
 const SNAPSHOT_BACKOFF: Duration = Duration::from_micros(500);
@@ -332,6 +337,9 @@ pub struct ShardExecutor {
     next_cycle: Instant,
     /// While the snapshot writer's queue is full: when to try the next slice.
     snapshot_retry: Option<Instant>,
+    /// When the last snapshot slice ended, and whether the shard served batches since.
+    last_slice: Option<Instant>,
+    served: bool,
 }
 
 impl std::fmt::Debug for ShardExecutor {
@@ -380,8 +388,19 @@ impl ShardExecutor {
         if self.shard.snapshot_to.is_some()
             && self.snapshot_retry.is_none_or(|t| t <= Instant::now())
         {
-            let worked = crate::persist::snapshot_slice(&mut self.shard, SNAPSHOT_SLICE);
+            // A busy shard gives the snapshot a third of the time it spent serving since the
+            // last slice (a quarter of its time), an idle one whole slices: clients keep most
+            // of the shard while it saves, and an idle shard saves at full speed.
+            let now = Instant::now();
+            let budget = match self.last_slice.take() {
+                Some(end) if self.served => (now.saturating_duration_since(end) / 3)
+                    .clamp(SNAPSHOT_MIN_SLICE, SNAPSHOT_SLICE),
+                _ => SNAPSHOT_SLICE,
+            };
+            let worked = crate::persist::snapshot_slice(&mut self.shard, budget);
             self.snapshot_retry = (!worked).then(|| Instant::now() + SNAPSHOT_BACKOFF);
+            self.served = false;
+            self.last_slice = Some(Instant::now());
         }
         if self
             .shard
@@ -487,6 +506,7 @@ impl ShardExecutor {
             }
         }
         if drained > 0 {
+            self.served = true;
             self.deliver();
         }
         stop
