@@ -1053,11 +1053,10 @@ impl Coordinator for SaveCommand {
             Step::Done(_) => {
                 let chunks = std::mem::take(&mut self.tx.body_mut().chunks);
                 let path = self.persistence.config().path();
-                let result = Persistence::ensure_dir(&path)
-                    .and_then(|()| {
-                        self.persistence
-                            .write_file_unless_flushed(&path, &chunks, Some(self.flushes))
-                    });
+                let result = Persistence::ensure_dir(&path).and_then(|()| {
+                    self.persistence
+                        .write_file_unless_flushed(&path, &chunks, Some(self.flushes))
+                });
                 drop(chunks);
                 Step::Done(self.end(result))
             }
@@ -1219,7 +1218,7 @@ mod tests {
         }
         let (to, slices) = flume::bounded(1);
         assert!(matches!(
-            cut(&mut shard, SnapshotWork::Background(to)),
+            cut(&mut shard, SnapshotWork::Background(to, None)),
             crate::route::PartResult::Ok
         ));
         let mut got = std::collections::BTreeMap::new();
