@@ -215,6 +215,17 @@ fn noeviction_refuses_writes_and_loses_nothing() {
     assert_reply!(c.cmd(&["RPUSH", "list", "x"]), oom);
     assert_reply!(c.cmd(&["INCR", "counter"]), oom);
     assert_reply!(c.cmd(&["EXPIRE", &stored[2], "100"]), int(1));
+    // Writes spanning shards, and anything queued in MULTI, are refused as well (and the
+    // transaction is discarded).
+    assert_reply!(c.cmd(&["MSET", "a", "1", "b", "2"]), oom);
+    assert_reply!(c.cmd(&["MULTI"]), OK);
+    assert_reply!(c.cmd(&["SET", "a", "1"]), oom);
+    assert_reply!(c.cmd(&["GET", "a"]), oom);
+    assert_reply!(
+        c.cmd(&["EXEC"]),
+        err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_reply!(c.cmd(&["SETNX", "a", "1"]), oom);
     assert_reply!(c.cmd(&["DEL", &stored[0]]), int(1));
     assert_eq!(stat(&mut c, "evicted_keys"), 0);
     // Raising the limit lets writes through again.

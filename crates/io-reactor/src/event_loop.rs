@@ -883,6 +883,27 @@ impl EventLoop {
             return;
         }
 
+        if self
+            .shared
+            .workers
+            .first()
+            .is_some_and(|w| w.out_of_memory())
+            && refused_when_full(&req, conn.state.multi.is_some())
+        {
+            // Redis's processCommand refuses a command that may grow memory while memory is
+            // full; shards refuse their own commands, this covers spread ones and MULTI.
+            self.scratch.clear();
+            resp_codec::write_error(
+                &mut self.scratch,
+                b"OOM command not allowed when used memory > 'maxmemory'.",
+            );
+            conn.push_ready(&self.scratch, discard);
+            if conn.state.multi.is_some() {
+                conn.state.multi_error = true;
+            }
+            return;
+        }
+
         let Some(req) = self.transaction(slot, req, shards, discard) else {
             return;
         };
@@ -1441,6 +1462,18 @@ instance is configured to report errors during writes if RDB snapshotting fails 
 
 /// Whether `MISCONF` refuses `req`: write commands, and `PING`, as in Redis's
 /// `processCommand`.
+/// Whether memory being full refuses `req`: a `denyoom` command, or inside `MULTI` anything
+/// but `EXEC`, `DISCARD`, `QUIT` and `RESET` (queuing grows memory too), as in Redis.
+fn refused_when_full(req: &Request, in_multi: bool) -> bool {
+    let name = req.name();
+    if in_multi {
+        return !["exec", "discard", "quit", "reset"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()));
+    }
+    worker_shard::lookup_command(name).is_some_and(|s| s.flags.contains(&"denyoom"))
+}
+
 fn refused_while_blocked(req: &Request) -> bool {
     req.name().eq_ignore_ascii_case(b"ping")
         || worker_shard::lookup_command(req.name()).is_some_and(|s| s.flags.contains(&"write"))

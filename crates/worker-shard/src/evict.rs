@@ -3,7 +3,7 @@
 //!
 //! See the crate docs ("Memory limit and eviction") for how the budget is shared.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::keyspace::EntryRef;
@@ -146,6 +146,12 @@ pub(crate) struct SharedEviction {
     policy_samples: AtomicU64,
     /// Log factor in the low 32 bits, decay time in the high ones.
     lfu: AtomicU64,
+    /// Shards over their budget with nothing to evict: while any is, the IO layer refuses
+    /// `denyoom` commands that span shards or are queued in `MULTI`, as Redis does.
+    full: AtomicUsize,
+    /// The `maxmemory` and policy they were full under: a `CONFIG SET` of either lifts the
+    /// refusal until a shard finds itself full again, at its next pass.
+    full_under: AtomicU64,
 }
 
 impl SharedEviction {
@@ -165,6 +171,18 @@ impl SharedEviction {
             u64::from(c.lfu_log_factor) | u64::from(c.lfu_decay_time) << 32,
             Ordering::Relaxed,
         );
+    }
+
+    /// Whether some shard is full (see `full`).
+    pub(crate) fn any_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed) > 0
+            && self.full_under.load(Ordering::Relaxed) == self.limit_word()
+    }
+
+    /// `maxmemory` and the policy, as one word.
+    fn limit_word(&self) -> u64 {
+        self.maxmemory.load(Ordering::Relaxed)
+            ^ (self.policy_samples.load(Ordering::Relaxed) & 0xff) << 56
     }
 
     pub(crate) fn load(&self) -> EvictionConfig {
@@ -264,6 +282,8 @@ pub(crate) struct Evictor {
     next_db: usize,
     /// Keys evicted since the last publish.
     pub(crate) evicted: u64,
+    /// Whether this shard counts in [`SharedEviction`]'s `full`.
+    full: bool,
 }
 
 impl Evictor {
@@ -290,6 +310,22 @@ impl Evictor {
             })
         };
         (lfu(before) != lfu(config)).then_some(lfu(config))
+    }
+
+    /// Records whether the shard is full after its evictions of a pass.
+    pub(crate) fn set_full(&mut self, full: bool) {
+        if full {
+            let word = self.config.maxmemory ^ self.config.policy.index() << 56;
+            self.shared.full_under.store(word, Ordering::Relaxed);
+        }
+        if full != self.full {
+            self.full = full;
+            if full {
+                self.shared.full.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.shared.full.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Offers a sampled key to the pool.

@@ -152,6 +152,13 @@ impl WorkerHandle {
         self.eviction.store(config);
     }
 
+    /// Whether a shard of this handle's pool is over its share of `maxmemory` with nothing it
+    /// may evict (as of its last pass): `denyoom` commands are then refused with `-OOM`.
+    /// One relaxed load.
+    pub fn out_of_memory(&self) -> bool {
+        self.eviction.any_full()
+    }
+
     /// The pool's current eviction settings.
     pub fn eviction(&self) -> crate::EvictionConfig {
         self.eviction.load()
@@ -419,7 +426,9 @@ impl ShardExecutor {
             // A lowered `maxmemory` is reached here even when no write comes (Redis evicts
             // from a timer too).
             self.shard.tick();
-            crate::evict::perform_evictions(&mut self.shard);
+            let full =
+                crate::evict::perform_evictions(&mut self.shard) == crate::evict::Outcome::Fail;
+            self.shard.evictor.set_full(full);
             let more = self.shard.active_expire(EXPIRE_BUDGET);
             self.shard.notifier.flush();
             self.publish();
@@ -516,9 +525,8 @@ impl ShardExecutor {
     fn deliver(&mut self) {
         // Back within the budget before `used_memory` is published: a command may add more
         // than it evicted for (Redis allows that overshoot; kvd takes it back at once).
-        if self.shard.evictor.budget != 0 {
-            crate::evict::perform_evictions(&mut self.shard);
-        }
+        let full = crate::evict::perform_evictions(&mut self.shard) == crate::evict::Outcome::Fail;
+        self.shard.evictor.set_full(full);
         // Notifications before replies, as Redis publishes them before it answers.
         self.shard.notifier.flush();
         // Statistics first, so that whoever receives a reply also sees it counted.
