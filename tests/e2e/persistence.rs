@@ -348,6 +348,44 @@ mod restart {
 
     /// kvd → redis-server → kvd: a file kvd saves loads in Redis 7 with the same contents, and
     /// the file Redis then saves loads back in kvd.
+    /// A background save streams slices from every shard and database in any order
+    /// (`SELECTDB` before each run of another database's entries): `redis-check-rdb` accepts
+    /// the file and counts every key.
+    #[test]
+    fn a_streamed_background_save_passes_redis_check_rdb() {
+        if std::process::Command::new("redis-check-rdb")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("redis-check-rdb is not installed; skipping");
+            return;
+        }
+        let dir = temp_dir("streamed");
+        let server = start(&dir, 3, &[]);
+        let mut c = RawConn::connect(server.local_addr());
+        assert_reply!(c.cmd(&["DEBUG", "POPULATE", "30000", "k", "20"]), OK);
+        assert_reply!(c.cmd(&["SET", "ttl", "v", "PXAT", "4102444800000"]), OK);
+        assert_reply!(c.cmd(&["SELECT", "3"]), OK);
+        assert_reply!(c.cmd(&["DEBUG", "POPULATE", "20000", "j", "20"]), OK);
+        assert_reply!(c.cmd(&["RPUSH", "list", "a", "b"]), int(2));
+        assert_reply!(c.cmd(&["BGSAVE"]), b"+Background saving started\r\n");
+        poll_until(|| {
+            let i = info(&mut c);
+            i.contains("rdb_bgsave_in_progress:0\r\n").then_some(i)
+        });
+        assert!(info(&mut c).contains("rdb_last_bgsave_status:ok\r\n"));
+        let file = dir.join("dump.rdb");
+        let (ok, out, err) = run_tool("redis-check-rdb", &[file.to_str().unwrap()]);
+        assert!(ok, "{out}{err}");
+        assert!(out.contains("RDB looks OK"), "{out}");
+        assert!(out.contains("50002 keys read"), "{out}");
+        assert!(out.contains("1 expires"), "{out}");
+        drop(c);
+        server.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn round_trip_through_redis_server() {
         let installed = |tool: &str| {
