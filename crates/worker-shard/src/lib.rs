@@ -34,6 +34,10 @@
 //!   shutdown), written atomically, and loading at start. A snapshot is an all-shard
 //!   transaction of the scheduler (see *Snapshots* below); a background one streams its
 //!   slices to the writer thread through a bounded queue.
+//! * `aof/` ([`AofConfig`], [`AppendFsync`]): the append-only log: effects of writes in RESP,
+//!   one file for all shards written by a writer thread with group commit, all-or-nothing
+//!   replay of transactions over several shards, loading at start, `BGREWRITEAOF`; its module
+//!   docs explain the design and why there is one log rather than one per shard.
 //!
 //! # The message protocol
 //!
@@ -218,6 +222,23 @@
 //! `used_memory` is the sum of every entry's allocation (as the allocator rounds it), the
 //! tables' buckets and slot arrays; `MEMORY USAGE key` is the key's share of it (its
 //! allocation plus its bucket).
+//!
+//! # Append-only log
+//!
+//! One log for all shards, not one per shard. Each worker appends the effects of its pass's
+//! writes (RESP, as Redis propagates them: absolute times, results of floats and random pops)
+//! to a per-shard buffer and hands it to a writer thread with one channel send per pass; the
+//! writer writes everything queued with one `write` and, under `appendfsync always`, one
+//! fsync, then delivers the replies that waited for it (group commit: no worker or IO thread
+//! ever waits for the disk, and no command pays an fsync of its own). Per-shard logs would
+//! spare the channel hop but lose the order between shards that replay needs when the worker
+//! count changes and for whole-keyspace commands; one writer keeps a real execution order per
+//! key at the cost of one thread. A transaction over several shards is logged by each writing
+//! shard as a frame `KVDTX <seq> <frames>` ... `EXEC` (the scheduler's global number, and the
+//! count of frames the whole transaction writes, known to its coordinator at the last hop);
+//! replay applies it only if every frame is there, the writer holds `always` replies until
+//! every frame written before them is complete, and a log whose tail lacks a frame is cut
+//! before it. See `aof/mod.rs` for the record forms, the files and the rewrite.
 //!
 //! # Example
 //!

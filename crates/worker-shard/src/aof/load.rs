@@ -587,7 +587,13 @@ pub(crate) fn load(
         Ok(())
     })();
     set_loading(workers, false)?;
-    result.map(|()| summary)
+    result?;
+    // The keys there are now (the shards publish their counts after every pass).
+    summary.keys_loaded = workers
+        .iter()
+        .map(|w| (0..databases).map(|db| w.stats().keys(db)).sum::<u64>())
+        .sum();
+    Ok(summary)
 }
 
 /// Freezes (or restarts) the shards' clock: nothing expires while the log replays.
@@ -745,5 +751,28 @@ mod tests {
             command(&["EXEC"], 25),
         ];
         assert_eq!(first_incomplete(&[chained]), Some((0, 0)));
+        // A transaction in several hops: intermediate frames say 0, the last ones the total.
+        let hops = |last: bool, ended: bool| {
+            let mut log = vec![
+                command(&["KVDTX", "9", "0"], 0),
+                command(&["RPUSH", "dst", "x"], 5),
+                command(&["EXEC"], 10),
+            ];
+            if last {
+                log.extend([
+                    command(&["KVDTX", "9", "2"], 20),
+                    command(&["LPOP", "src", "1"], 25),
+                    command(&["EXEC"], 30),
+                ]);
+            }
+            if ended {
+                log.push(command(&["KVDTXEND", "9"], 40));
+            }
+            log
+        };
+        assert_eq!(first_incomplete(&[hops(true, false)]), None);
+        assert_eq!(first_incomplete(&[hops(false, false)]), Some((0, 0)));
+        // Cancelled after its intermediate hop: what it did stays.
+        assert_eq!(first_incomplete(&[hops(false, true)]), None);
     }
 }

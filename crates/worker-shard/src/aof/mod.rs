@@ -583,27 +583,14 @@ impl crate::Persistence {
                 .collect(),
         });
         self.aof.status.incr_size.store(size, Ordering::Relaxed);
-        let w = writer::Writer {
+        let w = writer::Writer::new(
             rx,
-            inbox: Arc::clone(&inbox),
-            status: Arc::clone(&self.aof.status),
-            gate: Arc::clone(&self.gate),
+            Arc::clone(&inbox),
+            Arc::clone(&self.aof.status),
+            Arc::clone(&self.gate),
             file,
             size,
-            next: None,
-            next_buf: Default::default(),
-            next_db: None,
-            next_size: 0,
-            buf: Default::default(),
-            file_db: None,
-            chunk_no: 0,
-            txs: Default::default(),
-            old_parts: Default::default(),
-            held: Default::default(),
-            last_fsync: Instant::now(),
-            unsynced: false,
-            failed: None,
-        };
+        );
         let thread = std::thread::Builder::new()
             .name("kvd-aof".into())
             .spawn(move || w.run())?;

@@ -505,6 +505,8 @@ fn log_command(shard: &mut Shard, db: usize, name: &str, args: &[Bytes], reply: 
         // Their pops are logged where they happen (`blocking::pop_for`).
         "blpop" | "brpop" | "blmove" | "brpoplpush" | "blmpop" | "bzpopmin" | "bzpopmax"
         | "bzmpop" => {}
+        // The common case: no options, replay reproduces it (and clears a TTL, as it did).
+        "set" if args.len() == 3 => log.command(db, args),
         "set" | "setex" | "psetex" => {
             let value = if name == "set" { &args[2] } else { &args[3] };
             if name != "set" || did_set(args, reply) {

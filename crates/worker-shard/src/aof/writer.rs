@@ -77,29 +77,29 @@ const TX_PART_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_PERIOD: Duration = Duration::from_secs(1);
 
 pub(crate) struct Writer {
-    pub(crate) rx: flume::Receiver<WriterMsg>,
-    pub(crate) inbox: Arc<Inbox>,
-    pub(crate) status: Arc<Status>,
-    pub(crate) gate: Arc<WriteGate>,
-    pub(crate) file: File,
-    pub(crate) size: u64,
+    rx: flume::Receiver<WriterMsg>,
+    inbox: Arc<Inbox>,
+    status: Arc<Status>,
+    gate: Arc<WriteGate>,
+    file: File,
+    size: u64,
     /// During a rewrite: the new incremental file and the shards already writing to it.
-    pub(crate) next: Option<(File, Vec<bool>)>,
-    pub(crate) next_buf: BytesMut,
-    pub(crate) next_db: Option<u16>,
-    pub(crate) next_size: u64,
-    pub(crate) buf: BytesMut,
-    pub(crate) file_db: Option<u16>,
-    pub(crate) chunk_no: u64,
+    next: Option<(File, Vec<bool>)>,
+    next_buf: BytesMut,
+    next_db: Option<u16>,
+    next_size: u64,
+    buf: BytesMut,
+    file_db: Option<u16>,
+    chunk_no: u64,
     /// Incomplete transactions: seq -> (first chunk, parts seen, parts, since).
-    pub(crate) txs: HashMap<u64, (u64, u32, u32, Instant)>,
+    txs: HashMap<u64, (u64, u32, u32, Instant)>,
     /// During a rewrite: parts of transactions written to the old file, per seq, so a
     /// transaction split by the cut is known complete (see `KVDTXBASE` in `load.rs`).
-    pub(crate) old_parts: HashMap<u64, (u32, u32)>,
-    pub(crate) held: VecDeque<(u64, ShardId, Vec<Held>)>,
-    pub(crate) last_fsync: Instant,
-    pub(crate) unsynced: bool,
-    pub(crate) failed: Option<Instant>,
+    old_parts: HashMap<u64, (u32, u32)>,
+    held: VecDeque<(u64, ShardId, Vec<Held>)>,
+    last_fsync: Instant,
+    unsynced: bool,
+    failed: Option<Instant>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -125,6 +125,37 @@ pub(crate) fn strerror(e: &std::io::Error) -> String {
 }
 
 impl Writer {
+    pub(crate) fn new(
+        rx: flume::Receiver<WriterMsg>,
+        inbox: Arc<Inbox>,
+        status: Arc<Status>,
+        gate: Arc<WriteGate>,
+        file: File,
+        size: u64,
+    ) -> Writer {
+        Writer {
+            rx,
+            inbox,
+            status,
+            gate,
+            file,
+            size,
+            next: None,
+            next_buf: BytesMut::new(),
+            next_db: None,
+            next_size: 0,
+            buf: BytesMut::new(),
+            file_db: None,
+            chunk_no: 0,
+            txs: HashMap::new(),
+            old_parts: HashMap::new(),
+            held: VecDeque::new(),
+            last_fsync: Instant::now(),
+            unsynced: false,
+            failed: None,
+        }
+    }
+
     fn policy(&self) -> Fsync {
         Fsync::from_u8(self.status.policy.load(Ordering::Relaxed))
     }
@@ -420,5 +451,73 @@ fn failed_batch(batch: ReplyBatch, msg: &str) -> ReplyBatch {
         shard: batch.shard,
         buf: buf.freeze(),
         replies,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Sink(flume::Sender<ReplyBatch>);
+
+    impl ReplySink for Sink {
+        fn deliver(&self, batch: ReplyBatch) {
+            let _ = self.0.send(batch);
+        }
+    }
+
+    /// A disk that refuses writes (`/dev/full`: every write fails with ENOSPC): with
+    /// `always`, the replies that waited for the write become Redis's `MISCONF` error, the
+    /// status says `err` and the gate refuses further writes. Never a silent loss.
+    #[test]
+    fn a_failing_disk_turns_waiting_replies_into_misconf() {
+        let Ok(file) = std::fs::OpenOptions::new().append(true).open("/dev/full") else {
+            return;
+        };
+        let (tx, rx) = flume::unbounded();
+        let inbox = Arc::new(Inbox {
+            tx: tx.clone(),
+            always: AtomicBool::new(true),
+            inflight: vec![AtomicUsize::new(1)],
+        });
+        let status = Arc::new(Status::default());
+        status.write_ok.store(true, Ordering::Relaxed);
+        status.policy.store(Fsync::Always as u8, Ordering::Relaxed);
+        let gate = Arc::new(WriteGate::default());
+        let writer = Writer::new(rx, inbox, Arc::clone(&status), Arc::clone(&gate), file, 0);
+        let thread = std::thread::spawn(move || writer.run());
+        let (to, replies) = flume::unbounded();
+        let sink: Arc<dyn ReplySink> = Arc::new(Sink(to));
+        let batch = ReplyBatch {
+            shard: 0,
+            buf: Bytes::from_static(b"+OK\r\n"),
+            replies: vec![Reply {
+                tag: 7,
+                body: ReplyBody::Encoded(0..5),
+            }],
+        };
+        let chunk = Chunk {
+            first_db: 0,
+            last_db: 0,
+            bytes: Bytes::from_static(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"),
+            txs: Vec::new(),
+        };
+        tx.send(WriterMsg::Chunk {
+            shard: 0,
+            chunk: Some(chunk),
+            replies: vec![(sink, batch)],
+        })
+        .unwrap();
+        let got = replies.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(got.replies[0].tag, 7);
+        assert_eq!(
+            &got.buf[..],
+            b"-MISCONF Errors writing to the AOF file: No space left on device\r\n"
+        );
+        assert!(!status.write_ok.load(Ordering::Relaxed));
+        assert!(gate.flag.load(Ordering::Relaxed));
+        tx.send(WriterMsg::Stop).unwrap();
+        thread.join().unwrap();
     }
 }
