@@ -93,16 +93,13 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AppendFsync {
     /// After every write, before its reply (group commit per writer pass).
-    Always,
+    Always = 0,
     /// Once a second.
     #[default]
-    Everysec,
+    Everysec = 1,
     /// Never explicitly: the kernel decides.
-    No,
+    No = 2,
 }
-
-/// Internal alias used by the writer.
-pub(crate) type Fsync = AppendFsync;
 
 impl AppendFsync {
     /// Parses Redis's value (`always`, `everysec`, `no`), ignoring case.

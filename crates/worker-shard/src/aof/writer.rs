@@ -13,7 +13,7 @@ use crate::ShardId;
 use crate::message::{Reply, ReplyBatch, ReplyBody, ReplySink};
 use crate::route::PartReply;
 
-use super::{Fsync, WriteGate, lock};
+use super::{AppendFsync as Fsync, WriteGate, lock};
 
 /// One shard's records of one pass.
 #[derive(Debug)]
