@@ -589,6 +589,29 @@ fn memory_help_doctor_purge_and_stats() {
         ]
     );
     assert_reply!(items[25], int(1));
+    // INFO memory splits used_memory into overhead and dataset, as Redis does.
+    let info = String::from_utf8(bulk_payload(&c.cmd(&["INFO", "memory"]))).unwrap();
+    let field = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {info}"))
+    };
+    assert_eq!(
+        field("used_memory"),
+        field("used_memory_overhead") + field("used_memory_dataset")
+    );
+    for name in [
+        "used_memory_human",
+        "used_memory_peak_perc",
+        "used_memory_dataset_perc",
+        "maxmemory_human",
+        "maxmemory_policy",
+        "mem_fragmentation_ratio",
+        "mem_fragmentation_bytes",
+    ] {
+        assert!(info.contains(&format!("\r\n{name}:")), "{name} in {info}");
+    }
     let db0 = &items[21];
     assert!(db0.starts_with(b"*6\r\n$23\r\noverhead.hashtable.main\r\n:"));
 }

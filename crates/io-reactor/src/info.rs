@@ -236,7 +236,26 @@ fn section(shared: &Shared, name: &str, out: &mut Vec<u8>) {
             line(out, "used_memory_rss_human", human(rss));
             line(out, "used_memory_peak", peak);
             line(out, "used_memory_peak_human", human(peak));
-            line(out, "used_memory_dataset", data);
+            line(
+                out,
+                "used_memory_peak_perc",
+                format!("{:.2}%", used as f64 * 100.0 / peak as f64),
+            );
+            // Redis's overhead is its tables and buffers; kvd's used_memory counts the data
+            // and its tables only, so the tables are the overhead and nothing is startup.
+            let databases = workers.first().map_or(0, |w| w.stats().databases());
+            let overhead: u64 = (0..databases)
+                .flat_map(|db| workers.iter().map(move |w| w.stats().overhead(db)))
+                .sum();
+            let dataset = used.saturating_sub(overhead);
+            line(out, "used_memory_overhead", overhead);
+            line(out, "used_memory_startup", 0);
+            line(out, "used_memory_dataset", dataset);
+            line(
+                out,
+                "used_memory_dataset_perc",
+                format!("{:.2}%", dataset as f64 * 100.0 / used as f64),
+            );
             let maxmemory = config_value(shared, "maxmemory")
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0);
@@ -252,6 +271,8 @@ fn section(shared: &Shared, name: &str, out: &mut Vec<u8>) {
                 "mem_fragmentation_ratio",
                 format!("{:.2}", rss as f64 / used as f64),
             );
+            line(out, "mem_fragmentation_bytes", rss as i64 - used as i64);
+            line(out, "mem_not_counted_for_evict", 0);
             line(out, "mem_allocator", "libc");
             line(out, "lazyfree_pending_objects", 0);
         }

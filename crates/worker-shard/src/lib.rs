@@ -221,7 +221,11 @@
 //!
 //! `used_memory` is the sum of every entry's allocation (as the allocator rounds it), the
 //! tables' buckets and slot arrays; `MEMORY USAGE key` is the key's share of it (its
-//! allocation plus its bucket).
+//! allocation plus its bucket). `alloc.rs` models glibc's malloc for everything outside the
+//! record store (boxed entries, collections): chunk rounding, the 32-byte minimum, and for
+//! mapped blocks only the pages filled, since an untouched page is not resident. Large
+//! hashes, sets and lists keep the exact sum of their elements' allocations beside them.
+//! `cargo xtask memcheck` measures the result against the resident set.
 //!
 //! # Append-only log
 //!
