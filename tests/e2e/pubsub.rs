@@ -873,3 +873,167 @@ fn keyspace_notifications_for_collection_commands_across_shards() {
     }
     sub.expect_silence(std::time::Duration::from_millis(50));
 }
+
+/// `count` keys named `prefix:N`, each on a different one of `workers` shards.
+fn keys_on_different_shards(prefix: &str, count: usize, workers: usize) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut shards = Vec::new();
+    for i in 0.. {
+        let k = format!("{prefix}:{i}");
+        let s = partition_router::shard_for(k.as_bytes(), workers);
+        if !shards.contains(&s) {
+            shards.push(s);
+            keys.push(k);
+            if keys.len() == count {
+                break;
+            }
+        }
+    }
+    keys
+}
+
+/// The events of one command or transaction whose keys live on several shards arrive in the
+/// order Redis emits them (recorded from redis-server 7.0.15), with all their keys on
+/// different shards: the coordinator publishes a multi-shard hop's events itself, in order,
+/// before any lock is released.
+#[test]
+fn keyspace_notifications_across_shards_come_in_redis_order() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        io_threads: 3,
+        private: true,
+        ..ServerOptions::default()
+    });
+    let mut c = server.conn();
+    let mut sub = server.conn();
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "EA"]),
+        OK
+    );
+    assert_reply!(
+        sub.cmd(&["PSUBSCRIBE", "__keyevent@0__:*"]),
+        confirm(false, "psubscribe", Some("__keyevent@0__:*"), 1)
+    );
+    let k = keys_on_different_shards("ord", 4, 4);
+    let (a, b, d, e) = (k[0].as_str(), k[1].as_str(), k[2].as_str(), k[3].as_str());
+    let mut expect = |cmds: &[&[&str]], events: &[(&str, &str)]| {
+        for cmd in cmds {
+            c.cmd(cmd);
+        }
+        for (event, key) in events {
+            let want = pmessage("__keyevent@0__:*", &format!("__keyevent@0__:{event}"), key);
+            assert_reply!(sub.read_reply(), want);
+        }
+    };
+    expect(
+        &[&["MSET", a, "1", b, "2", d, "3"]],
+        &[("set", a), ("set", b), ("set", d)],
+    );
+    expect(
+        &[&["RENAME", a, e]],
+        &[("rename_from", a), ("rename_to", e)],
+    );
+    expect(
+        &[&["DEL", e, b, d, a]],
+        &[("del", e), ("del", b), ("del", d)],
+    );
+    expect(&[&["MSETNX", b, "1", a, "2"]], &[("set", b), ("set", a)]);
+    expect(&[&["COPY", a, d]], &[("copy_to", d)]);
+    expect(&[&["DEL", a, b, d]], &[("del", a), ("del", b), ("del", d)]);
+    expect(&[&["SADD", a, "m"]], &[("sadd", a)]);
+    expect(
+        &[&["SMOVE", a, b, "m"]],
+        &[("srem", a), ("del", a), ("sadd", b)],
+    );
+    expect(&[&["RPUSH", a, "x"]], &[("rpush", a)]);
+    expect(
+        &[&["LMOVE", a, d, "LEFT", "RIGHT"]],
+        &[("rpush", d), ("lpop", a), ("del", a)],
+    );
+    expect(
+        &[
+            &["MULTI"],
+            &["SET", a, "1"],
+            &["SET", b, "2"],
+            &["RENAME", a, e],
+            &["SET", a, "3"],
+            &["DEL", a, b],
+            &["LMOVE", d, a, "LEFT", "LEFT"],
+            &["EXEC"],
+        ],
+        &[
+            ("set", a),
+            ("set", b),
+            ("rename_from", a),
+            ("rename_to", e),
+            ("set", a),
+            ("del", a),
+            ("del", b),
+            ("lpush", a),
+            ("lpop", d),
+            ("del", d),
+        ],
+    );
+    sub.expect_silence(std::time::Duration::from_millis(50));
+}
+
+/// A subscriber sees the events of one key in commit order, whether they come from
+/// single-shard commands or from transactions spanning shards: while `MSET` (across shards)
+/// and `DEL` race on a key, two `del` events never follow each other (a second `DEL` only
+/// deletes after a `set`), and the last event matches the key's final state.
+#[test]
+fn keyspace_notifications_of_one_key_follow_commit_order() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        io_threads: 3,
+        private: true,
+        ..ServerOptions::default()
+    });
+    let addr = server.addr();
+    let mut c = server.conn();
+    let mut sub = server.conn();
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "Kg$"]),
+        OK
+    );
+    let k = keys_on_different_shards("commit", 2, 4);
+    let channel = format!("__keyspace@0__:{}", k[0]);
+    assert_reply!(
+        sub.cmd(&["SUBSCRIBE", &channel]),
+        confirm(false, "subscribe", Some(&channel), 1)
+    );
+    const ROUNDS: usize = 150;
+    let workers: Vec<_> = (0..4)
+        .map(|t| {
+            let k = k.clone();
+            std::thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                let mut events = 0;
+                for _ in 0..ROUNDS {
+                    if t % 2 == 0 {
+                        assert_reply!(c.cmd(&["MSET", &k[0], "v", &k[1], "v"]), OK);
+                        events += 1;
+                    } else {
+                        events += as_int(&c.cmd(&["DEL", &k[0]]));
+                    }
+                }
+                events
+            })
+        })
+        .collect();
+    let total: i64 = workers.into_iter().map(|w| w.join().expect("client")).sum();
+    let mut last = String::new();
+    for _ in 0..total {
+        let reply = sub.read_reply();
+        let text = String::from_utf8_lossy(&reply).to_string();
+        let event = text.rsplit("\r\n").nth(1).unwrap_or_default().to_string();
+        assert!(
+            !(event == "del" && last == "del"),
+            "two del events in a row: commit order lost"
+        );
+        last = event;
+    }
+    let exists = as_int(&c.cmd(&["EXISTS", &k[0]]));
+    assert_eq!(last, if exists == 1 { "set" } else { "del" });
+    sub.expect_silence(std::time::Duration::from_millis(50));
+}

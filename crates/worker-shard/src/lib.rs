@@ -176,9 +176,23 @@
 //! active expiry) and `new` (a key created), and the shard turns those into events before the
 //! event of the command that caused them. Events are buffered per shard and published through
 //! the pool's [`EventSink`] (installed by the IO layer with [`WorkerHandle::set_event_sink`])
-//! as one batch per worker pass, before that pass's replies. Events for keys on different
-//! shards are not ordered with each other (a cross-shard `RENAME` may report `rename_to`
-//! before `rename_from`).
+//! as one batch per worker pass, before that pass's replies.
+//!
+//! **Order.** What a subscriber sees:
+//! * The events of one key arrive in commit order: they all come from the key's shard, in
+//!   the order it ran the commands, and the shard publishes a pass's events before it
+//!   answers (so before any later hop of a transaction).
+//! * The events of one command or `EXEC` whose keys span shards arrive in Redis's order
+//!   when the command runs its effects hop by hop on one shard at a time (`LMOVE`: push,
+//!   then pop). A hop that runs on several shards at once, with notifications on, runs as a
+//!   `TxAction::Capture`: each shard hands its events back per item instead of publishing,
+//!   and the coordinator publishes them in order (commands in queue order; within one
+//!   command, shards in the order of its first keys: `RENAME`'s `rename_from` before
+//!   `rename_to`, `MSET a b`'s `set a` before `set b`) while every lock is held, then
+//!   releases. That costs one more hop, only with notifications on. Not exact: a command
+//!   whose keys alternate between shards (`MSET a b c` with `a` and `c` on one shard) reports
+//!   each shard's events together (`a`, `c`, `b`).
+//! * Events of unrelated commands on different shards are not ordered with each other.
 //!
 //! Covered today: the string and key commands (`set`, `setrange`, `append`, `incrby`,
 //! `incrbyfloat`, `del`, `expire`, `persist`, `rename_from`/`rename_to`, `copy_to`, ...),

@@ -218,6 +218,17 @@ pub(crate) enum PartResult {
     /// A transaction heads every queue it joined on the shard; the probe's result if it had
     /// one.
     Ready(Option<Box<PartResult>>),
+    /// [`PartResult::Ready`] from a shard that publishes keyspace notifications: the
+    /// coordinator then orders the events of hops that run on several shards (see
+    /// [`PartResult::Captured`]).
+    ReadyNotifying(Option<Box<PartResult>>),
+    /// A [`crate::sched::TxAction::Capture`] hop ran: one result per item, the keyspace
+    /// events each item caused (not published yet), and where to publish them.
+    Captured {
+        outs: Vec<crate::sched::TxOut>,
+        events: Vec<Vec<crate::notify::Message>>,
+        sink: Option<std::sync::Arc<dyn crate::notify::EventSink>>,
+    },
     /// A transaction on one shard ran at once: one result per item.
     Ran(Vec<crate::sched::TxOut>),
     /// The run items' results.

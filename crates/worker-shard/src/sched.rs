@@ -74,6 +74,12 @@ pub(crate) enum TxAction {
     /// clients of this shard are served only after the final [`TxAction::Run`] (or a
     /// cancel), as after Redis's `EXEC`.
     Step(Vec<TxItem>),
+    /// [`TxAction::Step`] that hands back the keyspace events of each item instead of
+    /// publishing them: the coordinator publishes the events of a hop that ran on several
+    /// shards in the order Redis would emit them, while every lock is still held. The count
+    /// is 0 for an intermediate hop; for a transaction's last writing hop (a release without
+    /// items follows) it is the append-only log's frame count (see [`TxAction::Run`]).
+    Capture(Vec<TxItem>, u32),
     /// The last hop: run these items, then release the locks. The count is the number of
     /// (shard, hop) pairs of the whole transaction whose items may write: the append-only log
     /// replays the transaction only if that many frames of it are present.

@@ -396,7 +396,7 @@ fn execute_part_blocking(shard: &mut Shard, part: crate::Part) -> PartReply {
                     _ => PartResult::Ok,
                 })
             })),
-            TxAction::Run(items, _) | TxAction::Step(items) => {
+            TxAction::Run(items, _) | TxAction::Step(items) | TxAction::Capture(items, _) => {
                 PartResult::Run(run_items(shard, 0, items))
             }
             TxAction::Cancel => PartResult::Cancelled,

@@ -5,9 +5,12 @@ use bytes::Bytes;
 use partition_router::shard_for;
 use resp_codec::{Frame, Protocol, Request};
 
+use std::sync::Arc;
+
 use crate::ShardId;
 use crate::coord::{group_keys, group_pairs};
 use crate::keyspace::Value;
+use crate::notify::{EventSink, Message};
 use crate::route::{Coordinator, Part, PartKind, PartReply, PartResult, Route, Step};
 use crate::sched::{LockKey, TxAction, TxItem, TxOut, next_seq};
 
@@ -48,17 +51,35 @@ pub(crate) trait TxBody: Send + std::fmt::Debug {
     }
     /// The reply, from every shard's run results.
     fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame;
+    /// The keyspace events of a hop that ran on several shards, per shard and item, in the
+    /// order Redis would emit them. The default puts the shards in plan order (`shards`),
+    /// which is the order of the commands' first keys: `RENAME`'s `rename_from` before
+    /// `rename_to`, `MSET`'s events by shard of first appearance.
+    fn order_events(&self, shards: &[ShardId], captured: Vec<(ShardId, Events)>) -> Vec<Message> {
+        let mut captured = captured;
+        captured.sort_by_key(|(s, _)| shards.iter().position(|x| x == s));
+        captured
+            .into_iter()
+            .flat_map(|(_, e)| e)
+            .flatten()
+            .collect()
+    }
     /// The connection's protocol (see [`Coordinator::set_protocol`]).
     fn set_protocol(&mut self, _proto: Protocol) {}
 }
+
+/// The keyspace events of one hop on one shard, per item (see [`TxAction::Capture`]).
+pub(crate) type Events = Vec<Vec<Message>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Schedule,
     Cancel,
-    /// An intermediate hop: locks held everywhere.
+    /// An intermediate hop (or a last one whose events are captured): locks held everywhere.
     Step,
     Run,
+    /// Releasing after a captured last hop; the reply is ready.
+    Release,
 }
 
 /// Drives a [`TxBody`]: hop 1 schedules on every shard (the reply comes when the transaction
@@ -78,6 +99,13 @@ pub(crate) struct Scheduled<B: TxBody> {
     /// Frames the append-only log gets from the intermediate hops sent so far: one per
     /// (shard, hop) whose items may write.
     frames: u32,
+    /// A shard publishes keyspace notifications: hops on several shards capture their events
+    /// and this coordinator publishes them in order, before any lock is released.
+    notifying: bool,
+    /// The hop in flight is the last one, run as a captured step; a release follows.
+    last_captured: bool,
+    captured: Vec<(ShardId, Events)>,
+    sink: Option<Arc<dyn EventSink>>,
 }
 
 impl<B: TxBody> Scheduled<B> {
@@ -93,6 +121,24 @@ impl<B: TxBody> Scheduled<B> {
             results: Vec::new(),
             error: None,
             frames: 0,
+            notifying: false,
+            last_captured: false,
+            captured: Vec::new(),
+            sink: None,
+        }
+    }
+
+    /// Publishes the events a captured hop handed back, in the body's order.
+    fn publish_captured(&mut self) {
+        let captured = std::mem::take(&mut self.captured);
+        if captured.is_empty() {
+            return;
+        }
+        let events = self.body.order_events(&self.shards, captured);
+        if let Some(sink) = &self.sink
+            && !events.is_empty()
+        {
+            sink.publish(events);
         }
     }
 
@@ -105,6 +151,8 @@ impl<B: TxBody> Scheduled<B> {
         self.seq = next_seq();
         self.frames = 0;
         self.rejected = false;
+        self.notifying = false;
+        self.last_captured = false;
         self.results.clear();
         let plan = self.body.plan();
         self.shards = plan.iter().map(|p| p.shard).collect();
@@ -146,18 +194,44 @@ impl<B: TxBody> Scheduled<B> {
     fn hop(&mut self, mut runs: Vec<(ShardId, Vec<TxItem>)>) -> Step {
         let seq = self.seq;
         self.results.clear();
-        while self.body.more() {
-            let parts: Vec<(ShardId, Part)> = runs
+        self.captured.clear();
+        loop {
+            let more = self.body.more();
+            let busy = runs
+                .iter()
+                .filter(|(s, items)| !items.is_empty() && self.shards.contains(s))
+                .count();
+            // Events of one shard go out in order by themselves (a shard publishes before it
+            // answers); a hop on several shards hands them to this coordinator to order.
+            let capture = self.notifying && busy > 1;
+            if !more && !capture {
+                break;
+            }
+            let hop: Vec<(ShardId, Vec<TxItem>)> = runs
                 .into_iter()
                 .filter(|(s, items)| !items.is_empty() && self.shards.contains(s))
+                .collect();
+            self.frames += hop
+                .iter()
+                .filter(|(_, items)| crate::aof::items_may_write(items))
+                .count() as u32;
+            // A captured last hop carries the log's frame count: the release after it
+            // writes nothing.
+            let total = if more { 0 } else { self.frames };
+            let parts: Vec<(ShardId, Part)> = hop
+                .into_iter()
                 .map(|(s, items)| {
-                    self.frames += crate::aof::items_may_write(&items) as u32;
-                    let action = Box::new(TxAction::Step(items));
+                    let action = Box::new(if capture {
+                        TxAction::Capture(items, total)
+                    } else {
+                        TxAction::Step(items)
+                    });
                     (s, Part(PartKind::Tx { seq, action }))
                 })
                 .collect();
             if !parts.is_empty() {
                 self.phase = Phase::Step;
+                self.last_captured = !more;
                 self.pending = parts.len();
                 return Step::Send(parts);
             }
@@ -220,10 +294,19 @@ impl<B: TxBody> Coordinator for Scheduled<B> {
 
     fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
         self.pending = self.pending.saturating_sub(1);
+        let notifying = matches!(reply.0, PartResult::ReadyNotifying(_));
         match (self.phase, reply.0) {
-            (Phase::Schedule, PartResult::Ready(probe)) => {
+            (Phase::Schedule, PartResult::Ready(probe) | PartResult::ReadyNotifying(probe)) => {
+                self.notifying |= notifying;
                 if let Some(i) = self.shards.iter().position(|s| *s == shard) {
                     self.probes[i] = Some(probe.map(|b| *b));
+                }
+            }
+            (Phase::Step, PartResult::Captured { outs, events, sink }) => {
+                self.results.push((shard, outs));
+                self.captured.push((shard, events));
+                if sink.is_some() {
+                    self.sink = sink;
                 }
             }
             (Phase::Schedule | Phase::Run, PartResult::Rejected) => self.rejected = true,
@@ -296,9 +379,22 @@ impl<B: TxBody> Coordinator for Scheduled<B> {
                 self.hop(runs)
             }
             Phase::Step => {
+                self.publish_captured();
                 let results = std::mem::take(&mut self.results);
+                if self.last_captured {
+                    // The last items ran and their events are out: release everywhere.
+                    self.results = results;
+                    self.phase = Phase::Release;
+                    self.pending = self.shards.len();
+                    let frames = self.frames;
+                    return Step::Send(self.to_all(|| TxAction::Run(Vec::new(), frames)));
+                }
                 let runs = self.body.step(results);
                 self.hop(runs)
+            }
+            Phase::Release => {
+                let results = std::mem::take(&mut self.results);
+                Step::Done(self.body.finish(results))
             }
             Phase::Cancel => match self.error.take() {
                 Some(e) => Step::Done(Frame::Error(e)),
@@ -1302,6 +1398,52 @@ impl TxBody for Exec {
 
     fn set_protocol(&mut self, proto: Protocol) {
         self.proto = proto;
+    }
+
+    /// Events in command order; within one command spread over shards, by shard in the order
+    /// of its first keys (so a command's events on one shard stay together).
+    fn order_events(&self, _shards: &[ShardId], captured: Vec<(ShardId, Events)>) -> Vec<Message> {
+        // (entry, rank of the shard within the entry, position) of each placed item.
+        let mut rank: Vec<(ShardId, usize, usize, usize)> = Vec::new();
+        for wait in &self.waits {
+            match wait {
+                Wait::One { entry, at } => rank.push((at.0, at.1, *entry, 0)),
+                Wait::Split { entry, at, .. } => {
+                    for (r, (s, pos)) in at.iter().enumerate() {
+                        rank.push((*s, *pos, *entry, r));
+                    }
+                }
+                Wait::Probes { entry, at } => {
+                    for (r, (s, pos)) in at.iter().enumerate() {
+                        if let Some(pos) = pos {
+                            rank.push((*s, *pos, *entry, r));
+                        }
+                    }
+                }
+                Wait::Step { entry, at } | Wait::Finish { entry, at } => {
+                    for (r, (s, positions)) in at.iter().enumerate() {
+                        for pos in positions {
+                            rank.push((*s, *pos, *entry, r));
+                        }
+                    }
+                }
+            }
+        }
+        let mut items: Vec<((usize, usize, usize), Vec<Message>)> = Vec::new();
+        for (shard, per_item) in captured {
+            for (pos, events) in per_item.into_iter().enumerate() {
+                if events.is_empty() {
+                    continue;
+                }
+                let key = rank
+                    .iter()
+                    .find(|(s, p, _, _)| *s == shard && *p == pos)
+                    .map_or((usize::MAX, 0, pos), |(_, _, e, r)| (*e, *r, pos));
+                items.push((key, events));
+            }
+        }
+        items.sort_by_key(|(key, _)| *key);
+        items.into_iter().flat_map(|(_, e)| e).collect()
     }
 }
 

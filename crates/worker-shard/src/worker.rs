@@ -723,6 +723,32 @@ impl ShardExecutor {
                     PartResult::Run(self.run_tx(op_db, items, seq, Some(0)))
                 }
             }
+            TxAction::Capture(items, frames) => {
+                if !self.sched.is_ready(seq) {
+                    PartResult::Error(Bytes::from_static(b"ERR transaction is not scheduled"))
+                } else {
+                    if self.sched.mark_stepped(seq) {
+                        self.shard.blocked.hold();
+                    }
+                    // One frame for the append-only log, as for a step.
+                    let framed = self.shard.aof.is_some() && crate::aof::items_may_write(&items);
+                    if framed && let Some(log) = self.shard.aof.as_mut() {
+                        log.begin_tx(seq, Some(frames));
+                    }
+                    let mut outs = Vec::with_capacity(items.len());
+                    let mut events = Vec::with_capacity(items.len());
+                    for item in items {
+                        let before = self.shard.notifier.events.len();
+                        outs.extend(self.run_items(op_db, vec![item]));
+                        events.push(self.shard.notifier.events.split_off(before));
+                    }
+                    if framed && let Some(log) = self.shard.aof.as_mut() {
+                        log.end_tx();
+                    }
+                    let sink = self.shard.notifier.shared.sink.get().cloned();
+                    PartResult::Captured { outs, events, sink }
+                }
+            }
             TxAction::Run(items, frames) => {
                 if !self.sched.is_ready(seq) {
                     PartResult::Error(Bytes::from_static(b"ERR transaction is not scheduled"))
@@ -775,7 +801,11 @@ impl ShardExecutor {
                         _ => PartResult::Ok,
                     })
                 });
-                PartResult::Ready(probe)
+                if self.shard.notifier.flags != 0 {
+                    PartResult::ReadyNotifying(probe)
+                } else {
+                    PartResult::Ready(probe)
+                }
             }
         }
     }
