@@ -1037,3 +1037,73 @@ fn keyspace_notifications_of_one_key_follow_commit_order() {
     assert_eq!(last, if exists == 1 { "set" } else { "del" });
     sub.expect_silence(std::time::Duration::from_millis(50));
 }
+
+/// `UNSUBSCRIBE` racing a flood of `PUBLISH` from another IO thread: messages may arrive
+/// until the unsubscribe confirmation, never after it (the next frames are `PING`'s reply and
+/// the next subscribe confirmation), in RESP2 and RESP3, for channels and patterns.
+#[test]
+fn no_message_arrives_after_the_unsubscribe_confirmation() {
+    let server = three_threads();
+    let addr = server.addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publisher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut p = RawConn::connect(addr);
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..16 {
+                    p.send_cmd(&["PUBLISH", "race", &i.to_string()]);
+                    i += 1;
+                }
+                for _ in 0..16 {
+                    assert!(p.read_reply().starts_with(b":"));
+                }
+            }
+        })
+    };
+    for (resp3, pattern) in [(false, false), (true, false), (false, true), (true, true)] {
+        let mut s = server.conn();
+        if resp3 {
+            s.cmd(&["HELLO", "3"]);
+        }
+        let (sub, unsub, name) = if pattern {
+            ("PSUBSCRIBE", "punsubscribe", "ra*")
+        } else {
+            ("SUBSCRIBE", "unsubscribe", "race")
+        };
+        for _ in 0..20 {
+            assert_reply!(
+                s.cmd(&[sub, name]),
+                confirm(resp3, &sub.to_ascii_lowercase(), Some(name), 1)
+            );
+            // Wait for traffic, so the unsubscribe surely races a stream of messages.
+            let first = s.read_reply();
+            assert!(
+                first.starts_with(if resp3 { b">" } else { b"*" }),
+                "{}",
+                escape(&first)
+            );
+            s.send_cmd(&[&unsub.to_ascii_uppercase(), name]);
+            s.send_cmd(&["PING"]);
+            let done = confirm(resp3, unsub, Some(name), 0);
+            let mut messages = 0;
+            loop {
+                let reply = s.read_reply();
+                if reply == done {
+                    break;
+                }
+                assert!(
+                    reply.windows(7).any(|w| w == b"message"),
+                    "{}",
+                    escape(&reply)
+                );
+                messages += 1;
+                assert!(messages < 100_000, "no unsubscribe confirmation");
+            }
+            assert_reply!(s.read_reply(), b"+PONG\r\n");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    publisher.join().expect("publisher");
+}

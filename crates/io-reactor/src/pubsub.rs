@@ -19,9 +19,15 @@
 //! every subscriber. Workers publish keyspace notifications the same way: one batch per worker
 //! pass, through the [`worker_shard::EventSink`] the hub implements.
 //!
-//! A subscriber that unsubscribes while a message for it is on its way no longer receives it,
-//! although `PUBLISH` counted it — a window of one loop pass that Redis, with one thread, does
-//! not have.
+//! Unsubscribing: a loop delivers a message by its own maps at delivery time, and
+//! `UNSUBSCRIBE` updates them before its confirmation is written, so once a client has the
+//! confirmation no further message of that channel (or pattern) reaches it, however
+//! publishes race (`pubsub::no_message_arrives_after_the_unsubscribe_confirmation` in the e2e
+//! suite). The price is in the count: a subscriber that unsubscribes while a message for it
+//! is on its way does not receive it, although `PUBLISH` counted it — a window of one loop
+//! pass that Redis, with one thread, does not have. Closing it would mean holding back the
+//! confirmation (and the connection's later replies) until every loop has flushed the
+//! messages it counted for the client.
 //!
 //! Output limits: a subscribed client whose unsent output exceeds the `pubsub` class of
 //! `client-output-buffer-limit` (hard limit, or soft limit for longer than its seconds) is
