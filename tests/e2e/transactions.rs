@@ -1334,3 +1334,54 @@ fn multi_hop_transactions_are_isolated() {
         b"*2\r\n$3\r\n360\r\n$-1\r\n"
     );
 }
+
+/// The blocking sorted-set pops and `RANDOMKEY` inside `MULTI` with keys on several shards:
+/// they never block there and reply as Redis 7.0.15 does, in RESP2 and RESP3.
+#[test]
+fn blocking_zset_pops_and_randomkey_across_shards_inside_multi() {
+    let server = server();
+    let k = keys_on_different_shards("bz", 2);
+    for resp3 in [false, true] {
+        let mut c = server.conn();
+        if resp3 {
+            c.cmd(&["HELLO", "3"]);
+        }
+        c.cmd(&["DEL", &k[0], &k[1]]);
+        assert_reply!(
+            c.cmd(&["ZADD", &k[1], "1", "a", "2", "b", "3", "c"]),
+            int(3)
+        );
+        assert_reply!(c.cmd(&["MULTI"]), OK);
+        for cmd in [
+            vec!["BZPOPMIN", &k[0], &k[1], "0"],
+            vec!["BZPOPMAX", &k[0], &k[1], "0"],
+            vec!["BZMPOP", "0", "2", &k[0], &k[1], "MIN", "COUNT", "5"],
+            vec!["BZPOPMIN", &k[0], &k[1], "0"],
+            vec!["BZMPOP", "0", "2", &k[0], &k[1], "MIN"],
+            vec!["RANDOMKEY"],
+        ] {
+            assert_reply!(c.cmd(&cmd), QUEUED);
+        }
+        let key = format!("${}\r\n{}\r\n", k[1].len(), k[1]);
+        let score = |s: &str| {
+            if resp3 {
+                format!(",{s}\r\n")
+            } else {
+                format!("${}\r\n{s}\r\n", s.len())
+            }
+        };
+        let (nil, pair) = if resp3 {
+            ("_\r\n", "*2\r\n")
+        } else {
+            ("*-1\r\n", "*2\r\n")
+        };
+        let want = format!(
+            "*6\r\n*3\r\n{key}$1\r\na\r\n{}*3\r\n{key}$1\r\nc\r\n{}*2\r\n{key}*1\r\n{pair}$1\r\nb\r\n{}{nil}{nil}{}",
+            score("1"),
+            score("3"),
+            score("2"),
+            if resp3 { "_\r\n" } else { "$-1\r\n" },
+        );
+        assert_reply!(c.cmd(&["EXEC"]), want.as_bytes());
+    }
+}

@@ -118,11 +118,11 @@
 //! `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, and `DBSIZE`, `KEYS`, `FLUSHDB`, `FLUSHALL`, `SWAPDB`
 //! with whole-shard locks). A command that moves data between shards (`RENAME`, `RENAMENX`,
 //! `COPY`, `MSETNX`, `LCS`, the set and sorted-set multi-key commands, `LMOVE`, `RPOPLPUSH`,
-//! `LMPOP`, and the blocking list pops, which never block inside `MULTI`) runs the very body of
-//! its standalone transaction inside `EXEC`'s: the queued commands before it run in one hop,
-//! its probes at the end of that hop; its own items follow in the next hops, then the commands
-//! queued after it. Still refused inside `EXEC` with keys on several shards: `SCAN`,
-//! `RANDOMKEY` and the blocking sorted-set pops (`BZPOPMIN`, `BZPOPMAX`, `BZMPOP`).
+//! `LMPOP`, `RANDOMKEY`, and the blocking pops, which never block inside `MULTI`) runs the
+//! very body of its standalone transaction inside `EXEC`'s: the queued commands before it run
+//! in one hop, its probes at the end of that hop; its own items follow in the next hops, then
+//! the commands queued after it. Still refused inside `EXEC` on several shards: `SCAN` (a
+//! cursor walk shard by shard).
 //!
 //! **All-shard transactions.** `DBSIZE`, `KEYS`, `RANDOMKEY`, `FLUSHDB`, `FLUSHALL`,
 //! `SWAPDB` and snapshots take a whole-shard lock on *every* shard. On each shard such a

@@ -195,6 +195,21 @@ fn planned(name: &str, args: &[Bytes], n: usize) -> Result<Result<ShardId, Sprea
             let keys = p.keys.clone();
             (keys, None, Job::Mpop(p), Some(Bytes::new()))
         }
+        // The blocking pops inside `MULTI` (see `txn.rs`), which never block there.
+        "bzmpop" => {
+            let p = cmd_zset::parse_zmpop(&args[2..])?;
+            let keys = p.keys.clone();
+            (keys, None, Job::Mpop(p), Some(Bytes::new()))
+        }
+        "bzpopmin" | "bzpopmax" => {
+            let keys = args[1..args.len() - 1].to_vec();
+            let p = Zmpop {
+                keys: keys.clone(),
+                max: name == "bzpopmax",
+                count: 1,
+            };
+            (keys, None, Job::Mpop(p), Some(Bytes::new()))
+        }
         _ => return Err(format!("ERR '{name}' is not a spread command")),
     };
     let mut shards: Vec<ShardId> = keys.iter().map(|k| shard_for(k, n)).collect();
@@ -222,6 +237,7 @@ fn planned(name: &str, args: &[Bytes], n: usize) -> Result<Result<ShardId, Sprea
         proto: Protocol::Resp2,
         outcome: None,
         popped_key: None,
+        flat: matches!(name, "bzpopmin" | "bzpopmax"),
         n,
     };
     Ok(Err(body))
@@ -238,6 +254,8 @@ pub(crate) struct SpreadCmd {
     outcome: Option<Frame>,
     /// The key `ZMPOP` pops from.
     popped_key: Option<Bytes>,
+    /// `BZPOPMIN`/`BZPOPMAX`'s `[key, member, score]` instead of `[key, [[member, score]]]`.
+    flat: bool,
     n: usize,
 }
 
@@ -554,6 +572,14 @@ impl TxBody for SpreadCmd {
             }
         }
         if let (Some(key), Some(popped)) = (self.popped_key.take(), popped) {
+            if self.flat {
+                let mut out = vec![Frame::Bulk(key)];
+                if let Some((m, s)) = popped.into_iter().next() {
+                    out.push(Frame::Bulk(Bytes::from(m)));
+                    out.push(Frame::Double(s));
+                }
+                return Frame::Array(out);
+            }
             let pairs = popped
                 .into_iter()
                 .map(|(m, s)| Frame::Array(vec![Frame::Bulk(Bytes::from(m)), Frame::Double(s)]))

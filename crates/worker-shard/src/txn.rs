@@ -846,9 +846,12 @@ fn key_body(name: &str, args: &[Bytes], n: usize) -> Result<Option<KeyCmd>, Byte
 /// `RPOPLPUSH`, `LMPOP`, and the blocking pops, which never block inside `MULTI`).
 fn sub_body(name: &str, args: &[Bytes], n: usize) -> Result<Option<Box<dyn TxBody>>, Bytes> {
     Ok(match name {
-        "rename" | "renamenx" | "copy" | "msetnx" => {
+        "rename" | "renamenx" | "copy" | "msetnx" | "randomkey" => {
             key_body(name, args, n)?.map(|b| Box::new(b) as Box<dyn TxBody>)
         }
+        "bzpopmin" | "bzpopmax" | "bzmpop" => crate::multi::body(name, args, n)
+            .map_err(Bytes::from)?
+            .map(|b| Box::new(b) as Box<dyn TxBody>),
         "lcs" => crate::coord::lcs_body(args, n)?.map(|b| Box::new(b) as Box<dyn TxBody>),
         name if crate::multi::is_multi(name) => crate::multi::body(name, args, n)
             .map_err(Bytes::from)?
