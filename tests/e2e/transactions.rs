@@ -1385,3 +1385,43 @@ fn blocking_zset_pops_and_randomkey_across_shards_inside_multi() {
         assert_reply!(c.cmd(&["EXEC"]), want.as_bytes());
     }
 }
+
+/// One connection pipelines transactions across shards with plain commands in between: each
+/// command sees every earlier one's effects (a transaction lets the next command go once it
+/// holds all its locks), and a `WATCH` right behind a transaction does not see it as a change.
+#[test]
+fn pipelined_transactions_keep_program_order() {
+    let server = server();
+    let k = keys_on_different_shards("pipe", 3);
+    let (a, b, c) = (&k[0], &k[1], &k[2]);
+    let mut conn = server.conn();
+    let mut expected: Vec<Vec<u8>> = Vec::new();
+    for i in 0..40 {
+        let v = i.to_string();
+        let next = (i + 1).to_string();
+        let cmds: Vec<(Vec<&str>, Vec<u8>)> = vec![
+            (vec!["MSET", a, &v, b, &v], b"+OK\r\n".to_vec()),
+            (vec!["GET", a], bulk(&v)),
+            (vec!["INCR", b], int(i + 1)),
+            (vec!["RENAME", a, c], b"+OK\r\n".to_vec()),
+            (vec!["GET", c], bulk(&v)),
+            (vec!["EXISTS", a], int(0)),
+            (vec!["RENAME", c, a], b"+OK\r\n".to_vec()),
+            (vec!["WATCH", a, b], b"+OK\r\n".to_vec()),
+            (vec!["MULTI"], b"+OK\r\n".to_vec()),
+            (vec!["MGET", a, b], QUEUED.to_vec()),
+            (
+                vec!["EXEC"],
+                [b"*1\r\n".to_vec(), bulk_array(&[v.as_str(), next.as_str()])].concat(),
+            ),
+            (vec!["DEL", a, b, c], int(2)),
+        ];
+        for (cmd, reply) in cmds {
+            conn.send_cmd(&cmd);
+            expected.push(reply);
+        }
+    }
+    for want in expected {
+        assert_reply!(conn.read_reply(), want);
+    }
+}

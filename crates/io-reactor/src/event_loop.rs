@@ -1321,6 +1321,7 @@ impl EventLoop {
                         continue;
                     };
                     let step = coord.on_reply(shard, part);
+                    let lifted = matches!(step, Step::Send(_)) && coord.barrier_lifted();
                     let now_blocked = !matches!(step, Step::Done(_)) && coord.is_blocked();
                     if now_blocked != conn.blocked {
                         set_blocked(conn, now_blocked, &self.shared.stats);
@@ -1345,6 +1346,13 @@ impl EventLoop {
                         Step::Send(parts) => {
                             *outstanding += parts.len();
                             let (db, proto) = (*db, *proto);
+                            if lifted && *barrier {
+                                // The next hop is queued (below) ahead of anything the
+                                // connection sends next, which is parsed later.
+                                *barrier = false;
+                                conn.held = false;
+                                self.resume.push(slot);
+                            }
                             if !Self::queue_parts(&mut self.ops, reply.tag, db, proto, parts) {
                                 Self::fail_op(conn);
                             }

@@ -39,6 +39,14 @@ pub trait Coordinator: Send + fmt::Debug {
     fn is_barrier(&self) -> bool {
         false
     }
+    /// For a barrier, asked after each [`Step::Send`]: whether the connection's later commands
+    /// may go ahead although this one is not done. True for a scheduled transaction that holds
+    /// its locks on every shard and has sent its next hop: whatever the connection sends next
+    /// reaches each shard after that hop, and waits there for the transaction's locks, so it
+    /// still sees all of the transaction's effects. Lets one connection pipeline transactions.
+    fn barrier_lifted(&self) -> bool {
+        false
+    }
     /// The connection went away before the command finished: the parts that release what the
     /// command still holds on shards (a scheduled transaction's locks). Their replies can be
     /// dropped. Most coordinators hold nothing.

@@ -106,6 +106,8 @@ pub(crate) struct Scheduled<B: TxBody> {
     last_captured: bool,
     captured: Vec<(ShardId, Events)>,
     sink: Option<Arc<dyn EventSink>>,
+    /// Every shard answered the scheduling hop: the transaction holds all its locks.
+    locked: bool,
 }
 
 impl<B: TxBody> Scheduled<B> {
@@ -125,6 +127,7 @@ impl<B: TxBody> Scheduled<B> {
             last_captured: false,
             captured: Vec::new(),
             sink: None,
+            locked: false,
         }
     }
 
@@ -153,6 +156,7 @@ impl<B: TxBody> Scheduled<B> {
         self.rejected = false;
         self.notifying = false;
         self.last_captured = false;
+        self.locked = false;
         self.results.clear();
         let plan = self.body.plan();
         self.shards = plan.iter().map(|p| p.shard).collect();
@@ -375,6 +379,7 @@ impl<B: TxBody> Coordinator for Scheduled<B> {
                     .zip(self.probes.iter_mut())
                     .map(|(s, p)| (*s, p.take().flatten()))
                     .collect();
+                self.locked = true;
                 let runs = self.body.run(probes);
                 self.hop(runs)
             }
@@ -408,9 +413,15 @@ impl<B: TxBody> Coordinator for Scheduled<B> {
         }
     }
 
-    /// Always: the next command of the connection must see the transaction's effects.
+    /// Always: the next command of the connection must see the transaction's effects...
     fn is_barrier(&self) -> bool {
         true
+    }
+
+    /// ... which it does once the transaction holds every lock (no retry can reorder it any
+    /// more) and its next hop is on its way (see [`Coordinator::barrier_lifted`]).
+    fn barrier_lifted(&self) -> bool {
+        self.locked && matches!(self.phase, Phase::Step | Phase::Run | Phase::Release)
     }
 
     fn abandon(&mut self) -> Vec<(ShardId, Part)> {

@@ -883,9 +883,9 @@ fn resolve_db(db: u16, op_db: u16) -> u16 {
     if db == OP_DB { op_db } else { db }
 }
 
-/// Whether `op` touches what a ready transaction holds. Transaction hops and `WATCH`
-/// bookkeeping never wait; a command waits if one of its keys is held (or, for a command over
-/// the whole keyspace, if anything is); other parts are whole-keyspace commands.
+/// Whether `op` touches what a ready transaction holds. Transaction hops and `UNWATCH` never
+/// wait; a command or `WATCH` waits if one of its keys is held (or, for a command over the
+/// whole keyspace, if anything is); other parts are whole-keyspace commands.
 fn must_defer(sched: &Scheduler, op: &Op) -> bool {
     match &op.kind {
         OpKind::Command(req) => {
@@ -901,9 +901,13 @@ fn must_defer(sched: &Scheduler, op: &Op) -> bool {
                 _ => sched.blocks(op.db, None),
             }
         }
-        OpKind::Part(Part(
-            PartKind::Tx { .. } | PartKind::Watch { .. } | PartKind::Unwatch { .. },
-        )) => false,
+        OpKind::Part(Part(PartKind::Tx { .. } | PartKind::Unwatch { .. })) => false,
+        // A `WATCH` pipelined behind a transaction of the same connection must not see the
+        // transaction's later hops as changes.
+        OpKind::Part(Part(PartKind::Watch { keys, .. })) => {
+            let mut keys = keys.iter().map(|k| &k[..]);
+            sched.blocks(op.db, Some(&mut keys))
+        }
         OpKind::Part(_) => sched.blocks(op.db, None),
     }
 }
