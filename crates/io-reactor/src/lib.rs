@@ -46,7 +46,9 @@
 //! carries the connection's slot, a generation (so replies for a closed connection are dropped)
 //! and a sequence number; finished replies at the front of the queue are copied into the output
 //! buffer. Coordinators whose `is_barrier()` is true hold the connection's later commands until
-//! they complete.
+//! they complete, or until `barrier_lifted()` says the later commands can no longer overtake
+//! them (a scheduled transaction holding all its locks), which lets a client pipeline
+//! transactions.
 //!
 //! Limits: a request is bounded by the codec's [`resp_codec::Limits`] (and by Redis's pre-AUTH
 //! limits while a password is required and not yet given); a connection stops being

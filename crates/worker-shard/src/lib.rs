@@ -80,6 +80,12 @@
 //!   the same step, which may make the next queued transactions ready. A transaction that
 //!   touches one shard (an `EXEC` on hash-tagged keys) sends its items with the schedule and
 //!   needs a single hop.
+//! * **Pipelining.** A transaction holds its connection's later commands only until every
+//!   shard answered its scheduling hop ([`Coordinator::barrier_lifted`]): from then on it can
+//!   no longer be rejected and renumbered, its next hop is queued ahead of whatever the
+//!   connection sends next, and a later command on its keys waits for its release on each
+//!   shard (a later transaction queues behind it by number). So a client's pipelined
+//!   `MSET`s across shards overlap: one round trip each instead of two.
 //! * **Isolation.** While a transaction is ready, any other command or part that touches one
 //!   of its keys (or, for a whole-shard lock, anything) is deferred in a per-shard FIFO and
 //!   runs right after the release, so no client observes a state between a transaction's
