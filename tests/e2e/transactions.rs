@@ -226,8 +226,18 @@ fn watch_fails_exec_after_the_key_expired() {
     let server = server();
     let mut c = server.conn();
     let mut other = server.conn();
-    assert_reply!(c.cmd(&["SET", "exp", "v", "PX", "30"]), OK);
-    assert_reply!(c.cmd(&["WATCH", "exp"]), OK);
+    // The key must still live when WATCH registers it: like Redis 7.0, a key already expired
+    // at WATCH time does not fail EXEC by expiring. On a busy machine 100 ms can pass between
+    // two commands, so the set is retried until the watch surely came first.
+    poll_until(|| {
+        assert_reply!(c.cmd(&["SET", "exp", "v", "PX", "100"]), OK);
+        assert_reply!(c.cmd(&["WATCH", "exp"]), OK);
+        if as_int(&c.cmd(&["PTTL", "exp"])) > 0 {
+            return Some(());
+        }
+        assert_reply!(c.cmd(&["UNWATCH"]), OK);
+        None
+    });
     // Another client sees the key gone once its time has passed.
     poll_until(|| (other.cmd(&["EXISTS", "exp"]) == int(0)).then_some(()));
     assert_reply!(c.cmd(&["MULTI"]), OK);
