@@ -890,6 +890,22 @@ fn command_table_lookup_and_metadata() {
     assert!(crate::lookup_command(b"nosuch").is_none());
     assert!(crate::lookup_command(b"").is_none());
     assert!(crate::lookup_command(&[b'x'; 100]).is_none());
+    // Every name, in any case, finds itself and nothing else (names are compared packed).
+    for spec in crate::command_table() {
+        let upper = spec.name.to_ascii_uppercase();
+        assert_eq!(
+            crate::lookup_command(upper.as_bytes()).map(|s| s.name),
+            Some(spec.name)
+        );
+        let mut near = spec.name.as_bytes().to_vec();
+        near[0] ^= 1;
+        assert_ne!(
+            crate::lookup_command(&near).map(|s| s.name),
+            Some(spec.name)
+        );
+    }
+    assert!(crate::lookup_command(b"get\0").is_none());
+    assert!(crate::lookup_command(b"g\xc5t").is_none());
     let config = crate::lookup_command(b"CONFIG").expect("config");
     assert_eq!(config.subcommand(b"GET").map(|s| s.arity), Some(-3));
     let mset = crate::lookup_command(b"mset").expect("mset");

@@ -578,6 +578,8 @@ impl ShardExecutor {
 
     fn execute(&mut self, batch: Batch) {
         let idx = self.sink_index(&batch.reply_to);
+        // One allocation of the right size instead of doubling from 16 as the replies come.
+        self.sinks[idx].replies.reserve(batch.ops.len());
         for op in batch.ops {
             self.run_op(idx, op);
         }
