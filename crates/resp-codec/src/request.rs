@@ -1,4 +1,5 @@
 use bytes::{Buf, Bytes, BytesMut};
+use smallvec::SmallVec;
 
 use crate::error::ProtocolError;
 use crate::int::parse_i64_strict;
@@ -30,13 +31,22 @@ impl Default for Limits {
 /// the parser skips empty requests as Redis does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    args: Vec<Bytes>,
+    args: Args,
 }
+
+/// Arguments held in place up to this many: GET and SET (the common commands) parse and run
+/// without allocating a list for their arguments.
+const INLINE_ARGS: usize = 3;
+
+/// A request's arguments.
+type Args = SmallVec<[Bytes; INLINE_ARGS]>;
 
 impl Request {
     /// A request from already-split arguments (tests, internal commands, clients).
     pub fn new(args: Vec<Bytes>) -> Request {
-        Request { args }
+        Request {
+            args: SmallVec::from_vec(args),
+        }
     }
 
     /// All arguments, the command name first.
@@ -46,7 +56,7 @@ impl Request {
 
     /// Consumes the request, returning its arguments.
     pub fn into_args(self) -> Vec<Bytes> {
-        self.args
+        self.args.into_vec()
     }
 
     /// The command name as sent (any case); empty only for a request built empty by hand.
@@ -98,7 +108,7 @@ pub struct RequestParser {
     /// Length of the bulk string whose `$len` header was consumed but whose body is incomplete.
     bulk_len: Option<usize>,
     /// Arguments of the current array request read so far.
-    args: Vec<Bytes>,
+    args: Args,
     /// Bytes at the front of the buffer already searched for the current line's end; a partial
     /// line is never scanned twice.
     scanned: usize,
@@ -193,7 +203,7 @@ impl RequestParser {
         if count > 0 {
             let count = count as usize;
             self.pending = count;
-            self.args = Vec::with_capacity(count.min(MAX_PREALLOCATED_ARGS));
+            self.args = Args::with_capacity(count.min(MAX_PREALLOCATED_ARGS));
         }
         Ok(true)
     }
@@ -243,7 +253,9 @@ impl RequestParser {
             self.bulk_len = None;
             self.pending -= 1;
         }
-        Ok(Some(Request::new(std::mem::take(&mut self.args))))
+        Ok(Some(Request {
+            args: std::mem::take(&mut self.args),
+        }))
     }
 
     /// The common case of a complete, canonical `$len\r?` header within the limit, read in one
