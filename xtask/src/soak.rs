@@ -101,7 +101,7 @@ struct SoakResult {
     latency_us: Latency,
     latency_one_at_a_time_us: Option<Latency>,
     latency_pipelined_us: Option<Latency>,
-    /// Server RSS in KiB, one sample per second from the start of the load.
+    /// Server RSS in KiB, one sample per second from just before the busy connections open.
     rss_kib: Vec<u64>,
     warmup_secs: u64,
     rss_at_warmup_kib: u64,
