@@ -114,7 +114,15 @@ pub(crate) struct Conn {
     pub(crate) subs: crate::pubsub::Subs,
     /// A blocking command of this connection is parked in a shard's wait queue.
     pub(crate) blocked: bool,
+    /// Running average size of the replies the workers sent for this connection, in bytes
+    /// (0 until the first one); sizes its in-flight window (see [`Conn::window`]).
+    pub(crate) reply_avg: u64,
 }
+
+/// Replies in flight for a connection whose reply sizes are not known yet.
+const INITIAL_WINDOW: usize = 16;
+/// Reply bytes a connection may have in flight at its average reply size.
+const WINDOW_BYTES: u64 = 4 * 1024 * 1024;
 
 impl Conn {
     /// The sequence number the next pending reply gets.
@@ -122,11 +130,32 @@ impl Conn {
         self.front_seq.wrapping_add(self.pending.len() as u32)
     }
 
+    /// Most replies this connection may have in flight (at most `max`): as many as fit in
+    /// [`WINDOW_BYTES`] at its average reply size, and [`INITIAL_WINDOW`] before it has one.
+    /// Workers compute a whole batch of replies before the output limits can look at them, so
+    /// without this a client pipelining thousands of commands with huge replies, and reading
+    /// none, would make the server build all of them at once (Redis, one reply at a time, cuts
+    /// such a client off at its output limit). Small replies keep a window of `max`.
+    pub(crate) fn window(&self, max: usize) -> usize {
+        if self.reply_avg == 0 {
+            return INITIAL_WINDOW.min(max);
+        }
+        usize::try_from(WINDOW_BYTES / self.reply_avg).map_or(max, |w| w.clamp(1, max))
+    }
+
     /// Moves every finished reply at the front of the pipeline into the output buffer.
     pub(crate) fn drain_ready(&mut self) {
         while let Some(front) = self.pending.front() {
             match &front.slot {
                 Slot::Ready(bytes) => {
+                    let len = bytes.len() as u64;
+                    // An average over the last few replies: one big reply among small ones
+                    // narrows the window for a few round trips only.
+                    self.reply_avg = if self.reply_avg == 0 {
+                        len.max(1)
+                    } else {
+                        ((self.reply_avg * 7 + len) / 8).max(1)
+                    };
                     if !front.discard {
                         self.out.extend_from_slice(bytes);
                     }

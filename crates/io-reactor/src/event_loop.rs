@@ -508,6 +508,7 @@ impl EventLoop {
             over_soft_since: None,
             subs: Default::default(),
             blocked: false,
+            reply_avg: 0,
         });
         self.live += 1;
     }
@@ -760,7 +761,9 @@ impl EventLoop {
             if conn.closing {
                 break;
             }
-            if conn.held || conn.out.len() >= OUTPUT_HIGH_WATER || conn.pending.len() >= MAX_PENDING
+            if conn.held
+                || conn.out.len() >= OUTPUT_HIGH_WATER
+                || conn.pending.len() >= conn.window(MAX_PENDING)
             {
                 conn.stalled = !conn.rbuf.is_empty();
                 break;
@@ -1427,7 +1430,7 @@ impl EventLoop {
             }
             let blocked = conn.held
                 || conn.out.len() >= OUTPUT_HIGH_WATER
-                || conn.pending.len() >= MAX_PENDING;
+                || conn.pending.len() >= conn.window(MAX_PENDING);
             if conn.stalled && !blocked {
                 self.resume.push(slot);
             }
