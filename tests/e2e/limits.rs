@@ -460,3 +460,28 @@ fn a_client_still_sending_a_command_is_not_idle() {
     slow.send(b"\r\n");
     assert_reply!(slow.read_reply(), b"+OK\r\n");
 }
+
+/// Regression: with the in-flight window, the first replies could reach a client that had
+/// already hung up; the failed write closed the connection and the rest of its pipeline, fully
+/// received, never ran. Redis runs everything that arrived before the end-of-file.
+#[test]
+fn a_pipeline_sent_before_hanging_up_runs_to_the_end() {
+    let server = TestServer::start();
+    let mut other = server.conn();
+    for trial in 0..20 {
+        let mut c = server.conn();
+        let mut input = Vec::new();
+        for i in 0..500 {
+            input.extend(encode_command(&[
+                "RPUSH",
+                &format!("hangup:{trial}"),
+                &i.to_string(),
+            ]));
+        }
+        c.send(&input);
+        c.close();
+        let key = format!("hangup:{trial}");
+        poll_until(|| (other.cmd(&["LLEN", key.as_str()]) == b":500\r\n").then_some(()));
+        assert_reply!(other.cmd(&["UNLINK", key.as_str()]), b":1\r\n");
+    }
+}

@@ -117,6 +117,9 @@ pub(crate) struct Conn {
     /// Running average size of the replies the workers sent for this connection, in bytes
     /// (0 until the first one); sizes its in-flight window (see [`Conn::window`]).
     pub(crate) reply_avg: u64,
+    /// Writing failed (the peer is gone): replies are dropped, but the complete commands it
+    /// sent before going still run, as in Redis, which runs a whole query buffer at once.
+    pub(crate) out_dead: bool,
 }
 
 /// Replies in flight for a connection whose reply sizes are not known yet.

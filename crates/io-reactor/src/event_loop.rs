@@ -509,6 +509,7 @@ impl EventLoop {
             subs: Default::default(),
             blocked: false,
             reply_avg: 0,
+            out_dead: false,
         });
         self.live += 1;
     }
@@ -1396,25 +1397,41 @@ impl EventLoop {
                 self.close(slot);
                 continue;
             }
+            if conn.out_dead {
+                conn.out.clear();
+            }
             if !conn.out.is_empty() {
                 // One write per pass: a short write means the socket buffer is full, so a second
                 // attempt would only return WouldBlock.
-                match conn.stream.write(&conn.out) {
-                    Ok(0) => {
-                        self.close(slot);
-                        continue;
-                    }
+                let peer_gone = match conn.stream.write(&conn.out) {
+                    Ok(0) => true,
                     Ok(n) => {
                         self.net_out += n as u64;
                         conn.out.advance(n);
                         conn.want_write = !conn.out.is_empty();
+                        false
                     }
                     Err(e) if would_block(&e) || e.kind() == io::ErrorKind::Interrupted => {
                         conn.want_write = true;
+                        false
                     }
-                    Err(_) => {
+                    Err(_) => true,
+                };
+                if peer_gone {
+                    if conn.pending.is_empty() && conn.rbuf.is_empty() {
                         self.close(slot);
                         continue;
+                    }
+                    // Commands already received still run; their replies go nowhere.
+                    // As after an end-of-file (`finish_eof`): what is parsed still runs, what
+                    // is left once parsing may go on is an incomplete command.
+                    conn.out_dead = true;
+                    conn.eof = true;
+                    conn.out.clear();
+                    conn.want_write = false;
+                    if !conn.stalled && !conn.held {
+                        conn.closing = true;
+                        conn.rbuf.clear();
                     }
                 }
                 if conn.out.is_empty() && conn.out.capacity() > OUTPUT_HIGH_WATER {
