@@ -877,6 +877,78 @@ mod in_process {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Saves during a rewrite answer as Redis 7.0.15 does: `BGSAVE` refuses with its own
+    /// text, `BGSAVE SCHEDULE` is queued behind the rewrite and then runs, `SAVE` saves beside
+    /// it; and `BGREWRITEAOF` during a `BGSAVE` is scheduled. The commands go in one write
+    /// right behind `BGREWRITEAOF`, so the rewrite of 100,000 keys (a cut, a base file, two
+    /// fsyncs) is still running when they are read.
+    #[test]
+    fn saves_during_a_rewrite_answer_as_redis() {
+        let dir = temp_dir("save-during-rewrite");
+        let server = start(&dir, 3, true).unwrap();
+        let mut c = RawConn::connect(server.local_addr());
+        assert_reply!(c.cmd(&["DEBUG", "POPULATE", "100000", "k", "10"]), OK);
+        let mut batch = Vec::new();
+        for cmd in [
+            &["BGREWRITEAOF"][..],
+            &["BGSAVE"],
+            &["BGSAVE", "SCHEDULE"],
+            &["BGREWRITEAOF"],
+            &["SAVE"],
+        ] {
+            batch.extend(encode_command(cmd));
+        }
+        c.send(&batch);
+        assert_reply!(
+            c.read_reply(),
+            b"+Background append only file rewriting started\r\n"
+        );
+        assert_reply!(
+            c.read_reply(),
+            err(
+                "ERR Another child process is active (AOF?): can't BGSAVE right now. Use \
+                 BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+            )
+        );
+        assert_reply!(c.read_reply(), b"+Background saving scheduled\r\n");
+        assert_reply!(
+            c.read_reply(),
+            err("ERR Background append only file rewriting already in progress")
+        );
+        assert_reply!(c.read_reply(), OK);
+        // The scheduled BGSAVE runs once the rewrite has ended: SAVE and it make two saves.
+        poll_until(|| {
+            (info_field(&mut c, "aof_rewrite_in_progress") == "0"
+                && info_field(&mut c, "rdb_bgsave_in_progress") == "0"
+                && info_field(&mut c, "rdb_saves") == "2")
+                .then_some(())
+        });
+        assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+        assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+        // The other way round: a rewrite asked for during a BGSAVE waits for it.
+        c.send(
+            &[
+                encode_command(&["BGSAVE"]),
+                encode_command(&["BGREWRITEAOF"]),
+            ]
+            .concat(),
+        );
+        assert_reply!(c.read_reply(), b"+Background saving started\r\n");
+        assert_reply!(
+            c.read_reply(),
+            b"+Background append only file rewriting scheduled\r\n"
+        );
+        poll_until(|| {
+            (info_field(&mut c, "aof_rewrites") == "2"
+                && info_field(&mut c, "aof_rewrite_scheduled") == "0"
+                && info_field(&mut c, "aof_rewrite_in_progress") == "0")
+                .then_some(())
+        });
+        drop(c);
+        server.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// `CONFIG SET appendonly yes` writes a base of what is there and logs from then on; `no`
     /// stops logging.
     #[test]

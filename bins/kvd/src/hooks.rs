@@ -37,6 +37,10 @@ pub(crate) fn persist_config(config: &Config) -> PersistConfig {
 fn save_error(e: &PersistError) -> String {
     match e {
         PersistError::InProgress => "ERR Background save already in progress".to_owned(),
+        // Redis 7.0's `bgsaveCommand` while its AOF rewrite child runs.
+        PersistError::RewriteInProgress => "ERR Another child process is active (AOF?): can't \
+            BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+            .to_owned(),
         _ => "ERR".to_owned(),
     }
 }
@@ -216,14 +220,10 @@ impl ServerHooks for KvdHooks {
         let Some(p) = &self.persistence else {
             return Err("ERR".to_owned());
         };
-        match p.bgsave() {
-            Ok(()) => Ok("Background saving started".to_owned()),
-            // With SCHEDULE Redis still refuses when an RDB save is what is running.
-            Err(e) => {
-                let _ = schedule;
-                Err(save_error(&e))
-            }
-        }
+        // With SCHEDULE Redis still refuses when an RDB save is what is running.
+        p.bgsave_command(schedule)
+            .map(str::to_owned)
+            .map_err(|e| save_error(&e))
     }
 
     fn lastsave(&self) -> Option<i64> {

@@ -13,6 +13,8 @@ pub enum Error {
     Unsupported(String),
     /// A save is already running.
     InProgress,
+    /// A background save cannot start while an append-only log rewrite runs.
+    RewriteInProgress,
     /// The shard workers have stopped.
     Stopped,
     /// The append-only log cannot be loaded or written; the text is Redis's message.
@@ -28,6 +30,7 @@ impl fmt::Display for Error {
             Error::Corrupt(what) => write!(f, "corrupt rdb data: {what}"),
             Error::Unsupported(what) => write!(f, "unsupported rdb content: {what}"),
             Error::InProgress => write!(f, "a save is already in progress"),
+            Error::RewriteInProgress => write!(f, "an append-only log rewrite is in progress"),
             Error::Stopped => write!(f, "the shard workers have stopped"),
             Error::Aof(what) => f.write_str(what),
             Error::Aborted => write!(f, "the save was superseded by a flush"),

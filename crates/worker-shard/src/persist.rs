@@ -85,7 +85,13 @@ const SLICE_QUEUE: usize = 16;
 
 #[derive(Debug)]
 struct SaveState {
+    /// An RDB save (`SAVE`, `BGSAVE`, the schedule) is running.
     in_progress: bool,
+    /// An append-only log rewrite holds the snapshot machinery. `SAVE` may run beside it
+    /// (its cut serializes in place); `BGSAVE` may not, as Redis refuses a second child.
+    rewriting: bool,
+    /// `BGSAVE SCHEDULE` during a rewrite: the save schedule starts it once the rewrite ends.
+    bgsave_scheduled: bool,
     /// Unix seconds of the last successful save (or of the start).
     lastsave: i64,
     last_status_ok: bool,
@@ -434,6 +440,8 @@ impl Persistence {
         let config = Arc::new(Mutex::new(config));
         let state = Arc::new(Mutex::new(SaveState {
             in_progress: false,
+            rewriting: false,
+            bgsave_scheduled: false,
             lastsave: unix_now_ms() / 1000,
             last_status_ok: true,
             last_bgsave_secs: -1,
@@ -663,11 +671,15 @@ impl Persistence {
         self.workers.iter().map(|w| w.stats().used_memory()).sum()
     }
 
-    /// Starts a save; `Err(InProgress)` if one is running.
+    /// Starts a save; `Err(InProgress)` if one is running, `Err(RewriteInProgress)` for a
+    /// background save while an append-only log rewrite runs.
     pub(crate) fn begin(&self, background: bool) -> Result<(), Error> {
         let mut s = lock(&self.state);
         if s.in_progress {
             return Err(Error::InProgress);
+        }
+        if background && s.rewriting {
+            return Err(Error::RewriteInProgress);
         }
         s.in_progress = true;
         s.last_attempt = Some(Instant::now());
@@ -791,22 +803,47 @@ impl Persistence {
         Ok(())
     }
 
-    /// Ends a save begun with [`Persistence::begin`] without a file of its own (the base of
-    /// an append-only log rewrite).
-    pub(crate) fn end_without_save(&self) {
-        lock(&self.state).in_progress = false;
+    /// Starts an append-only log rewrite's snapshot; `Err(InProgress)` while a save or
+    /// another rewrite runs.
+    pub(crate) fn begin_rewrite(&self) -> Result<(), Error> {
+        let mut s = lock(&self.state);
+        if s.in_progress || s.rewriting {
+            return Err(Error::InProgress);
+        }
+        s.rewriting = true;
+        Ok(())
+    }
+
+    /// Ends what [`Persistence::begin_rewrite`] began.
+    pub(crate) fn end_rewrite(&self) {
+        lock(&self.state).rewriting = false;
         self.finished.notify_all();
     }
 
-    /// Whether a save is running.
-    pub fn in_progress(&self) -> bool {
-        lock(&self.state).in_progress
+    /// `BGSAVE [SCHEDULE]`: Redis's status text, `Background saving started`, or with
+    /// `schedule` while an append-only log rewrite runs, `Background saving scheduled` (the
+    /// save schedule starts it when the rewrite has ended).
+    pub fn bgsave_command(self: &Arc<Self>, schedule: bool) -> Result<&'static str, Error> {
+        match self.bgsave() {
+            Ok(()) => Ok("Background saving started"),
+            Err(Error::RewriteInProgress) if schedule => {
+                lock(&self.state).bgsave_scheduled = true;
+                Ok("Background saving scheduled")
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// Waits until no save is running.
+    /// Whether a save or an append-only log rewrite is running.
+    pub fn in_progress(&self) -> bool {
+        let s = lock(&self.state);
+        s.in_progress || s.rewriting
+    }
+
+    /// Waits until no save or rewrite is running.
     pub fn wait_idle(&self) {
         let mut s = lock(&self.state);
-        while s.in_progress {
+        while s.in_progress || s.rewriting {
             s = self
                 .finished
                 .wait(s)
@@ -818,6 +855,18 @@ impl Persistence {
     /// point is reached (after a failure, only once the retry delay has passed).
     pub fn cron(self: &Arc<Self>) {
         self.aof_cron();
+        let scheduled = {
+            let mut s = lock(&self.state);
+            let due = s.bgsave_scheduled && !s.in_progress && !s.rewriting;
+            if due {
+                s.bgsave_scheduled = false;
+            }
+            due
+        };
+        if scheduled {
+            let _ = self.bgsave();
+            return;
+        }
         let points = lock(&self.config).save_points.clone();
         if points.is_empty() {
             return;
@@ -825,7 +874,7 @@ impl Persistence {
         let changes = self.changes_since_save();
         let (since_save, retry_ok) = {
             let s = lock(&self.state);
-            if s.in_progress {
+            if s.in_progress || s.rewriting {
                 return;
             }
             let since = unix_now_ms() / 1000 - s.lastsave;

@@ -706,7 +706,7 @@ impl crate::Persistence {
                 ));
             }
             // The snapshot machinery takes one snapshot at a time.
-            if self.begin(false).is_err() {
+            if self.begin_rewrite().is_err() {
                 r.scheduled = true;
                 return Ok("Background append only file rewriting scheduled".to_owned());
             }
@@ -720,7 +720,7 @@ impl crate::Persistence {
             .spawn(move || me.run_rewrite());
         if let Err(e) = spawned {
             lock(&self.aof.rewrite).in_progress = false;
-            self.end_without_save();
+            self.end_rewrite();
             return Err(Error::Io(e));
         }
         Ok("Background append only file rewriting started".to_owned())
@@ -729,7 +729,7 @@ impl crate::Persistence {
     fn run_rewrite(&self) {
         let started = Instant::now();
         let result = self.rewrite();
-        self.end_without_save();
+        self.end_rewrite();
         let mut r = lock(&self.aof.rewrite);
         r.in_progress = false;
         r.started = None;
