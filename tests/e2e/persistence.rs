@@ -213,6 +213,97 @@ mod restart {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// `SHUTDOWN SAVE` on the IO thread that also drives another client's cross-shard
+    /// transactions: the save's cut waits for the transaction in flight, which needs that
+    /// very thread, so the thread must keep serving while it saves (a blocking save waited 30
+    /// s for the cut, then failed). The server stops within the reply timeout, and the file
+    /// holds whole transactions only.
+    #[test]
+    fn shutdown_saves_while_its_thread_drives_transactions() {
+        use std::io::{Read, Write};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let dir = temp_dir("shutdown-busy");
+        let workers = 3;
+        let start_one = |dir: &Path| {
+            kvd::Server::start(kvd::Config {
+                dir: dir.to_owned(),
+                workers,
+                io_threads: 1,
+                save: Vec::new(),
+                ..kvd::Config::for_tests()
+            })
+            .expect("kvd starts")
+        };
+        // Two keys on different shards.
+        let a = "a".to_owned();
+        let b = (0..)
+            .map(|i| format!("b{i}"))
+            .find(|k| {
+                partition_router::shard_for(k.as_bytes(), workers)
+                    != partition_router::shard_for(a.as_bytes(), workers)
+            })
+            .unwrap();
+        let server = start_one(&dir);
+        let addr = server.local_addr();
+        let mut batch = Vec::new();
+        for _ in 0..20 {
+            batch.extend(encode_command(&["MULTI"]));
+            batch.extend(encode_command(&["INCRBY", &a, "1"]));
+            batch.extend(encode_command(&["INCRBY", &b, "1"]));
+            batch.extend(encode_command(&["EXEC"]));
+        }
+        let running = Arc::new(AtomicBool::new(false));
+        let flood = {
+            let running = Arc::clone(&running);
+            std::thread::spawn(move || {
+                // Pipelined transactions until the server goes away (a plain socket: the
+                // close is the expected end, not a failure).
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 64 * 1024];
+                loop {
+                    if s.write_all(&batch).is_err() {
+                        return;
+                    }
+                    let mut replies = 0;
+                    while replies < 80 {
+                        match frame_len(&buf) {
+                            Ok(Some(len)) => {
+                                buf.drain(..len);
+                                replies += 1;
+                                continue;
+                            }
+                            Ok(None) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    running.store(true, Ordering::Relaxed);
+                }
+            })
+        };
+        poll_until(|| running.load(Ordering::Relaxed).then_some(()));
+        let mut c = RawConn::connect(addr);
+        c.send_cmd(&["SHUTDOWN", "SAVE"]);
+        c.expect_closed();
+        server.wait().unwrap();
+        flood.join().unwrap();
+        // The file holds whole transactions: both counters moved together.
+        let server = start_one(&dir);
+        let mut c = RawConn::connect(server.local_addr());
+        let got_a = c.cmd(&["GET", &a]);
+        assert_ne!(got_a, b"$-1\r\n");
+        assert_reply!(c.cmd(&["GET", &b]), got_a);
+        drop(c);
+        server.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn save_points_trigger_a_background_save() {
         let dir = temp_dir("schedule");

@@ -204,6 +204,21 @@ impl ServerHooks for KvdHooks {
         })
     }
 
+    fn shutdown_command(
+        &self,
+        save: Option<bool>,
+    ) -> Option<Result<Box<dyn worker_shard::Coordinator>, String>> {
+        let p = self.persistence.as_ref()?;
+        let lifecycle = Arc::clone(&self.lifecycle);
+        match p.shutdown_command(save, Box::new(move || lifecycle.request_stop())) {
+            Ok(cmd) => cmd.map(Ok),
+            Err(e) => {
+                tracing::warn!("error trying to save the DB, can't exit: {e}");
+                Some(Err("ERR Errors trying to SHUTDOWN. Check logs.".to_owned()))
+            }
+        }
+    }
+
     fn save(&self) -> Result<(), String> {
         let Some(p) = &self.persistence else {
             return Err("ERR".to_owned());

@@ -948,6 +948,20 @@ impl EventLoop {
                     }
                     return;
                 }
+                // SHUTDOWN's save too: the thread goes on driving the transactions it waits for.
+                if req.name().eq_ignore_ascii_case(b"shutdown")
+                    && let Some(save) = crate::local::shutdown_save_option(req.args())
+                    && let Some(cmd) = self.shared.hooks.shutdown_command(save)
+                {
+                    match cmd {
+                        Ok(coord) => self.fan_out(slot, coord, &req, discard),
+                        Err(text) => {
+                            resp_codec::write_error(&mut self.scratch, text.as_bytes());
+                            conn.push_ready(&self.scratch, discard);
+                        }
+                    }
+                    return;
+                }
                 conn.state.reply_cmd = false;
                 let action = run_local(
                     &self.shared,
@@ -1326,6 +1340,7 @@ impl EventLoop {
                     };
                     let step = coord.on_reply(shard, part);
                     let lifted = matches!(step, Step::Send(_)) && coord.barrier_lifted();
+                    let closes = matches!(step, Step::Done(_)) && coord.closes_connection();
                     let now_blocked = !matches!(step, Step::Done(_)) && coord.is_blocked();
                     if now_blocked != conn.blocked {
                         set_blocked(conn, now_blocked, &self.shared.stats);
@@ -1369,7 +1384,13 @@ impl EventLoop {
                                 self.shared.command_stats.record(slot, usec, failed);
                             }
                             let mut bytes = BytesMut::new();
-                            frame.encode(*proto, &mut bytes);
+                            if closes {
+                                // No reply; what the connection sent after it is dropped.
+                                conn.closing = true;
+                                conn.rbuf.clear();
+                            } else {
+                                frame.encode(*proto, &mut bytes);
+                            }
                             conn.pending[idx].slot = Slot::Ready(bytes.freeze());
                             if was_barrier {
                                 conn.held = false;

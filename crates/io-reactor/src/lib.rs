@@ -165,6 +165,18 @@ pub trait ServerHooks: Send + Sync + 'static {
     fn save_command(&self) -> Option<Result<Box<dyn worker_shard::Coordinator>, String>> {
         None
     }
+    /// `SHUTDOWN` on an IO thread when it must save first: a coordinator the thread drives
+    /// like `SAVE`'s, which stops the server once the file is written and then asks for the
+    /// connection to close ([`worker_shard::Coordinator::closes_connection`]). `None`: no
+    /// save is needed, [`ServerHooks::prepare_shutdown`] and [`ServerHooks::shutdown`] run
+    /// in place. `Err` is the full Redis error text.
+    fn shutdown_command(
+        &self,
+        save: Option<bool>,
+    ) -> Option<Result<Box<dyn worker_shard::Coordinator>, String>> {
+        let _ = save;
+        None
+    }
     /// `BGSAVE [SCHEDULE]`: `Ok` is the status reply (`Background saving started`).
     fn bgsave(&self, schedule: bool) -> Result<String, String> {
         let _ = schedule;

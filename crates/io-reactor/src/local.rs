@@ -435,6 +435,21 @@ fn wait(args: &[bytes::Bytes], out: &mut BytesMut) {
     }
 }
 
+/// `SHUTDOWN`'s save option (`Some(true)` for `SAVE`, `Some(false)` for `NOSAVE`) when its
+/// options are valid and it is not `SHUTDOWN ABORT`.
+pub(crate) fn shutdown_save_option(args: &[bytes::Bytes]) -> Option<Option<bool>> {
+    let mut save = None;
+    for opt in &args[1..] {
+        match opt.to_ascii_lowercase().as_slice() {
+            b"nosave" => save = Some(false),
+            b"save" => save = Some(true),
+            b"now" | b"force" => {}
+            _ => return None,
+        }
+    }
+    Some(save)
+}
+
 fn shutdown(shared: &Shared, args: &[bytes::Bytes], out: &mut BytesMut) -> Action {
     let mut abort = false;
     let mut save = None;

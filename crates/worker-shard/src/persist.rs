@@ -912,6 +912,40 @@ impl Persistence {
         result
     }
 
+    /// `SHUTDOWN` on an IO thread: when a final snapshot is wanted (as
+    /// [`Persistence::save_on_shutdown`] decides), the coordinator of its save, driven like
+    /// `SAVE`'s (so the thread keeps serving the transactions the cut may wait for). Once the
+    /// file is on disk it runs `on_saved` (which stops the server) and closes the connection
+    /// without a reply; a failed save answers Redis's `SHUTDOWN` error and the server goes
+    /// on. `None`: there is nothing to save (or it was saved already), stop at once.
+    pub fn shutdown_command(
+        self: &Arc<Self>,
+        save: Option<bool>,
+        on_saved: Box<dyn FnOnce() + Send>,
+    ) -> Result<Option<Box<dyn Coordinator>>, Error> {
+        let wanted = save.unwrap_or_else(|| !lock(&self.config).save_points.is_empty());
+        if !wanted || self.shutdown_handled.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        // A background save in flight is superseded: wait for it, then save the final state.
+        self.wait_idle();
+        if self.shutdown_handled.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        match self.save_command() {
+            Ok(save) => Ok(Some(Box::new(ShutdownSave {
+                save,
+                persistence: Arc::clone(self),
+                on_saved: Some(on_saved),
+                saved: false,
+            }))),
+            Err(e) => {
+                self.shutdown_handled.store(false, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
     /// The `INFO persistence` fields, with Redis 7.0's names, in its order.
     pub fn info(&self) -> Vec<(&'static str, String)> {
         let changes = self.changes_since_save();
@@ -1124,6 +1158,68 @@ impl Coordinator for SaveCommand {
             self.end(Err(Error::Stopped));
         }
         parts
+    }
+}
+
+/// `SHUTDOWN`'s final save driven by an IO thread (see [`Persistence::shutdown_command`]).
+struct ShutdownSave {
+    save: Box<dyn Coordinator>,
+    persistence: Arc<Persistence>,
+    on_saved: Option<Box<dyn FnOnce() + Send>>,
+    saved: bool,
+}
+
+impl std::fmt::Debug for ShutdownSave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownSave")
+            .field("save", &self.save)
+            .field("saved", &self.saved)
+            .finish()
+    }
+}
+
+impl Coordinator for ShutdownSave {
+    fn start(&mut self) -> Vec<(ShardId, Part)> {
+        self.save.start()
+    }
+
+    fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
+        match self.save.on_reply(shard, reply) {
+            Step::Done(Frame::Error(_)) => {
+                // Let a later attempt (another SHUTDOWN) try again.
+                self.persistence
+                    .shutdown_handled
+                    .store(false, Ordering::SeqCst);
+                tracing::warn!("error trying to save the DB, can't exit");
+                Step::Done(Frame::error("ERR Errors trying to SHUTDOWN. Check logs."))
+            }
+            Step::Done(frame) => {
+                self.saved = true;
+                if let Some(stop) = self.on_saved.take() {
+                    stop();
+                }
+                Step::Done(frame)
+            }
+            step => step,
+        }
+    }
+
+    fn is_barrier(&self) -> bool {
+        true
+    }
+
+    fn closes_connection(&self) -> bool {
+        self.saved
+    }
+
+    fn abandon(&mut self) -> Vec<(ShardId, Part)> {
+        if !self.saved {
+            // The client went away before the file was written: no shutdown after all.
+            self.persistence
+                .shutdown_handled
+                .store(false, Ordering::SeqCst);
+        }
+        self.save.abandon()
     }
 }
 

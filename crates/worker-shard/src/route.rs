@@ -68,6 +68,11 @@ pub trait Coordinator: Send + fmt::Debug {
     /// shape differs between RESP2 and RESP3 beyond what [`Frame`] encodes (`ZUNION ...
     /// WITHSCORES` nests pairs in RESP3 only). Most coordinators ignore it.
     fn set_protocol(&mut self, _proto: resp_codec::Protocol) {}
+    /// Asked once the command is done: whether the connection closes without sending the
+    /// reply (a `SHUTDOWN` whose save succeeded: Redis exits without answering).
+    fn closes_connection(&self) -> bool {
+        false
+    }
 }
 
 /// What a coordinator wants after a part's result.
