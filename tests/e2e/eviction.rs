@@ -233,6 +233,45 @@ fn noeviction_refuses_writes_and_loses_nothing() {
     assert_reply!(c.cmd(&["RPUSH", "list", "x"]), int(1));
 }
 
+#[test]
+fn exec_is_refused_when_memory_filled_after_queueing() {
+    let server = private_server();
+    let mut c = server.conn();
+    assert_reply!(
+        c.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
+        OK
+    );
+    assert_reply!(c.cmd(&["SET", "seen", "1"]), OK);
+    let (mut writer, mut reader) = (server.conn(), server.conn());
+    assert_reply!(writer.cmd(&["WATCH", "seen"]), OK);
+    assert_reply!(writer.cmd(&["MULTI"]), OK);
+    assert_reply!(writer.cmd(&["SET", "a", "1"]), b"+QUEUED\r\n");
+    assert_reply!(writer.cmd(&["GET", "a"]), b"+QUEUED\r\n");
+    assert_reply!(reader.cmd(&["MULTI"]), OK);
+    assert_reply!(reader.cmd(&["GET", "seen"]), b"+QUEUED\r\n");
+    // Memory fills up after the commands were queued.
+    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "1"]), OK);
+    let oom = err("OOM command not allowed when used memory > 'maxmemory'.");
+    poll_until(|| (c.cmd(&["SET", "b", "1"]) == oom).then_some(()));
+    // Redis refuses EXEC as a whole and discards the transaction (and its watches).
+    assert_reply!(
+        writer.cmd(&["EXEC"]),
+        err(
+            "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'."
+        )
+    );
+    assert_reply!(writer.cmd(&["EXEC"]), err("ERR EXEC without MULTI"));
+    assert_reply!(writer.cmd(&["GET", "a"]), NIL);
+    // A transaction of reads still runs.
+    assert_reply!(reader.cmd(&["EXEC"]), b"*1\r\n$1\r\n1\r\n");
+    // Once there is room again, every queued write runs.
+    assert_reply!(c.cmd(&["CONFIG", "SET", "maxmemory", "0"]), OK);
+    assert_reply!(writer.cmd(&["MULTI"]), OK);
+    assert_reply!(writer.cmd(&["SET", "a", "1"]), b"+QUEUED\r\n");
+    assert_reply!(writer.cmd(&["INCR", "n"]), b"+QUEUED\r\n");
+    assert_reply!(writer.cmd(&["EXEC"]), b"*2\r\n+OK\r\n:1\r\n");
+}
+
 /// Fills most of the memory with `old` keys, makes half of them "hot" with `touch`, then
 /// writes enough `new` keys to evict fewer keys than there are cold ones. Returns the
 /// survivors among the hot and the cold keys.

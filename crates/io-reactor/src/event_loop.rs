@@ -1183,6 +1183,25 @@ impl EventLoop {
             conn.push_ready(&self.scratch, discard);
             return None;
         }
+        // Memory filled up after the commands were queued: Redis's processCommand refuses
+        // EXEC itself if it holds a `denyoom` command, and discards the transaction.
+        if self
+            .shared
+            .workers
+            .first()
+            .is_some_and(|w| w.out_of_memory())
+            && queued.iter().any(|q| refused_when_full(q, false))
+        {
+            let parts = worker_shard::unwatch_parts(id, &watches, shards);
+            Self::unanswered(&mut self.ops, slot, self.generations[slot], conn, parts);
+            self.scratch.clear();
+            resp_codec::write_error(
+                &mut self.scratch,
+                b"EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.",
+            );
+            conn.push_ready(&self.scratch, discard);
+            return None;
+        }
         let mut items = Vec::with_capacity(queued.len());
         for q in queued {
             if let Some(text) = crate::acl_cmd::recheck_queued(&self.shared, &conn.state, q.args())

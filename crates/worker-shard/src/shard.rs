@@ -172,6 +172,9 @@ pub(crate) struct Shard {
     pub(crate) aof: Option<Box<crate::aof::AofLog>>,
     /// While the log is replayed at start: the clock stands still, so nothing expires.
     pub(crate) loading: bool,
+    /// While a transaction's commands run: Redis checked memory once, for `EXEC` as a whole
+    /// (the IO layer refuses it when full), so none of them gets `-OOM` on its own.
+    pub(crate) in_exec: bool,
     /// Persistence's interest in `FLUSHALL`, shared with the pool.
     pub(crate) flush_hook: std::sync::Arc<crate::persist::FlushHook>,
 }
@@ -203,6 +206,7 @@ impl Shard {
             evictor: Default::default(),
             aof: None,
             loading: false,
+            in_exec: false,
         };
         shard.tick();
         shard
@@ -334,6 +338,7 @@ impl Shard {
         // As Redis's processCommand: make room before a command that may grow memory, and
         // refuse it when nothing can be evicted. One comparison when there is no limit.
         if self.evictor.budget != 0
+            && !self.in_exec
             && is_denyoom(id)
             && crate::evict::perform_evictions(self) == crate::evict::Outcome::Fail
         {

@@ -928,6 +928,7 @@ pub(crate) fn run_items(shard: &mut Shard, op_db: u16, items: Vec<TxItem>) -> Ve
 fn run_items_held(shard: &mut Shard, op_db: u16, items: Vec<TxItem>) -> Vec<TxOut> {
     let mut skip = false;
     let mut outs = Vec::with_capacity(items.len());
+    shard.in_exec = true;
     for item in items {
         let out = match item {
             TxItem::Command { .. } | TxItem::Part { .. } if skip => TxOut::Skipped,
@@ -976,5 +977,6 @@ fn run_items_held(shard: &mut Shard, op_db: u16, items: Vec<TxItem>) -> Vec<TxOu
         };
         outs.push(out);
     }
+    shard.in_exec = false;
     outs
 }
