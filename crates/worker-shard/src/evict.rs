@@ -511,8 +511,7 @@ pub(crate) fn memory_usage(
             return out.error(err::SYNTAX);
         }
     }
-    let clock = shard.clock;
-    match shard.dbs[db].usage(&args[2], clock) {
+    match shard.dbs[db].usage(&args[2]) {
         Some(bytes) => out.int(bytes as i64),
         None => out.null(),
     }

@@ -1447,9 +1447,15 @@ impl Db {
     }
 
     /// Heap bytes of `key`'s entry plus its table bucket (`MEMORY USAGE`), without touching it.
-    pub(crate) fn usage(&mut self, key: &[u8], clock: Clock) -> Option<usize> {
-        self.peek(key, clock)
-            .map(|e| e.mem() + size_of::<u32>() + 1)
+    /// As Redis's `MEMORY USAGE` (a plain dictionary find), an expired key not yet
+    /// reclaimed still counts, and is left in place.
+    pub(crate) fn usage(&self, key: &[u8]) -> Option<usize> {
+        let &h = self
+            .slots
+            .get(keyslot(key))?
+            .table
+            .find(self.hash(key), |&h| self.store.key(h) == key)?;
+        Some(self.store.entry(h).mem() + size_of::<u32>() + 1)
     }
 
     fn insert_entry(

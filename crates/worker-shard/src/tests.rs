@@ -1568,3 +1568,31 @@ fn spread_commands_are_atomic_under_concurrency() {
     });
     pool.shutdown();
 }
+
+#[test]
+fn memory_usage_counts_an_expired_key_not_yet_reclaimed() {
+    // Redis's MEMORY USAGE finds the key without expiring it (checked against 7.0.15 with
+    // DEBUG SET-ACTIVE-EXPIRE 0): the size is reported, the key stays until touched.
+    let mut shard = Shard::new(0, 1, 16);
+    assert_eq!(
+        run(&mut shard, &["SET", "k1", "hello", "PX", "100000"]),
+        b"+OK\r\n"
+    );
+    let live = run(&mut shard, &["MEMORY", "USAGE", "k1"]);
+    assert!(live.starts_with(b":"), "{}", show(&live));
+    assert_eq!(
+        run(&mut shard, &["SET", "k2", "hello", "PX", "1"]),
+        b"+OK\r\n"
+    );
+    let set_at = shard.clock.now_ms;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shard.clock.now_ms <= set_at + 1 {
+        assert!(Instant::now() < deadline, "the clock did not move");
+        std::thread::yield_now();
+        shard.tick();
+    }
+    assert_eq!(run(&mut shard, &["MEMORY", "USAGE", "k2"]), live);
+    assert_eq!(shard.dbs[0].len(), 2);
+    assert_eq!(run(&mut shard, &["EXISTS", "k2"]), b":0\r\n");
+    assert_eq!(run(&mut shard, &["MEMORY", "USAGE", "k2"]), b"$-1\r\n");
+}
