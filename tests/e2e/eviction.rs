@@ -312,9 +312,11 @@ fn get_all(c: &mut RawConn, keys: &[String], times: usize) {
 fn lru_keeps_recently_read_keys() {
     let server = private_server();
     // Sampling picks the idlest of a few random keys: near the end, when few cold keys are
-    // left, 5 samples often hold none and a hot key goes instead (about 65 of 1000 here, half
-    // the bound, so an unlucky run failed). 10 samples, as Redis advises for a closer LRU,
-    // lose about 25, and the bound below still holds the policy to "mostly cold".
+    // left, 5 samples often hold none and a hot key goes instead. With 5 samples about 65 of
+    // 1000 hot keys went, and about 115 when the writes were spread out in time (as on a
+    // loaded machine; about 45 more keys get evicted then), against a bound of about 137.
+    // 10 samples, as Redis advises for a closer LRU, lose about 25 (about 42 spread out), and
+    // the bound below still holds the policy to "mostly cold".
     assert_reply!(
         server
             .conn()
