@@ -414,7 +414,13 @@ impl Aof {
                     "aof_buffer_length",
                     self.status.buffer_len.load(Ordering::Relaxed).to_string(),
                 ),
-                ("aof_pending_bio_fsync", "0".to_owned()),
+                (
+                    "aof_pending_bio_fsync",
+                    self.status
+                        .pending_fsync
+                        .load(Ordering::Relaxed)
+                        .to_string(),
+                ),
                 (
                     "aof_delayed_fsync",
                     self.status

@@ -65,7 +65,11 @@ pub(crate) struct Status {
     /// Bytes of the current incremental file (the base is added by the caller).
     pub(crate) incr_size: AtomicU64,
     pub(crate) buffer_len: AtomicU64,
+    /// `everysec` fsyncs that held the log's writes back for 2 s or more (Redis counts the
+    /// writes it had to delay behind an fsync that old).
     pub(crate) delayed_fsync: AtomicU64,
+    /// 1 while an `everysec` fsync runs (Redis's fsync job in its background thread).
+    pub(crate) pending_fsync: AtomicU64,
     pub(crate) policy: AtomicU8,
 }
 
@@ -355,11 +359,28 @@ impl Writer {
             Fsync::No => false,
         };
         if self.unsynced && (due || force) {
+            // Redis runs this fsync in a background thread; here the writer does, and what
+            // the shards send meanwhile waits in its queue.
+            let background = !force && self.policy() == Fsync::Everysec;
+            let started = Instant::now();
+            if background {
+                self.status.pending_fsync.store(1, Ordering::Relaxed);
+            }
             let mut result = self.file.sync_data();
             if result.is_ok()
                 && let Some((f, _)) = &self.next
             {
                 result = f.sync_data();
+            }
+            if background {
+                self.status.pending_fsync.store(0, Ordering::Relaxed);
+                if started.elapsed() >= Duration::from_secs(2) {
+                    self.status.delayed_fsync.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        elapsed = ?started.elapsed(),
+                        "AOF fsync is taking too long (disk is busy?); log writes waited for it"
+                    );
+                }
             }
             match result {
                 Ok(()) => {
