@@ -612,3 +612,144 @@ fn sorted_set_pops_in_transactions_never_block() {
     assert_reply!(w.read_reply(), b"*-1\r\n");
     wait_blocked(&mut admin, 0);
 }
+
+/// A `BLMOVE` served after blocking, with source and destination on different shards, moves
+/// atomically: transactions reading both lists and the count of pushes always find every
+/// pushed element in exactly one of them, never in neither (nor in both).
+#[test]
+fn blmove_served_later_across_shards_is_atomic() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const ELEMENTS: usize = 400;
+    const MOVERS: usize = 4;
+    let server = server();
+    let (src, dst) = split_keys("atomic-bm");
+    let pushed = "atomic-bm:pushed";
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let movers: Vec<_> = (0..MOVERS)
+            .map(|_| {
+                let mut c = server.conn();
+                let (src, dst) = (&src, &dst);
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        let elem =
+                            bulk_payload(&c.cmd(&["BLMOVE", src, dst, "RIGHT", "LEFT", "0"]));
+                        if elem == b"stop" {
+                            return got;
+                        }
+                        got.push(elem);
+                    }
+                })
+            })
+            .collect();
+        let observers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut c = server.conn();
+                let (src, dst, done) = (&src, &dst, &done);
+                s.spawn(move || {
+                    let mut checks = 0;
+                    while !done.load(Ordering::Acquire) {
+                        assert_reply!(c.cmd(&["MULTI"]), b"+OK\r\n");
+                        for cmd in [["LLEN", src.as_str()], ["LLEN", dst], ["GET", pushed]] {
+                            assert_reply!(c.cmd(&cmd), b"+QUEUED\r\n");
+                        }
+                        let reply = c.cmd(&["EXEC"]);
+                        let text = String::from_utf8_lossy(&reply).into_owned();
+                        let nums: Vec<i64> = text
+                            .split("\r\n")
+                            .filter_map(|l| {
+                                l.strip_prefix(':').or_else(|| {
+                                    (!l.starts_with(['*', '$']) && !l.is_empty()).then_some(l)
+                                })
+                            })
+                            .map(|v| v.parse().unwrap())
+                            .collect();
+                        let total = if nums.len() == 3 { nums[2] } else { 0 };
+                        assert_eq!(
+                            nums[0] + nums[1],
+                            total,
+                            "an element is in neither list or in both: {}",
+                            escape(&reply)
+                        );
+                        checks += 1;
+                    }
+                    checks
+                })
+            })
+            .collect();
+        let mut p = server.conn();
+        let mut admin = server.conn();
+        let items = (0..ELEMENTS)
+            .map(|i| format!("e{i}"))
+            .chain((0..MOVERS).map(|_| "stop".to_string()));
+        for (i, item) in items.enumerate() {
+            // Every few pushes, let the movers block first, so that most moves are served
+            // after blocking (the path under test), not found at once.
+            if i % 4 == 0 {
+                poll_until(|| (blocked_clients(&mut admin) >= 1).then_some(()));
+            }
+            assert_reply!(p.cmd(&["MULTI"]), b"+OK\r\n");
+            assert_reply!(p.cmd(&["LPUSH", &src, &item]), b"+QUEUED\r\n");
+            assert_reply!(p.cmd(&["INCR", pushed]), b"+QUEUED\r\n");
+            let reply = p.cmd(&["EXEC"]);
+            assert!(reply.starts_with(b"*2\r\n:"), "{}", escape(&reply));
+        }
+        let mut all: Vec<Vec<u8>> = movers.into_iter().flat_map(|m| m.join().unwrap()).collect();
+        done.store(true, Ordering::Release);
+        for o in observers {
+            assert!(o.join().unwrap() > 0);
+        }
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), ELEMENTS);
+        assert_reply!(admin.cmd(&["LLEN", &src]), int(0));
+        assert_reply!(admin.cmd(&["LLEN", &dst]), int((ELEMENTS + MOVERS) as i64));
+    });
+}
+
+/// A client woken for a cross-shard `BLMOVE` whose element another client takes before the
+/// move runs (a pipelined `LPOP` right behind the push) blocks again at the head of the queue:
+/// the next element is still its own, then the next client's.
+#[test]
+fn blmove_across_shards_keeps_its_place_when_its_element_is_taken() {
+    let server = server();
+    let mut admin = server.conn();
+    let (src, dst) = split_keys("place");
+    let mut a = server.conn();
+    let mut b = server.conn();
+    a.send_cmd(&["BLMOVE", &src, &dst, "RIGHT", "LEFT", "0"]);
+    wait_blocked(&mut admin, 1);
+    b.send_cmd(&["BLMOVE", &src, &dst, "RIGHT", "LEFT", "0"]);
+    wait_blocked(&mut admin, 2);
+    let mut p = server.conn();
+    p.send(
+        &[
+            encode_command(&["RPUSH", &src, "x"]),
+            encode_command(&["LPOP", &src]),
+        ]
+        .concat(),
+    );
+    assert_reply!(p.read_reply(), int(1));
+    let popped = p.read_reply();
+    let (first_for_a, for_b) = if popped == bulk("x") {
+        // The LPOP won: A is waiting again, still first.
+        wait_blocked(&mut admin, 2);
+        assert_reply!(admin.cmd(&["RPUSH", &src, "y"]), int(1));
+        ("y", "z")
+    } else {
+        // A's move ran first (always so in Redis).
+        assert_reply!(popped, b"$-1\r\n");
+        ("x", "y")
+    };
+    assert_reply!(a.read_reply(), bulk(first_for_a));
+    assert_reply!(admin.cmd(&["RPUSH", &src, for_b]), int(1));
+    assert_reply!(b.read_reply(), bulk(for_b));
+    wait_blocked(&mut admin, 0);
+    assert_reply!(admin.cmd(&["LLEN", &src]), int(0));
+    assert_reply!(
+        admin.cmd(&["LRANGE", &dst, "0", "-1"]),
+        bulk_array(&[for_b, first_for_a])
+    );
+}

@@ -47,13 +47,20 @@
 //! intermediate hops while both keys stay locked, so no client sees it in neither list or in
 //! both. A `BLMOVE` that finds an element at once runs the same way.
 //!
-//! A `BLMOVE`/`BRPOPLPUSH` that blocked and is served later is not scheduled (a shard serves
-//! it by itself and cannot wait for another's lock): the coordinator checks the destination's
-//! type first (Redis checks it before popping), the source shard pops, then the coordinator
-//! pushes onto the destination. If the destination changed type in between, the element is
-//! pushed back to the end it came from and the client gets WRONGTYPE, as Redis does when
-//! serving a `BLMOVE` whose destination has the wrong type. The element is never lost or
-//! duplicated, but for the time of one round trip another client can see it in neither list.
+//! A `BLMOVE`/`BRPOPLPUSH` that blocked and is served later runs the same way when its
+//! destination is on another shard: a shard serves a waiter by itself and cannot wait for
+//! another's lock, so the source shard does not pop for it. It claims the client's token and
+//! answers [`PartResult::Wake`] instead, reserving one element of the list for it (the clients
+//! behind it in the queue wait as if it had been popped); the coordinator then runs the
+//! scheduled [`ListMove`], which locks both keys in its scheduling hop. The element is thus
+//! never in neither list nor in both, and the destination's type is checked under the locks
+//! (WRONGTYPE, as Redis answers a served `BLMOVE` whose destination has the wrong type). If
+//! another client took the element between the wake-up and the move (a non-blocking pop, or a
+//! client woken by a later push while this one's move was in flight), the move finds the source empty and the
+//! client blocks again with its original deadline, at the head of the source's queue, where
+//! it was when woken. Deviation from Redis: a woken client is not blocked (`CLIENT UNBLOCK`
+//! does not reach it, `blocked_clients` does not count it) for the round trip its move takes,
+//! and two clients re-blocking from one push may swap places at the head of the queue.
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -133,8 +140,9 @@ pub(crate) enum PopKind {
     Pop(End),
     /// `BLMPOP`/`LMPOP`: up to `count` elements, answered `[key, [elements...]]`.
     Mpop { end: End, count: usize },
-    /// `BLMOVE`/`BRPOPLPUSH`/`LMOVE`: one element moved to `dst` (pushed here when `dst_here`,
-    /// else by the coordinator), answered with the element.
+    /// `BLMOVE`/`BRPOPLPUSH`/`LMOVE`: one element moved to `dst` when `dst_here`, answered
+    /// with the element; else the client is woken ([`PartResult::Wake`]) to move it as a
+    /// scheduled transaction.
     Move {
         from: End,
         to: End,
@@ -163,6 +171,9 @@ pub(crate) struct BlockPart {
     kind: PopKind,
     /// False for the non-blocking cross-shard commands: answer `Empty` instead of parking.
     block: bool,
+    /// Park at the head of the key's queue: a woken cross-shard move whose element was taken
+    /// by someone else before its transaction ran waits again in the place it had.
+    front: bool,
 }
 
 /// A part parked on a shard.
@@ -285,12 +296,14 @@ impl Blocked {
         ));
     }
 
-    fn park(&mut self, db: usize, keys: Vec<Bytes>, parked: Parked) {
+    fn park(&mut self, db: usize, keys: Vec<Bytes>, parked: Parked, front: bool) {
         let parked = Arc::new(parked);
         for key in keys {
             let q = self.queues.entry((db, key)).or_default();
-            // The same key twice (`BLPOP k k 0`) waits once.
-            if !q.back().is_some_and(|p| Arc::ptr_eq(p, &parked)) {
+            if front {
+                q.push_front(Arc::clone(&parked));
+            } else if !q.back().is_some_and(|p| Arc::ptr_eq(p, &parked)) {
+                // The same key twice (`BLPOP k k 0`) waits once.
                 q.push_back(Arc::clone(&parked));
             }
         }
@@ -344,16 +357,22 @@ fn try_serve(
             }
             Some(_) => {}
         }
-        if let PopKind::Move {
-            dst,
-            dst_here: true,
-            ..
-        } = kind
-            && cmd_list::is_wrong_type(shard, db, dst)
-        {
-            return claimed(waiter, || {
-                PartResult::Error(Bytes::from_static(err::WRONGTYPE.as_bytes()))
-            });
+        match kind {
+            PopKind::Move {
+                dst,
+                dst_here: true,
+                ..
+            } if cmd_list::is_wrong_type(shard, db, dst) => {
+                return claimed(waiter, || {
+                    PartResult::Error(Bytes::from_static(err::WRONGTYPE.as_bytes()))
+                });
+            }
+            // The destination is another shard's: popping here would leave the element in
+            // neither list for a round trip, so the coordinator moves it as a transaction.
+            PopKind::Move {
+                dst_here: false, ..
+            } => return claimed(waiter, || PartResult::Wake),
+            _ => {}
         }
         if !waiter.claim() {
             return Served::Lost;
@@ -477,7 +496,7 @@ pub(crate) fn block(
                     tag,
                     kind: part.kind,
                 };
-                shard.blocked.park(db, part.keys, parked);
+                shard.blocked.park(db, part.keys, parked, part.front);
                 PartResult::Blocked
             }
         }
@@ -493,6 +512,9 @@ pub(crate) fn block(
 /// keys hold elements.
 pub(crate) fn serve_ready(shard: &mut Shard) {
     while let Some((db, key)) = shard.blocked.ready.pop_front() {
+        // Elements promised to woken cross-shard moves (still in the list until their
+        // transactions run): one per woken client, so the clients behind them wait.
+        let mut woken = 0;
         loop {
             let Some(parked) = shard
                 .blocked
@@ -509,7 +531,7 @@ pub(crate) fn serve_ready(shard: &mut Shard) {
             // The first waiter for the key's type: list and sorted-set waiters of one key
             // keep their own order, as Redis serves only the clients blocked for the type.
             let parked = match ready_len(shard, db, &key, &parked.kind) {
-                Some(n) if n > 0 => parked,
+                Some(n) if n > woken => parked,
                 Some(_) => break,
                 None => match first_of_type(shard, db, &key) {
                     Some(p) => p,
@@ -524,6 +546,10 @@ pub(crate) fn serve_ready(shard: &mut Shard) {
                 &parked.kind,
                 &parked.waiter,
             ) {
+                Served::Done(PartResult::Wake) => {
+                    woken += 1;
+                    shard.blocked.answer(&parked, PartResult::Wake);
+                }
                 Served::Done(result) => shard.blocked.answer(&parked, result),
                 Served::Lost | Served::Nothing => {}
             }
@@ -668,13 +694,6 @@ enum Phase {
     CheckSrc(Bytes),
     /// Visiting the key shards.
     Trying,
-    /// Pushing the moved element onto the destination shard.
-    Pushing {
-        src: Bytes,
-        elem: Bytes,
-    },
-    /// Pushing the element back after the destination turned out to have the wrong type.
-    PushingBack(Bytes),
     Done,
 }
 
@@ -686,9 +705,11 @@ pub(crate) struct BlockingCmd {
     groups: Vec<(ShardId, Vec<Bytes>)>,
     next: usize,
     kind: PopKind,
-    /// A move's destination shard, key and end when it differs from the source's shard.
-    remote_dst: Option<(ShardId, Bytes, End)>,
+    /// A move's destination shard and key when it differs from the source's shard.
+    remote_dst: Option<(ShardId, Bytes)>,
     block: bool,
+    /// The parts park at the head of their queues (see [`BlockingCmd::rearm`]).
+    front: bool,
     shape: Shape,
     phase: Phase,
     registered: bool,
@@ -712,14 +733,11 @@ impl BlockingCmd {
         }
         let mut kind = kind;
         let mut remote_dst = None;
-        if let PopKind::Move {
-            to, dst, dst_here, ..
-        } = &mut kind
-        {
+        if let PopKind::Move { dst, dst_here, .. } = &mut kind {
             let d = shard_for(dst, n);
             *dst_here = groups.first().is_some_and(|(s, _)| *s == d);
             if !*dst_here {
-                remote_dst = Some((d, dst.clone(), *to));
+                remote_dst = Some((d, dst.clone()));
             }
         }
         let deadline = timeout.flatten().map(|t| Instant::now() + t);
@@ -730,6 +748,7 @@ impl BlockingCmd {
             kind,
             remote_dst,
             block: timeout.is_some(),
+            front: false,
             shape,
             phase: Phase::Trying,
             registered: false,
@@ -744,8 +763,21 @@ impl BlockingCmd {
             keys,
             kind: self.kind.clone(),
             block: self.block,
+            front: self.front,
         };
         Some((shard, Part(PartKind::Block(Box::new(part)))))
+    }
+
+    /// Blocks again, with the same deadline, after a woken cross-shard move found its source
+    /// emptied by another client: a new token (the old one was claimed), and the parts go to
+    /// the head of their queues, where the client was when it was woken.
+    fn rearm(&mut self) -> Step {
+        self.waiter = Waiter::new(self.waiter.deadline);
+        self.next = 0;
+        self.front = true;
+        self.phase = Phase::Trying;
+        self.registered = false;
+        self.advance()
     }
 
     fn done(&mut self, frame: Frame) -> Step {
@@ -768,7 +800,7 @@ impl BlockingCmd {
 
 impl Coordinator for BlockingCmd {
     fn start(&mut self) -> Vec<(ShardId, Part)> {
-        if let Some((shard, dst, _)) = &self.remote_dst {
+        if let Some((shard, dst)) = &self.remote_dst {
             self.phase = Phase::CheckDst;
             return vec![(*shard, Part(PartKind::ListCheck(dst.clone())))];
         }
@@ -794,23 +826,10 @@ impl Coordinator for BlockingCmd {
             // An empty source: nothing to move, or (blocking) wait for one; if the destination
             // still has the wrong type then, the client gets WRONGTYPE as in Redis.
             (Phase::CheckSrc(_), _) => self.advance(),
-            (Phase::Trying, PartResult::Popped(key, mut elems)) => match &self.remote_dst {
-                Some((shard, dst, to)) => {
-                    let elem = elems.pop().unwrap_or_default();
-                    let part = PartKind::ListPush {
-                        key: dst.clone(),
-                        elem: elem.clone(),
-                        end: *to,
-                    };
-                    let shard = *shard;
-                    self.phase = Phase::Pushing { src: key, elem };
-                    Step::Send(vec![(shard, Part(part))])
-                }
-                None => {
-                    let frame = self.shape.frame(key, elems);
-                    self.done(frame)
-                }
-            },
+            (Phase::Trying, PartResult::Popped(key, elems)) => {
+                let frame = self.shape.frame(key, elems);
+                self.done(frame)
+            }
             (Phase::Trying, PartResult::ZPoppedFrom(key, popped)) => {
                 let frame = self.shape.zframe(key, popped);
                 self.done(frame)
@@ -824,22 +843,6 @@ impl Coordinator for BlockingCmd {
             (Phase::Trying, PartResult::TimedOut) => self.done(Frame::NullArray),
             (Phase::Trying, PartResult::Error(e)) => self.done(Frame::Error(e)),
             (Phase::Trying, _) => Step::Wait,
-            (Phase::Pushing { src, elem }, PartResult::Error(e)) => {
-                let from = match self.kind {
-                    PopKind::Move { from, .. } => from,
-                    _ => End::Left,
-                };
-                let shard = self.groups.first().map_or(0, |(s, _)| *s);
-                self.phase = Phase::PushingBack(e);
-                let part = PartKind::ListPush {
-                    key: src,
-                    elem,
-                    end: from,
-                };
-                Step::Send(vec![(shard, Part(part))])
-            }
-            (Phase::Pushing { elem, .. }, _) => self.done(Frame::Bulk(elem)),
-            (Phase::PushingBack(e), _) => self.done(Frame::Error(e)),
         }
     }
 
@@ -874,11 +877,19 @@ impl Drop for BlockingCmd {
 }
 
 /// `BLMOVE`/`BRPOPLPUSH` across shards: first the scheduled, atomic move (see [`ListMove`]);
-/// only if the source is empty (nil) does the client block as usual.
+/// only if the source is empty (nil) does the client block as usual. When its source shard
+/// later has an element for it, that shard claims the client without popping
+/// ([`PartResult::Wake`]) and the move runs again as the same scheduled transaction; if another
+/// client took the element first (nil again), the client blocks again, with its deadline, at
+/// the head of the source's queue.
 #[derive(Debug)]
 struct MoveThenBlock {
+    /// The move to run (a fresh copy each time).
+    body: ListMove,
     first: Option<Scheduled<ListMove>>,
     then: BlockingCmd,
+    /// `then` has blocked once: a nil from the move re-blocks (instead of starting it).
+    blocked_once: bool,
 }
 
 impl Coordinator for MoveThenBlock {
@@ -891,11 +902,18 @@ impl Coordinator for MoveThenBlock {
 
     fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
         let Some(first) = &mut self.first else {
+            if matches!(reply.0, PartResult::Wake) {
+                let first = self.first.insert(Scheduled::new(self.body.clone()));
+                return Step::Send(first.start());
+            }
             return self.then.on_reply(shard, reply);
         };
         match first.on_reply(shard, reply) {
             Step::Done(Frame::Null) => {
                 self.first = None;
+                if std::mem::replace(&mut self.blocked_once, true) {
+                    return self.then.rearm();
+                }
                 let parts = self.then.start();
                 if parts.is_empty() {
                     return Step::Wait;
@@ -970,8 +988,10 @@ pub(crate) fn plan_blocking(name: &str, args: &[Bytes], n: usize) -> Result<Rout
                 && let Some(ListSpread::Move(body)) = spread_body(kind, vec![args[1].clone()], n)
             {
                 return Ok(Route::FanOut(Box::new(MoveThenBlock {
-                    first: Some(Scheduled::new(body)),
+                    first: Some(Scheduled::new(body.clone())),
+                    body,
                     then: cmd,
+                    blocked_once: false,
                 })));
             }
             cmd
@@ -1171,7 +1191,7 @@ fn tx_part(kind: PartKind) -> TxItem {
 ///    destination's type, both under the locks;
 /// 2. push onto the destination (its `lpush`/`rpush` event goes out first, as in Redis);
 /// 3. pop from the source (`lpop`/`rpop`, then `del` if emptied) and release both.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ListMove {
     src: (ShardId, Bytes),
     dst: (ShardId, Bytes),
@@ -1568,6 +1588,7 @@ mod tests {
                 .collect(),
             kind,
             block: true,
+            front: false,
         }
     }
 

@@ -263,6 +263,10 @@ pub(crate) enum PartResult {
     Empty,
     /// Another shard already answered for the command: ignore.
     Lost,
+    /// A blocked `BLMOVE`/`BRPOPLPUSH` whose destination is on another shard claimed its
+    /// source's element without popping it: the coordinator now moves it as a scheduled
+    /// transaction (so it is never in neither list), or blocks again if someone else took it.
+    Wake,
     /// This shard's part of a `SAVE`: one serialized chunk per database.
     Snapshot(Vec<crate::persist::DbChunk>),
 }
