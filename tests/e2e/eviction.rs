@@ -600,7 +600,7 @@ fn memory_help_doctor_purge_and_stats() {
     );
     assert_reply!(c.cmd(&["SET", "k", "v"]), OK);
     let stats = c.cmd(&["MEMORY", "STATS"]);
-    let items = elements_of(&stats);
+    let items = array_elements(&stats);
     let names: Vec<String> = items
         .iter()
         .step_by(2)
@@ -665,21 +665,4 @@ fn memory_help_doctor_purge_and_stats() {
     }
     let db0 = &items[21];
     assert!(db0.starts_with(b"*6\r\n$23\r\noverhead.hashtable.main\r\n:"));
-}
-
-/// The raw elements of an array reply.
-fn elements_of(reply: &[u8]) -> Vec<Vec<u8>> {
-    let header_end = reply.windows(2).position(|w| w == b"\r\n").unwrap();
-    let count: usize = std::str::from_utf8(&reply[1..header_end])
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut rest = &reply[header_end + 2..];
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
-        let len = frame_len(rest).unwrap().expect("complete element");
-        out.push(rest[..len].to_vec());
-        rest = &rest[len..];
-    }
-    out
 }

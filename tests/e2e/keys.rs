@@ -3,21 +3,8 @@
 use std::collections::HashSet;
 
 use kvd_tests::*;
-use partition_router::shard_for;
 
 const NOT_INT: &str = "ERR value is not an integer or out of range";
-
-/// Returns two keys with `prefix` that a server with `workers` shards places on different
-/// shards, so the command under test has to cross shards.
-fn keys_on_different_shards(prefix: &str, workers: usize) -> (String, String) {
-    let first = format!("{prefix}:0");
-    let home = shard_for(first.as_bytes(), workers);
-    let second = (1..)
-        .map(|i| format!("{prefix}:{i}"))
-        .find(|k| shard_for(k.as_bytes(), workers) != home)
-        .unwrap();
-    (first, second)
-}
 
 fn four_workers() -> TestServer {
     TestServer::with(ServerOptions {
@@ -66,7 +53,7 @@ fn rename_is_atomic_across_shards() {
         workers,
         ..ServerOptions::default()
     });
-    let (a, b) = keys_on_different_shards("mv", workers);
+    let [a, b] = <[String; 2]>::try_from(keys_on_different_shards("mv", 2, workers)).unwrap();
     let mut c = server.conn();
     assert_reply!(c.cmd(&["SET", &a, "v"]), OK);
     let addr = server.addr();
@@ -368,7 +355,7 @@ fn randomkey() {
 fn rename_and_renamenx_across_shards() {
     let server = four_workers();
     let mut c = server.conn();
-    let (a, b) = keys_on_different_shards("ren", 4);
+    let [a, b] = <[String; 2]>::try_from(keys_on_different_shards("ren", 2, 4)).unwrap();
     assert_reply!(c.cmd(&["RENAME", "nope", "x"]), err("ERR no such key"));
     assert_reply!(c.cmd(&["SET", &a, "1", "EX", "100"]), OK);
     assert_reply!(c.cmd(&["RENAME", &a, &b]), OK);
@@ -401,7 +388,7 @@ fn rename_and_renamenx_across_shards() {
 fn copy_across_shards_and_databases() {
     let server = four_workers();
     let mut c = server.conn();
-    let (src, dst) = keys_on_different_shards("cp", 4);
+    let [src, dst] = <[String; 2]>::try_from(keys_on_different_shards("cp", 2, 4)).unwrap();
     assert_reply!(c.cmd(&["COPY", "nope", &dst]), int(0));
     assert_reply!(c.cmd(&["SET", &src, "v", "EX", "100"]), OK);
     assert_reply!(c.cmd(&["COPY", &src, &dst]), int(1));

@@ -874,24 +874,6 @@ fn keyspace_notifications_for_collection_commands_across_shards() {
     sub.expect_silence(std::time::Duration::from_millis(50));
 }
 
-/// `count` keys named `prefix:N`, each on a different one of `workers` shards.
-fn keys_on_different_shards(prefix: &str, count: usize, workers: usize) -> Vec<String> {
-    let mut keys: Vec<String> = Vec::new();
-    let mut shards = Vec::new();
-    for i in 0.. {
-        let k = format!("{prefix}:{i}");
-        let s = partition_router::shard_for(k.as_bytes(), workers);
-        if !shards.contains(&s) {
-            shards.push(s);
-            keys.push(k);
-            if keys.len() == count {
-                break;
-            }
-        }
-    }
-    keys
-}
-
 /// The events of one command or transaction whose keys live on several shards arrive in the
 /// order Redis emits them (recorded from redis-server 7.0.15), with all their keys on
 /// different shards: the coordinator publishes a multi-shard hop's events itself, in order,

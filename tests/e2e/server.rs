@@ -318,39 +318,20 @@ fn config_set_memory_values() {
     );
 }
 
-/// Splits the top level of an array reply into the raw bytes of each element.
-fn elements(reply: &[u8]) -> Vec<Vec<u8>> {
-    let header_end = reply.windows(2).position(|w| w == b"\r\n").unwrap();
-    assert!(matches!(reply[0], b'*'), "not an array");
-    let count: usize = std::str::from_utf8(&reply[1..header_end])
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut rest = &reply[header_end + 2..];
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
-        let len = frame_len(rest).unwrap().expect("complete element");
-        out.push(rest[..len].to_vec());
-        rest = &rest[len..];
-    }
-    assert!(rest.is_empty());
-    out
-}
-
 #[test]
 fn command_introspection_shapes() {
     let server = TestServer::start();
     let mut c = server.conn();
     let count = as_int(&c.cmd(&["COMMAND", "COUNT"]));
     // COMMAND lists one entry per top-level command, so its length is COMMAND COUNT.
-    let all = elements(&c.cmd(&["COMMAND"]));
+    let all = array_elements(&c.cmd(&["COMMAND"]));
     assert_eq!(all.len() as i64, count);
     assert!(count >= 50, "{count}");
 
     // The first seven fields of an entry, exactly as Redis 7.0 reports them in RESP2.
-    let get = elements(&c.cmd(&["COMMAND", "INFO", "get"]));
+    let get = array_elements(&c.cmd(&["COMMAND", "INFO", "get"]));
     assert_eq!(get.len(), 1);
-    let fields = elements(&get[0]);
+    let fields = array_elements(&get[0]);
     assert_eq!(
         fields.len(),
         10,
@@ -364,13 +345,13 @@ fn command_introspection_shapes() {
     assert_reply!(fields[5], int(1));
     assert_reply!(fields[6], b"*3\r\n+@read\r\n+@string\r\n+@fast\r\n");
 
-    let set = elements(&c.cmd(&["COMMAND", "INFO", "SET", "mset", "nosuchcommand"]));
+    let set = array_elements(&c.cmd(&["COMMAND", "INFO", "SET", "mset", "nosuchcommand"]));
     assert_eq!(set.len(), 3);
-    let fields = elements(&set[0]);
+    let fields = array_elements(&set[0]);
     assert_reply!(fields[0], bulk("set"));
     assert_reply!(fields[1], int(-3));
     assert_reply!(fields[2], b"*2\r\n+write\r\n+denyoom\r\n");
-    let mset = elements(&set[1]);
+    let mset = array_elements(&set[1]);
     assert_reply!(mset[0], bulk("mset"));
     assert_reply!(mset[1], int(-3));
     // MSET's keys are every second argument up to the last.
@@ -386,10 +367,10 @@ fn command_introspection_shapes() {
 
     // COMMAND DOCS is a map from name to a doc map; an unknown name yields nothing.
     let docs = c.cmd(&["COMMAND", "DOCS", "get"]);
-    let docs_items = elements(&docs);
+    let docs_items = array_elements(&docs);
     assert_eq!(docs_items.len(), 2);
     assert_reply!(docs_items[0], bulk("get"));
-    let doc = elements(&docs_items[1]);
+    let doc = array_elements(&docs_items[1]);
     assert_reply!(doc[0], bulk("summary"));
     assert_reply!(doc[1], bulk("Get the value of a key"));
     assert_reply!(doc[2], bulk("since"));
@@ -542,8 +523,8 @@ fn command_keynum_key_specs() {
         .into_iter()
         .chain(["zunionstore", "zinterstore", "zdiffstore"].map(store))
     {
-        let info = elements(&c.cmd(&["COMMAND", "INFO", name]));
-        let fields = elements(&info[0]);
+        let info = array_elements(&c.cmd(&["COMMAND", "INFO", name]));
+        let fields = array_elements(&info[0]);
         assert_reply!(fields[0], bulk(name));
         assert_reply!(fields[8], want.as_bytes(), "key specs of {name}");
     }

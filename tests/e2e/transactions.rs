@@ -6,7 +6,6 @@
 use std::thread;
 
 use kvd_tests::*;
-use partition_router::shard_for;
 
 const WORKERS: usize = 4;
 
@@ -18,24 +17,6 @@ fn server() -> TestServer {
     })
 }
 
-/// `count` keys named `prefix:N`, each on a different shard.
-fn keys_on_different_shards(prefix: &str, count: usize) -> Vec<String> {
-    let mut keys: Vec<String> = Vec::new();
-    let mut shards = Vec::new();
-    for i in 0.. {
-        let k = format!("{prefix}:{i}");
-        let s = shard_for(k.as_bytes(), WORKERS);
-        if !shards.contains(&s) {
-            shards.push(s);
-            keys.push(k);
-            if keys.len() == count {
-                break;
-            }
-        }
-    }
-    keys
-}
-
 const QUEUED: &[u8] = b"+QUEUED\r\n";
 const NULL_ARRAY: &[u8] = b"*-1\r\n";
 
@@ -43,7 +24,7 @@ const NULL_ARRAY: &[u8] = b"*-1\r\n";
 fn exec_returns_every_reply_in_order_across_shards() {
     let server = server();
     let mut c = server.conn();
-    let k = keys_on_different_shards("tx", 3);
+    let k = keys_on_different_shards("tx", 3, WORKERS);
     assert_reply!(c.cmd(&["MULTI"]), OK);
     assert_reply!(c.cmd(&["SET", &k[0], "1"]), QUEUED);
     assert_reply!(c.cmd(&["INCR", &k[1]]), QUEUED);
@@ -123,7 +104,7 @@ fn queuing_errors_abort_the_transaction() {
 fn runtime_errors_do_not_abort_the_rest() {
     let server = server();
     let mut c = server.conn();
-    let k = keys_on_different_shards("rt", 2);
+    let k = keys_on_different_shards("rt", 2, WORKERS);
     assert_reply!(c.cmd(&["SET", &k[0], "notanumber"]), OK);
     assert_reply!(c.cmd(&["MULTI"]), OK);
     assert_reply!(c.cmd(&["INCR", &k[0]]), QUEUED);
@@ -171,7 +152,7 @@ fn watch_fails_exec_when_another_client_changes_a_key_on_any_shard() {
     let server = server();
     let mut c = server.conn();
     let mut other = server.conn();
-    let k = keys_on_different_shards("w", 3);
+    let k = keys_on_different_shards("w", 3, WORKERS);
     assert_reply!(c.cmd(&["SET", &k[0], "0"]), OK);
     assert_reply!(c.cmd(&["WATCH", &k[0], &k[1]]), OK);
     assert_reply!(other.cmd(&["SET", &k[1], "1"]), OK);
@@ -204,7 +185,7 @@ fn watch_untouched_keys_let_exec_run() {
     let server = server();
     let mut c = server.conn();
     let mut other = server.conn();
-    let k = keys_on_different_shards("u", 2);
+    let k = keys_on_different_shards("u", 2, WORKERS);
     assert_reply!(c.cmd(&["WATCH", &k[0], &k[1]]), OK);
     assert_reply!(other.cmd(&["SET", "unrelated", "1"]), OK);
     assert_reply!(c.cmd(&["MULTI"]), OK);
@@ -288,7 +269,7 @@ fn failed_exec_is_a_null_in_resp3() {
 fn queued_replies_are_pipelined_in_order() {
     let server = server();
     let mut c = server.conn();
-    let k = keys_on_different_shards("p", 2);
+    let k = keys_on_different_shards("p", 2, WORKERS);
     for args in [
         vec!["MULTI"],
         vec!["SET", &k[0], "1"],
@@ -311,7 +292,7 @@ fn queued_replies_are_pipelined_in_order() {
 fn transfers_in_transactions_keep_the_sum() {
     let server = server();
     let addr = server.addr();
-    let k = keys_on_different_shards("acct", 2);
+    let k = keys_on_different_shards("acct", 2, WORKERS);
     let mut c = server.conn();
     assert_reply!(c.cmd(&["MSET", &k[0], "1000", &k[1], "1000"]), OK);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -379,7 +360,7 @@ fn transfers_in_transactions_keep_the_sum() {
 fn mset_across_shards_is_never_seen_half_applied() {
     let server = server();
     let addr = server.addr();
-    let k = keys_on_different_shards("pair", 3);
+    let k = keys_on_different_shards("pair", 3, WORKERS);
     let mut c = server.conn();
     assert_reply!(
         c.cmd(&["MSET", &k[0], "init", &k[1], "init", &k[2], "init"]),
@@ -430,7 +411,7 @@ fn mset_across_shards_is_never_seen_half_applied() {
 fn watch_based_increments_reach_the_exact_total() {
     let server = server();
     let addr = server.addr();
-    let k = keys_on_different_shards("opt", 2);
+    let k = keys_on_different_shards("opt", 2, WORKERS);
     const CLIENTS: usize = 8;
     const EACH: usize = 40;
     let threads: Vec<_> = (0..CLIENTS)
@@ -486,7 +467,7 @@ fn watch_based_increments_reach_the_exact_total() {
 fn moving_commands_across_shards() {
     let server = server();
     let mut c = server.conn();
-    let k = keys_on_different_shards("mv", 2);
+    let k = keys_on_different_shards("mv", 2, WORKERS);
     assert_reply!(c.cmd(&["SET", &k[0], "v", "EX", "100"]), OK);
     assert_reply!(c.cmd(&["RENAME", &k[0], &k[1]]), OK);
     assert_reply!(c.cmd(&["GET", &k[1]]), bulk("v"));
@@ -526,7 +507,7 @@ fn reset_ends_the_transaction_and_unwatches() {
 #[test]
 fn a_vanished_client_leaves_no_locks_behind() {
     let server = server();
-    let k = keys_on_different_shards("gone", 2);
+    let k = keys_on_different_shards("gone", 2, WORKERS);
     for _ in 0..20 {
         let mut c = server.conn();
         c.send_cmd(&["MULTI"]);
@@ -1027,7 +1008,7 @@ fn watch_is_invalidated_only_by_real_changes() {
 fn list_moves_across_shards_never_show_an_element_twice_or_not_at_all() {
     let server = server();
     let addr = server.addr();
-    let k = keys_on_different_shards("circ", 2);
+    let k = keys_on_different_shards("circ", 2, WORKERS);
     const ELEMENTS: i64 = 10;
     let mut c = server.conn();
     let init: Vec<String> = (0..ELEMENTS).map(|i| i.to_string()).collect();
@@ -1109,7 +1090,7 @@ fn list_moves_across_shards_never_show_an_element_twice_or_not_at_all() {
 fn list_moves_across_shards_reply_like_redis() {
     let server = server();
     let mut c = server.conn();
-    let k = keys_on_different_shards("lm", 4);
+    let k = keys_on_different_shards("lm", 4, WORKERS);
     assert_reply!(c.cmd(&["RPUSH", &k[0], "1", "2", "3"]), int(3));
     assert_reply!(c.cmd(&["LMOVE", &k[0], &k[1], "LEFT", "RIGHT"]), bulk("1"));
     assert_reply!(c.cmd(&["LMOVE", &k[0], &k[1], "RIGHT", "LEFT"]), bulk("3"));
@@ -1153,7 +1134,7 @@ fn list_moves_across_shards_reply_like_redis() {
 fn moving_commands_across_shards_inside_multi() {
     let server = server();
     let mut c = server.conn();
-    let k = keys_on_different_shards("mx", 4);
+    let k = keys_on_different_shards("mx", 4, WORKERS);
     let (a, b, d, e) = (&k[0], &k[1], &k[2], &k[3]);
     let queue: &[&[&str]] = &[
         &["SET", a, "1"],
@@ -1269,7 +1250,7 @@ fn moving_commands_across_shards_inside_multi() {
 fn multi_hop_transactions_are_isolated() {
     let server = server();
     let addr = server.addr();
-    let k = keys_on_different_shards("hop", 2);
+    let k = keys_on_different_shards("hop", 2, WORKERS);
     let mut c = server.conn();
     assert_reply!(c.cmd(&["SET", &k[0], "0"]), OK);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1350,7 +1331,7 @@ fn multi_hop_transactions_are_isolated() {
 #[test]
 fn blocking_zset_pops_and_randomkey_across_shards_inside_multi() {
     let server = server();
-    let k = keys_on_different_shards("bz", 2);
+    let k = keys_on_different_shards("bz", 2, WORKERS);
     for resp3 in [false, true] {
         let mut c = server.conn();
         if resp3 {
@@ -1402,7 +1383,7 @@ fn blocking_zset_pops_and_randomkey_across_shards_inside_multi() {
 #[test]
 fn pipelined_transactions_keep_program_order() {
     let server = server();
-    let k = keys_on_different_shards("pipe", 3);
+    let k = keys_on_different_shards("pipe", 3, WORKERS);
     let (a, b, c) = (&k[0], &k[1], &k[2]);
     let mut conn = server.conn();
     let mut expected: Vec<Vec<u8>> = Vec::new();

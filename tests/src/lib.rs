@@ -412,6 +412,45 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, String> {
     at(buf, 0)
 }
 
+/// `count` keys named `prefix:N`, each on a different one of `workers` shards (as kvd routes
+/// them), so a command or transaction over them has to cross shards.
+pub fn keys_on_different_shards(prefix: &str, count: usize, workers: usize) -> Vec<String> {
+    assert!(count <= workers, "only {workers} shards");
+    let mut keys: Vec<String> = Vec::new();
+    let mut shards = Vec::new();
+    for i in 0.. {
+        let k = format!("{prefix}:{i}");
+        let s = partition_router::shard_for(k.as_bytes(), workers);
+        if !shards.contains(&s) {
+            shards.push(s);
+            keys.push(k);
+            if keys.len() == count {
+                break;
+            }
+        }
+    }
+    keys
+}
+
+/// Splits the top level of an array reply into the raw bytes of each element.
+pub fn array_elements(reply: &[u8]) -> Vec<Vec<u8>> {
+    assert_eq!(reply.first(), Some(&b'*'), "not an array");
+    let header_end = reply.windows(2).position(|w| w == b"\r\n").unwrap();
+    let count: usize = std::str::from_utf8(&reply[1..header_end])
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut rest = &reply[header_end + 2..];
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = frame_len(rest).unwrap().expect("complete element");
+        out.push(rest[..len].to_vec());
+        rest = &rest[len..];
+    }
+    assert!(rest.is_empty(), "bytes after the array");
+    out
+}
+
 /// A raw client connection: write any bytes, read exact reply frames.
 #[derive(Debug)]
 pub struct RawConn {

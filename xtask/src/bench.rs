@@ -374,17 +374,7 @@ fn servers(
             None => build_kvd(root, target),
         };
         if let Some(path) = path {
-            let spec = ServerSpec::Binary {
-                name: "kvd".into(),
-                path,
-                extra_args: args
-                    .kvd_args
-                    .as_deref()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect(),
-            };
+            let spec = ServerSpec::kvd(path, args.kvd_args.as_deref());
             // kvd may not run yet while it is being built; say so and go on with the others
             // rather than fail the whole suite.
             match Server::start(&spec, log_dir) {

@@ -142,17 +142,7 @@ pub(crate) fn memcheck(args: MemcheckArgs) -> Result<()> {
         Some(path) => path,
         None => crate::bench::build_kvd(&root, &target).context("building kvd")?,
     };
-    let spec = ServerSpec::Binary {
-        name: "kvd".into(),
-        path: kvd,
-        extra_args: args
-            .kvd_args
-            .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
-    };
+    let spec = ServerSpec::kvd(kvd, args.kvd_args.as_deref());
     let log_dir = target.join("memcheck");
     let mut failed = Vec::new();
     println!("shape        elements  used_memory +MB    RSS +MB  used/RSS");

@@ -126,9 +126,9 @@ pub(crate) fn soak(args: SoakArgs) -> Result<()> {
 
     let spec = match (&args.against, &args.kvd) {
         (Some(other), _) => ServerSpec::parse(other)?,
-        (None, Some(path)) => kvd_spec(path.clone(), &args),
+        (None, Some(path)) => ServerSpec::kvd(path.clone(), args.kvd_args.as_deref()),
         (None, None) => match build_kvd(&root, &target) {
-            Some(path) => kvd_spec(path, &args),
+            Some(path) => ServerSpec::kvd(path, args.kvd_args.as_deref()),
             None => bail!("building kvd failed"),
         },
     };
@@ -262,20 +262,6 @@ pub(crate) fn soak(args: SoakArgs) -> Result<()> {
         bail!("soak failed");
     }
     Ok(())
-}
-
-fn kvd_spec(path: PathBuf, args: &SoakArgs) -> ServerSpec {
-    ServerSpec::Binary {
-        name: "kvd".into(),
-        path,
-        extra_args: args
-            .kvd_args
-            .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .map(String::from)
-            .collect(),
-    }
 }
 
 fn report(r: &SoakResult) {

@@ -539,45 +539,7 @@ impl Persistence {
         };
         let entries = rdb::read_rdb(&data)?;
         drop(data);
-        let n = self.workers.len();
-        let now = unix_now_ms();
-        let mut per_shard: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
-        let mut summary = LoadSummary::default();
-        for e in entries {
-            if e.db >= self.databases {
-                return Err(Error::Corrupt(format!(
-                    "the file uses database {} but only {} are configured",
-                    e.db, self.databases
-                )));
-            }
-            let value = rdb::into_value(e.value)?;
-            if e.expire_at.is_some_and(|at| at <= now) {
-                summary.keys_expired += 1;
-                continue;
-            }
-            summary.keys_loaded += 1;
-            let shard = partition_router::shard_for(&e.key, n);
-            per_shard[shard].push((e.db, e.key, value, e.expire_at));
-        }
-        let (tx, rx) = flume::unbounded();
-        for (w, entries) in self.workers.iter().zip(per_shard) {
-            let tx = tx.clone();
-            let sent = w.run(Box::new(move |shard: &mut Shard| {
-                shard.tick();
-                let clock = shard.clock;
-                for (db, key, value, expire_at) in entries {
-                    shard.dbs[db].insert(&key, value, expire_at, clock);
-                }
-                let _ = tx.send(());
-            }));
-            if !sent {
-                return Err(Error::Stopped);
-            }
-        }
-        drop(tx);
-        for _ in 0..n {
-            rx.recv().map_err(|_| Error::Stopped)?;
-        }
+        let summary = load_entries(&self.workers, self.databases, entries, Some(unix_now_ms()))?;
         lock(&self.state).load = summary;
         Ok(Some(summary))
     }
@@ -1237,6 +1199,58 @@ pub fn parse_save_points(value: &str) -> Option<Vec<(u64, u64)>> {
         return None;
     }
     Some(nums.chunks(2).map(|c| (c[0], c[1])).collect())
+}
+
+/// Loads the entries of an RDB file into the shards that own their keys (routed by the current
+/// worker count), one message per shard, and waits until every shard has them. With `now`,
+/// keys whose time to live had passed by then are skipped and counted as expired, as Redis's
+/// loader does for a snapshot; the append-only log's base keeps them, since the log replayed
+/// after it says when they went.
+pub(crate) fn load_entries(
+    workers: &[WorkerHandle],
+    databases: usize,
+    entries: Vec<rdb::RdbEntry>,
+    now: Option<i64>,
+) -> Result<LoadSummary, Error> {
+    let n = workers.len();
+    let mut per_shard: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+    let mut summary = LoadSummary::default();
+    for e in entries {
+        if e.db >= databases {
+            return Err(Error::Corrupt(format!(
+                "the file uses database {} but only {databases} are configured",
+                e.db
+            )));
+        }
+        let value = rdb::into_value(e.value)?;
+        if now.is_some_and(|now| e.expire_at.is_some_and(|at| at <= now)) {
+            summary.keys_expired += 1;
+            continue;
+        }
+        summary.keys_loaded += 1;
+        let shard = partition_router::shard_for(&e.key, n);
+        per_shard[shard].push((e.db, e.key, value, e.expire_at));
+    }
+    let (tx, rx) = flume::unbounded();
+    for (w, entries) in workers.iter().zip(per_shard) {
+        let tx = tx.clone();
+        let sent = w.run(Box::new(move |shard: &mut Shard| {
+            shard.tick();
+            let clock = shard.clock;
+            for (db, key, value, expire_at) in entries {
+                shard.dbs[db].insert(&key, value, expire_at, clock);
+            }
+            let _ = tx.send(());
+        }));
+        if !sent {
+            return Err(Error::Stopped);
+        }
+    }
+    drop(tx);
+    for _ in workers {
+        rx.recv().map_err(|_| Error::Stopped)?;
+    }
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -60,6 +60,19 @@ impl ServerSpec {
         })
     }
 
+    /// kvd at `path`, with extra arguments split on whitespace (`--kvd-args "--workers 2"`).
+    pub(crate) fn kvd(path: PathBuf, kvd_args: Option<&str>) -> ServerSpec {
+        ServerSpec::Binary {
+            name: "kvd".into(),
+            path,
+            extra_args: kvd_args
+                .unwrap_or("")
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+        }
+    }
+
     pub(crate) fn name(&self) -> String {
         match self {
             ServerSpec::Binary { name, .. } => name.clone(),

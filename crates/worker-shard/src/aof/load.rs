@@ -628,40 +628,7 @@ fn load_base(workers: &[WorkerHandle], databases: usize, path: &Path) -> Result<
     }
     let entries = crate::rdb::read_rdb(&data)?;
     drop(data);
-    let n = workers.len();
-    let mut per_shard: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
-    let mut count = 0;
-    for e in entries {
-        if e.db >= databases {
-            return Err(Error::Corrupt(format!(
-                "the file uses database {} but only {databases} are configured",
-                e.db
-            )));
-        }
-        let value = crate::rdb::into_value(e.value)?;
-        count += 1;
-        let shard = partition_router::shard_for(&e.key, n);
-        per_shard[shard].push((e.db, e.key, value, e.expire_at));
-    }
-    let (tx, rx) = flume::unbounded();
-    for (w, entries) in workers.iter().zip(per_shard) {
-        let tx = tx.clone();
-        let sent = w.run(Box::new(move |shard: &mut Shard| {
-            let clock = shard.clock;
-            for (db, key, value, expire_at) in entries {
-                shard.dbs[db].insert(&key, value, expire_at, clock);
-            }
-            let _ = tx.send(());
-        }));
-        if !sent {
-            return Err(Error::Stopped);
-        }
-    }
-    drop(tx);
-    for _ in workers {
-        rx.recv().map_err(|_| Error::Stopped)?;
-    }
-    Ok(count)
+    Ok(crate::persist::load_entries(workers, databases, entries, None)?.keys_loaded)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ mod writer;
 
 pub(crate) use convert::{from_value, into_value, put_value_entry};
 pub(crate) use crc64::crc64;
-pub(crate) use reader::{decode_dump, read_rdb};
+pub(crate) use reader::{RdbEntry, decode_dump, read_rdb};
 pub(crate) use writer::{RdbWriter, encode_dump};
 
 /// The version kvd writes, that of Redis 7.0.
