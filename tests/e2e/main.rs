@@ -6,6 +6,7 @@
 
 mod acl;
 mod aof;
+mod bigmget;
 mod blocking;
 mod concurrency;
 mod connection;

@@ -120,6 +120,12 @@
 //! scheduling hop and waits for nothing once ready everywhere. Blocked clients of a shard
 //! are served only after the last hop, as after Redis's `EXEC`.
 //!
+//! **Huge `MGET`s.** An `MGET` of more than 1024 keys (`MGET_SLICE` in `txn.rs`), even on one
+//! shard, is a scheduled transaction that takes the locks of all its keys in its scheduling
+//! hop and then reads at most 1024 keys per shard per hop, the last hop releasing: the shard
+//! serves other connections' batches between the slices, commands on its keys wait, and the
+//! reply is one snapshot. A smaller `MGET` pays one length comparison on its route.
+//!
 //! Inside `EXEC`, a spread command is split into one primitive per shard (`MGET`, `MSET`,
 //! `DEL`, `UNLINK`, `EXISTS`, `TOUCH`, and `DBSIZE`, `KEYS`, `FLUSHDB`, `FLUSHALL`, `SWAPDB`
 //! with whole-shard locks). A command that moves data between shards (`RENAME`, `RENAMENX`,

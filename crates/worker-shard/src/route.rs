@@ -381,6 +381,14 @@ pub fn route(req: &Request, shard_count: usize) -> Result<Route, Bytes> {
     if kind == RouteKind::Blocking {
         return crate::blocking::plan_blocking(spec.name, args, shard_count);
     }
+    if kind == RouteKind::Spread
+        && args.len() > crate::txn::MGET_SLICE + 1
+        && crate::command_table()[index].name == "mget"
+    {
+        // A huge MGET reads its keys slice by slice under its locks, even on one shard, so
+        // the shard serves other clients in between (small ones keep the fast path below).
+        return Ok(Route::FanOut(crate::txn::sliced_mget(args, shard_count)));
+    }
     if shard_count <= 1 {
         return Ok(Route::Shard(0));
     }

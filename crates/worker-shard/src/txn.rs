@@ -1765,3 +1765,121 @@ impl Coordinator for WatchCoord {
         }
     }
 }
+
+/// The most keys an `MGET` reads on one shard in one hop. A bigger `MGET` runs as a
+/// [`SlicedMget`] transaction, so the shard serves other connections between its slices.
+pub(crate) const MGET_SLICE: usize = 1024;
+
+/// An `MGET` of more than [`MGET_SLICE`] keys: every shard takes the locks of all its keys in
+/// the scheduling hop, then reads them at most [`MGET_SLICE`] per hop (intermediate hops keep
+/// every lock; the last releases). Commands on other keys run between the slices; commands
+/// on its keys wait for the release, so the reply is still one snapshot.
+#[derive(Debug)]
+pub(crate) struct SlicedMget {
+    groups: Vec<(ShardId, Vec<Bytes>)>,
+    positions: Vec<Vec<usize>>,
+    /// Per group: the keys already sent to the shard.
+    next: Vec<usize>,
+    /// Per group: the range of keys of the hop in flight.
+    sent: Vec<(usize, usize)>,
+    out: Vec<Frame>,
+}
+
+/// The coordinator of an `MGET` of more than [`MGET_SLICE`] keys (on any number of shards).
+pub(crate) fn sliced_mget(args: &[Bytes], n: usize) -> Box<dyn Coordinator> {
+    let (groups, positions) = group_keys(&args[1..], n.max(1));
+    let count = groups.len();
+    Box::new(Scheduled::new(SlicedMget {
+        groups,
+        positions,
+        next: vec![0; count],
+        sent: vec![(0, 0); count],
+        out: vec![Frame::Null; args.len() - 1],
+    }))
+}
+
+impl SlicedMget {
+    /// The next slice of every shard that has keys left.
+    fn slices(&mut self) -> Vec<(ShardId, Vec<TxItem>)> {
+        let mut hop = Vec::new();
+        for (i, (shard, keys)) in self.groups.iter().enumerate() {
+            let start = self.next[i];
+            let end = (start + MGET_SLICE).min(keys.len());
+            self.sent[i] = (start, end);
+            self.next[i] = end;
+            if start < end {
+                hop.push((
+                    *shard,
+                    vec![part(PartKind::Mget(keys[start..end].to_vec()))],
+                ));
+            }
+        }
+        hop
+    }
+
+    /// Places a hop's values at their keys' positions in the reply.
+    fn absorb(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) {
+        for (shard, outs) in results {
+            let Some(i) = self.groups.iter().position(|(s, _)| *s == shard) else {
+                continue;
+            };
+            let (start, end) = self.sent[i];
+            let Some(TxOut::Part(PartResult::Values(values))) = outs.into_iter().next() else {
+                continue;
+            };
+            for (&at, v) in self.positions[i][start..end].iter().zip(values) {
+                if let (Some(slot), Some(v)) = (self.out.get_mut(at), v) {
+                    *slot = Frame::Bulk(v);
+                }
+            }
+        }
+    }
+}
+
+impl TxBody for SlicedMget {
+    fn plan(&mut self) -> Vec<ShardPlan> {
+        // A retry (rejected scheduling hop) starts the reads over.
+        self.next.iter_mut().for_each(|n| *n = 0);
+        self.out.iter_mut().for_each(|f| *f = Frame::Null);
+        self.groups
+            .iter()
+            .map(|(s, keys)| ShardPlan {
+                shard: *s,
+                locks: op_locks(keys.iter().cloned()),
+                whole: false,
+                probe: None,
+            })
+            .collect()
+    }
+
+    fn run(&mut self, _probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        self.slices()
+    }
+
+    fn more(&self) -> bool {
+        self.groups
+            .iter()
+            .zip(&self.next)
+            .any(|((_, keys), &n)| n < keys.len())
+    }
+
+    fn step(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Vec<(ShardId, Vec<TxItem>)> {
+        self.absorb(results);
+        self.slices()
+    }
+
+    fn finish(&mut self, results: Vec<(ShardId, Vec<TxOut>)>) -> Frame {
+        if let Some(e) = first_part_error(&results) {
+            return e;
+        }
+        self.absorb(results);
+        Frame::Array(std::mem::take(&mut self.out))
+    }
+}
+
+fn first_part_error(results: &[(ShardId, Vec<TxOut>)]) -> Option<Frame> {
+    results.iter().find_map(|(_, outs)| match outs.first() {
+        Some(TxOut::Part(PartResult::Error(e))) => Some(Frame::Error(e.clone())),
+        _ => None,
+    })
+}
