@@ -5,23 +5,6 @@
 
 use kvd_tests::*;
 
-/// Runs `cases` in order on a fresh connection (after `HELLO 3` if `resp3`), collecting every
-/// mismatch.
-fn replay(server: &TestServer, cases: &[(&[&str], &[u8])], resp3: bool) {
-    let mut c = server.conn();
-    if resp3 {
-        c.cmd(&["HELLO", "3"]);
-    }
-    let mut failures = Vec::new();
-    for (args, want) in cases {
-        let got = c.cmd(args);
-        if got != *want {
-            failures.push(format!("{args:?}: {}", describe_mismatch(&got, want)));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
 #[test]
 fn replies_match_redis_resp2() {
     let server = TestServer::start();

@@ -585,6 +585,22 @@ impl RawConn {
 pub fn escape(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
+/// Runs a recorded script: `cases` in order on a fresh connection (after `HELLO 3` if
+/// `resp3`), comparing every reply byte for byte and reporting every mismatch at once.
+pub fn replay(server: &TestServer, cases: &[(&[&str], &[u8])], resp3: bool) {
+    let mut c = server.conn();
+    if resp3 {
+        c.cmd(&["HELLO", "3"]);
+    }
+    let mut failures = Vec::new();
+    for (args, want) in cases {
+        let got = c.cmd(args);
+        if got != *want {
+            failures.push(format!("{args:?}: {}", describe_mismatch(&got, want)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
 
 /// Describes how `got` differs from `want`: both in full when short, otherwise the lengths
 /// and a window around the first differing byte.
