@@ -583,31 +583,16 @@ impl LoopPubSub {
         let now = Instant::now();
         let limits = self.limits.pubsub_output();
         for msg in batch {
-            if msg.shard {
-                if let Some(slots) = self.shard_channels.get(&msg.channel) {
-                    self.enc.clear();
-                    write_array_len(&mut self.enc, 3);
-                    write_bulk(&mut self.enc, b"smessage");
-                    write_bulk(&mut self.enc, &msg.channel);
-                    write_bulk(&mut self.enc, &msg.payload);
-                    for &slot in slots {
-                        send_to(
-                            conns,
-                            slot,
-                            &self.enc,
-                            limits,
-                            now,
-                            touched,
-                            &mut self.over_limit,
-                        );
-                    }
-                }
-                continue;
-            }
-            if let Some(slots) = self.channels.get(&msg.channel) {
+            // Shard channels (SPUBLISH) reach only their own subscribers, never patterns.
+            let (subscribers, kind): (_, &[u8]) = if msg.shard {
+                (&self.shard_channels, b"smessage")
+            } else {
+                (&self.channels, b"message")
+            };
+            if let Some(slots) = subscribers.get(&msg.channel) {
                 self.enc.clear();
                 write_array_len(&mut self.enc, 3);
-                write_bulk(&mut self.enc, b"message");
+                write_bulk(&mut self.enc, kind);
                 write_bulk(&mut self.enc, &msg.channel);
                 write_bulk(&mut self.enc, &msg.payload);
                 for &slot in slots {
@@ -621,6 +606,9 @@ impl LoopPubSub {
                         &mut self.over_limit,
                     );
                 }
+            }
+            if msg.shard {
+                continue;
             }
             for (pattern, slots) in &self.patterns {
                 if !glob_match(pattern, &msg.channel, false) {
