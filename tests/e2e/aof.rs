@@ -66,7 +66,7 @@ impl Daemon {
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = Arc::clone(&log);
         // Reads the log until the process ends, so the pipe never fills up.
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if line.contains("ready to accept connections")
@@ -89,8 +89,8 @@ impl Daemon {
             if child.try_wait().expect("try_wait").is_some() || Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                // The reader thread may still hold the last lines.
-                std::thread::sleep(Duration::from_millis(50));
+                // The pipe is closed now: the reader ends once it has stored the last lines.
+                let _ = reader.join();
                 return Err(log.lock().unwrap().clone());
             }
         }
