@@ -75,6 +75,29 @@ fn ten_thousand_commands_in_one_write() {
     assert_reply!(c.cmd(&["DBSIZE"]), int(97 + 5));
 }
 
+/// The same pipeline where the IO thread hosts every shard (each command runs as it is parsed,
+/// straight into the output) and where it hosts one of two (commands on its own shard run at
+/// once while earlier ones wait on the other shard): the replies keep their order.
+#[test]
+fn ten_thousand_commands_with_inline_execution() {
+    for workers in [1, 2] {
+        let server = TestServer::with(ServerOptions {
+            workers,
+            io_threads: 1,
+            listeners: 1,
+            ..ServerOptions::default()
+        });
+        let (input, expected) = workload();
+        let mut c = server.conn();
+        let mut writer = c.try_clone_for_write();
+        let handle = std::thread::spawn(move || writer.send(&input));
+        let got = read_all(&mut c, &expected);
+        handle.join().unwrap();
+        assert_reply!(got, expected);
+        assert_reply!(c.cmd(&["DBSIZE"]), int(97 + 5));
+    }
+}
+
 #[test]
 fn pipeline_split_at_odd_boundaries() {
     let (input, expected) = workload();

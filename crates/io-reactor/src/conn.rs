@@ -151,23 +151,29 @@ impl Conn {
         while let Some(front) = self.pending.front() {
             match &front.slot {
                 Slot::Ready(bytes) => {
-                    let len = bytes.len() as u64;
-                    // An average over the last few replies: one big reply among small ones
-                    // narrows the window for a few round trips only.
-                    self.reply_avg = if self.reply_avg == 0 {
-                        len.max(1)
-                    } else {
-                        ((self.reply_avg * 7 + len) / 8).max(1)
-                    };
+                    let len = bytes.len();
                     if !front.discard {
                         self.out.extend_from_slice(bytes);
                     }
+                    self.note_reply_len(len);
                 }
                 _ => break,
             }
             self.pending.pop_front();
             self.front_seq = self.front_seq.wrapping_add(1);
         }
+    }
+
+    /// Counts a reply of `len` bytes into the average that sizes the window: an average over
+    /// the last few replies, so one big reply among small ones narrows the window for a few
+    /// round trips only.
+    pub(crate) fn note_reply_len(&mut self, len: usize) {
+        let len = len as u64;
+        self.reply_avg = if self.reply_avg == 0 {
+            len.max(1)
+        } else {
+            ((self.reply_avg * 7 + len) / 8).max(1)
+        };
     }
 
     /// Adds a reply computed here: straight to the output if nothing is pending before it.

@@ -47,6 +47,13 @@ const MAX_SLOTS: usize = 1 << SLOT_BITS;
 /// Tag layout: slot (20 bits) | generation (12 bits) | sequence (32 bits). The generation makes
 /// replies for a closed connection miss a new connection in the same slot; the sequence is the
 /// reply's place in the pipeline.
+/// Whether `name` may be one of the commands [`EventLoop::transaction`] handles outside
+/// `MULTI`: the common case pays one length test, as none of them is shorter than 4 bytes
+/// (`EXEC`) or longer than 7 (`DISCARD`, `UNWATCH`).
+fn may_be_transaction(name: &[u8]) -> bool {
+    matches!(name.len(), 4..=7)
+}
+
 fn make_tag(slot: usize, generation: u32, seq: u32) -> u64 {
     ((slot as u64) << 44) | (u64::from(generation & ((1 << GEN_BITS) - 1)) << 32) | u64::from(seq)
 }
@@ -803,13 +810,19 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        let req = match self.shared.renames.apply(req) {
-            crate::rename::Renamed::Run(req) => req,
-            crate::rename::Renamed::Unknown(req) => {
-                self.scratch.clear();
-                local::unknown_command(&mut self.scratch, &req);
-                conn.push_ready(&self.scratch, conn.state.reply != ReplyMode::On);
-                return;
+        // The checks below test before they call, so the common command is not moved in and
+        // out of functions that leave it alone (it is a hundred bytes).
+        let req = if self.shared.renames.is_empty() {
+            req
+        } else {
+            match self.shared.renames.apply(req) {
+                crate::rename::Renamed::Run(req) => req,
+                crate::rename::Renamed::Unknown(req) => {
+                    self.scratch.clear();
+                    local::unknown_command(&mut self.scratch, &req);
+                    conn.push_ready(&self.scratch, conn.state.reply != ReplyMode::On);
+                    return;
+                }
             }
         };
         conn.state.last_cmd = crate::shared::pack_name(req.name());
@@ -908,8 +921,13 @@ impl EventLoop {
             return;
         }
 
-        let Some(req) = self.transaction(slot, req, shards, discard) else {
-            return;
+        let req = if conn.state.multi.is_some() || may_be_transaction(req.name()) {
+            let Some(req) = self.transaction(slot, req, shards, discard) else {
+                return;
+            };
+            req
+        } else {
+            req
         };
         let generation = self.generations[slot];
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
@@ -984,6 +1002,20 @@ impl EventLoop {
                 }
             }
             Ok(Route::Shard(shard)) => {
+                // The shard this thread hosts runs the command now, straight into the output,
+                // when no earlier reply of the connection is outstanding.
+                if conn.pending.is_empty()
+                    && let Some(hosted) = self.hosted.as_mut().filter(|h| h.shard() == shard)
+                {
+                    let before = conn.out.len();
+                    if hosted.execute_inline(conn.state.db, conn.state.proto, &req, &mut conn.out) {
+                        conn.note_reply_len(conn.out.len() - before);
+                        if discard {
+                            conn.out.truncate(before);
+                        }
+                        return;
+                    }
+                }
                 let tag = make_tag(slot, generation, conn.next_seq());
                 conn.pending.push_back(Pending {
                     slot: Slot::Waiting,
@@ -1056,10 +1088,7 @@ impl EventLoop {
         let conn = self.conns.get_mut(slot).and_then(Option::as_mut)?;
         let name = req.name();
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-        // The common case pays one length test: none of these names is 4 bytes or shorter
-        // but `EXEC`, which is checked only then.
-        let candidate = conn.state.multi.is_some() || matches!(name.len(), 4..=7);
-        if !candidate {
+        if conn.state.multi.is_none() && !may_be_transaction(name) {
             return Some(req);
         }
         self.scratch.clear();

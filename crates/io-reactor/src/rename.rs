@@ -64,6 +64,11 @@ impl Renames {
             || !self.entries.iter().any(|(n, _)| n == real.as_bytes())
     }
 
+    /// Whether no command is renamed or disabled.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Applies the renames to `req`.
     pub(crate) fn apply(&self, req: Request) -> Renamed {
         if self.entries.is_empty() {

@@ -163,6 +163,9 @@ impl RequestParser {
     /// `Ok(None)` means more bytes are needed. Empty requests (`*0`, `*-1`, blank inline lines)
     /// are skipped. After an error the parser and connection should be discarded.
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
+        if let Some(req) = self.parse_whole(buf) {
+            return Ok(Some(req));
+        }
         loop {
             if self.pending == 0 {
                 match buf.first() {
@@ -185,6 +188,46 @@ impl RequestParser {
             }
             return self.parse_bulks(buf);
         }
+    }
+
+    /// The common case in one pass and without touching the parser's state: a request of at
+    /// most 9 arguments, every header canonical, wholly in `buf`. Anything else (a partial
+    /// request, a request already begun, an odd header) returns `None` with `buf` untouched,
+    /// and the general path decides, so the outcome is the same byte for byte.
+    #[inline]
+    fn parse_whole(&mut self, buf: &mut BytesMut) -> Option<Request> {
+        const MAX_ARGS: usize = 9;
+        if self.pending != 0 || self.blocked {
+            return None;
+        }
+        // `*N\r` and the unchecked byte after it.
+        let &[b'*', digit, b'\r', _, ..] = &buf[..] else {
+            return None;
+        };
+        let count = usize::from(digit.wrapping_sub(b'0'));
+        if !(1..=MAX_ARGS).contains(&count) || count > self.limits.max_multibulk_len {
+            return None;
+        }
+        let mut spans = [(0usize, 0usize); MAX_ARGS];
+        let mut pos = 4;
+        for span in &mut spans[..count] {
+            let (len, used) = self.quick_bulk_header(&buf[pos..])?;
+            let start = pos + used;
+            // The body and the two unchecked bytes after it.
+            let end = start.checked_add(len)?.checked_add(2)?;
+            if end > buf.len() {
+                return None;
+            }
+            *span = (start, len);
+            pos = end;
+        }
+        let whole = buf.split_to(pos).freeze();
+        self.scanned = 0;
+        let mut args = Args::new();
+        for &(start, len) in &spans[..count] {
+            args.push(whole.slice(start..start + len));
+        }
+        Some(Request { args })
     }
 
     /// Reads the `*count` line. Returns false if it is incomplete.

@@ -71,8 +71,8 @@ pub fn command_table() -> &'static [CommandSpec] {
 
 /// Looks a command up by name, ignoring ASCII case.
 ///
-/// This runs for every command, so it allocates nothing: names are bucketed by length once,
-/// a bucket holds at most a handful of candidates, and each is one integer comparison.
+/// This runs for every command, so it allocates nothing: names are bucketed by length and
+/// first letter once, a bucket holds one or two candidates, and each is one integer comparison.
 pub fn lookup_command(name: &[u8]) -> Option<&'static CommandSpec> {
     lookup_index(name).map(|i| &command_table()[i])
 }
@@ -89,11 +89,21 @@ fn packed_lowercase(name: &[u8]) -> u128 {
     })
 }
 
-/// Per name length, the packed names and table indexes of the commands of that length.
-static BY_LEN: LazyLock<Vec<Vec<(u128, u16)>>> = LazyLock::new(|| {
-    let mut buckets = vec![Vec::new(); MAX_NAME + 1];
+/// Bucket of a name: its length and its first byte with the case bit cleared, so a bucket
+/// holds one or two candidates (and a bucket shared by a non-letter costs only a comparison).
+fn bucket_of(name: &[u8]) -> Option<usize> {
+    let &first = name.first()?;
+    (name.len() <= MAX_NAME).then(|| name.len() * 32 + usize::from(first & 0x1f))
+}
+
+/// Per bucket ([`bucket_of`]), the packed names and table indexes of its commands.
+static BUCKETS: LazyLock<Vec<Vec<(u128, u16)>>> = LazyLock::new(|| {
+    let mut buckets = vec![Vec::new(); (MAX_NAME + 1) * 32];
     for (i, spec) in command_table().iter().enumerate() {
-        buckets[spec.name.len()].push((packed_lowercase(spec.name.as_bytes()), i as u16));
+        let name = spec.name.as_bytes();
+        if let Some(b) = bucket_of(name) {
+            buckets[b].push((packed_lowercase(name), i as u16));
+        }
     }
     buckets
 });
@@ -103,7 +113,7 @@ static BY_LEN: LazyLock<Vec<Vec<(u128, u16)>>> = LazyLock::new(|| {
 /// It runs twice per command (routing, then execution), so it compares packed names: about a
 /// third of the instructions of comparing each candidate with `eq_ignore_ascii_case`.
 pub(crate) fn lookup_index(name: &[u8]) -> Option<usize> {
-    let bucket = BY_LEN.get(name.len())?;
+    let bucket = BUCKETS.get(bucket_of(name)?)?;
     let packed = packed_lowercase(name);
     bucket
         .iter()

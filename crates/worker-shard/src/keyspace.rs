@@ -37,8 +37,12 @@ pub(crate) fn keyslot(key: &[u8]) -> usize {
     crc16(partition_router::hash_tag(key)) as usize & (SLOTS - 1)
 }
 
-const CRC16_TABLE: [u16; 256] = {
-    let mut table = [0u16; 256];
+/// CRC16-XMODEM tables for eight bytes at a time ("slicing by 8"): `CRC16_TABLES[0]` is the
+/// classic byte table, and `CRC16_TABLES[k][b]` is the checksum of byte `b` followed by `k`
+/// zero bytes. The checksum is linear over XOR, so eight bytes cost eight lookups, not eight
+/// dependent steps: about half the instructions for a 16-byte key.
+const CRC16_TABLES: [[u16; 256]; 8] = {
+    let mut tables = [[0u16; 256]; 8];
     let mut i = 0;
     while i < 256 {
         let mut crc = (i as u16) << 8;
@@ -51,16 +55,40 @@ const CRC16_TABLE: [u16; 256] = {
             };
             bit += 1;
         }
-        table[i] = crc;
+        tables[0][i] = crc;
         i += 1;
     }
-    table
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = tables[k - 1][i];
+            tables[k][i] = (prev << 8) ^ tables[0][(prev >> 8) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    tables
 };
 
 /// CRC16-XMODEM (polynomial 0x1021, initial value 0), the checksum Redis Cluster uses.
 pub(crate) fn crc16(bytes: &[u8]) -> u16 {
-    bytes.iter().fold(0u16, |crc, &b| {
-        (crc << 8) ^ CRC16_TABLE[((crc >> 8) as u8 ^ b) as usize]
+    let t = &CRC16_TABLES;
+    let mut crc = 0u16;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let [hi, lo] = crc.to_be_bytes();
+        crc = t[7][usize::from(c[0] ^ hi)]
+            ^ t[6][usize::from(c[1] ^ lo)]
+            ^ t[5][usize::from(c[2])]
+            ^ t[4][usize::from(c[3])]
+            ^ t[3][usize::from(c[4])]
+            ^ t[2][usize::from(c[5])]
+            ^ t[1][usize::from(c[6])]
+            ^ t[0][usize::from(c[7])];
+    }
+    chunks.remainder().iter().fold(crc, |crc, &b| {
+        (crc << 8) ^ t[0][usize::from((crc >> 8) as u8 ^ b)]
     })
 }
 
@@ -2149,6 +2177,28 @@ mod tests {
         assert_eq!(keyslot(b"bar"), 5061);
         assert_eq!(keyslot(b"{user1000}.following"), keyslot(b"user1000"));
         assert_eq!(crc16(b"123456789"), 0x31c3);
+    }
+
+    #[test]
+    fn crc16_by_eight_matches_the_bitwise_definition() {
+        fn bitwise(bytes: &[u8]) -> u16 {
+            let mut crc = 0u16;
+            for &b in bytes {
+                crc ^= u16::from(b) << 8;
+                for _ in 0..8 {
+                    crc = if crc & 0x8000 != 0 {
+                        (crc << 1) ^ 0x1021
+                    } else {
+                        crc << 1
+                    };
+                }
+            }
+            crc
+        }
+        let data: Vec<u8> = (0..100u32).map(|i| (i * 151 + 7) as u8).collect();
+        for len in 0..data.len() {
+            assert_eq!(crc16(&data[..len]), bitwise(&data[..len]), "length {len}");
+        }
     }
 
     #[test]

@@ -244,6 +244,7 @@ impl WorkerPool {
                 snapshot_retry: None,
                 last_slice: None,
                 served: false,
+                inline_ran: false,
             };
             pool.handles.push(WorkerHandle {
                 shard: id,
@@ -347,6 +348,9 @@ pub struct ShardExecutor {
     /// When the last snapshot slice ended, and whether the shard served batches since.
     last_slice: Option<Instant>,
     served: bool,
+    /// Commands ran through [`ShardExecutor::execute_inline`] since the last pass, which owes
+    /// them its end-of-pass work.
+    inline_ran: bool,
 }
 
 impl std::fmt::Debug for ShardExecutor {
@@ -482,6 +486,49 @@ impl ShardExecutor {
         }
     }
 
+    /// Runs one command of the hosting thread at once, appending its reply (in `proto`) to
+    /// `out`, when nothing this shard holds must run before it; returns false, with `out`
+    /// untouched, when the command must be queued in a batch as usual (a transaction holds
+    /// keys here, ops wait behind one, or the append-only log is on: its records and replies
+    /// leave together at the end of a pass).
+    ///
+    /// The command's keys must all live on this shard (what [`crate::route`] answered with
+    /// [`crate::Route::Shard`]). The work that follows a batch (replies to clients the command
+    /// woke, evictions, keyspace notifications, statistics) is done by the next
+    /// [`ShardExecutor::pass`], which the host must run before it sends `out` to its client.
+    pub fn execute_inline(
+        &mut self,
+        db: u16,
+        proto: resp_codec::Protocol,
+        req: &resp_codec::Request,
+        out: &mut BytesMut,
+    ) -> bool {
+        if self.sched.has_ready() || !self.sched.deferred.is_empty() || self.shard.aof.is_some() {
+            return false;
+        }
+        if !self.inline_ran {
+            self.shard.tick();
+            self.inline_ran = true;
+        }
+        let start = out.len();
+        let shard = &mut self.shard;
+        let ok = catch_unwind(AssertUnwindSafe(|| {
+            let mut reply = Out::new(out, proto);
+            shard.execute(db, req, &mut reply);
+        }));
+        if ok.is_err() {
+            tracing::error!(
+                shard = shard.id,
+                command = %String::from_utf8_lossy(req.name()),
+                "command panicked"
+            );
+            out.truncate(start);
+            resp_codec::write_error(out, b"ERR internal error");
+        }
+        self.flush_outbox();
+        true
+    }
+
     /// Executes `first` (the host's own batch, run inline) and whatever other threads queued
     /// (bounded), then delivers one reply batch per sink. Returns true if a shutdown was
     /// received.
@@ -514,7 +561,7 @@ impl ShardExecutor {
                 }
             }
         }
-        if drained > 0 {
+        if drained > 0 || std::mem::take(&mut self.inline_ran) {
             self.served = true;
             self.deliver();
         }
@@ -588,6 +635,9 @@ impl ShardExecutor {
 
     /// Moves the replies of blocked clients served or timed out into this pass's replies.
     fn flush_outbox(&mut self) {
+        if self.shard.blocked.outbox.is_empty() {
+            return;
+        }
         for (sink, reply) in std::mem::take(&mut self.shard.blocked.outbox) {
             let idx = self.sink_index(&sink);
             self.sinks[idx].replies.push(reply);
