@@ -771,7 +771,7 @@ impl EventLoop {
             }
             if conn.held
                 || conn.out.len() >= OUTPUT_HIGH_WATER
-                || conn.pending.len() >= conn.window(MAX_PENDING)
+                || (!conn.pending.is_empty() && conn.pending.len() >= conn.window(MAX_PENDING))
             {
                 conn.stalled = !conn.rbuf.is_empty();
                 break;
@@ -806,17 +806,15 @@ impl EventLoop {
     }
 
     /// Runs, routes or answers one command.
-    fn dispatch(&mut self, slot: usize, req: Request, shards: usize) {
+    fn dispatch(&mut self, slot: usize, mut req: Request, shards: usize) {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         // The checks below test before they call, so the common command is not moved in and
         // out of functions that leave it alone (it is a hundred bytes).
-        let req = if self.shared.renames.is_empty() {
-            req
-        } else {
+        if !self.shared.renames.is_empty() {
             match self.shared.renames.apply(req) {
-                crate::rename::Renamed::Run(req) => req,
+                crate::rename::Renamed::Run(renamed) => req = renamed,
                 crate::rename::Renamed::Unknown(req) => {
                     self.scratch.clear();
                     local::unknown_command(&mut self.scratch, &req);
@@ -824,7 +822,7 @@ impl EventLoop {
                     return;
                 }
             }
-        };
+        }
         conn.state.last_cmd = crate::shared::pack_name(req.name());
         let mode = conn.state.reply;
         if mode == ReplyMode::Skip {
@@ -921,25 +919,27 @@ impl EventLoop {
             return;
         }
 
-        let req = if conn.state.multi.is_some() || may_be_transaction(req.name()) {
-            let Some(req) = self.transaction(slot, req, shards, discard) else {
-                return;
-            };
-            req
-        } else {
-            req
-        };
+        if conn.state.multi.is_some() || may_be_transaction(req.name()) {
+            match self.transaction(slot, req, shards, discard) {
+                Some(runs) => req = runs,
+                None => return,
+            }
+        }
         let generation = self.generations[slot];
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        match worker_shard::route(&req, shards) {
+        let (route, command) = match worker_shard::route_resolved(&req, shards) {
+            Ok(routed) => routed,
             Err(text) => {
                 self.scratch.clear();
                 resp_codec::write_error(&mut self.scratch, &text);
                 conn.push_ready(&self.scratch, discard);
+                return;
             }
-            Ok(Route::Local) => {
+        };
+        match route {
+            Route::Local => {
                 self.scratch.clear();
                 if self.pubsub.execute(slot, conn, &req, &mut self.scratch) {
                     if let Some(stat) = self.shared.command_stats.slot(req.args()) {
@@ -1001,14 +1001,20 @@ impl EventLoop {
                     }
                 }
             }
-            Ok(Route::Shard(shard)) => {
+            Route::Shard(shard) => {
                 // The shard this thread hosts runs the command now, straight into the output,
                 // when no earlier reply of the connection is outstanding.
                 if conn.pending.is_empty()
                     && let Some(hosted) = self.hosted.as_mut().filter(|h| h.shard() == shard)
                 {
                     let before = conn.out.len();
-                    if hosted.execute_inline(conn.state.db, conn.state.proto, &req, &mut conn.out) {
+                    if hosted.execute_inline(
+                        command,
+                        conn.state.db,
+                        conn.state.proto,
+                        &req,
+                        &mut conn.out,
+                    ) {
                         conn.note_reply_len(conn.out.len() - before);
                         if discard {
                             conn.out.truncate(before);
@@ -1032,7 +1038,7 @@ impl EventLoop {
                     None => Self::fail_op(conn),
                 }
             }
-            Ok(Route::FanOut(coord)) => self.fan_out(slot, coord, &req, discard),
+            Route::FanOut(coord) => self.fan_out(slot, coord, &req, discard),
         }
     }
 

@@ -361,7 +361,9 @@ pub use message::{Batch, Op, OpKind, Reply, ReplyBatch, ReplyBody, ReplySink};
 pub use notify::{EventSink, Message, NotifyClass};
 pub use partition_router::ShardId;
 pub use persist::{LoadSummary, PersistConfig, Persistence, parse_save_points};
-pub use route::{Coordinator, Part, PartReply, Route, Step, check_command, route};
+pub use route::{
+    Coordinator, Part, PartReply, Resolved, Route, Step, check_command, route, route_resolved,
+};
 pub use stats::{CommandStat, ShardStats};
 pub use txn::{Queued, exec, unwatch_parts, watch};
 pub use worker::{ShardConfig, ShardExecutor, WorkerHandle, WorkerPool};

@@ -369,8 +369,34 @@ fn unknown_command(args: &[Bytes]) -> Bytes {
 /// other than `DEBUG POPULATE`. `SWAPDB` is not local: the
 /// databases live in the shards, so it fans out to every shard like `FLUSHALL`.
 pub fn route(req: &Request, shard_count: usize) -> Result<Route, Bytes> {
-    let args = req.args();
-    let (index, spec) = validate(args)?;
+    route_resolved(req, shard_count).map(|(route, _)| route)
+}
+
+/// A command's place in the command table, as [`route_resolved`] found it: handing it to
+/// [`crate::ShardExecutor::execute_inline`] spares the shard a second lookup of the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved(usize);
+
+/// [`route`], also returning the command it resolved.
+pub fn route_resolved(req: &Request, shard_count: usize) -> Result<(Route, Resolved), Bytes> {
+    let (index, spec) = validate(req.args())?;
+    let route = route_validated(req.args(), index, spec, shard_count)?;
+    Ok((route, Resolved(index)))
+}
+
+impl Resolved {
+    /// The index in [`crate::command_table`].
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
+}
+
+fn route_validated(
+    args: &[Bytes],
+    index: usize,
+    spec: &'static CommandSpec,
+    shard_count: usize,
+) -> Result<Route, Bytes> {
     let kind = crate::coord::route_kind(index);
     match kind {
         RouteKind::Local => return Ok(Route::Local),

@@ -309,8 +309,23 @@ impl Shard {
 
     /// Executes one command whose keys all live here, writing its reply into `out`.
     pub(crate) fn execute(&mut self, db: u16, req: &Request, out: &mut Out<'_>) {
+        self.execute_resolved(resolve(req.args()), db, req, out);
+    }
+
+    /// [`Shard::execute`] for a command already looked up in the command table.
+    pub(crate) fn execute_at(&mut self, index: usize, db: u16, req: &Request, out: &mut Out<'_>) {
+        self.execute_resolved(resolve_at(index, req.args()), db, req, out);
+    }
+
+    fn execute_resolved(
+        &mut self,
+        resolved: Option<(&'static CommandSpec, CommandId, Handler)>,
+        db: u16,
+        req: &Request,
+        out: &mut Out<'_>,
+    ) {
         let args = req.args();
-        let Some((spec, id, handler)) = resolve(args) else {
+        let Some((spec, id, handler)) = resolved else {
             // The IO layer validated the command with `route`; anything else is a wiring bug,
             // which still gets a well-formed reply rather than a panic.
             match crate::route::validate(args).map(|(_, spec)| spec) {
@@ -634,7 +649,11 @@ fn is_write(id: CommandId) -> bool {
 
 /// The spec (subcommand spec for containers), statistics id and handler of a request.
 fn resolve(args: &[Bytes]) -> Option<(&'static CommandSpec, CommandId, Handler)> {
-    let index = command::lookup_index(args.first()?)?;
+    resolve_at(command::lookup_index(args.first()?)?, args)
+}
+
+/// [`resolve`] for the command at `index` of the command table.
+fn resolve_at(index: usize, args: &[Bytes]) -> Option<(&'static CommandSpec, CommandId, Handler)> {
     let handler = HANDLERS.get(index).copied().flatten()?;
     let spec = &command::command_table()[index];
     let mut id = command::command_id(index);

@@ -492,12 +492,13 @@ impl ShardExecutor {
     /// keys here, ops wait behind one, or the append-only log is on: its records and replies
     /// leave together at the end of a pass).
     ///
-    /// The command's keys must all live on this shard (what [`crate::route`] answered with
-    /// [`crate::Route::Shard`]). The work that follows a batch (replies to clients the command
+    /// The command's keys must all live on this shard: [`crate::route_resolved`] answered
+    /// [`crate::Route::Shard`] with this shard, and `command`. The work that follows a batch (replies to clients the command
     /// woke, evictions, keyspace notifications, statistics) is done by the next
     /// [`ShardExecutor::pass`], which the host must run before it sends `out` to its client.
     pub fn execute_inline(
         &mut self,
+        command: crate::Resolved,
         db: u16,
         proto: resp_codec::Protocol,
         req: &resp_codec::Request,
@@ -514,7 +515,7 @@ impl ShardExecutor {
         let shard = &mut self.shard;
         let ok = catch_unwind(AssertUnwindSafe(|| {
             let mut reply = Out::new(out, proto);
-            shard.execute(db, req, &mut reply);
+            shard.execute_at(command.index(), db, req, &mut reply);
         }));
         if ok.is_err() {
             tracing::error!(
@@ -634,6 +635,7 @@ impl ShardExecutor {
     }
 
     /// Moves the replies of blocked clients served or timed out into this pass's replies.
+    #[inline]
     fn flush_outbox(&mut self) {
         if self.shard.blocked.outbox.is_empty() {
             return;
