@@ -163,12 +163,15 @@ pub(crate) fn set(shard: &mut Shard, db: usize, args: &[Bytes], out: &mut Out<'_
             None => out.null(),
         }
     }
+    // Counted here rather than guessed from the reply afterwards (SET is the commonest write).
     if (nx && found) || (xx && !found) {
+        out.count_changes(0);
         if !get {
             out.null();
         }
         return;
     }
+    out.count_changes(1);
     let value = &args[2][..];
     match ttl {
         Ttl::Keep | Ttl::Persist => {

@@ -576,11 +576,6 @@ fn changes_of(name: &str, args: &[Bytes], reply: &[u8], before: u64) -> u64 {
             .and_then(|t| t.trim_end().parse().ok())
             .unwrap_or(0)
     };
-    let has = |opt: &str| {
-        args.iter()
-            .skip(3)
-            .any(|a| a.eq_ignore_ascii_case(opt.as_bytes()))
-    };
     let pairs = |from: usize| (args.len().saturating_sub(from) / 2) as u64;
     let pushed = args.len().saturating_sub(2) as u64;
     match name {
@@ -595,9 +590,6 @@ fn changes_of(name: &str, args: &[Bytes], reply: &[u8], before: u64) -> u64 {
         | "pexpireat" | "persist" | "move" | "linsert" => (int() > 0) as u64,
         // The member leaves one set and joins the other; a move within one set is a no-op.
         "smove" => 2 * (int() > 0 && args[1] != args[2]) as u64,
-        // `NX ... GET` answers the old value: nil when it did set.
-        "set" if has("nx") => (nil == has("get")) as u64,
-        "set" if has("xx") => (!nil) as u64,
         "getdel" | "lmove" | "rpoplpush" => (!nil) as u64,
         "lpop" | "rpop" | "spop" | "zpopmin" | "zpopmax" | "lmpop" | "zmpop" => popped(name, reply),
         // Blocking pops count where they pop (`blocking.rs`), whichever way they run;
