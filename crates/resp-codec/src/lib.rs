@@ -77,4 +77,4 @@ pub use encode::{
 };
 pub use error::ProtocolError;
 pub use frame::Frame;
-pub use request::{Limits, Request, RequestParser};
+pub use request::{Limits, Request, RequestParser, peek_first_arguments};

@@ -404,6 +404,70 @@ impl RequestParser {
     }
 }
 
+/// The first argument after the command name of each complete request at the front of `buf`,
+/// up to `max` requests, without consuming anything; a request without one gives an empty
+/// slice. It stops at the first request that is incomplete or not a canonical array of bulk
+/// strings (the parser decides what those are).
+///
+/// A look-ahead for servers that prepare the keys of the commands about to run: fetching them
+/// from memory together, before running the commands one by one, overlaps the cache misses.
+///
+/// ```
+/// let buf = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n*2\r\n$3";
+/// let mut keys = Vec::new();
+/// resp_codec::peek_first_arguments(buf, 8, |key| keys.push(key.to_vec()));
+/// assert_eq!(keys, [b"a".to_vec(), b"b".to_vec()]);
+/// ```
+pub fn peek_first_arguments<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(&'a [u8])) {
+    let mut pos = 0;
+    for _ in 0..max {
+        let Some(&[b'*', digit, b'\r', _]) = buf.get(pos..pos + 4) else {
+            return;
+        };
+        let count = usize::from(digit.wrapping_sub(b'0'));
+        if !(1..=9).contains(&count) {
+            return;
+        }
+        pos += 4;
+        let mut first = &buf[..0];
+        for i in 0..count {
+            let Some((len, used)) = canonical_bulk_header(&buf[pos..]) else {
+                return;
+            };
+            let start = pos + used;
+            let Some(end) = start.checked_add(len).filter(|&e| e + 2 <= buf.len()) else {
+                return;
+            };
+            if i == 1 {
+                first = &buf[start..end];
+            }
+            pos = end + 2;
+        }
+        f(first);
+    }
+}
+
+/// A complete `$len\r?` header at the front of `buf` with a canonical length: the length and
+/// the header's size.
+fn canonical_bulk_header(buf: &[u8]) -> Option<(usize, usize)> {
+    let (&b'$', rest) = buf.split_first()? else {
+        return None;
+    };
+    let mut len = 0usize;
+    let mut i = 0;
+    while i < 18 && i < rest.len() && rest[i].is_ascii_digit() {
+        if i > 0 && len == 0 {
+            return None;
+        }
+        len = len * 10 + usize::from(rest[i] - b'0');
+        i += 1;
+    }
+    if i == 0 || rest.get(i) != Some(&b'\r') || i + 1 >= rest.len() {
+        return None;
+    }
+    Some((len, 1 + i + 2))
+}
+
 /// C's `isspace` in the "C" locale, which Redis's `sdssplitargs` uses between arguments.
 fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')

@@ -392,3 +392,25 @@ fn unauthenticated_limits() {
     let mut buf = BytesMut::from(&b"*11\r\n"[..]);
     assert_eq!(parser.parse(&mut buf), Ok(None));
 }
+
+fn peeked(input: &[u8], max: usize) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    resp_codec::peek_first_arguments(input, max, |k| keys.push(k.to_vec()));
+    keys
+}
+
+#[test]
+fn peek_first_arguments_stops_where_the_parser_would_have_to_decide() {
+    let two = b"*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$1\r\nv\r\n";
+    assert_eq!(peeked(two, 8), [b"k1".to_vec(), b"k2".to_vec()]);
+    assert_eq!(peeked(two, 1), [b"k1".to_vec()]);
+    // A command without arguments gives an empty slice; nothing is consumed or checked further.
+    assert_eq!(peeked(b"*1\r\n$4\r\nPING\r\n", 8), [Vec::<u8>::new()]);
+    // Incomplete, inline, non-canonical, and ten-argument requests end the look-ahead.
+    assert!(peeked(&two[..two.len() - 1], 8).len() == 1);
+    assert!(peeked(b"GET k\r\n", 8).is_empty());
+    assert!(peeked(b"*2\r\n$03\r\nGET\r\n$1\r\nk\r\n", 8).is_empty());
+    assert!(peeked(b"*2\r\n$3\r\nGET\r\n$-1\r\n", 8).is_empty());
+    assert!(peeked(b"*10\r\n$3\r\nDEL\r\n", 8).is_empty());
+    assert!(peeked(b"", 8).is_empty());
+}

@@ -1048,6 +1048,25 @@ fn lookup<'a>(
 }
 
 impl Db {
+    /// Looks `key` up and reads the far end of its record, changing nothing: a command about
+    /// to run on it then finds what it needs in the cache. The result only keeps the reads
+    /// from being optimized away.
+    pub(crate) fn warm(&self, key: &[u8]) -> u64 {
+        let Some(slot) = self.slots.get(keyslot(key)) else {
+            return 0;
+        };
+        match slot
+            .table
+            .find(self.hash(key), |&h| self.store.key(h) == key)
+        {
+            Some(&h) if h & BOXED == 0 => {
+                u64::from(self.store.record(h).last().copied().unwrap_or(0))
+            }
+            Some(&h) => u64::from(h),
+            None => 0,
+        }
+    }
+
     /// Whether `key` is held and not expired at `now`, without reclaiming it.
     fn holds_live(&self, key: &[u8], now: i64) -> bool {
         self.slots
@@ -2099,6 +2118,24 @@ mod tests {
         assert_eq!(string_of(&mut db, b"t", c).as_deref(), Some(&b"1"[..]));
         assert_eq!(string_of(&mut db, b"t", clock(1_500, 0)), None);
         assert_eq!((db.len(), db.expires_len(), db.take_expired()), (1, 0, 1));
+    }
+
+    #[test]
+    fn warming_a_key_changes_nothing() {
+        let c = clock(1_000, 0);
+        let mut db = Db::default();
+        db.insert_str(b"k", b"value", None, c);
+        db.insert_str(b"t", b"1", Some(1_500), c);
+        let later = clock(2_000, 7);
+        // The last byte of the record (the value's) was read; an expired key is left in place
+        // for the command itself to reclaim and count.
+        assert_eq!(db.warm(b"k"), u64::from(b'e'));
+        assert_eq!(db.warm(b"t"), u64::from(b'1'));
+        assert_eq!(db.warm(b"missing"), 0);
+        assert_eq!((db.len(), db.expires_len(), db.take_expired()), (2, 1, 0));
+        assert_eq!(db.peek(b"k", later).unwrap().atime(), c.ticks);
+        assert_eq!(string_of(&mut db, b"t", later), None);
+        assert_eq!(db.take_expired(), 1);
     }
 
     #[test]

@@ -530,6 +530,23 @@ impl ShardExecutor {
         true
     }
 
+    /// Brings the data of `key` in `db` into the cache, changing nothing, ahead of a command
+    /// on it (see [`resp_codec::peek_first_arguments`]): lookups of the next few commands done
+    /// back to back overlap their cache misses, where each command alone would wait for its
+    /// own. A key this shard does not own, or a database out of range, is ignored. The
+    /// result only keeps the reads from being optimized away.
+    pub fn warm(&self, db: u16, key: &[u8]) -> u64 {
+        if self.shard.shard_count > 1
+            && partition_router::shard_for(key, self.shard.shard_count) != self.shard.id
+        {
+            return 0;
+        }
+        self.shard
+            .dbs
+            .get(usize::from(db))
+            .map_or(0, |d| d.warm(key))
+    }
+
     /// Executes `first` (the host's own batch, run inline) and whatever other threads queued
     /// (bounded), then delivers one reply batch per sink. Returns true if a shutdown was
     /// received.
