@@ -196,19 +196,11 @@ impl RequestParser {
     /// and the general path decides, so the outcome is the same byte for byte.
     #[inline]
     fn parse_whole(&mut self, buf: &mut BytesMut) -> Option<Request> {
-        const MAX_ARGS: usize = 9;
         if self.pending != 0 || self.blocked {
             return None;
         }
-        // `*N\r` and the unchecked byte after it.
-        let &[b'*', digit, b'\r', _, ..] = &buf[..] else {
-            return None;
-        };
-        let count = usize::from(digit.wrapping_sub(b'0'));
-        if !(1..=MAX_ARGS).contains(&count) || count > self.limits.max_multibulk_len {
-            return None;
-        }
-        let mut spans = [(0usize, 0usize); MAX_ARGS];
+        let count = short_array_header(buf).filter(|&n| n <= self.limits.max_multibulk_len)?;
+        let mut spans = [(0usize, 0usize); SHORT_ARRAY_MAX];
         let mut pos = 4;
         for span in &mut spans[..count] {
             let (len, used) = self.quick_bulk_header(&buf[pos..])?;
@@ -307,37 +299,15 @@ impl RequestParser {
         }))
     }
 
-    /// The common case of a complete, canonical `$len\r?` header within the limit, read in one
+    /// The common case of a complete, canonical `$len\r?` header within the limits, read in one
     /// pass: returns the length and the header's size. Anything else (partial, malformed, too
     /// long) returns `None` and takes the general path, which produces Redis's exact outcome.
     #[inline]
     fn quick_bulk_header(&self, buf: &[u8]) -> Option<(usize, usize)> {
-        let (&b'$', rest) = buf.split_first()? else {
-            return None;
-        };
-        let (&first, _) = rest.split_first()?;
-        let mut len = usize::from(first.wrapping_sub(b'0'));
-        if len > 9 {
-            return None;
-        }
-        let mut i = 1;
-        // Up to 18 digits cannot overflow a u64; a leading 0 must stand alone.
-        while i < 18 && i < rest.len() && rest[i].is_ascii_digit() {
-            if len == 0 {
-                return None;
-            }
-            len = len * 10 + usize::from(rest[i] - b'0');
-            i += 1;
-        }
-        // The `\r` and the unchecked byte after it must both be there.
-        if rest.get(i) != Some(&b'\r')
-            || i + 1 >= rest.len()
-            || len > self.limits.max_bulk_len
-            || (self.auth_required && len > UNAUTHENTICATED_MAX_BULK)
-        {
-            return None;
-        }
-        Some((len, 1 + i + 2))
+        canonical_bulk_header(buf).filter(|&(len, _)| {
+            len <= self.limits.max_bulk_len
+                && !(self.auth_required && len > UNAUTHENTICATED_MAX_BULK)
+        })
     }
 
     /// Finds the `\r` ending the header line at the front of `buf`, as Redis does: the line is
@@ -421,13 +391,9 @@ impl RequestParser {
 pub fn peek_first_arguments<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(&'a [u8])) {
     let mut pos = 0;
     for _ in 0..max {
-        let Some(&[b'*', digit, b'\r', _]) = buf.get(pos..pos + 4) else {
+        let Some(count) = short_array_header(&buf[pos..]) else {
             return;
         };
-        let count = usize::from(digit.wrapping_sub(b'0'));
-        if !(1..=9).contains(&count) {
-            return;
-        }
         pos += 4;
         let mut first = &buf[..0];
         for i in 0..count {
@@ -447,22 +413,44 @@ pub fn peek_first_arguments<'a>(buf: &'a [u8], max: usize, mut f: impl FnMut(&'a
     }
 }
 
-/// A complete `$len\r?` header at the front of `buf` with a canonical length: the length and
-/// the header's size.
+/// Most arguments of a request the one-pass paths take: the count is one digit.
+const SHORT_ARRAY_MAX: usize = 9;
+
+/// The count of a complete `*N\r?` header (4 bytes) at the front of `buf`, for `N` in
+/// `1..=SHORT_ARRAY_MAX`.
+#[inline]
+fn short_array_header(buf: &[u8]) -> Option<usize> {
+    // `*N\r` and the unchecked byte after it.
+    let &[b'*', digit, b'\r', _, ..] = buf else {
+        return None;
+    };
+    let count = usize::from(digit.wrapping_sub(b'0'));
+    (1..=SHORT_ARRAY_MAX).contains(&count).then_some(count)
+}
+
+/// A complete `$len\r?` header at the front of `buf` with a canonical length (no sign, no
+/// leading zero, at most 18 digits, so no overflow): the length and the header's size.
+#[inline]
 fn canonical_bulk_header(buf: &[u8]) -> Option<(usize, usize)> {
     let (&b'$', rest) = buf.split_first()? else {
         return None;
     };
-    let mut len = 0usize;
-    let mut i = 0;
+    let (&first, _) = rest.split_first()?;
+    let mut len = usize::from(first.wrapping_sub(b'0'));
+    if len > 9 {
+        return None;
+    }
+    let mut i = 1;
     while i < 18 && i < rest.len() && rest[i].is_ascii_digit() {
-        if i > 0 && len == 0 {
+        // A leading 0 must stand alone.
+        if len == 0 {
             return None;
         }
         len = len * 10 + usize::from(rest[i] - b'0');
         i += 1;
     }
-    if i == 0 || rest.get(i) != Some(&b'\r') || i + 1 >= rest.len() {
+    // The `\r` and the unchecked byte after it must both be there.
+    if rest.get(i) != Some(&b'\r') || i + 1 >= rest.len() {
         return None;
     }
     Some((len, 1 + i + 2))
