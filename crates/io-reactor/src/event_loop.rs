@@ -54,10 +54,15 @@ const WARM_AHEAD: usize = 32;
 const MIN_WARM_BYTES: usize = 40;
 
 /// Whether `name` may be one of the commands [`EventLoop::transaction`] handles outside
-/// `MULTI`: the common case pays one length test, as none of them is shorter than 4 bytes
-/// (`EXEC`) or longer than 7 (`DISCARD`, `UNWATCH`).
+/// `MULTI` (`EXEC`, `QUIT`, `MULTI`, `WATCH`, `RESET`, `DISCARD`, `UNWATCH`): by length and
+/// first letter, so the common commands (`GET`, `PING`, `INCR`, `LPUSH`, `HSET`, ...) pay two
+/// comparisons.
 fn may_be_transaction(name: &[u8]) -> bool {
-    matches!(name.len(), 4..=7)
+    let first = name.first().map_or(0, |b| b.to_ascii_lowercase());
+    matches!(
+        (name.len(), first),
+        (4, b'e' | b'q') | (5, b'm' | b'w' | b'r') | (7, b'd' | b'u')
+    )
 }
 
 fn make_tag(slot: usize, generation: u32, seq: u32) -> u64 {
@@ -828,8 +833,11 @@ impl EventLoop {
         let mut keys: [&[u8]; WARM_AHEAD] = [&[]; WARM_AHEAD];
         let mut found = 0;
         resp_codec::peek_first_arguments(&conn.rbuf, WARM_AHEAD, |key| {
-            keys[found] = key;
-            found += 1;
+            // Commands without arguments (PING) have nothing to look up.
+            if !key.is_empty() {
+                keys[found] = key;
+                found += 1;
+            }
         });
         if found < 2 {
             return;
@@ -1628,5 +1636,21 @@ mod tests {
         assert_eq!(split_tag(tag), (MAX_SLOTS - 1, 1, u32::MAX));
         assert_eq!(split_tag(make_tag(0, 0, 0)), (0, 0, 0));
         assert_eq!(split_tag(make_tag(7, 3, 12345)), (7, 3, 12345));
+    }
+
+    /// Regression: a first cut of the pre-check left out `RESET`, which then ran without
+    /// ending the transaction.
+    #[test]
+    fn every_command_the_transaction_step_handles_passes_its_pre_check() {
+        for name in [
+            "exec", "QUIT", "Multi", "watch", "reset", "DISCARD", "unwatch",
+        ] {
+            assert!(may_be_transaction(name.as_bytes()), "{name}");
+        }
+        for name in [
+            "get", "SET", "ping", "incr", "lpush", "hset", "mget", "", "x",
+        ] {
+            assert!(!may_be_transaction(name.as_bytes()), "{name}");
+        }
     }
 }

@@ -119,8 +119,18 @@ pub(crate) fn execute(
 
 fn run(shared: &Shared, state: &mut ClientState, req: &Request, out: &mut BytesMut) -> Action {
     let args = req.args();
-    let name = req.name().to_ascii_lowercase();
-    match name.as_slice() {
+    // Lowercased on the stack: every name answered here is short (one that is not falls to
+    // the unknown-command arm, as any name not matched below).
+    let mut lower = [0u8; 24];
+    let name = match lower.get_mut(..req.name().len()) {
+        Some(name) => {
+            name.copy_from_slice(req.name());
+            name.make_ascii_lowercase();
+            &*name
+        }
+        None => &[][..],
+    };
+    match name {
         b"ping" => ping(args, out),
         b"echo" => match args {
             [_, msg] => write_bulk(out, msg),
@@ -199,7 +209,8 @@ fn bgsave(shared: &Shared, schedule: bool, out: &mut BytesMut) {
 
 fn ping(args: &[bytes::Bytes], out: &mut BytesMut) {
     match args {
-        [_] => write_simple(out, b"PONG"),
+        // A constant line: no scan for line breaks, as a status of arbitrary text needs.
+        [_] => out.extend_from_slice(b"+PONG\r\n"),
         [_, msg] => write_bulk(out, msg),
         _ => wrong_args(out, "ping"),
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use worker_shard::{command_table, lookup_command};
+use worker_shard::{command_table, lookup_command_index};
 
 /// Calls, time and failures per command name, indexed like the command table (subcommands
 /// included). One relaxed add per counter per call, no locks.
@@ -12,6 +12,8 @@ use worker_shard::{command_table, lookup_command};
 pub(crate) struct CommandStats {
     names: Vec<&'static str>,
     index: HashMap<&'static str, usize>,
+    /// The slot of each command of the command table, by its index there.
+    by_command: Vec<usize>,
     calls: Vec<AtomicU64>,
     usec: Vec<AtomicU64>,
     failed: Vec<AtomicU64>,
@@ -24,9 +26,19 @@ impl Default for CommandStats {
             .flat_map(|s| std::iter::once(s.name).chain(s.subcommands.iter().map(|c| c.name)))
             .collect();
         let index = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        // A command's statistics come right before its subcommands'.
+        let by_command = command_table()
+            .iter()
+            .scan(0, |next, s| {
+                let at = *next;
+                *next += 1 + s.subcommands.len();
+                Some(at)
+            })
+            .collect();
         let zeros = || names.iter().map(|_| AtomicU64::new(0)).collect();
         CommandStats {
             index,
+            by_command,
             calls: zeros(),
             usec: zeros(),
             failed: zeros(),
@@ -38,12 +50,14 @@ impl Default for CommandStats {
 impl CommandStats {
     /// The statistics slot of a request: its command, or `command|sub` for containers.
     pub(crate) fn slot(&self, args: &[Bytes]) -> Option<usize> {
-        let spec = lookup_command(args.first()?)?;
-        let name = match args.get(1) {
-            Some(sub) if !spec.subcommands.is_empty() => spec.subcommand(sub)?.name,
-            _ => spec.name,
-        };
-        self.index.get(name).copied()
+        let index = lookup_command_index(args.first()?)?;
+        let spec = &command_table()[index];
+        match args.get(1) {
+            Some(sub) if !spec.subcommands.is_empty() => {
+                self.index.get(spec.subcommand(sub)?.name).copied()
+            }
+            _ => self.by_command.get(index).copied(),
+        }
     }
 
     pub(crate) fn record(&self, slot: usize, usec: u64, failed: bool) {

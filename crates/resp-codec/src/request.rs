@@ -182,7 +182,7 @@ impl RequestParser {
                     Some(_) => match self.parse_inline(buf)? {
                         None => return Ok(None),
                         Some(args) if args.is_empty() => continue,
-                        Some(args) => return Ok(Some(Request::new(args))),
+                        Some(args) => return Ok(Some(Request { args })),
                     },
                 }
             }
@@ -327,7 +327,7 @@ impl RequestParser {
     }
 
     /// Reads one inline command line. `Some(empty)` is a blank line, to be skipped.
-    fn parse_inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    fn parse_inline(&mut self, buf: &mut BytesMut) -> Result<Option<Args>, ProtocolError> {
         let Some(nl) = self.find_line_end(buf, b'\n') else {
             if buf.len() > self.limits.max_inline_len {
                 return Err(ProtocolError::TooBigInlineRequest);
@@ -470,9 +470,9 @@ fn hex_value(b: u8) -> Option<u8> {
 ///
 /// The line holds no NUL byte (the caller's line search stops at one), which is what lets this
 /// treat the end of the slice as the end of the C string.
-fn split_inline(line: &Bytes, end: usize) -> Result<Vec<Bytes>, ProtocolError> {
+fn split_inline(line: &Bytes, end: usize) -> Result<Args, ProtocolError> {
     let s = &line[..end];
-    let mut args = Vec::new();
+    let mut args = Args::new();
     let mut p = 0;
     loop {
         while p < s.len() && is_c_space(s[p]) {

@@ -77,6 +77,12 @@ pub fn lookup_command(name: &[u8]) -> Option<&'static CommandSpec> {
     lookup_index(name).map(|i| &command_table()[i])
 }
 
+/// [`lookup_command`], returning the command's index in [`command_table`]: for callers that
+/// keep something per command in a table of their own.
+pub fn lookup_command_index(name: &[u8]) -> Option<usize> {
+    lookup_index(name)
+}
+
 /// Longest top-level name we bucket; longer names are unknown.
 const MAX_NAME: usize = 16;
 

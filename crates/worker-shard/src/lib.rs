@@ -353,7 +353,9 @@ mod tests_types;
 pub use aof::{AofConfig, AppendFsync};
 pub use blocking::Unblock;
 pub use coll::EncodingLimits;
-pub use command::{CommandSpec, KeyNum, RequestKeys, command_table, lookup_command};
+pub use command::{
+    CommandSpec, KeyNum, RequestKeys, command_table, lookup_command, lookup_command_index,
+};
 pub use error::Error;
 pub use evict::{EvictionConfig, EvictionPolicy};
 pub use keyspace::glob_match;
