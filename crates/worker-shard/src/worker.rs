@@ -489,8 +489,10 @@ impl ShardExecutor {
     /// Runs one command of the hosting thread at once, appending its reply (in `proto`) to
     /// `out`, when nothing this shard holds must run before it; returns false, with `out`
     /// untouched, when the command must be queued in a batch as usual (a transaction holds
-    /// keys here, ops wait behind one, or the append-only log is on: its records and replies
-    /// leave together at the end of a pass).
+    /// keys here, ops wait behind one, or the append-only log fsyncs before replies go out:
+    /// with `appendfsync always` a pass's replies wait for its records). With the log on
+    /// otherwise, the command's record goes to the writer at the end of the pass, before the
+    /// host writes `out`, as a batch's would.
     ///
     /// The command's keys must all live on this shard: [`crate::route_resolved`] answered
     /// [`crate::Route::Shard`] with this shard, and `command`. The work that follows a batch (replies to clients the command
@@ -504,7 +506,14 @@ impl ShardExecutor {
         req: &resp_codec::Request,
         out: &mut BytesMut,
     ) -> bool {
-        if self.sched.has_ready() || !self.sched.deferred.is_empty() || self.shard.aof.is_some() {
+        if self.sched.has_ready()
+            || !self.sched.deferred.is_empty()
+            || self
+                .shard
+                .aof
+                .as_ref()
+                .is_some_and(|log| log.fsyncs_before_replies())
+        {
             return false;
         }
         if !self.inline_ran {

@@ -138,6 +138,11 @@ impl AofLog {
         encode(&mut self.buf, &[b"EXEC"]);
     }
 
+    /// Whether replies wait for the writer at all (`appendfsync always`).
+    pub(crate) fn fsyncs_before_replies(&self) -> bool {
+        self.inbox.always.load(Ordering::Relaxed)
+    }
+
     /// Whether the replies of this pass must wait for the writer: with `appendfsync always`
     /// when this pass logged something or earlier replies still wait (they keep their order).
     fn holds_replies(&self, has_chunk: bool) -> bool {
