@@ -170,4 +170,34 @@ proptest! {
         prop_assert_eq!(&parse_chunks(&input, &[]), &expected);
         prop_assert_eq!(&parse_chunks(&input, &cuts), &expected);
     }
+
+    /// The look-ahead sees the first arguments of the leading array requests, in order, and
+    /// never anything else, wherever the buffer is cut.
+    #[test]
+    fn peeked_arguments_are_those_the_parser_returns(
+        commands in proptest::collection::vec(command(), 1..24),
+        cut in any::<usize>(),
+    ) {
+        let mut input = Vec::new();
+        for (args, wire) in &commands {
+            write_command(&mut input, args, wire);
+        }
+        let input = &input[..cut % (input.len() + 1)];
+        let mut peeked = Vec::new();
+        resp_codec::peek_first_arguments(input, 64, |a| peeked.push(a.to_vec()));
+        let mut parsed = Vec::new();
+        let mut parser = RequestParser::default();
+        let mut buf = BytesMut::from(input);
+        while let Ok(Some(req)) = parser.parse(&mut buf) {
+            parsed.push(req.args().get(1).map_or_else(Vec::new, |a| a.to_vec()));
+        }
+        // Up to the first inline command or the cut, the look-ahead sees every request (the
+        // generated ones have at most 9 arguments and canonical lengths).
+        let leading = commands
+            .iter()
+            .take_while(|(_, wire)| matches!(wire, Wire::Multibulk))
+            .count();
+        prop_assert_eq!(peeked.len(), leading.min(parsed.len()));
+        prop_assert_eq!(&peeked[..], &parsed[..peeked.len()]);
+    }
 }
