@@ -44,9 +44,6 @@ const SLOT_BITS: u32 = 20;
 const GEN_BITS: u32 = 12;
 const MAX_SLOTS: usize = 1 << SLOT_BITS;
 
-/// Tag layout: slot (20 bits) | generation (12 bits) | sequence (32 bits). The generation makes
-/// replies for a closed connection miss a new connection in the same slot; the sequence is the
-/// reply's place in the pipeline.
 /// Most commands of a pipeline whose keys are looked up ahead at once (see
 /// [`EventLoop::warm_keys`]); their data stays well within the first-level cache.
 const WARM_AHEAD: usize = 32;
@@ -65,6 +62,9 @@ fn may_be_transaction(name: &[u8]) -> bool {
     )
 }
 
+/// Tag layout: slot (20 bits) | generation (12 bits) | sequence (32 bits). The generation makes
+/// replies for a closed connection miss a new connection in the same slot; the sequence is the
+/// reply's place in the pipeline.
 fn make_tag(slot: usize, generation: u32, seq: u32) -> u64 {
     ((slot as u64) << 44) | (u64::from(generation & ((1 << GEN_BITS) - 1)) << 32) | u64::from(seq)
 }
@@ -1127,7 +1127,8 @@ impl EventLoop {
     }
 
     /// `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH`, and queuing inside a transaction.
-    /// Returns the request if it is none of these and runs normally.
+    /// Returns the request if it is none of these and runs normally. The caller calls it only
+    /// inside `MULTI` or for a name [`may_be_transaction`] lets through.
     fn transaction(
         &mut self,
         slot: usize,
@@ -1138,9 +1139,6 @@ impl EventLoop {
         let conn = self.conns.get_mut(slot).and_then(Option::as_mut)?;
         let name = req.name();
         let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
-        if conn.state.multi.is_none() && !may_be_transaction(name) {
-            return Some(req);
-        }
         self.scratch.clear();
         let out = &mut self.scratch;
         let state = &mut conn.state;

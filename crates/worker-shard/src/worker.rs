@@ -495,9 +495,10 @@ impl ShardExecutor {
     /// host writes `out`, as a batch's would.
     ///
     /// The command's keys must all live on this shard: [`crate::route_resolved`] answered
-    /// [`crate::Route::Shard`] with this shard, and `command`. The work that follows a batch (replies to clients the command
-    /// woke, evictions, keyspace notifications, statistics) is done by the next
-    /// [`ShardExecutor::pass`], which the host must run before it sends `out` to its client.
+    /// [`crate::Route::Shard`] with this shard, and `command`. The work that follows a batch
+    /// (replies to clients the command woke, evictions, keyspace notifications, statistics) is
+    /// done by the next [`ShardExecutor::pass`], which the host must run before it sends `out`
+    /// to its client.
     pub fn execute_inline(
         &mut self,
         command: crate::Resolved,
@@ -520,21 +521,7 @@ impl ShardExecutor {
             self.shard.tick();
             self.inline_ran = true;
         }
-        let start = out.len();
-        let shard = &mut self.shard;
-        let ok = catch_unwind(AssertUnwindSafe(|| {
-            let mut reply = Out::new(out, proto);
-            shard.execute_at(command.index(), db, req, &mut reply);
-        }));
-        if ok.is_err() {
-            tracing::error!(
-                shard = shard.id,
-                command = %String::from_utf8_lossy(req.name()),
-                "command panicked"
-            );
-            out.truncate(start);
-            resp_codec::write_error(out, b"ERR internal error");
-        }
+        execute_guarded(&mut self.shard, Some(command), db, proto, req, out);
         self.flush_outbox();
         true
     }
@@ -705,21 +692,7 @@ impl ShardExecutor {
             OpKind::Command(req) => {
                 let pending = &mut self.sinks[idx];
                 let start = pending.buf.len();
-                let ok = catch_unwind(AssertUnwindSafe(|| {
-                    let mut out = Out::new(&mut pending.buf, op.proto);
-                    shard.execute(op.db, &req, &mut out);
-                }));
-                if ok.is_err() {
-                    // A bug in a command must not kill the shard: drop the partial reply
-                    // and answer with an error instead.
-                    tracing::error!(
-                        shard = shard.id,
-                        command = %String::from_utf8_lossy(req.name()),
-                        "command panicked"
-                    );
-                    pending.buf.truncate(start);
-                    resp_codec::write_error(&mut pending.buf, b"ERR internal error");
-                }
+                execute_guarded(shard, None, op.db, op.proto, &req, &mut pending.buf);
                 ReplyBody::Encoded(start..pending.buf.len())
             }
             OpKind::Part(Part(PartKind::Block(part))) => {
@@ -966,6 +939,36 @@ fn resolve_db(db: u16, op_db: u16) -> u16 {
 /// Whether `op` touches what a ready transaction holds. Transaction hops and `UNWATCH` never
 /// wait; a command or `WATCH` waits if one of its keys is held (or, for a command over the
 /// whole keyspace, if anything is); other parts are whole-keyspace commands.
+/// Runs one command (`command`: already looked up, when the caller has it), appending its
+/// reply to `buf`. A bug in a command must not kill the shard: a panic drops the partial reply
+/// and answers with an error instead.
+fn execute_guarded(
+    shard: &mut Shard,
+    command: Option<crate::Resolved>,
+    db: u16,
+    proto: resp_codec::Protocol,
+    req: &resp_codec::Request,
+    buf: &mut BytesMut,
+) {
+    let start = buf.len();
+    let ok = catch_unwind(AssertUnwindSafe(|| {
+        let mut out = Out::new(buf, proto);
+        match command {
+            Some(command) => shard.execute_at(command.index(), db, req, &mut out),
+            None => shard.execute(db, req, &mut out),
+        }
+    }));
+    if ok.is_err() {
+        tracing::error!(
+            shard = shard.id,
+            command = %String::from_utf8_lossy(req.name()),
+            "command panicked"
+        );
+        buf.truncate(start);
+        resp_codec::write_error(buf, b"ERR internal error");
+    }
+}
+
 fn must_defer(sched: &Scheduler, op: &Op) -> bool {
     match &op.kind {
         OpKind::Command(req) => {
