@@ -753,3 +753,27 @@ fn blmove_across_shards_keeps_its_place_when_its_element_is_taken() {
         bulk_array(&[for_b, first_for_a])
     );
 }
+
+/// A cross-shard `BLMOVE` woken by a push reads the element under its transaction's lock and
+/// moves it; a `BLPOP` client behind it on the same key must not get that element too (the
+/// shard once served it while the move held the key, and both clients had it).
+#[test]
+fn blmove_across_shards_element_goes_to_one_client_only() {
+    let server = server();
+    let mut admin = server.conn();
+    let (src, dst) = split_keys("once");
+    let mut a = server.conn();
+    let mut b = server.conn();
+    a.send_cmd(&["BLMOVE", &src, &dst, "RIGHT", "LEFT", "0"]);
+    wait_blocked(&mut admin, 1);
+    b.send_cmd(&["BLPOP", &src, "0"]);
+    wait_blocked(&mut admin, 2);
+    assert_reply!(admin.cmd(&["RPUSH", &src, "x"]), int(1));
+    assert_reply!(a.read_reply(), bulk("x"));
+    assert_reply!(admin.cmd(&["LRANGE", &dst, "0", "-1"]), bulk_array(&["x"]));
+    assert_reply!(admin.cmd(&["EXISTS", &src]), int(0));
+    wait_blocked(&mut admin, 1);
+    assert_reply!(admin.cmd(&["RPUSH", &src, "y"]), int(1));
+    assert_reply!(b.read_reply(), key_elem(&src, "y"));
+    assert_reply!(admin.cmd(&["EXISTS", &src]), int(0));
+}

@@ -50,17 +50,25 @@
 //! A `BLMOVE`/`BRPOPLPUSH` that blocked and is served later runs the same way when its
 //! destination is on another shard: a shard serves a waiter by itself and cannot wait for
 //! another's lock, so the source shard does not pop for it. It claims the client's token and
-//! answers [`PartResult::Wake`] instead, reserving one element of the list for it (the clients
-//! behind it in the queue wait as if it had been popped); the coordinator then runs the
-//! scheduled [`ListMove`], which locks both keys in its scheduling hop. The element is thus
-//! never in neither list nor in both, and the destination's type is checked under the locks
-//! (WRONGTYPE, as Redis answers a served `BLMOVE` whose destination has the wrong type). If
-//! another client took the element between the wake-up and the move (a non-blocking pop, or a
-//! client woken by a later push while this one's move was in flight), the move finds the source empty and the
-//! client blocks again with its original deadline, at the head of the source's queue, where
-//! it was when woken. Deviation from Redis: a woken client is not blocked (`CLIENT UNBLOCK`
-//! does not reach it, `blocked_clients` does not count it) for the round trip its move takes,
-//! and two clients re-blocking from one push may swap places at the head of the queue.
+//! answers [`PartResult::Wake`] instead, promising it one element of the list; the coordinator
+//! then runs the scheduled [`ListMove`], which locks both keys in its scheduling hop. The
+//! element is thus never in neither list nor in both, and the destination's type is checked
+//! under the locks (WRONGTYPE, as Redis answers a served `BLMOVE` whose destination has the
+//! wrong type).
+//!
+//! The promise lasts until the move's pop, however many hops and retries the move takes: while
+//! a list holds no more elements than are promised, blocked clients behind the woken ones wait
+//! (a shard serves nobody else from them, and a blocking pop that arrives finds nothing). Only
+//! a non-blocking command can take a promised element (in Redis the woken client would have
+//! had it before that command ran); the move then finds the source empty, and the client
+//! blocks again with its original deadline at the head of the source's queue, where it was
+//! when woken. Its promise ends only once it is there, so an element pushed meanwhile is still
+//! its own. A promise whose move ends without a pop (an error, or the client went away) is
+//! freed at the shard's next sweep.
+//!
+//! Deviation from Redis: a woken client is not blocked (`CLIENT UNBLOCK` does not reach it,
+//! `blocked_clients` does not count it) for the round trip its move takes, and two clients
+//! re-blocking from one push may swap places at the head of the queue.
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -95,6 +103,9 @@ pub enum Unblock {
 const WAITING: u8 = 0;
 const CLAIMED: u8 = 1;
 const CANCELLED: u8 = 2;
+/// Woken for a cross-shard move ([`PartResult::Wake`]): the source shard keeps one element
+/// promised to the client until its move takes it, it blocks again, or it goes away.
+const WOKEN: u8 = 3;
 
 /// The claim token shared by every part of one blocking command.
 #[derive(Debug)]
@@ -119,15 +130,45 @@ impl Waiter {
             .is_ok()
     }
 
-    /// Withdraws the command (disconnect, `CLIENT UNBLOCK`); false if a shard claimed it first.
+    /// Withdraws the command (`CLIENT UNBLOCK`); false if a shard claimed it first.
     fn cancel(&self) -> bool {
         self.state
             .compare_exchange(WAITING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
+    /// Claims the client for a cross-shard move that runs next (see [`WOKEN`]).
+    fn wake(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, WOKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The promise of an element to a woken client is settled: its move took the element, or
+    /// it found none and the client waits again.
+    fn fulfil(&self) {
+        let _ = self
+            .state
+            .compare_exchange(WOKEN, CLAIMED, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The client went away: nothing may be popped for it, and an element promised to it is
+    /// free again.
+    fn withdraw(&self) {
+        let _ =
+            self.state
+                .compare_exchange(WAITING, CANCELLED, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self
+            .state
+            .compare_exchange(WOKEN, CANCELLED, Ordering::AcqRel, Ordering::Acquire);
+    }
+
     fn is_settled(&self) -> bool {
         self.state.load(Ordering::Acquire) != WAITING
+    }
+
+    fn is_woken(&self) -> bool {
+        self.state.load(Ordering::Acquire) == WOKEN
     }
 }
 
@@ -174,6 +215,9 @@ pub(crate) struct BlockPart {
     /// Park at the head of the key's queue: a woken cross-shard move whose element was taken
     /// by someone else before its transaction ran waits again in the place it had.
     front: bool,
+    /// The token of that woken move: the element promised to it is released once this part
+    /// has taken the client's place again.
+    replaces: Option<Arc<Waiter>>,
 }
 
 /// A part parked on a shard.
@@ -196,6 +240,9 @@ pub(crate) struct Blocked {
     pub(crate) outbox: Vec<(Arc<dyn ReplySink>, Reply)>,
     /// Non-zero while a transaction runs: keys are signalled but served only at its end.
     held: u32,
+    /// Per key, the clients woken for a cross-shard move from it whose move has not taken its
+    /// element yet: as many elements stay reserved, and the clients behind them wait.
+    promised: HashMap<(usize, Bytes), Vec<Arc<Waiter>>>,
 }
 
 impl Blocked {
@@ -262,13 +309,71 @@ impl Blocked {
         }
     }
 
-    /// Drops entries whose command was served elsewhere, timed out or withdrawn.
+    /// Drops entries whose command was served elsewhere, timed out or withdrawn. Elements
+    /// promised to woken clients that went away are free again: their keys are signalled, and
+    /// the caller serves them.
     pub(crate) fn sweep(&mut self) {
         self.queues.retain(|_, q| {
             q.retain(|p| !p.waiter.is_settled());
             !q.is_empty()
         });
         self.timers.retain(|_, p| !p.waiter.is_settled());
+        let mut freed = Vec::new();
+        self.promised.retain(|key, ws| {
+            let before = ws.len();
+            ws.retain(|w| w.is_woken());
+            if ws.len() < before {
+                freed.push(key.clone());
+            }
+            !ws.is_empty()
+        });
+        for (db, key) in freed {
+            self.signal(db, &key);
+        }
+    }
+
+    /// Whether a key signalled ready is waiting to be served (see [`Blocked::sweep`]).
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Reserves one element of `key` for `waiter`, just woken for a cross-shard move.
+    fn promise(&mut self, db: usize, key: &Bytes, waiter: &Arc<Waiter>) {
+        self.promised
+            .entry((db, key.clone()))
+            .or_default()
+            .push(Arc::clone(waiter));
+    }
+
+    /// Elements of `key` still promised to woken clients (forgetting clients gone since).
+    fn promised_count(&mut self, db: usize, key: &Bytes) -> usize {
+        if self.promised.is_empty() {
+            return 0;
+        }
+        let k = (db, key.clone());
+        let Some(ws) = self.promised.get_mut(&k) else {
+            return 0;
+        };
+        ws.retain(|w| w.is_woken());
+        let n = ws.len();
+        if n == 0 {
+            self.promised.remove(&k);
+        }
+        n
+    }
+
+    /// Settles the promise of an element of `key` to `waiter` (see [`Waiter::fulfil`]); the
+    /// key is signalled, as the clients behind may be served now.
+    pub(crate) fn fulfil(&mut self, db: usize, key: &Bytes, waiter: &Arc<Waiter>) {
+        waiter.fulfil();
+        let k = (db, key.clone());
+        if let Some(ws) = self.promised.get_mut(&k) {
+            ws.retain(|w| !Arc::ptr_eq(w, waiter));
+            if ws.is_empty() {
+                self.promised.remove(&k);
+            }
+        }
+        self.signal(db, key);
     }
 
     /// Number of parts parked here and still waiting (for tests and statistics).
@@ -342,14 +447,15 @@ fn try_serve(
     db: usize,
     keys: &[Bytes],
     kind: &PopKind,
-    waiter: &Waiter,
+    waiter: &Arc<Waiter>,
 ) -> Served {
     if waiter.is_settled() {
         return Served::Lost;
     }
     for key in keys {
         match ready_len(shard, db, key, kind) {
-            Some(0) => continue,
+            // Empty, or every element is promised to clients woken before.
+            Some(n) if n <= shard.blocked.promised_count(db, key) => continue,
             None => {
                 return claimed(waiter, || {
                     PartResult::Error(Bytes::from_static(err::WRONGTYPE.as_bytes()))
@@ -368,10 +474,17 @@ fn try_serve(
                 });
             }
             // The destination is another shard's: popping here would leave the element in
-            // neither list for a round trip, so the coordinator moves it as a transaction.
+            // neither list for a round trip, so the coordinator moves it as a transaction,
+            // and one element stays promised to the client until then.
             PopKind::Move {
                 dst_here: false, ..
-            } => return claimed(waiter, || PartResult::Wake),
+            } => {
+                if !waiter.wake() {
+                    return Served::Lost;
+                }
+                shard.blocked.promise(db, key, waiter);
+                return Served::Done(PartResult::Wake);
+            }
             _ => {}
         }
         if !waiter.claim() {
@@ -478,6 +591,13 @@ pub(crate) fn block(
     sink: &Arc<dyn ReplySink>,
     tag: u64,
 ) -> PartReply {
+    if let Some(old) = &part.replaces {
+        // The client woken for a move waits again: its place is taken back first (the
+        // element promised to it, if one came since, is then its own again below).
+        for key in &part.keys {
+            shard.blocked.fulfil(db, key, old);
+        }
+    }
     let result = match try_serve(shard, db, &part.keys, &part.kind, &part.waiter) {
         Served::Done(result) => result,
         Served::Lost => PartResult::Lost,
@@ -514,7 +634,7 @@ pub(crate) fn serve_ready(shard: &mut Shard) {
     while let Some((db, key)) = shard.blocked.ready.pop_front() {
         // Elements promised to woken cross-shard moves (still in the list until their
         // transactions run): one per woken client, so the clients behind them wait.
-        let mut woken = 0;
+        let mut woken = shard.blocked.promised_count(db, &key);
         loop {
             let Some(parked) = shard
                 .blocked
@@ -710,6 +830,8 @@ pub(crate) struct BlockingCmd {
     block: bool,
     /// The parts park at the head of their queues (see [`BlockingCmd::rearm`]).
     front: bool,
+    /// The token before [`BlockingCmd::rearm`], woken for a move that found no element.
+    replaces: Option<Arc<Waiter>>,
     shape: Shape,
     phase: Phase,
     registered: bool,
@@ -749,6 +871,7 @@ impl BlockingCmd {
             remote_dst,
             block: timeout.is_some(),
             front: false,
+            replaces: None,
             shape,
             phase: Phase::Trying,
             registered: false,
@@ -764,15 +887,18 @@ impl BlockingCmd {
             kind: self.kind.clone(),
             block: self.block,
             front: self.front,
+            replaces: self.replaces.clone(),
         };
         Some((shard, Part(PartKind::Block(Box::new(part)))))
     }
 
     /// Blocks again, with the same deadline, after a woken cross-shard move found its source
     /// emptied by another client: a new token (the old one was claimed), and the parts go to
-    /// the head of their queues, where the client was when it was woken.
+    /// the head of their queues, where the client was when it was woken. The element promised
+    /// to the old token stays reserved until the part is there (see [`Waiter::fulfil`]).
     fn rearm(&mut self) -> Step {
-        self.waiter = Waiter::new(self.waiter.deadline);
+        let fresh = Waiter::new(self.waiter.deadline);
+        self.replaces = Some(std::mem::replace(&mut self.waiter, fresh));
         self.next = 0;
         self.front = true;
         self.phase = Phase::Trying;
@@ -870,9 +996,13 @@ impl Coordinator for BlockingCmd {
 
 impl Drop for BlockingCmd {
     /// A coordinator dropped while waiting (its client disconnected or was killed) withdraws
-    /// its parts, so no shard pops for it; the shards drop the entries at their next sweep.
+    /// its parts, so no shard pops for it, and frees an element promised to it; the shards
+    /// drop the entries at their next sweep.
     fn drop(&mut self) {
-        self.waiter.cancel();
+        self.waiter.withdraw();
+        if let Some(old) = &self.replaces {
+            old.withdraw();
+        }
     }
 }
 
@@ -903,7 +1033,9 @@ impl Coordinator for MoveThenBlock {
     fn on_reply(&mut self, shard: ShardId, reply: PartReply) -> Step {
         let Some(first) = &mut self.first else {
             if matches!(reply.0, PartResult::Wake) {
-                let first = self.first.insert(Scheduled::new(self.body.clone()));
+                let mut body = self.body.clone();
+                body.woken = Some(Arc::clone(&self.then.waiter));
+                let first = self.first.insert(Scheduled::new(body));
                 return Step::Send(first.start());
             }
             return self.then.on_reply(shard, reply);
@@ -1165,6 +1297,7 @@ pub(crate) fn spread_body(kind: PopKind, keys: Vec<Bytes>, n: usize) -> Option<L
                 elem: None,
                 outcome: None,
                 stage: 0,
+                woken: None,
             }))
         }
         PopKind::Mpop { end, count } => Some(ListSpread::Mpop(ListMpop {
@@ -1201,6 +1334,9 @@ pub(crate) struct ListMove {
     outcome: Option<Frame>,
     /// 1 after the push was sent (an intermediate hop follows).
     stage: u8,
+    /// The token of the blocked client this move serves, woken by the source shard: the pop
+    /// settles the element promised to it.
+    woken: Option<Arc<Waiter>>,
 }
 
 impl TxBody for ListMove {
@@ -1282,6 +1418,7 @@ impl TxBody for ListMove {
             key: self.src.1.clone(),
             end: self.from,
             count: 1,
+            woken: self.woken.clone(),
         };
         vec![(self.src.0, vec![tx_part(pop)])]
     }
@@ -1371,6 +1508,7 @@ impl TxBody for ListMpop {
                         key,
                         end: self.end,
                         count: self.count,
+                        woken: None,
                     };
                     return vec![(shard, vec![tx_part(pop)])];
                 }
@@ -1589,6 +1727,7 @@ mod tests {
             kind,
             block: true,
             front: false,
+            replaces: None,
         }
     }
 
@@ -1677,6 +1816,101 @@ mod tests {
         // The stale entry is gone after a sweep.
         a.blocked.sweep();
         assert!(a.blocked.is_idle());
+    }
+
+    /// The element promised to a client woken for a cross-shard move stays reserved until
+    /// the move pops it, the client waits again in its place, or the client goes away.
+    #[test]
+    fn a_woken_move_keeps_its_element_until_settled() {
+        let mut shard = Shard::new(0, 1, 16);
+        let sink: Arc<dyn ReplySink> = Arc::new(NoSink);
+        let mover = || PopKind::Move {
+            from: End::Right,
+            to: End::Left,
+            dst: Bytes::from_static(b"elsewhere"),
+            dst_here: false,
+        };
+        let a = Waiter::new(None);
+        let b = Waiter::new(None);
+        assert!(is_blocked(block(
+            &mut shard,
+            0,
+            part(&a, &["s"], mover()),
+            &sink,
+            1
+        )));
+        assert!(is_blocked(block(
+            &mut shard,
+            0,
+            part(&b, &["s"], PopKind::Pop(End::Left)),
+            &sink,
+            2
+        )));
+        run(&mut shard, &["RPUSH", "s", "x"]);
+        assert_eq!(
+            served(&mut shard),
+            vec![(1, "Part(PartReply(Wake))".to_string())]
+        );
+        // Another client takes x before A's move runs; y comes next and is A's.
+        assert_eq!(run(&mut shard, &["LPOP", "s"]), b"$1\r\nx\r\n");
+        run(&mut shard, &["RPUSH", "s", "y"]);
+        assert!(served(&mut shard).is_empty(), "y is promised to A");
+        // A's move found nothing and A waits again, at the head: y is its own again, and
+        // it is woken for it at once.
+        let a2 = Waiter::new(None);
+        let mut again = part(&a2, &["s"], mover());
+        again.front = true;
+        again.replaces = Some(Arc::clone(&a));
+        assert!(matches!(
+            block(&mut shard, 0, again, &sink, 1).0,
+            PartResult::Wake
+        ));
+        assert!(served(&mut shard).is_empty());
+        // One of two elements is promised: B, behind A, gets the other.
+        run(&mut shard, &["RPUSH", "s", "z"]);
+        assert_eq!(served(&mut shard), vec![(2, "s:y".to_string())]);
+        let pop = PartKind::ListPop {
+            key: Bytes::from_static(b"s"),
+            end: End::Right,
+            count: 1,
+            woken: Some(Arc::clone(&a2)),
+        };
+        assert!(matches!(
+            shard.execute_part(0, Part(pop)).0,
+            PartResult::Popped(_, e) if e == [Bytes::from_static(b"z")]
+        ));
+        assert!(
+            shard.blocked.promised.is_empty(),
+            "the move's pop settles the promise"
+        );
+        assert_eq!(run(&mut shard, &["EXISTS", "s"]), b":0\r\n");
+        // A client woken and gone: its element is free at the next sweep.
+        let c = Waiter::new(None);
+        let d = Waiter::new(None);
+        assert!(is_blocked(block(
+            &mut shard,
+            0,
+            part(&c, &["s"], mover()),
+            &sink,
+            3
+        )));
+        assert!(is_blocked(block(
+            &mut shard,
+            0,
+            part(&d, &["s"], PopKind::Pop(End::Left)),
+            &sink,
+            4
+        )));
+        run(&mut shard, &["RPUSH", "s", "w"]);
+        assert_eq!(
+            served(&mut shard),
+            vec![(3, "Part(PartReply(Wake))".to_string())]
+        );
+        c.withdraw();
+        shard.blocked.sweep();
+        assert!(shard.blocked.has_ready());
+        serve_ready(&mut shard);
+        assert_eq!(served(&mut shard), vec![(4, "s:w".to_string())]);
     }
 
     #[test]

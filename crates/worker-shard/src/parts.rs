@@ -195,12 +195,23 @@ pub(crate) fn execute(shard: &mut Shard, db: usize, part: Part) -> PartReply {
         PartKind::ListCheck(key) => crate::blocking::list_check(shard, db, &key),
         PartKind::ListLen(key) => crate::blocking::list_len(shard, db, &key),
         PartKind::ListPeek { key, end } => crate::blocking::list_peek(shard, db, &key, end),
-        PartKind::ListPop { key, end, count } => crate::blocking::pop_for(
-            shard,
-            db,
-            &key,
-            &crate::blocking::PopKind::Mpop { end, count },
-        ),
+        PartKind::ListPop {
+            key,
+            end,
+            count,
+            woken,
+        } => {
+            let popped = crate::blocking::pop_for(
+                shard,
+                db,
+                &key,
+                &crate::blocking::PopKind::Mpop { end, count },
+            );
+            if let Some(waiter) = woken {
+                shard.blocked.fulfil(db, &key, &waiter);
+            }
+            popped
+        }
         PartKind::Block(_) => {
             // Blocking parts need their reply sink and are executed by the worker through
             // `blocking::block`; reaching here is a wiring bug.

@@ -202,6 +202,9 @@ pub(crate) enum PartKind {
         key: Bytes,
         end: crate::list::End,
         count: usize,
+        /// The blocked client this pop serves (a woken `BLMOVE`): the element promised to it
+        /// is settled.
+        woken: Option<std::sync::Arc<crate::blocking::Waiter>>,
     },
 }
 

@@ -427,6 +427,13 @@ impl ShardExecutor {
         if Instant::now() >= self.next_cycle {
             // Entries of clients served by another shard, timed out or gone.
             self.shard.blocked.sweep();
+            if self.shard.blocked.has_ready() && self.shard.blocked.may_serve() {
+                // Elements promised to woken clients that went away.
+                self.shard.tick();
+                crate::blocking::serve_ready(&mut self.shard);
+                self.flush_outbox();
+                self.deliver();
+            }
             // A lowered `maxmemory` is reached here even when no write comes (Redis evicts
             // from a timer too).
             self.shard.tick();
