@@ -777,3 +777,82 @@ fn blmove_across_shards_element_goes_to_one_client_only() {
     assert_reply!(b.read_reply(), key_elem(&src, "y"));
     assert_reply!(admin.cmd(&["EXISTS", &src]), int(0));
 }
+
+/// Every kind of consumer of one list at once, with the `BLMOVE` destination on another shard:
+/// cross-shard movers, `BLPOP` poppers and non-blocking `RPOP`s pipelined behind pushes race
+/// for the pushed elements. Each element comes out exactly once (in a reply, or moved to the
+/// destination), and nothing is left behind.
+#[test]
+fn mixed_consumers_across_shards_take_each_element_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const ELEMENTS: usize = 600;
+    let server = server();
+    let (src, dst) = split_keys("mixed");
+    let done = AtomicBool::new(false);
+    let mut taken: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let consumers: Vec<_> = (0..6)
+            .map(|i| {
+                let mut c = server.conn();
+                let (src, dst, done) = (&src, &dst, &done);
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    // Movers leave their elements in the destination; poppers keep theirs.
+                    let mover = i % 2 == 0;
+                    loop {
+                        let reply = if mover {
+                            c.cmd(&["BLMOVE", src, dst, "RIGHT", "LEFT", "0.05"])
+                        } else {
+                            c.cmd(&["BLPOP", src, "0.05"])
+                        };
+                        if reply == b"*-1\r\n" {
+                            if done.load(Ordering::Acquire) {
+                                return got;
+                            }
+                        } else if !mover {
+                            got.push(bulk_items(&reply).pop().unwrap());
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut p = server.conn();
+        let mut admin = server.conn();
+        let mut got = Vec::new();
+        for i in 0..ELEMENTS {
+            if i % 8 == 0 {
+                // Let consumers block first, so that most are served after blocking.
+                poll_until(|| (blocked_clients(&mut admin) >= 2).then_some(()));
+            }
+            let push = encode_command(&["LPUSH", &src, &format!("e{i}")]);
+            if i % 3 == 0 {
+                // A non-blocking pop right behind the push, before any woken move runs.
+                p.send(&[push, encode_command(&["RPOP", &src])].concat());
+                p.read_reply();
+                let reply = p.read_reply();
+                if reply != NIL {
+                    got.push(bulk_payload(&reply));
+                }
+            } else {
+                p.send(&push);
+                p.read_reply();
+            }
+        }
+        poll_until(|| (as_int(&admin.cmd(&["LLEN", &src])) == 0).then_some(()));
+        done.store(true, Ordering::Release);
+        for c in consumers {
+            got.extend(c.join().unwrap());
+        }
+        got
+    });
+    let mut admin = server.conn();
+    taken.extend(bulk_items(&admin.cmd(&["LRANGE", &dst, "0", "-1"])));
+    taken.sort();
+    let mut expected: Vec<Vec<u8>> = (0..ELEMENTS)
+        .map(|i| format!("e{i}").into_bytes())
+        .collect();
+    expected.sort();
+    assert_eq!(taken.len(), ELEMENTS, "an element was lost or taken twice");
+    assert_eq!(taken, expected);
+    assert_reply!(admin.cmd(&["EXISTS", &src]), int(0));
+}
