@@ -856,3 +856,95 @@ fn mixed_consumers_across_shards_take_each_element_once() {
     assert_eq!(taken, expected);
     assert_reply!(admin.cmd(&["EXISTS", &src]), int(0));
 }
+
+/// Blocking pops over keys on two shards at once, racing for elements pushed to both: `BLMPOP`
+/// and `BLPOP` over both keys, `BRPOP` on one, `LMPOP` across shards pipelined behind pushes.
+/// Each element comes out exactly once, and nothing is left behind.
+#[test]
+fn multi_key_pops_across_shards_take_each_element_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const ELEMENTS: usize = 600;
+    let server = server();
+    let (k1, k2) = split_keys("multi");
+    let done = AtomicBool::new(false);
+    let mut taken: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let consumers: Vec<_> = (0..6)
+            .map(|i| {
+                let mut c = server.conn();
+                let (k1, k2, done) = (&k1, &k2, &done);
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        let (reply, mpop) = match i % 3 {
+                            0 => (
+                                c.cmd(&["BLMPOP", "0.05", "2", k1, k2, "LEFT", "COUNT", "2"]),
+                                true,
+                            ),
+                            1 => (c.cmd(&["BLPOP", k1, k2, "0.05"]), false),
+                            _ => (c.cmd(&["BRPOP", k2, "0.05"]), false),
+                        };
+                        if reply == b"*-1\r\n" {
+                            if done.load(Ordering::Acquire) {
+                                return got;
+                            }
+                        } else if mpop {
+                            got.extend(mpop_elements(&reply));
+                        } else {
+                            got.push(bulk_items(&reply).pop().unwrap());
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut p = server.conn();
+        let mut admin = server.conn();
+        let mut got = Vec::new();
+        for i in 0..ELEMENTS {
+            if i % 8 == 0 {
+                poll_until(|| (blocked_clients(&mut admin) >= 2).then_some(()));
+            }
+            let key = if i % 2 == 0 { &k1 } else { &k2 };
+            let push = encode_command(&["RPUSH", key, &format!("e{i}")]);
+            if i % 5 == 0 {
+                let mpop = encode_command(&["LMPOP", "2", &k1, &k2, "RIGHT"]);
+                p.send(&[push, mpop].concat());
+                p.read_reply();
+                let reply = p.read_reply();
+                if reply != b"*-1\r\n" {
+                    got.extend(mpop_elements(&reply));
+                }
+            } else {
+                p.send(&push);
+                p.read_reply();
+            }
+        }
+        poll_until(|| {
+            let left = as_int(&admin.cmd(&["LLEN", &k1])) + as_int(&admin.cmd(&["LLEN", &k2]));
+            (left == 0).then_some(())
+        });
+        done.store(true, Ordering::Release);
+        for c in consumers {
+            got.extend(c.join().unwrap());
+        }
+        got
+    });
+    taken.sort();
+    let mut expected: Vec<Vec<u8>> = (0..ELEMENTS)
+        .map(|i| format!("e{i}").into_bytes())
+        .collect();
+    expected.sort();
+    assert_eq!(taken.len(), ELEMENTS, "an element was lost or taken twice");
+    assert_eq!(taken, expected);
+}
+
+/// The elements of an `LMPOP`/`BLMPOP` reply, `[key, [elem...]]`.
+fn mpop_elements(reply: &[u8]) -> Vec<Vec<u8>> {
+    let rest = reply.strip_prefix(b"*2\r\n$").expect("not an LMPOP reply");
+    let digits = rest.iter().position(|&b| b == b'\r').unwrap();
+    let len: usize = std::str::from_utf8(&rest[..digits])
+        .unwrap()
+        .parse()
+        .unwrap();
+    bulk_items(&rest[digits + 2 + len + 2..])
+}
