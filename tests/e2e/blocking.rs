@@ -948,3 +948,94 @@ fn mpop_elements(reply: &[u8]) -> Vec<Vec<u8>> {
         .unwrap();
     bulk_items(&rest[digits + 2 + len + 2..])
 }
+
+/// The sorted-set form of the races above: `BZMPOP` and `BZPOPMIN` over keys on two shards,
+/// `BZPOPMAX` on one, `ZMPOP` across shards pipelined behind adds. Each member comes out
+/// exactly once, and nothing is left behind.
+#[test]
+fn sorted_set_pops_across_shards_take_each_member_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const MEMBERS: usize = 600;
+    let server = server();
+    let (z1, z2) = split_keys("zmulti");
+    let done = AtomicBool::new(false);
+    let mut taken: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let consumers: Vec<_> = (0..6)
+            .map(|i| {
+                let mut c = server.conn();
+                let (z1, z2, done) = (&z1, &z2, &done);
+                s.spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        let reply = match i % 3 {
+                            0 => c.cmd(&["BZMPOP", "0.05", "2", z1, z2, "MIN", "COUNT", "2"]),
+                            1 => c.cmd(&["BZPOPMIN", z1, z2, "0.05"]),
+                            _ => c.cmd(&["BZPOPMAX", z2, "0.05"]),
+                        };
+                        if reply == b"*-1\r\n" {
+                            if done.load(Ordering::Acquire) {
+                                return got;
+                            }
+                        } else {
+                            got.extend(popped_members(&reply));
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut p = server.conn();
+        let mut admin = server.conn();
+        let mut got = Vec::new();
+        for i in 0..MEMBERS {
+            if i % 8 == 0 {
+                poll_until(|| (blocked_clients(&mut admin) >= 2).then_some(()));
+            }
+            let key = if i % 2 == 0 { &z1 } else { &z2 };
+            let add = encode_command(&["ZADD", key, &i.to_string(), &format!("m{i}")]);
+            if i % 5 == 0 {
+                let zmpop = encode_command(&["ZMPOP", "2", &z1, &z2, "MAX"]);
+                p.send(&[add, zmpop].concat());
+                p.read_reply();
+                let reply = p.read_reply();
+                if reply != b"*-1\r\n" {
+                    got.extend(popped_members(&reply));
+                }
+            } else {
+                p.send(&add);
+                p.read_reply();
+            }
+        }
+        poll_until(|| {
+            let left = as_int(&admin.cmd(&["ZCARD", &z1])) + as_int(&admin.cmd(&["ZCARD", &z2]));
+            (left == 0).then_some(())
+        });
+        done.store(true, Ordering::Release);
+        for c in consumers {
+            got.extend(c.join().unwrap());
+        }
+        got
+    });
+    taken.sort();
+    let mut expected: Vec<Vec<u8>> = (0..MEMBERS).map(|i| format!("m{i}").into_bytes()).collect();
+    expected.sort();
+    assert_eq!(taken.len(), MEMBERS, "a member was lost or taken twice");
+    assert_eq!(taken, expected);
+}
+
+/// The members of a `BZPOPMIN` (`[key, member, score]`) or `BZMPOP` (`[key, [[member,
+/// score]...]]`) reply in RESP2: every other bulk string after the key.
+fn popped_members(reply: &[u8]) -> Vec<Vec<u8>> {
+    let mut bulks = Vec::new();
+    let mut rest = reply;
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let line = &rest[..line_end];
+        rest = &rest[line_end + 2..];
+        if let Some(len) = line.strip_prefix(b"$") {
+            let len: usize = std::str::from_utf8(len).unwrap().parse().unwrap();
+            bulks.push(rest[..len].to_vec());
+            rest = &rest[len + 2..];
+        }
+    }
+    bulks.into_iter().skip(1).step_by(2).collect()
+}
