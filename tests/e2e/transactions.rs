@@ -1083,6 +1083,85 @@ fn list_moves_across_shards_never_show_an_element_twice_or_not_at_all() {
     assert_eq!(all, want);
 }
 
+/// Cross-shard `SMOVE` is a scheduled transaction too: while members circulate between three
+/// sets on different shards, a transaction reading every cardinality always sees the same
+/// total, and at the end every member is in exactly one set.
+#[test]
+fn set_moves_across_shards_never_show_a_member_twice_or_not_at_all() {
+    let server = server();
+    let addr = server.addr();
+    let k = keys_on_different_shards("smv", 3, WORKERS);
+    const MEMBERS: i64 = 12;
+    let mut c = server.conn();
+    let init: Vec<String> = (0..MEMBERS).map(|i| i.to_string()).collect();
+    let mut add = vec!["SADD", k[0].as_str()];
+    add.extend(init.iter().map(String::as_str));
+    assert_reply!(c.cmd(&add), int(MEMBERS));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (k, stop) = (k.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                let mut reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+                    c.send_cmd(&["MULTI"]);
+                    for key in &k {
+                        c.send_cmd(&["SCARD", key]);
+                    }
+                    c.send_cmd(&["EXEC"]);
+                    assert_reply!(c.read_reply(), OK);
+                    for _ in &k {
+                        assert_reply!(c.read_reply(), QUEUED);
+                    }
+                    let exec = c.read_reply();
+                    let total: i64 = String::from_utf8_lossy(&exec)
+                        .split("\r\n")
+                        .filter_map(|l| l.strip_prefix(':'))
+                        .map(|n| n.parse::<i64>().unwrap())
+                        .sum();
+                    assert_eq!(total, MEMBERS, "partial move observed: {}", escape(&exec));
+                    reads += 1;
+                }
+            })
+        })
+        .collect();
+    let movers: Vec<_> = (0..4)
+        .map(|t| {
+            let k = k.clone();
+            thread::spawn(move || {
+                let mut c = RawConn::connect(addr);
+                for i in 0..150usize {
+                    let from = &k[(t + i) % 3];
+                    let to = &k[(t + i + 1) % 3];
+                    let member = ((t * 7 + i) % MEMBERS as usize).to_string();
+                    let reply = c.cmd(&["SMOVE", from, to, &member]);
+                    // Moved, or the member was elsewhere.
+                    assert!(
+                        reply == b":1\r\n" || reply == b":0\r\n",
+                        "{}",
+                        escape(&reply)
+                    );
+                }
+            })
+        })
+        .collect();
+    for m in movers {
+        m.join().expect("mover");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("reader");
+    }
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    for key in &k {
+        all.extend(bulk_items(&c.cmd(&["SMEMBERS", key])));
+    }
+    all.sort_by_key(|v| String::from_utf8_lossy(v).parse::<i64>().unwrap());
+    let want: Vec<Vec<u8>> = init.iter().map(|s| s.as_bytes().to_vec()).collect();
+    assert_eq!(all, want);
+}
+
 /// The replies of cross-shard `LMOVE`, `RPOPLPUSH` and `LMPOP`, as redis-server 7.0.15 gives
 /// them (missing source before a wrong-typed destination, WRONGTYPE order, `LMPOP`'s first
 /// non-empty key in argument order).
