@@ -1,10 +1,11 @@
 //! The per-shard half of the transaction scheduler: intent locks, the queue of scheduled
 //! transactions and the ops deferred behind them (see the crate docs for the design).
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use hashbrown::HashMap;
 use resp_codec::{Protocol, Request};
 
 use crate::message::{Op, ReplySink};
