@@ -243,3 +243,157 @@ fn large_values_split_across_reads_and_writes() {
         bulk(&values[3][299_998..])
     );
 }
+
+/// A pipeline of multi-key commands across shards (`MSET`, `MGET`, `DEL`, `UNLINK`, `EXISTS`,
+/// `TOUCH`), run by the server as groups of one transaction each, mixed with single-key
+/// commands and commands that end a group: the replies are exactly those of running the
+/// commands one by one, in RESP2 and RESP3, on every thread layout.
+#[test]
+fn pipelined_multi_key_commands_across_shards_answer_in_order() {
+    use std::collections::HashMap;
+
+    const N: usize = 3000;
+    for (workers, io_threads, resp3) in [(2, 1, false), (4, 2, false), (4, 2, true), (3, 1, true)] {
+        let server = TestServer::with(ServerOptions {
+            workers,
+            io_threads,
+            listeners: 1,
+            ..ServerOptions::default()
+        });
+        let mut c = server.conn();
+        if resp3 {
+            c.cmd(&["HELLO", "3"]);
+        }
+        let nil: &[u8] = if resp3 { b"_\r\n" } else { NIL };
+        let keys: Vec<String> = (0..12).map(|i| format!("sq:{i}")).collect();
+        let mut model: HashMap<&str, String> = HashMap::new();
+        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15 ^ workers as u64;
+        let mut next = |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        let (mut input, mut expected) = (Vec::new(), Vec::new());
+        for i in 0..N {
+            let (a, b, k) = (&keys[next(12)], &keys[next(12)], &keys[next(12)]);
+            let v = i.to_string();
+            // Mostly runs of squashable commands, now and then one that ends the run.
+            match next(10) {
+                0..=2 => {
+                    input.extend(encode_command(&["MSET", a, &v, b, &v]));
+                    expected.extend_from_slice(OK);
+                    model.insert(a, v.clone());
+                    model.insert(b, v);
+                }
+                3 | 4 => {
+                    input.extend(encode_command(&["MGET", a, b, k]));
+                    expected.extend_from_slice(b"*3\r\n");
+                    for key in [a, b, k] {
+                        match model.get(key.as_str()) {
+                            Some(v) => expected.extend(bulk(v)),
+                            None => expected.extend_from_slice(nil),
+                        }
+                    }
+                }
+                5 => {
+                    let name = if next(2) == 0 { "DEL" } else { "UNLINK" };
+                    input.extend(encode_command(&[name, a, b]));
+                    let n = model.remove(a.as_str()).is_some() as i64
+                        + model.remove(b.as_str()).is_some() as i64;
+                    expected.extend(int(n));
+                }
+                6 => {
+                    // Both count a key named twice twice, as in Redis.
+                    let name = if next(2) == 0 { "EXISTS" } else { "TOUCH" };
+                    input.extend(encode_command(&[name, a, b, k]));
+                    let n = [a, b, k]
+                        .iter()
+                        .filter(|key| model.contains_key(key.as_str()))
+                        .count();
+                    expected.extend(int(n as i64));
+                }
+                7 => {
+                    input.extend(encode_command(&["SET", k, &v]));
+                    expected.extend_from_slice(OK);
+                    model.insert(k, v);
+                }
+                8 => {
+                    input.extend(encode_command(&["GET", k]));
+                    match model.get(k.as_str()) {
+                        Some(v) => expected.extend(bulk(v)),
+                        None => expected.extend_from_slice(nil),
+                    }
+                }
+                _ => {
+                    input.extend(encode_command(&["ECHO", &v]));
+                    expected.extend(bulk(&v));
+                }
+            }
+        }
+        let mut writer = c.try_clone_for_write();
+        let handle = std::thread::spawn(move || writer.send(&input));
+        let mut got = Vec::with_capacity(expected.len());
+        for _ in 0..N {
+            got.extend(c.read_reply());
+        }
+        handle.join().unwrap();
+        assert_reply!(got, expected);
+        assert_reply!(c.cmd(&["DBSIZE"]), int(model.len() as i64));
+    }
+}
+
+/// Errors, `CLIENT REPLY SKIP` and `INFO commandstats` around commands run as one group.
+#[test]
+fn pipelined_multi_key_commands_keep_errors_skips_and_stats_per_command() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        io_threads: 1,
+        listeners: 1,
+        ..ServerOptions::default()
+    });
+    let k = keys_on_different_shards("grp", 3, 4);
+    let (a, b, c3) = (k[0].as_str(), k[1].as_str(), k[2].as_str());
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["CONFIG", "RESETSTAT"]), OK);
+    let pipeline: Vec<Vec<u8>> = vec![
+        encode_command(&["MSET", a, "1", b, "2"]),
+        encode_command(&["MSET", a, "1", b]),
+        encode_command(&["MGET", a, b, c3]),
+        encode_command(&["LPUSH", c3, "x"]),
+        encode_command(&["MGET", a, c3]),
+        encode_command(&["DEL", a, c3]),
+        encode_command(&["CLIENT", "REPLY", "SKIP"]),
+        encode_command(&["MSET", a, "3", c3, "4"]),
+        encode_command(&["MGET", a, b, c3]),
+        encode_command(&["EXISTS", a, a, b]),
+    ];
+    c.send(&pipeline.concat());
+    let expected: Vec<Vec<u8>> = vec![
+        OK.to_vec(),
+        err("ERR wrong number of arguments for 'mset' command"),
+        [b"*3\r\n".to_vec(), bulk("1"), bulk("2"), NIL.to_vec()].concat(),
+        int(1),
+        // MGET answers nil for a key of another type.
+        [b"*2\r\n".to_vec(), bulk("1"), NIL.to_vec()].concat(),
+        int(2),
+        // CLIENT REPLY SKIP: neither it nor the MSET after it answers.
+        [b"*3\r\n".to_vec(), bulk("3"), bulk("2"), bulk("4")].concat(),
+        int(3),
+    ];
+    for want in expected {
+        assert_reply!(c.read_reply(), want);
+    }
+    let stats = String::from_utf8(bulk_payload(&c.cmd(&["INFO", "commandstats"]))).unwrap();
+    let calls = |name: &str| {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .map(|n| n.parse::<i64>().unwrap())
+    };
+    assert_eq!(calls("mset"), Some(2), "{stats}");
+    assert_eq!(calls("mget"), Some(3), "{stats}");
+    assert_eq!(calls("del"), Some(1), "{stats}");
+    assert_eq!(calls("exists"), Some(1), "{stats}");
+}

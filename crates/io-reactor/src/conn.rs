@@ -60,7 +60,35 @@ pub(crate) enum Slot {
         barrier: bool,
         /// `INFO commandstats` slot and start time, recorded when the reply is complete.
         stat: Option<(usize, std::time::Instant)>,
+        /// Set for pipelined commands run as one transaction (see [`Slot::Gather`]): the
+        /// coordinator's reply holds one reply per command.
+        squashed: Option<Squashed>,
     },
+    /// Consecutive pipelined multi-key commands (`MSET`, `MGET`, `DEL`, ...) spanning shards,
+    /// collected during one parse to run as one scheduled transaction: one hop to lock the
+    /// keys and one to run instead of two per command (`event_loop/squash.rs`). Nothing of it
+    /// has reached a shard yet.
+    Gather(Box<Gather>),
+}
+
+/// Commands run as one transaction (see [`Slot::Gather`]), for their `INFO commandstats`.
+pub(crate) struct Squashed {
+    /// Each command's `INFO commandstats` slot.
+    pub(crate) stats: Vec<Option<usize>>,
+    pub(crate) started: std::time::Instant,
+}
+
+/// The commands of a [`Slot::Gather`].
+pub(crate) struct Gather {
+    /// The tag the coordinator's parts carry (this pending reply's place).
+    pub(crate) tag: u64,
+    pub(crate) reqs: Vec<worker_shard::Queued>,
+    /// The first command's own coordinator, used as before while it is the only one.
+    pub(crate) first: Option<Box<dyn Coordinator>>,
+    /// Each command's `INFO commandstats` slot.
+    pub(crate) stats: Vec<Option<usize>>,
+    pub(crate) started: std::time::Instant,
+    pub(crate) proto: Protocol,
 }
 
 impl std::fmt::Debug for Slot {
@@ -69,6 +97,7 @@ impl std::fmt::Debug for Slot {
             Slot::Waiting => f.write_str("Waiting"),
             Slot::Ready(b) => write!(f, "Ready({} bytes)", b.len()),
             Slot::Fan { outstanding, .. } => write!(f, "Fan({outstanding} outstanding)"),
+            Slot::Gather(g) => write!(f, "Gather({} commands)", g.reqs.len()),
         }
     }
 }
@@ -89,6 +118,8 @@ pub(crate) struct Conn {
     pub(crate) rbuf: BytesMut,
     pub(crate) out: BytesMut,
     pub(crate) pending: VecDeque<Pending>,
+    /// How many entries of `pending` are [`Slot::Gather`] groups not started yet.
+    pub(crate) unstarted: usize,
     /// Sequence number of `pending[0]`.
     pub(crate) front_seq: u32,
     pub(crate) state: ClientState,

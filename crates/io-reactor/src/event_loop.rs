@@ -22,6 +22,7 @@ use crate::pubsub::{self, LoopPubSub};
 use crate::shared::{ClientEntry, ClientNames, Inbox, LoopHandle, LoopSink, Shared, Stats, lock};
 
 mod limits_loop;
+mod squash;
 
 /// Bytes asked of the socket per `read` call while the buffer is small.
 const READ_CHUNK: usize = 16 * 1024;
@@ -499,6 +500,7 @@ impl EventLoop {
             rbuf: BytesMut::new(),
             out: BytesMut::new(),
             pending: VecDeque::new(),
+            unstarted: 0,
             front_seq: 0,
             state: ClientState {
                 entry,
@@ -601,6 +603,7 @@ impl EventLoop {
                 // output buffer (e.g. the reply to a self-kill) still goes out.
                 conn.closing = true;
                 conn.pending.clear();
+                conn.unstarted = 0;
                 conn.rbuf.clear();
                 self.mark_dirty(slot);
             }
@@ -788,6 +791,13 @@ impl EventLoop {
                 conn.stalled = !conn.rbuf.is_empty();
                 break;
             }
+            if self.start_gather_before_next(slot) {
+                // The group went out first; the next request waits for its first hop.
+                continue;
+            }
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
             match conn.parser.parse(&mut conn.rbuf) {
                 Ok(Some(req)) => {
                     dispatched = true;
@@ -805,6 +815,8 @@ impl EventLoop {
                 }
             }
         }
+        // A group still open when parsing stops starts now, in this pass.
+        self.start_gather(slot);
         if let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut)
             && dispatched
         {
@@ -982,7 +994,17 @@ impl EventLoop {
                 return;
             }
         };
+        // Pipelined multi-key commands across shards go into one transaction (squash.rs); one
+        // whose keys share a shard joins an open group too, so it stays behind it.
+        let gathers = shards > 1
+            && !discard
+            && conn.state.multi.is_none()
+            && self.shared.renames.is_empty()
+            && squash::squashable(req.name());
+        let gather_open = conn.unstarted > 0;
         match route {
+            Route::FanOut(coord) if gathers => self.gather(slot, req, Some(coord)),
+            Route::Shard(_) if gathers && gather_open => self.gather(slot, req, None),
             Route::Local => {
                 self.scratch.clear();
                 if self.pubsub.execute(slot, conn, &req, &mut self.scratch) {
@@ -1091,35 +1113,57 @@ impl EventLoop {
     fn fan_out(
         &mut self,
         slot: usize,
-        mut coord: Box<dyn worker_shard::Coordinator>,
+        coord: Box<dyn worker_shard::Coordinator>,
         req: &Request,
         discard: bool,
     ) {
         let generation = self.generations[slot];
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        let tag = make_tag(slot, generation, conn.next_seq());
-        coord.set_protocol(conn.state.proto);
-        let parts = coord.start();
-        let barrier = coord.is_barrier();
-        let (db, proto) = (conn.state.db, conn.state.proto);
         let stat = self
             .shared
             .command_stats
             .slot(req.args())
             .map(|s| (s, Instant::now()));
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let tag = make_tag(slot, generation, conn.next_seq());
         conn.pending.push_back(Pending {
-            slot: Slot::Fan {
-                coord,
-                outstanding: parts.len(),
-                proto,
-                db,
-                barrier,
-                stat,
-            },
+            slot: Slot::Waiting,
             discard,
         });
+        let at = conn.pending.len() - 1;
+        self.launch(slot, at, tag, coord, stat, None);
+    }
+
+    /// Starts `coord` as the connection's pending reply `at` (see [`EventLoop::fan_out`]).
+    fn launch(
+        &mut self,
+        slot: usize,
+        at: usize,
+        tag: u64,
+        mut coord: Box<dyn worker_shard::Coordinator>,
+        stat: Option<(usize, Instant)>,
+        squashed: Option<crate::conn::Squashed>,
+    ) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        coord.set_protocol(conn.state.proto);
+        let parts = coord.start();
+        let barrier = coord.is_barrier();
+        let (db, proto) = (conn.state.db, conn.state.proto);
+        let Some(pending) = conn.pending.get_mut(at) else {
+            return;
+        };
+        pending.slot = Slot::Fan {
+            coord,
+            outstanding: parts.len(),
+            proto,
+            db,
+            barrier,
+            stat,
+            squashed,
+        };
         conn.held = barrier;
         if !Self::queue_parts(&mut self.ops, tag, db, proto, parts) {
             Self::fail_op(conn);
@@ -1364,6 +1408,7 @@ impl EventLoop {
         conn.closing = true;
         conn.rbuf.clear();
         conn.pending.clear();
+        conn.unstarted = 0;
     }
 
     /// Sends one batch per shard that has ops, except the hosted shard's, which is returned.
@@ -1450,6 +1495,7 @@ impl EventLoop {
                         db,
                         barrier,
                         stat,
+                        squashed,
                         ..
                     } = &mut conn.pending[idx].slot
                     else {
@@ -1484,6 +1530,14 @@ impl EventLoop {
                                 // No reply; what the connection sent after it is dropped.
                                 conn.closing = true;
                                 conn.rbuf.clear();
+                            } else if let Some(squashed) = squashed {
+                                squash::encode_replies(
+                                    frame,
+                                    squashed,
+                                    *proto,
+                                    &self.shared.command_stats,
+                                    &mut bytes,
+                                );
                             } else {
                                 frame.encode(*proto, &mut bytes);
                             }
