@@ -994,17 +994,21 @@ impl EventLoop {
                 return;
             }
         };
-        // Pipelined multi-key commands across shards go into one transaction (squash.rs); one
-        // whose keys share a shard joins an open group too, so it stays behind it.
+        // Pipelined multi-key commands across shards go into one transaction (squash.rs). While
+        // a group waits to start, nothing may reach a shard ahead of it: a command for the
+        // shards joins it (the loop starts a group before any request that does not qualify,
+        // so only one whose keys share a shard gets here).
         let gathers = shards > 1
             && !discard
             && conn.state.multi.is_none()
             && self.shared.renames.is_empty()
-            && squash::squashable(req.name());
+            && squash::squashable_request(&req);
         let gather_open = conn.unstarted > 0;
         match route {
-            Route::FanOut(coord) if gathers => self.gather(slot, req, Some(coord)),
-            Route::Shard(_) if gathers && gather_open => self.gather(slot, req, None),
+            Route::FanOut(coord) if gathers || gather_open => {
+                self.gather(slot, req, Some(coord), discard)
+            }
+            Route::Shard(_) if gather_open => self.gather(slot, req, None, discard),
             Route::Local => {
                 self.scratch.clear();
                 if self.pubsub.execute(slot, conn, &req, &mut self.scratch) {

@@ -31,12 +31,22 @@ const GATHER_MAX: usize = 64;
 /// but their keys' locks).
 const SQUASHABLE: [&[u8]; 6] = [b"mset", b"mget", b"del", b"unlink", b"exists", b"touch"];
 
-pub(super) fn squashable(name: &[u8]) -> bool {
+/// Most arguments of a command in a group: a larger `MGET` reads its keys slice by slice under
+/// its locks (worker-shard's `sliced_mget`), serving other clients in between, and runs alone.
+const MAX_ARGS: usize = 1 + 1024;
+
+fn squashable(name: &[u8]) -> bool {
     SQUASHABLE.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
-/// Whether the next request in `buf` names a command of [`SQUASHABLE`] (only the array header
-/// and the name need to be there; inline requests never do).
+/// Whether `req` may go into a group (see [`SQUASHABLE`] and [`MAX_ARGS`]).
+pub(super) fn squashable_request(req: &Request) -> bool {
+    req.args().len() <= MAX_ARGS && squashable(req.name())
+}
+
+/// Whether the next request in `buf` may join a group: a command of [`SQUASHABLE`] with at
+/// most [`MAX_ARGS`] arguments (only the array header and the name need to be there; inline
+/// requests never join).
 fn next_is_squashable(buf: &[u8]) -> bool {
     let Some(rest) = buf.strip_prefix(b"*") else {
         return false;
@@ -44,6 +54,12 @@ fn next_is_squashable(buf: &[u8]) -> bool {
     let Some(line) = rest.iter().position(|&b| b == b'\r') else {
         return false;
     };
+    let count = std::str::from_utf8(&rest[..line])
+        .ok()
+        .and_then(|d| d.parse::<usize>().ok());
+    if count.is_none_or(|n| n > MAX_ARGS) {
+        return false;
+    }
     let Some(rest) = rest[line..].strip_prefix(b"\r\n$") else {
         return false;
     };
@@ -93,6 +109,7 @@ impl EventLoop {
         slot: usize,
         req: Request,
         coord: Option<Box<dyn Coordinator>>,
+        discard: bool,
     ) {
         let generation = self.generations[slot];
         let stat = self.shared.command_stats.slot(req.args());
@@ -102,9 +119,10 @@ impl EventLoop {
         let db = conn.state.db;
         if let Some(Pending {
             slot: Slot::Gather(g),
-            ..
+            discard: d,
         }) = conn.pending.back_mut()
             && g.reqs.len() < GATHER_MAX
+            && *d == discard
         {
             g.first = None;
             g.reqs.push(Queued::Command { db, req });
@@ -124,7 +142,7 @@ impl EventLoop {
                 started: Instant::now(),
                 proto,
             })),
-            discard: false,
+            discard,
         });
         conn.unstarted += 1;
     }
@@ -220,5 +238,8 @@ mod tests {
         assert!(!next_is_squashable(b"MSET a 1 b 2\r\n"));
         assert!(!next_is_squashable(b""));
         assert!(!next_is_squashable(b"*3\r\n$x\r\nMSET\r\n"));
+        // A huge MGET runs alone (sliced).
+        assert!(next_is_squashable(b"*1025\r\n$4\r\nMGET\r\n"));
+        assert!(!next_is_squashable(b"*1026\r\n$4\r\nMGET\r\n"));
     }
 }
