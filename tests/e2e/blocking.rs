@@ -778,39 +778,43 @@ fn blmove_across_shards_element_goes_to_one_client_only() {
     assert_reply!(admin.cmd(&["EXISTS", &src]), int(0));
 }
 
-/// Every kind of consumer of one list at once, with the `BLMOVE` destination on another shard:
-/// cross-shard movers, `BLPOP` poppers and non-blocking `RPOP`s pipelined behind pushes race
-/// for the pushed elements. Each element comes out exactly once (in a reply, or moved to the
-/// destination), and nothing is left behind.
-#[test]
-fn mixed_consumers_across_shards_take_each_element_once() {
+/// A race for `ITEMS` items between six consumer connections and a producer.
+///
+/// The producer adds item `i` with `add(i)`, and every `every`-th time pipelines `take` right
+/// behind it (a non-blocking pop, read with `taken`); every eighth add waits until two
+/// consumers are blocked, so most are served after blocking. Consumer `c` runs `consume(c,
+/// conn)` (a pop with a short timeout) until the items are all out (`left` is 0) and its pop
+/// times out (`None`). Returns every item taken by a consumer or the producer.
+struct Race<'a> {
+    consume: &'a Consume<'a>,
+    add: &'a dyn Fn(usize) -> Vec<u8>,
+    every: usize,
+    take: Vec<u8>,
+    taken: fn(&[u8]) -> Vec<Vec<u8>>,
+    left: &'a dyn Fn(&mut RawConn) -> i64,
+}
+
+const ITEMS: usize = 600;
+
+/// A consumer's pop: the items it took, or `None` if it timed out.
+type Consume<'a> = dyn Fn(usize, &mut RawConn) -> Option<Vec<Vec<u8>>> + Sync + 'a;
+
+fn race(server: &TestServer, r: Race<'_>) -> Vec<Vec<u8>> {
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    const ELEMENTS: usize = 600;
-    let server = server();
-    let (src, dst) = split_keys("mixed");
     let done = AtomicBool::new(false);
-    let mut taken: Vec<Vec<u8>> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let consumers: Vec<_> = (0..6)
             .map(|i| {
                 let mut c = server.conn();
-                let (src, dst, done) = (&src, &dst, &done);
+                let (done, consume) = (&done, r.consume);
                 s.spawn(move || {
                     let mut got = Vec::new();
-                    // Movers leave their elements in the destination; poppers keep theirs.
-                    let mover = i % 2 == 0;
                     loop {
-                        let reply = if mover {
-                            c.cmd(&["BLMOVE", src, dst, "RIGHT", "LEFT", "0.05"])
-                        } else {
-                            c.cmd(&["BLPOP", src, "0.05"])
-                        };
-                        if reply == b"*-1\r\n" {
-                            if done.load(Ordering::Acquire) {
-                                return got;
-                            }
-                        } else if !mover {
-                            got.push(bulk_items(&reply).pop().unwrap());
+                        match consume(i, &mut c) {
+                            Some(items) => got.extend(items),
+                            None if done.load(Ordering::Acquire) => return got,
+                            None => {}
                         }
                     }
                 })
@@ -819,41 +823,73 @@ fn mixed_consumers_across_shards_take_each_element_once() {
         let mut p = server.conn();
         let mut admin = server.conn();
         let mut got = Vec::new();
-        for i in 0..ELEMENTS {
+        for i in 0..ITEMS {
             if i % 8 == 0 {
-                // Let consumers block first, so that most are served after blocking.
                 poll_until(|| (blocked_clients(&mut admin) >= 2).then_some(()));
             }
-            let push = encode_command(&["LPUSH", &src, &format!("e{i}")]);
-            if i % 3 == 0 {
-                // A non-blocking pop right behind the push, before any woken move runs.
-                p.send(&[push, encode_command(&["RPOP", &src])].concat());
+            if i % r.every == 0 {
+                p.send(&[(r.add)(i), r.take.clone()].concat());
                 p.read_reply();
                 let reply = p.read_reply();
-                if reply != NIL {
-                    got.push(bulk_payload(&reply));
+                if reply != NIL && reply != b"*-1\r\n" {
+                    got.extend((r.taken)(&reply));
                 }
             } else {
-                p.send(&push);
+                p.send(&(r.add)(i));
                 p.read_reply();
             }
         }
-        poll_until(|| (as_int(&admin.cmd(&["LLEN", &src])) == 0).then_some(()));
+        poll_until(|| ((r.left)(&mut admin) == 0).then_some(()));
         done.store(true, Ordering::Release);
         for c in consumers {
             got.extend(c.join().unwrap());
         }
         got
-    });
-    let mut admin = server.conn();
-    taken.extend(bulk_items(&admin.cmd(&["LRANGE", &dst, "0", "-1"])));
+    })
+}
+
+/// Checks that `taken` holds `prefix0` .. `prefix{ITEMS - 1}`, each exactly once.
+fn assert_each_once(mut taken: Vec<Vec<u8>>, prefix: &str) {
     taken.sort();
-    let mut expected: Vec<Vec<u8>> = (0..ELEMENTS)
-        .map(|i| format!("e{i}").into_bytes())
+    let mut expected: Vec<Vec<u8>> = (0..ITEMS)
+        .map(|i| format!("{prefix}{i}").into_bytes())
         .collect();
     expected.sort();
-    assert_eq!(taken.len(), ELEMENTS, "an element was lost or taken twice");
+    assert_eq!(taken.len(), ITEMS, "an item was lost or taken twice");
     assert_eq!(taken, expected);
+}
+
+/// Every kind of consumer of one list at once, with the `BLMOVE` destination on another shard:
+/// cross-shard movers, `BLPOP` poppers and non-blocking `RPOP`s pipelined behind pushes race
+/// for the pushed elements. Each element comes out exactly once (in a reply, or moved to the
+/// destination), and nothing is left behind.
+#[test]
+fn mixed_consumers_across_shards_take_each_element_once() {
+    let server = server();
+    let (src, dst) = split_keys("mixed");
+    let mut taken = race(
+        &server,
+        Race {
+            // Movers (even) leave their elements in the destination; poppers keep theirs.
+            consume: &|i, c| {
+                if i % 2 == 0 {
+                    let reply = c.cmd(&["BLMOVE", &src, &dst, "RIGHT", "LEFT", "0.05"]);
+                    (reply != b"*-1\r\n").then(Vec::new)
+                } else {
+                    let reply = c.cmd(&["BLPOP", &src, "0.05"]);
+                    (reply != b"*-1\r\n").then(|| vec![bulk_items(&reply).pop().unwrap()])
+                }
+            },
+            add: &|i| encode_command(&["LPUSH", &src, &format!("e{i}")]),
+            every: 3,
+            take: encode_command(&["RPOP", &src]),
+            taken: |reply| vec![bulk_payload(reply)],
+            left: &|c| as_int(&c.cmd(&["LLEN", &src])),
+        },
+    );
+    let mut admin = server.conn();
+    taken.extend(bulk_items(&admin.cmd(&["LRANGE", &dst, "0", "-1"])));
+    assert_each_once(taken, "e");
     assert_reply!(admin.cmd(&["EXISTS", &src]), int(0));
 }
 
@@ -862,80 +898,36 @@ fn mixed_consumers_across_shards_take_each_element_once() {
 /// Each element comes out exactly once, and nothing is left behind.
 #[test]
 fn multi_key_pops_across_shards_take_each_element_once() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    const ELEMENTS: usize = 600;
     let server = server();
     let (k1, k2) = split_keys("multi");
-    let done = AtomicBool::new(false);
-    let mut taken: Vec<Vec<u8>> = std::thread::scope(|s| {
-        let consumers: Vec<_> = (0..6)
-            .map(|i| {
-                let mut c = server.conn();
-                let (k1, k2, done) = (&k1, &k2, &done);
-                s.spawn(move || {
-                    let mut got = Vec::new();
-                    loop {
-                        let (reply, mpop) = match i % 3 {
-                            0 => (
-                                c.cmd(&["BLMPOP", "0.05", "2", k1, k2, "LEFT", "COUNT", "2"]),
-                                true,
-                            ),
-                            1 => (c.cmd(&["BLPOP", k1, k2, "0.05"]), false),
-                            _ => (c.cmd(&["BRPOP", k2, "0.05"]), false),
-                        };
-                        if reply == b"*-1\r\n" {
-                            if done.load(Ordering::Acquire) {
-                                return got;
-                            }
-                        } else if mpop {
-                            got.extend(mpop_elements(&reply));
-                        } else {
-                            got.push(bulk_items(&reply).pop().unwrap());
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut p = server.conn();
-        let mut admin = server.conn();
-        let mut got = Vec::new();
-        for i in 0..ELEMENTS {
-            if i % 8 == 0 {
-                poll_until(|| (blocked_clients(&mut admin) >= 2).then_some(()));
-            }
-            let key = if i % 2 == 0 { &k1 } else { &k2 };
-            let push = encode_command(&["RPUSH", key, &format!("e{i}")]);
-            if i % 5 == 0 {
-                let mpop = encode_command(&["LMPOP", "2", &k1, &k2, "RIGHT"]);
-                p.send(&[push, mpop].concat());
-                p.read_reply();
-                let reply = p.read_reply();
-                if reply != b"*-1\r\n" {
-                    got.extend(mpop_elements(&reply));
+    let taken = race(
+        &server,
+        Race {
+            consume: &|i, c| {
+                let reply = match i % 3 {
+                    0 => c.cmd(&["BLMPOP", "0.05", "2", &k1, &k2, "LEFT", "COUNT", "2"]),
+                    1 => c.cmd(&["BLPOP", &k1, &k2, "0.05"]),
+                    _ => c.cmd(&["BRPOP", &k2, "0.05"]),
+                };
+                if reply == b"*-1\r\n" {
+                    None
+                } else if i % 3 == 0 {
+                    Some(mpop_elements(&reply))
+                } else {
+                    Some(vec![bulk_items(&reply).pop().unwrap()])
                 }
-            } else {
-                p.send(&push);
-                p.read_reply();
-            }
-        }
-        poll_until(|| {
-            let left = as_int(&admin.cmd(&["LLEN", &k1])) + as_int(&admin.cmd(&["LLEN", &k2]));
-            (left == 0).then_some(())
-        });
-        done.store(true, Ordering::Release);
-        for c in consumers {
-            got.extend(c.join().unwrap());
-        }
-        got
-    });
-    taken.sort();
-    let mut expected: Vec<Vec<u8>> = (0..ELEMENTS)
-        .map(|i| format!("e{i}").into_bytes())
-        .collect();
-    expected.sort();
-    assert_eq!(taken.len(), ELEMENTS, "an element was lost or taken twice");
-    assert_eq!(taken, expected);
+            },
+            add: &|i| {
+                let key = if i % 2 == 0 { &k1 } else { &k2 };
+                encode_command(&["RPUSH", key, &format!("e{i}")])
+            },
+            every: 5,
+            take: encode_command(&["LMPOP", "2", &k1, &k2, "RIGHT"]),
+            taken: mpop_elements,
+            left: &|c| as_int(&c.cmd(&["LLEN", &k1])) + as_int(&c.cmd(&["LLEN", &k2])),
+        },
+    );
+    assert_each_once(taken, "e");
 }
 
 /// The elements of an `LMPOP`/`BLMPOP` reply, `[key, [elem...]]`.
@@ -954,73 +946,30 @@ fn mpop_elements(reply: &[u8]) -> Vec<Vec<u8>> {
 /// exactly once, and nothing is left behind.
 #[test]
 fn sorted_set_pops_across_shards_take_each_member_once() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    const MEMBERS: usize = 600;
     let server = server();
     let (z1, z2) = split_keys("zmulti");
-    let done = AtomicBool::new(false);
-    let mut taken: Vec<Vec<u8>> = std::thread::scope(|s| {
-        let consumers: Vec<_> = (0..6)
-            .map(|i| {
-                let mut c = server.conn();
-                let (z1, z2, done) = (&z1, &z2, &done);
-                s.spawn(move || {
-                    let mut got = Vec::new();
-                    loop {
-                        let reply = match i % 3 {
-                            0 => c.cmd(&["BZMPOP", "0.05", "2", z1, z2, "MIN", "COUNT", "2"]),
-                            1 => c.cmd(&["BZPOPMIN", z1, z2, "0.05"]),
-                            _ => c.cmd(&["BZPOPMAX", z2, "0.05"]),
-                        };
-                        if reply == b"*-1\r\n" {
-                            if done.load(Ordering::Acquire) {
-                                return got;
-                            }
-                        } else {
-                            got.extend(popped_members(&reply));
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut p = server.conn();
-        let mut admin = server.conn();
-        let mut got = Vec::new();
-        for i in 0..MEMBERS {
-            if i % 8 == 0 {
-                poll_until(|| (blocked_clients(&mut admin) >= 2).then_some(()));
-            }
-            let key = if i % 2 == 0 { &z1 } else { &z2 };
-            let add = encode_command(&["ZADD", key, &i.to_string(), &format!("m{i}")]);
-            if i % 5 == 0 {
-                let zmpop = encode_command(&["ZMPOP", "2", &z1, &z2, "MAX"]);
-                p.send(&[add, zmpop].concat());
-                p.read_reply();
-                let reply = p.read_reply();
-                if reply != b"*-1\r\n" {
-                    got.extend(popped_members(&reply));
-                }
-            } else {
-                p.send(&add);
-                p.read_reply();
-            }
-        }
-        poll_until(|| {
-            let left = as_int(&admin.cmd(&["ZCARD", &z1])) + as_int(&admin.cmd(&["ZCARD", &z2]));
-            (left == 0).then_some(())
-        });
-        done.store(true, Ordering::Release);
-        for c in consumers {
-            got.extend(c.join().unwrap());
-        }
-        got
-    });
-    taken.sort();
-    let mut expected: Vec<Vec<u8>> = (0..MEMBERS).map(|i| format!("m{i}").into_bytes()).collect();
-    expected.sort();
-    assert_eq!(taken.len(), MEMBERS, "a member was lost or taken twice");
-    assert_eq!(taken, expected);
+    let taken = race(
+        &server,
+        Race {
+            consume: &|i, c| {
+                let reply = match i % 3 {
+                    0 => c.cmd(&["BZMPOP", "0.05", "2", &z1, &z2, "MIN", "COUNT", "2"]),
+                    1 => c.cmd(&["BZPOPMIN", &z1, &z2, "0.05"]),
+                    _ => c.cmd(&["BZPOPMAX", &z2, "0.05"]),
+                };
+                (reply != b"*-1\r\n").then(|| popped_members(&reply))
+            },
+            add: &|i| {
+                let key = if i % 2 == 0 { &z1 } else { &z2 };
+                encode_command(&["ZADD", key, &i.to_string(), &format!("m{i}")])
+            },
+            every: 5,
+            take: encode_command(&["ZMPOP", "2", &z1, &z2, "MAX"]),
+            taken: popped_members,
+            left: &|c| as_int(&c.cmd(&["ZCARD", &z1])) + as_int(&c.cmd(&["ZCARD", &z2])),
+        },
+    );
+    assert_each_once(taken, "m");
 }
 
 /// The members of a `BZPOPMIN` (`[key, member, score]`) or `BZMPOP` (`[key, [[member,
