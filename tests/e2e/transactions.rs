@@ -1000,44 +1000,41 @@ fn watch_is_invalidated_only_by_real_changes() {
     }
 }
 
-/// Cross-shard `LMOVE`/`RPOPLPUSH` are scheduled transactions: while elements circulate
-/// between two lists on different shards, a transaction reading both lengths always sees the
-/// same total (an element is never in neither list, nor in both), and so does `LMPOP`'s
-/// all-or-nothing view.
-#[test]
-fn list_moves_across_shards_never_show_an_element_twice_or_not_at_all() {
-    let server = server();
+/// Runs four movers (`mover(thread, keys, conn)`) over `keys` while two readers sum
+/// `size` (`LLEN`, `SCARD`) over every key inside `MULTI`: each sum must be `total`, as a
+/// cross-shard move is a scheduled transaction (never in neither key, nor in both).
+fn moves_keep_the_total(
+    server: &TestServer,
+    keys: &[String],
+    size: &'static str,
+    total: i64,
+    mover: impl Fn(usize, &[String], &mut RawConn) + Send + Copy + 'static,
+) {
     let addr = server.addr();
-    let k = keys_on_different_shards("circ", 2, WORKERS);
-    const ELEMENTS: i64 = 10;
-    let mut c = server.conn();
-    let init: Vec<String> = (0..ELEMENTS).map(|i| i.to_string()).collect();
-    let mut push = vec!["RPUSH", k[0].as_str()];
-    push.extend(init.iter().map(String::as_str));
-    assert_reply!(c.cmd(&push), int(ELEMENTS));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
         .map(|_| {
-            let (k, stop) = (k.clone(), stop.clone());
+            let (keys, stop) = (keys.to_vec(), stop.clone());
             thread::spawn(move || {
                 let mut c = RawConn::connect(addr);
                 let mut reads = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
                     c.send_cmd(&["MULTI"]);
-                    c.send_cmd(&["LLEN", &k[0]]);
-                    c.send_cmd(&["LLEN", &k[1]]);
+                    for key in &keys {
+                        c.send_cmd(&[size, key]);
+                    }
                     c.send_cmd(&["EXEC"]);
                     assert_reply!(c.read_reply(), OK);
-                    assert_reply!(c.read_reply(), QUEUED);
-                    assert_reply!(c.read_reply(), QUEUED);
+                    for _ in &keys {
+                        assert_reply!(c.read_reply(), QUEUED);
+                    }
                     let exec = c.read_reply();
-                    let text = String::from_utf8_lossy(&exec).to_string();
-                    let total: i64 = text
+                    let sum: i64 = String::from_utf8_lossy(&exec)
                         .split("\r\n")
                         .filter_map(|l| l.strip_prefix(':'))
                         .map(|n| n.parse::<i64>().unwrap())
                         .sum();
-                    assert_eq!(total, ELEMENTS, "partial move observed: {}", escape(&exec));
+                    assert_eq!(sum, total, "partial move observed: {}", escape(&exec));
                     reads += 1;
                 }
             })
@@ -1045,28 +1042,8 @@ fn list_moves_across_shards_never_show_an_element_twice_or_not_at_all() {
         .collect();
     let movers: Vec<_> = (0..4)
         .map(|t| {
-            let k = k.clone();
-            thread::spawn(move || {
-                let mut c = RawConn::connect(addr);
-                for i in 0..150 {
-                    let (from, to) = if (t + i) % 2 == 0 {
-                        (&k[0], &k[1])
-                    } else {
-                        (&k[1], &k[0])
-                    };
-                    let reply = if i % 3 == 0 {
-                        c.cmd(&["RPOPLPUSH", from, to])
-                    } else {
-                        c.cmd(&["LMOVE", from, to, "LEFT", "RIGHT"])
-                    };
-                    // An element, or nil when the source happened to be empty.
-                    assert!(
-                        reply.starts_with(b"$") && reply != b"$0\r\n\r\n",
-                        "{}",
-                        escape(&reply)
-                    );
-                }
-            })
+            let keys = keys.to_vec();
+            thread::spawn(move || mover(t, &keys, &mut RawConn::connect(addr)))
         })
         .collect();
     for m in movers {
@@ -1076,6 +1053,41 @@ fn list_moves_across_shards_never_show_an_element_twice_or_not_at_all() {
     for r in readers {
         r.join().expect("reader");
     }
+}
+
+/// Cross-shard `LMOVE`/`RPOPLPUSH` are scheduled transactions: while elements circulate
+/// between two lists on different shards, a transaction reading both lengths always sees the
+/// same total (an element is never in neither list, nor in both).
+#[test]
+fn list_moves_across_shards_never_show_an_element_twice_or_not_at_all() {
+    let server = server();
+    let k = keys_on_different_shards("circ", 2, WORKERS);
+    const ELEMENTS: i64 = 10;
+    let mut c = server.conn();
+    let init: Vec<String> = (0..ELEMENTS).map(|i| i.to_string()).collect();
+    let mut push = vec!["RPUSH", k[0].as_str()];
+    push.extend(init.iter().map(String::as_str));
+    assert_reply!(c.cmd(&push), int(ELEMENTS));
+    moves_keep_the_total(&server, &k, "LLEN", ELEMENTS, |t, keys, c| {
+        for i in 0..150 {
+            let (from, to) = if (t + i) % 2 == 0 {
+                (&keys[0], &keys[1])
+            } else {
+                (&keys[1], &keys[0])
+            };
+            let reply = if i % 3 == 0 {
+                c.cmd(&["RPOPLPUSH", from, to])
+            } else {
+                c.cmd(&["LMOVE", from, to, "LEFT", "RIGHT"])
+            };
+            // An element, or nil when the source happened to be empty.
+            assert!(
+                reply.starts_with(b"$") && reply != b"$0\r\n\r\n",
+                "{}",
+                escape(&reply)
+            );
+        }
+    });
     let mut all: Vec<Vec<u8>> = bulk_items(&c.cmd(&["LRANGE", &k[0], "0", "-1"]));
     all.extend(bulk_items(&c.cmd(&["LRANGE", &k[1], "0", "-1"])));
     all.sort_by_key(|v| String::from_utf8_lossy(v).parse::<i64>().unwrap());
@@ -1089,7 +1101,6 @@ fn list_moves_across_shards_never_show_an_element_twice_or_not_at_all() {
 #[test]
 fn set_moves_across_shards_never_show_a_member_twice_or_not_at_all() {
     let server = server();
-    let addr = server.addr();
     let k = keys_on_different_shards("smv", 3, WORKERS);
     const MEMBERS: i64 = 12;
     let mut c = server.conn();
@@ -1097,62 +1108,19 @@ fn set_moves_across_shards_never_show_a_member_twice_or_not_at_all() {
     let mut add = vec!["SADD", k[0].as_str()];
     add.extend(init.iter().map(String::as_str));
     assert_reply!(c.cmd(&add), int(MEMBERS));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let readers: Vec<_> = (0..2)
-        .map(|_| {
-            let (k, stop) = (k.clone(), stop.clone());
-            thread::spawn(move || {
-                let mut c = RawConn::connect(addr);
-                let mut reads = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
-                    c.send_cmd(&["MULTI"]);
-                    for key in &k {
-                        c.send_cmd(&["SCARD", key]);
-                    }
-                    c.send_cmd(&["EXEC"]);
-                    assert_reply!(c.read_reply(), OK);
-                    for _ in &k {
-                        assert_reply!(c.read_reply(), QUEUED);
-                    }
-                    let exec = c.read_reply();
-                    let total: i64 = String::from_utf8_lossy(&exec)
-                        .split("\r\n")
-                        .filter_map(|l| l.strip_prefix(':'))
-                        .map(|n| n.parse::<i64>().unwrap())
-                        .sum();
-                    assert_eq!(total, MEMBERS, "partial move observed: {}", escape(&exec));
-                    reads += 1;
-                }
-            })
-        })
-        .collect();
-    let movers: Vec<_> = (0..4)
-        .map(|t| {
-            let k = k.clone();
-            thread::spawn(move || {
-                let mut c = RawConn::connect(addr);
-                for i in 0..150usize {
-                    let from = &k[(t + i) % 3];
-                    let to = &k[(t + i + 1) % 3];
-                    let member = ((t * 7 + i) % MEMBERS as usize).to_string();
-                    let reply = c.cmd(&["SMOVE", from, to, &member]);
-                    // Moved, or the member was elsewhere.
-                    assert!(
-                        reply == b":1\r\n" || reply == b":0\r\n",
-                        "{}",
-                        escape(&reply)
-                    );
-                }
-            })
-        })
-        .collect();
-    for m in movers {
-        m.join().expect("mover");
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for r in readers {
-        r.join().expect("reader");
-    }
+    moves_keep_the_total(&server, &k, "SCARD", MEMBERS, |t, keys, c| {
+        for i in 0..150usize {
+            let (from, to) = (&keys[(t + i) % 3], &keys[(t + i + 1) % 3]);
+            let member = ((t * 7 + i) % MEMBERS as usize).to_string();
+            let reply = c.cmd(&["SMOVE", from, to, &member]);
+            // Moved, or the member was elsewhere.
+            assert!(
+                reply == b":1\r\n" || reply == b":0\r\n",
+                "{}",
+                escape(&reply)
+            );
+        }
+    });
     let mut all: Vec<Vec<u8>> = Vec::new();
     for key in &k {
         all.extend(bulk_items(&c.cmd(&["SMEMBERS", key])));
