@@ -248,6 +248,19 @@ impl DoubleBuf {
             let _ = self.write_str(if d > 0.0 { "inf" } else { "-inf" });
             return;
         }
+        if d.fract() == 0.0 && d.abs() < 1e17 && !(d == 0.0 && d.is_sign_negative()) {
+            // A whole number of at most 17 digits (the usual score) prints as itself in the
+            // plain style: no exact float formatting needed.
+            let mut buf = itoa::Buffer::new();
+            let _ = self.write_str(buf.format(d as i64));
+            return;
+        }
+        self.write_g17_exact(d);
+    }
+
+    /// [`DoubleBuf::write_g17`] for a finite `d`, through exact decimal formatting.
+    fn write_g17_exact(&mut self, d: f64) {
+        use std::fmt::Write;
         let mut sci = DoubleBuf::new();
         let _ = write!(sci, "{d:.16e}");
         let sci = sci.as_bytes();
@@ -386,6 +399,37 @@ pub(crate) fn encode_frame(frame: &Frame, proto: Protocol, out: &mut BytesMut) {
                 }
             }
             encode_frame(data, proto, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DoubleBuf;
+
+    /// The shortcut for whole numbers prints what the exact path prints.
+    #[test]
+    fn whole_numbers_print_as_the_exact_path_does() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut cases: Vec<f64> = (0..17).map(|e| 10f64.powi(e)).collect();
+        cases.extend([0.0, 1.0, -1.0, 9007199254740992.0, 99999999999999984.0]);
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x % 17 + 1) as u32;
+            let n = (x >> 8) % 10u64.pow(digits);
+            let sign = if x & 1 == 0 { 1.0 } else { -1.0 };
+            cases.push(sign * n as f64);
+        }
+        for d in cases {
+            if d == 0.0 && d.is_sign_negative() {
+                continue;
+            }
+            let (mut fast, mut exact) = (DoubleBuf::new(), DoubleBuf::new());
+            fast.write_g17(d);
+            exact.write_g17_exact(d);
+            assert_eq!(fast.as_bytes(), exact.as_bytes(), "{d}");
         }
     }
 }
