@@ -397,3 +397,37 @@ fn pipelined_multi_key_commands_keep_errors_skips_and_stats_per_command() {
     assert_eq!(calls("del"), Some(1), "{stats}");
     assert_eq!(calls("exists"), Some(1), "{stats}");
 }
+
+/// A connection's own pipelined multi-key write, run in a group, still touches the keys it
+/// watches: its `EXEC` fails, as in Redis.
+#[test]
+fn a_grouped_write_touches_the_connections_own_watched_keys() {
+    let server = TestServer::with(ServerOptions {
+        workers: 4,
+        io_threads: 1,
+        listeners: 1,
+        ..ServerOptions::default()
+    });
+    let k = keys_on_different_shards("own", 3, 4);
+    let mut c = server.conn();
+    assert_reply!(c.cmd(&["WATCH", &k[0]]), OK);
+    c.send(
+        &[
+            encode_command(&["MSET", &k[0], "1", &k[1], "2"]),
+            encode_command(&["MGET", &k[0], &k[2]]),
+            encode_command(&["MULTI"]),
+            encode_command(&["SET", &k[2], "3"]),
+            encode_command(&["EXEC"]),
+        ]
+        .concat(),
+    );
+    assert_reply!(c.read_reply(), OK);
+    assert_reply!(
+        c.read_reply(),
+        [b"*2\r\n".to_vec(), bulk("1"), NIL.to_vec()].concat()
+    );
+    assert_reply!(c.read_reply(), OK);
+    assert_reply!(c.read_reply(), b"+QUEUED\r\n");
+    assert_reply!(c.read_reply(), b"*-1\r\n");
+    assert_reply!(c.cmd(&["EXISTS", &k[2]]), int(0));
+}
