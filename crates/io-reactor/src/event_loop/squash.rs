@@ -85,8 +85,9 @@ pub(super) fn encode_replies(
     stats: &CommandStats,
     out: &mut BytesMut,
 ) {
-    let usec = squashed.started.elapsed().as_micros() as u64;
     let n = squashed.stats.len();
+    // The group's time, shared out: each command is charged its part, not the whole.
+    let usec = squashed.started.elapsed().as_micros() as u64 / n.max(1) as u64;
     let replies = match frame {
         Frame::Array(replies) if replies.len() == n => replies,
         // Only a wiring bug gets here: every command gets the error.
