@@ -439,6 +439,20 @@ fn op_locks(keys: impl IntoIterator<Item = Bytes>) -> Vec<LockKey> {
     keys.into_iter().map(|k| (OP_DB, k)).collect()
 }
 
+/// The plan of a command that only reads or writes keys grouped by shard: each shard locks
+/// its keys, with no probe.
+fn lock_groups(groups: &[(ShardId, Vec<Bytes>)]) -> Vec<ShardPlan> {
+    groups
+        .iter()
+        .map(|(s, keys)| ShardPlan {
+            shard: *s,
+            locks: op_locks(keys.iter().cloned()),
+            whole: false,
+            probe: None,
+        })
+        .collect()
+}
+
 fn part(kind: PartKind) -> TxItem {
     TxItem::Part { db: OP_DB, kind }
 }
@@ -532,15 +546,7 @@ pub(crate) enum MoveKind {
 impl TxBody for KeyCmd {
     fn plan(&mut self) -> Vec<ShardPlan> {
         match self {
-            KeyCmd::Keys { groups, .. } => groups
-                .iter()
-                .map(|(s, keys)| ShardPlan {
-                    shard: *s,
-                    locks: op_locks(keys.iter().cloned()),
-                    whole: false,
-                    probe: None,
-                })
-                .collect(),
+            KeyCmd::Keys { groups, .. } => lock_groups(groups),
             KeyCmd::Mset { nx, groups, .. } => groups
                 .iter()
                 .map(|(s, kv)| ShardPlan {
@@ -1841,15 +1847,7 @@ impl TxBody for SlicedMget {
         // A retry (rejected scheduling hop) starts the reads over.
         self.next.iter_mut().for_each(|n| *n = 0);
         self.out.iter_mut().for_each(|f| *f = Frame::Null);
-        self.groups
-            .iter()
-            .map(|(s, keys)| ShardPlan {
-                shard: *s,
-                locks: op_locks(keys.iter().cloned()),
-                whole: false,
-                probe: None,
-            })
-            .collect()
+        lock_groups(&self.groups)
     }
 
     fn run(&mut self, _probes: Vec<(ShardId, Option<PartResult>)>) -> Vec<(ShardId, Vec<TxItem>)> {
